@@ -1,0 +1,48 @@
+import soundfile as sf
+
+from vqspeech.alignments import read_ctm
+from vqspeech.corpora.mini import split_sentences
+from vqspeech.datadir import read_data_dir
+
+
+def test_split_is_disjoint_and_covers():
+    for n in (3, 6, 20, 200):
+        s = split_sentences(n)
+        all_idx = s["train"] + s["dev"] + s["test"]
+        assert sorted(all_idx) == list(range(n))
+        assert min(len(v) for v in s.values()) >= 1
+    s = split_sentences(200)
+    assert (len(s["train"]), len(s["dev"]), len(s["test"])) == (160, 20, 20)
+
+
+def test_corpus_is_parallel_aligned_and_valid(tiny_corpus):
+    splits = {name: read_data_dir(tiny_corpus / "data" / name, check_audio=True)
+              for name in ("train", "dev", "test")}
+    speakers = set(splits["train"].speakers)
+    assert {"awb", "kal", "rms", "slt"} <= speakers
+    sentence_sets = {}
+    inventory = None
+    for name, dd in splits.items():
+        assert set(dd.speakers) == speakers  # every speaker in every split
+        by_spk = {}
+        for utt, spk in dd.utt2spk.items():
+            by_spk.setdefault(spk, set()).add(utt.split("_", 1)[1])
+        ids = set.union(*by_spk.values())
+        assert all(v == ids for v in by_spk.values())  # same sentences for every speaker
+        sentence_sets[name] = ids
+        ctm = read_ctm(tiny_corpus / "data" / name / "phones.ctm")
+        assert set(ctm) == set(dd.utt2spk)
+        for utt, intervals in ctm.items():
+            dur = sf.info(dd.audio_of(utt)[0]).duration
+            assert abs(intervals[-1].end - dur) <= 0.020, (utt, intervals[-1].end, dur)
+            assert intervals[0].start == 0.0
+            for a, b in zip(intervals, intervals[1:]):
+                assert abs(a.end - b.start) < 2e-3  # contiguous (CTM rounds to ms)
+            phones = {iv.phone for iv in intervals}
+            spk_inventory = phones
+            inventory = spk_inventory if inventory is None else inventory | spk_inventory
+    assert not sentence_sets["test"] & sentence_sets["train"]
+    assert not sentence_sets["dev"] & sentence_sets["train"]
+    # one consistent inventory: CMU-style lower-case phones plus the pause symbol
+    assert "pau" in inventory and all(p.isalpha() and p.islower() for p in inventory)
+    assert len(inventory) <= 41

@@ -1,0 +1,109 @@
+"""Command-line front ends.  Thin: parse arguments, call a library function, exit.
+
+``vqspeech <subcommand> ...``; each subcommand's ``main(argv)`` can be called by tests.
+User errors (:class:`vqspeech.errors.UserError`) print one line on stderr and exit 2;
+``--verbose`` shows the traceback too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from typing import Callable
+
+from .errors import UserError
+
+
+def run_user_command(fn: Callable[[], int], verbose: bool = False, prog: str = "vqspeech") -> int:
+    """Run ``fn``; turn a UserError into a one-line message and exit status 2."""
+    try:
+        return fn()
+    except UserError as exc:
+        if verbose:
+            traceback.print_exc()
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return exc.exit_status
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _validate_data_dir(argv: list[str]) -> int:
+    from .datadir import read_data_dir
+
+    p = argparse.ArgumentParser(prog="vqspeech validate-data-dir",
+                                description="Check a Kaldi data directory (sorting, keys, consistency, audio).")
+    p.add_argument("data_dir")
+    p.add_argument("--no-audio", action="store_true", help="skip opening the audio files")
+    p.add_argument("--verbose", action="store_true")
+    args = p.parse_args(argv)
+
+    def work() -> int:
+        dd = read_data_dir(args.data_dir, check_audio=not args.no_audio)
+        extra = [name for name, t in (("text", dd.text), ("segments", dd.segments), ("utt2dur", dd.utt2dur))
+                 if t is not None]
+        print(f"{args.data_dir}: OK: {len(dd.utt2spk)} utterances, {len(dd.speakers)} speakers"
+              + (f" (+ {', '.join(extra)})" if extra else ""))
+        return 0
+
+    return run_user_command(work, args.verbose)
+
+
+def _fix_data_dir(argv: list[str]) -> int:
+    from .datadir import DataDir, read_table, write_data_dir
+    from pathlib import Path
+
+    p = argparse.ArgumentParser(prog="vqspeech fix-data-dir",
+                                description="Sort tables and regenerate spk2utt from utt2spk (in place).")
+    p.add_argument("data_dir")
+    args = p.parse_args(argv)
+
+    def work() -> int:
+        d = Path(args.data_dir)
+        tables = {}
+        for name, lo, hi in (("wav.scp", 2, 2), ("utt2spk", 2, 2), ("text", 1, None), ("utt2dur", 2, 2)):
+            if (d / name).is_file():
+                tables[name] = {k: v for _, k, v in read_table(d / name, lo, hi)}
+        dd = DataDir(wav_scp=tables.get("wav.scp", {}), utt2spk=tables.get("utt2spk", {}),
+                     text=tables.get("text"),
+                     utt2dur={k: float(v) for k, v in tables["utt2dur"].items()} if "utt2dur" in tables else None)
+        write_data_dir(d, dd)
+        print(f"{d}: sorted; spk2utt regenerated")
+        return 0
+
+    return run_user_command(work)
+
+
+def _commands() -> dict[str, Callable[[list[str]], int]]:
+    from .corpora import mini, vctk
+
+    return {
+        "validate-data-dir": _validate_data_dir,
+        "fix-data-dir": _fix_data_dir,
+        "make-mini-corpus": mini.main,
+        "prepare-vctk": vctk.main,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = _commands()
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: vqspeech <command> [options]\n\ncommands:\n" +
+              "\n".join(f"  {name}" for name in commands) + "\n\n'vqspeech <command> --help' for details")
+        return 0 if argv else 2
+    if argv[0] in ("-V", "--version"):
+        from . import __version__
+
+        print(f"vqspeech {__version__}")
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in commands:
+        print(f"vqspeech: error: unknown command {name!r}; choose from {', '.join(commands)}", file=sys.stderr)
+        return 2
+    return commands[name](rest)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Corpus preparation: the synthesized mini corpus and VCTK."""
