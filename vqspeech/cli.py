@@ -76,6 +76,7 @@ def _fix_data_dir(argv: list[str]) -> int:
 
 
 def _commands() -> dict[str, Callable[[list[str]], int]]:
+    from .bin import train
     from .corpora import mini, vctk
 
     return {
@@ -83,6 +84,7 @@ def _commands() -> dict[str, Callable[[list[str]], int]]:
         "fix-data-dir": _fix_data_dir,
         "make-mini-corpus": mini.main,
         "prepare-vctk": vctk.main,
+        "train": train.main,
     }
 
 

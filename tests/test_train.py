@@ -1,0 +1,101 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from vqspeech.checkpoint import load_model
+from vqspeech.datadir import DataDir, read_data_dir, write_data_dir
+from vqspeech.train import learning_rate, train
+
+from helpers import tiny_config
+
+TESTS = Path(__file__).resolve().parent
+
+
+def _subset(src, dst, utts):
+    dd = read_data_dir(src)
+    sub = DataDir(wav_scp={u: dd.wav_scp[u] for u in utts}, utt2spk={u: dd.utt2spk[u] for u in utts},
+                  text={u: dd.text[u] for u in utts})
+    write_data_dir(dst, sub)
+    return dst
+
+
+def test_learning_rate_schedule():
+    cfg = tiny_config(lr=1.0, warmup_steps=10, max_steps=110, lr_schedule="cosine", min_lr_ratio=0.1)
+    tc = cfg.train_conf
+    assert learning_rate(0, tc) == pytest.approx(0.1)
+    assert learning_rate(9, tc) == pytest.approx(1.0)
+    assert learning_rate(60, tc) == pytest.approx(0.55)
+    assert learning_rate(110, tc) == pytest.approx(0.1)
+
+
+def test_overfits_one_utterance(tiny_corpus, tmp_path):
+    src = tiny_corpus / "data" / "train"
+    one = _subset(src, tmp_path / "one", [read_data_dir(src).utterances[0]])
+    cfg = tiny_config(max_steps=300, batch_size=4, segment_samples=2048, lr=3e-3, log_every=25,
+                      val_every=1000, checkpoint_every=300)
+    res = train(cfg, one, None, tmp_path / "exp", progress=False)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    ev = EventAccumulator(str(tmp_path / "exp" / "tensorboard"))
+    ev.Reload()
+    recon = [s.value for s in ev.Scalars("loss/recon")]
+    assert recon[0] > 5.0                  # about ln(256) = 5.55 at the start
+    assert recon[-1] < recon[0] - 1.5, recon  # falls by a clear margin
+    assert res.final["vq/codes_used"] >= 4
+    summary = json.loads((tmp_path / "exp" / "train_summary.json").read_text())
+    assert summary["step"] == 300 and summary["throughput_audio_seconds_per_second"] > 0
+
+
+def test_resume_equals_uninterrupted(tiny_corpus, tmp_path):
+    data = tiny_corpus / "data" / "train"
+    cfg = tiny_config(max_steps=14, checkpoint_every=7, lr_schedule="cosine", warmup_steps=3)
+    full = train(cfg, data, None, tmp_path / "a", progress=False).model.state_dict()
+    first = train(cfg, data, None, tmp_path / "b", progress=False, until_step=7)
+    assert first.step == 7
+    resumed = train(cfg, data, None, tmp_path / "b", progress=False)
+    assert resumed.step == 14
+    part = resumed.model.state_dict()
+    assert full.keys() == part.keys()
+    for k in full:
+        assert torch.equal(full[k], part[k]), k
+
+
+def test_outputs_and_checkpoint_roundtrip(tiny_corpus, tmp_path):
+    cfg = tiny_config(max_steps=10, checkpoint_every=5, keep_checkpoints=1)
+    exp = tmp_path / "exp"
+    train(cfg, tiny_corpus / "data" / "train", tiny_corpus / "data" / "dev", exp, progress=False)
+    assert (exp / "config.yaml").is_file() and list((exp / "tensorboard").glob("events.*"))
+    assert [p.name for p in (exp / "checkpoints").iterdir()] == ["step_00000010.pt"]
+    lm = load_model(exp / "checkpoint.pt")
+    assert lm.hop == 16 and lm.sample_rate == 16000 and lm.step == 10
+    assert lm.speakers == read_data_dir(tiny_corpus / "data" / "train").speakers
+    summary = json.loads((exp / "train_summary.json").read_text())
+    assert set(summary["validation"]) >= {"recon_loss", "perplexity", "codes_used"}
+
+
+def test_ddp_two_gloo_processes_stay_identical(tiny_corpus, tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(TESTS.parent))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(TESTS / "ddp_worker.py"), str(tiny_corpus / "data" / "train"), str(tmp_path / "exp"),
+           str(tmp_path), "12"]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    r0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    r1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    # The recent-output buffer is rank-local by design (each rank sees its own shard of the data);
+    # everything else (weights, codebook, EMA statistics, usage counts) must be identical.
+    assert not torch.equal(r0["quantizer.buffer"], r1["quantizer.buffer"])
+    for k in r0:
+        if k != "quantizer.buffer":
+            assert torch.equal(r0[k], r1[k]), k
+    assert bool(r0["quantizer.initialised"])  # k-means ran (synchronised) ...
+    assert int(r0["quantizer.steps"]) == 12   # ... and restarts at steps 5, 10
+    f0 = torch.load(tmp_path / "final0.pt", weights_only=True)
+    assert f0["loss/recon"] < 5.6
+    # only rank 0 wrote the experiment directory
+    assert (tmp_path / "exp" / "checkpoint.pt").is_file()

@@ -1,0 +1,51 @@
+"""``vqspeech train`` / ``python -m vqspeech.bin.train`` (the form torchrun launches)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="vqspeech train", description="Train a VQ-VAE on a Kaldi data directory.")
+    p.add_argument("--config", required=True, help="YAML experiment config (conf/*.yaml)")
+    p.add_argument("--train-data", required=True, help="Kaldi data dir for training")
+    p.add_argument("--dev-data", default=None, help="Kaldi data dir for validation")
+    p.add_argument("--exp-dir", default=None, help="output dir (default exp/<config basename>)")
+    p.add_argument("--max-steps", type=int, default=None, help="override train_conf.max_steps")
+    p.add_argument("--until-step", type=int, default=None,
+                   help="stop (with a checkpoint) at this step; the schedule still follows max_steps")
+    p.add_argument("--no-resume", action="store_true", help="start from scratch even if checkpoints exist")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda:LOCAL_RANK if available)")
+    p.add_argument("--dist-timeout", type=float, default=600.0, help="seconds before a silent peer is an error")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--verbose", action="store_true")
+    args = p.parse_args(argv)
+    from pathlib import Path
+
+    from ..cli import run_user_command
+    from ..config import load_config
+    from ..train import train
+
+    def work() -> int:
+        cfg = load_config(args.config)
+        if args.max_steps is not None:
+            cfg.train_conf.max_steps = args.max_steps
+        exp = args.exp_dir or str(Path("exp") / Path(args.config).stem)
+        res = train(cfg, args.train_data, args.dev_data, exp, resume=not args.no_resume, device=args.device,
+                    progress=not args.no_progress, dist_timeout_s=args.dist_timeout,
+                    until_step=args.until_step)
+        import os
+
+        if int(os.environ.get("RANK", "0")) == 0:
+            f = res.final
+            print(f"step {res.step}: recon {f.get('loss/recon', float('nan')):.4f} nats/sample, "
+                  f"perplexity {f.get('vq/perplexity', float('nan')):.1f}, codes used "
+                  f"{f.get('vq/codes_used', float('nan')):.0f}, {res.throughput:.2f} s audio/s -> {exp}")
+        return 0
+
+    return run_user_command(work, args.verbose, prog="vqspeech train")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

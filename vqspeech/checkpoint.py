@@ -1,0 +1,112 @@
+"""Checkpoints: what they hold, atomic saving, and safe loading.
+
+A checkpoint is a dict of plain types and tensors only, so it loads with
+``torch.load(weights_only=True)``, which refuses any pickled object (a malicious
+``__reduce__`` is never executed)::
+
+    format      "vqspeech"            version   CHECKPOINT_VERSION
+    config      resolved experiment config (dict)
+    speakers    [speaker id, ...]      index = speaker embedding row
+    sample_rate int                    hop       int (samples per code)
+    model       model state_dict
+    train_state {step, optimizer, rng_cpu, rng_cuda}   (training checkpoints only)
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .config import ExperimentConfig, config_from_dict
+from .errors import CheckpointError
+from .fileio import atomic_path
+
+CHECKPOINT_FORMAT = "vqspeech"
+CHECKPOINT_VERSION = 1
+_STEP_FILE = re.compile(r"^step_(\d+)\.pt$")
+
+
+@dataclass
+class LoadedModel:
+    model: "torch.nn.Module"
+    config: ExperimentConfig
+    speakers: list[str]
+    sample_rate: int
+    hop: int
+    step: int
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict) -> None:
+    """Write ``payload`` (adding format and version) to ``path`` atomically."""
+    payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **payload}
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
+    """Load and check a checkpoint without unpickling arbitrary objects.
+
+    Raises CheckpointError for a missing, truncated, unsafe or incompatible file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
+        raise CheckpointError(f"{path}: refused to load: the file contains objects other than tensors and "
+                              f"plain data ({first[:160]})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt: "
+                              f"{str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: not a vqspeech checkpoint")
+    if ckpt.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint version {ckpt.get('version')} is not supported by this "
+                              f"vqspeech (expects {CHECKPOINT_VERSION})")
+    for key in ("config", "speakers", "sample_rate", "hop", "model"):
+        if key not in ckpt:
+            raise CheckpointError(f"{path}: checkpoint lacks {key!r}")
+    return ckpt
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedModel:
+    """Rebuild the VQ-VAE from a checkpoint, in eval mode on ``device``."""
+    from .models import VQVAE
+
+    ckpt = load_checkpoint(path)
+    cfg = config_from_dict(ckpt["config"], f"{path} (config)")
+    model = VQVAE(cfg, len(ckpt["speakers"]))
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: weights do not match the config ({str(exc).splitlines()[0][:160]})") from None
+    model.to(device).eval()
+    step = int(ckpt.get("train_state", {}).get("step", ckpt.get("step", 0)))
+    return LoadedModel(model, cfg, list(ckpt["speakers"]), int(ckpt["sample_rate"]), int(ckpt["hop"]), step)
+
+
+def list_step_checkpoints(ckpt_dir: str | os.PathLike) -> list[tuple[int, Path]]:
+    """[(step, path)] of ``step_NNNNNNNN.pt`` files in ``ckpt_dir``, oldest first."""
+    ckpt_dir = Path(ckpt_dir)
+    if not ckpt_dir.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in ckpt_dir.iterdir() if (m := _STEP_FILE.match(p.name))]
+    return sorted(found)
+
+
+def newest_valid_checkpoint(ckpt_dir: str | os.PathLike) -> tuple[dict, Path] | None:
+    """The newest step checkpoint that loads (a corrupt newest file falls back to the one before)."""
+    for _, path in reversed(list_step_checkpoints(ckpt_dir)):
+        try:
+            return load_checkpoint(path), path
+        except CheckpointError:
+            continue
+    return None

@@ -1,0 +1,221 @@
+"""Typed experiment configuration: dataclasses, YAML in and out, strict checking.
+
+One YAML per experiment (``conf/<name>.yaml``)::
+
+    sample_rate: 16000
+    encoder_conf: {channels: 128, kernel_sizes: [4, 4, 4, 4, 4, 4], strides: [2, 2, 2, 2, 2, 2], latent_dim: 64}
+    quantizer: ema              # a name from QUANTIZERS ...
+    quantizer_conf: {num_codes: 512, beta: 0.25, decay: 0.99}   # ... and its options
+    decoder_conf: {layers: 20, dilation_cycle: 10, residual_channels: 64, skip_channels: 128}
+    train_conf: {batch_size: 8, segment_samples: 8192, max_steps: 2000, lr: 4.0e-4}
+
+Unknown keys and values of the wrong type are errors naming the key; the resolved config
+(every default filled in) is written to ``exp/<tag>/config.yaml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .errors import ConfigError
+from .fileio import atomic_write
+
+
+@dataclass
+class EncoderConfig:
+    """Strided 1-D convolutions on the raw waveform; hop = product of strides."""
+
+    channels: int = 256
+    kernel_sizes: list[int] = field(default_factory=lambda: [4] * 6)
+    strides: list[int] = field(default_factory=lambda: [2] * 6)
+    latent_dim: int = 64
+
+    def check(self) -> None:
+        if len(self.kernel_sizes) != len(self.strides) or not self.strides:
+            raise ConfigError("encoder_conf: kernel_sizes and strides must be non-empty lists of equal length")
+        for k, s in zip(self.kernel_sizes, self.strides):
+            if k < s or s < 1:
+                raise ConfigError(f"encoder_conf: each kernel size must be >= its stride >= 1 (got {k}, {s})")
+
+    @property
+    def hop(self) -> int:
+        return math.prod(self.strides)
+
+
+@dataclass
+class QuantizerConfig:
+    """Vector quantizer options (shared by the ``vq`` and ``ema`` variants)."""
+
+    num_codes: int = 512
+    beta: float = 0.25                 # commitment weight
+    kmeans_init: bool = True           # initialise the codebook by k-means on the first batches' outputs
+    kmeans_init_batches: int = 4
+    kmeans_iters: int = 20
+    dead_code_restart: bool = True     # re-seed unused codes from recent encoder outputs
+    restart_every: int = 100           # steps between restarts
+    dead_code_threshold: float = 1.0   # a code used fewer times than this since the last restart is dead
+    buffer_size: int = 4096            # recent encoder outputs kept for restarts and k-means
+
+
+@dataclass
+class EMAQuantizerConfig(QuantizerConfig):
+    decay: float = 0.99
+    epsilon: float = 1e-5              # Laplace smoothing of the cluster sizes
+
+
+QUANTIZERS: dict[str, type[QuantizerConfig]] = {"vq": QuantizerConfig, "ema": EMAQuantizerConfig}
+
+
+@dataclass
+class DecoderConfig:
+    """WaveNet decoder; dilations 1, 2, ..., 2**(dilation_cycle-1) repeated to ``layers``."""
+
+    layers: int = 20
+    dilation_cycle: int = 10
+    residual_channels: int = 64
+    gate_channels: int = 128
+    skip_channels: int = 128
+    speaker_dim: int = 64              # learned speaker embedding (global conditioning)
+    cond_channels: int = 128           # code features before upsampling (local conditioning)
+    quantization_channels: int = 256   # mu-law classes
+
+    @property
+    def dilations(self) -> list[int]:
+        return [2 ** (i % self.dilation_cycle) for i in range(self.layers)]
+
+    @property
+    def receptive_field(self) -> int:
+        return sum(self.dilations) + 1
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 8                # per process
+    segment_samples: int = 8192        # random crop length, rounded down to a multiple of the hop
+    max_steps: int = 2000
+    lr: float = 4e-4
+    lr_schedule: str = "cosine"        # none | cosine | step
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.1
+    grad_clip: float = 1.0
+    seed: int = 1234
+    log_every: int = 20
+    val_every: int = 200
+    checkpoint_every: int = 200
+    keep_checkpoints: int = 3
+    val_batches: int = 4
+    num_workers: int = 0
+    preload: bool = True               # keep the corpus in memory (int16); false: read per crop
+    amp: str = "none"                  # none | bf16 | fp16 (CUDA only)
+    audio_samples: int = 2             # generated clips written to tensorboard at validation
+    audio_sample_seconds: float = 0.5
+
+    def check(self) -> None:
+        if self.lr_schedule not in ("none", "cosine", "step"):
+            raise ConfigError(f"train_conf.lr_schedule: must be none, cosine or step, got {self.lr_schedule!r}")
+        if self.amp not in ("none", "bf16", "fp16"):
+            raise ConfigError(f"train_conf.amp: must be none, bf16 or fp16, got {self.amp!r}")
+        for name in ("batch_size", "segment_samples", "max_steps", "log_every", "val_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train_conf.{name}: must be >= 1")
+
+
+@dataclass
+class ExperimentConfig:
+    sample_rate: int = 16000
+    encoder_conf: EncoderConfig = field(default_factory=EncoderConfig)
+    quantizer: str = "ema"
+    quantizer_conf: QuantizerConfig = field(default_factory=EMAQuantizerConfig)
+    decoder_conf: DecoderConfig = field(default_factory=DecoderConfig)
+    train_conf: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _coerce(value, typ, where: str):
+    origin = typing.get_origin(typ)
+    if origin is list:
+        (item,) = typing.get_args(typ)
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {type(value).__name__} {value!r}")
+        return [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    if typ is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true/false, got {value!r}")
+        return value
+    if typ is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if typ is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if typ is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    if dataclasses.is_dataclass(typ):
+        return _build(typ, value, where)
+    raise ConfigError(f"{where}: unsupported type {typ}")  # pragma: no cover
+
+
+def _build(cls, data, where: str):
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} "
+                          f"(valid: {', '.join(sorted(names))})")
+    kwargs = {k: _coerce(v, hints[k], f"{where}.{k}" if where else k) for k, v in data.items()}
+    obj = cls(**kwargs)
+    if hasattr(obj, "check"):
+        obj.check()
+    return obj
+
+
+def config_from_dict(data: dict, source: str = "config") -> ExperimentConfig:
+    """Build and check an ExperimentConfig; errors name ``source`` and the key."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: top level must be a mapping")
+    data = dict(data)
+    qname = data.get("quantizer", "ema")
+    if qname not in QUANTIZERS:
+        raise ConfigError(f"{source}: quantizer: unknown {qname!r}; choose from {', '.join(QUANTIZERS)}")
+    qconf = data.pop("quantizer_conf", None)
+    try:
+        cfg = _build(ExperimentConfig, data, "")
+        cfg.quantizer_conf = _build(QUANTIZERS[qname], qconf, "quantizer_conf")
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    return cfg
+
+
+def load_config(path: str | os.PathLike) -> ExperimentConfig:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text("utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{line}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
+    return config_from_dict(data or {}, str(path))
+
+
+def save_config(path: str | os.PathLike, cfg: ExperimentConfig) -> None:
+    with atomic_write(path) as fh:
+        yaml.safe_dump(cfg.to_dict(), fh, sort_keys=False)

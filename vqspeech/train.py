@@ -1,0 +1,317 @@
+"""Training loop: one CPU to many GPUs (torchrun + DistributedDataParallel).
+
+``vqspeech train --config conf/default.yaml --train-data data/train --dev-data data/dev --exp-dir exp/default``
+
+- Writes ``exp/config.yaml`` (resolved), ``exp/checkpoints/step_*.pt`` (full training state),
+  ``exp/checkpoint.pt`` (the model for inference), ``exp/tensorboard/`` and
+  ``exp/train_summary.json``.  Only rank 0 writes.
+- Resumes from the newest readable checkpoint by default; because batches are a pure
+  function of (seed, step), N steps + resume + N steps equals 2N steps in one go.
+- Under torchrun (``WORLD_SIZE`` > 1) it joins the process group (gloo on CPU, nccl on
+  CUDA) with a timeout, so a dead peer ends the job instead of hanging it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from .checkpoint import list_step_checkpoints, newest_valid_checkpoint, save_checkpoint
+from .config import ExperimentConfig, save_config
+from .corpus_data import CropBatches
+from .datadir import read_data_dir
+from .errors import UserError
+from .fileio import atomic_write
+from .models import VQVAE
+
+
+@dataclass
+class TrainResult:
+    step: int
+    final: dict = field(default_factory=dict)      # last logged training metrics
+    validation: dict = field(default_factory=dict)
+    throughput: float = 0.0                          # audio seconds processed per wall second (all ranks)
+    model: VQVAE | None = None
+
+
+def learning_rate(step: int, tc) -> float:
+    """Linear warm-up, then constant / cosine / step decay to ``min_lr_ratio * lr``."""
+    if tc.warmup_steps and step < tc.warmup_steps:
+        return tc.lr * (step + 1) / tc.warmup_steps
+    if tc.lr_schedule == "none":
+        return tc.lr
+    progress = min(1.0, (step - tc.warmup_steps) / max(1, tc.max_steps - tc.warmup_steps))
+    if tc.lr_schedule == "cosine":
+        return tc.lr * (tc.min_lr_ratio + (1 - tc.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+    return tc.lr * (tc.min_lr_ratio if progress >= 0.75 else 1.0 if progress < 0.5 else 0.5 * (1 + tc.min_lr_ratio))
+
+
+class _Dist:
+    """Process-group membership from torchrun's environment variables."""
+
+    def __init__(self, device: str | None, timeout_s: float):
+        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        if device is None:
+            device = f"cuda:{self.local_rank}" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+        self.owned = False
+        if self.world_size > 1 and not dist.is_initialized():
+            backend = "nccl" if self.device.type == "cuda" else "gloo"
+            dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s))
+            self.owned = True
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.world_size > 1:
+            dist.barrier()
+
+    def close(self) -> None:
+        if self.owned and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _no_buffer_sync() -> dict:
+    """DDP keyword that turns off per-forward buffer broadcasts (renamed in newer PyTorch)."""
+    import inspect
+
+    params = inspect.signature(torch.nn.parallel.DistributedDataParallel.__init__).parameters
+    return {"forward_sync_buffers": False} if "forward_sync_buffers" in params else {"broadcast_buffers": False}
+
+
+def train(cfg: ExperimentConfig, train_data: str | os.PathLike, dev_data: str | os.PathLike | None,
+          exp_dir: str | os.PathLike, *, resume: bool = True, device: str | None = None,
+          progress: bool = True, dist_timeout_s: float = 600.0, until_step: int | None = None) -> TrainResult:
+    """Train a VQ-VAE; return the final step, metrics and (unwrapped) model.
+
+    ``until_step`` stops early (checkpointing there) without changing the schedule, which
+    is defined by ``train_conf.max_steps``: training in chunks equals training in one go.
+    """
+    exp_dir = Path(exp_dir)
+    tc = cfg.train_conf
+    d = _Dist(device, dist_timeout_s)
+    try:
+        return _train(cfg, tc, d, Path(train_data), Path(dev_data) if dev_data else None, exp_dir, resume, progress,
+                      min(until_step or tc.max_steps, tc.max_steps))
+    finally:
+        d.close()
+
+
+def _train(cfg, tc, d: _Dist, train_dir: Path, dev_dir: Path | None, exp_dir: Path, resume: bool,
+           progress: bool, last_step: int) -> TrainResult:
+    train_dd = read_data_dir(train_dir)
+    speakers = train_dd.speakers
+    dev_dd = read_data_dir(dev_dir) if dev_dir else None
+    if dev_dd is not None:
+        unknown = sorted(set(dev_dd.speakers) - set(speakers))
+        if unknown:
+            raise UserError(f"{dev_dir}: speakers {unknown} are not in the training data {train_dir}")
+    hop = cfg.encoder_conf.hop
+    segment = (tc.segment_samples // hop) * hop
+    if segment < hop:
+        raise UserError(f"train_conf.segment_samples ({tc.segment_samples}) is shorter than the hop ({hop})")
+
+    torch.manual_seed(tc.seed)  # identical initial weights on every rank
+    model = VQVAE(cfg, len(speakers)).to(d.device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=tc.lr)
+    start_step = 0
+    ckpt_dir = exp_dir / "checkpoints"
+    if resume:
+        found = newest_valid_checkpoint(ckpt_dir)
+        if found is not None:
+            ckpt, path = found
+            if ckpt["speakers"] != speakers:
+                raise UserError(f"{path}: was trained on speakers {ckpt['speakers']}, the data has {speakers}; "
+                                f"use a new --exp-dir or --no-resume")
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["train_state"]["optimizer"])
+            start_step = int(ckpt["train_state"]["step"])
+            torch.set_rng_state(ckpt["train_state"]["rng_cpu"])
+            if d.is_main and progress:
+                print(f"resuming from {path} (step {start_step})")
+    if d.is_main:
+        exp_dir.mkdir(parents=True, exist_ok=True)
+        save_config(exp_dir / "config.yaml", cfg)
+
+    ddp_model = model
+    if d.world_size > 1:
+        ddp_model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[d.device.index] if d.device.type == "cuda" else None,
+            **_no_buffer_sync())  # the quantizer synchronises its own buffers
+
+    batches = CropBatches(train_dd, speakers, cfg.sample_rate, tc.batch_size, segment, tc.seed,
+                          d.rank, d.world_size, tc.preload)
+    loader = torch.utils.data.DataLoader(batches, batch_size=None, sampler=range(start_step, last_step),
+                                         num_workers=tc.num_workers, pin_memory=d.device.type == "cuda")
+    writer = None
+    if d.is_main:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(exp_dir / "tensorboard"), purge_step=start_step or None)
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(tc.amp) if d.device.type == "cuda" else None
+    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+
+    bar = None
+    if d.is_main and progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=tc.max_steps, initial=start_step, desc="train", unit="step", dynamic_ncols=True)
+    result = TrainResult(step=start_step, model=model)
+    window: dict[str, float] = {}
+    window_n = 0
+    epoch_counts = torch.zeros(cfg.quantizer_conf.num_codes, device=d.device)
+    current_epoch = int(batches.epoch_of(start_step))
+    audio_done = 0.0
+    t_start = time.perf_counter()
+    step = start_step
+    model.train()
+    for wav, spk in loader:
+        wav = wav.to(d.device, non_blocking=True)
+        spk = spk.to(d.device, non_blocking=True)
+        lr = learning_rate(step, tc)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        with torch.autocast(d.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            out = ddp_model(wav, spk)
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(out["loss"]).backward()
+            scaler.unscale_(optimizer)
+        else:
+            out["loss"].backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, tc.grad_clip) if tc.grad_clip > 0 else torch.tensor(0.0)
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        step += 1
+        audio_done += wav.numel() * d.world_size / cfg.sample_rate
+
+        counts = out["counts"].detach()
+        epoch_counts += counts
+        metrics = {"loss/total": out["loss"].item(), "loss/recon": out["recon_loss"].item(),
+                   "loss/vq": out["vq_loss"].item(), "loss/commit": out["commit_loss"].item(),
+                   "loss/codebook": out["codebook_loss"].item(), "vq/perplexity": out["perplexity"].item(),
+                   "vq/codes_used": float(out["codes_used"].item()), "grad_norm": float(grad_norm)}
+        for k, v in metrics.items():
+            window[k] = window.get(k, 0.0) + v
+        window_n += 1
+        if bar is not None:
+            bar.update(1)
+        if step % tc.log_every == 0 or step == tc.max_steps:
+            avg = {k: v / window_n for k, v in window.items()}
+            elapsed = time.perf_counter() - t_start
+            avg["throughput/audio_seconds_per_second"] = audio_done / max(elapsed, 1e-9)
+            avg["lr"] = lr
+            result.final = avg
+            result.throughput = avg["throughput/audio_seconds_per_second"]
+            if writer is not None:
+                for k, v in avg.items():
+                    writer.add_scalar(k, v, step)
+            if bar is not None:
+                bar.set_postfix(recon=f"{avg['loss/recon']:.3f}", ppl=f"{avg['vq/perplexity']:.1f}",
+                                codes=f"{avg['vq/codes_used']:.0f}", rt=f"{result.throughput:.2f}x")
+            window, window_n = {}, 0
+        epoch = int(batches.epoch_of(step))
+        if epoch != current_epoch:
+            if d.world_size > 1 and not model.quantizer.ema:
+                dist.all_reduce(epoch_counts)
+            if writer is not None:
+                p = epoch_counts / epoch_counts.sum().clamp(min=1)
+                writer.add_scalar("vq_epoch/perplexity", float(torch.exp(-(p * p.clamp(min=1e-10).log()).sum())), step)
+                writer.add_scalar("vq_epoch/codes_used", float((epoch_counts > 0).sum()), step)
+            epoch_counts.zero_()
+            current_epoch = epoch
+        if dev_dd is not None and (step % tc.val_every == 0 or step == tc.max_steps) and d.is_main:
+            result.validation = validate(model, dev_dd, speakers, cfg, segment, d.device)
+            if writer is not None:
+                for k, v in result.validation.items():
+                    writer.add_scalar(f"val/{k}", v, step)
+                _log_audio(writer, model, dev_dd, speakers, cfg, step, d.device)
+            model.train()
+        if step % tc.checkpoint_every == 0 or step == last_step:
+            if d.is_main:
+                _save(exp_dir, model, optimizer, cfg, speakers, step, tc.keep_checkpoints)
+            d.barrier()
+    if bar is not None:
+        bar.close()
+    result.step = step
+    if writer is not None:
+        writer.close()
+    if d.is_main:
+        summary = {"step": step, "throughput_audio_seconds_per_second": result.throughput,
+                   "final": result.final, "validation": result.validation, "world_size": d.world_size,
+                   "device": str(d.device)}
+        with atomic_write(exp_dir / "train_summary.json") as fh:
+            json.dump(summary, fh, indent=2)
+    return result
+
+
+def _save(exp_dir: Path, model: VQVAE, optimizer, cfg: ExperimentConfig, speakers: list[str], step: int,
+          keep: int) -> None:
+    common = {"config": cfg.to_dict(), "speakers": speakers, "sample_rate": cfg.sample_rate,
+              "hop": cfg.encoder_conf.hop, "model": model.state_dict()}
+    state = {"step": step, "optimizer": optimizer.state_dict(), "rng_cpu": torch.get_rng_state()}
+    save_checkpoint(exp_dir / "checkpoints" / f"step_{step:08d}.pt", {**common, "train_state": state})
+    save_checkpoint(exp_dir / "checkpoint.pt", {**common, "step": step})
+    for _, old in list_step_checkpoints(exp_dir / "checkpoints")[:-keep]:
+        old.unlink(missing_ok=True)
+
+
+@torch.no_grad()
+def validate(model: VQVAE, dev_dd, speakers: list[str], cfg: ExperimentConfig, segment: int,
+             device: torch.device) -> dict[str, float]:
+    """Mean losses and code statistics over fixed crops of the dev set (same crops every time)."""
+    model.eval()
+    tc = cfg.train_conf
+    data = CropBatches(dev_dd, speakers, cfg.sample_rate, tc.batch_size, segment, seed=tc.seed + 1,
+                       preload=False)
+    n_batches = min(tc.val_batches, max(1, math.ceil(len(data.utts) / tc.batch_size)))
+    totals: dict[str, float] = {}
+    counts = torch.zeros(cfg.quantizer_conf.num_codes, device=device)
+    for i in range(n_batches):
+        wav, spk = data[i]
+        out = model(wav.to(device), spk.to(device))
+        for k in ("loss", "recon_loss", "commit_loss"):
+            totals[k] = totals.get(k, 0.0) + out[k].item() / n_batches
+        counts += out["counts"]
+    p = counts / counts.sum().clamp(min=1)
+    totals["perplexity"] = float(torch.exp(-(p * p.clamp(min=1e-10).log()).sum()))
+    totals["codes_used"] = float((counts > 0).sum())
+    return totals
+
+
+def _log_audio(writer, model: VQVAE, dev_dd, speakers, cfg, step: int, device) -> None:
+    """A few real generations (codes of a dev utterance, decoded with its own speaker)."""
+    from .audio import load_audio
+    from .generation import Sampler, generate_reference
+
+    tc = cfg.train_conf
+    n = int(tc.audio_sample_seconds * cfg.sample_rate) // model.hop * model.hop
+    if tc.audio_samples <= 0 or n == 0:
+        return
+    index = {s: i for i, s in enumerate(speakers)}
+    for j, utt in enumerate(dev_dd.utterances[:: max(1, len(dev_dd.utt2spk) // tc.audio_samples)][: tc.audio_samples]):
+        path, start, end = dev_dd.audio_of(utt)
+        wav = torch.from_numpy(load_audio(path, cfg.sample_rate, start, end))[:n].to(device)
+        codes = model.encode(wav.unsqueeze(0))["codes"]
+        spk = torch.tensor([index[dev_dd.utt2spk[utt]]], device=device)
+        gen = generate_reference(model, codes, spk, num_samples=wav.shape[0], sampler=Sampler(seed=step))
+        writer.add_audio(f"audio/{utt}/original", wav.cpu(), step, sample_rate=cfg.sample_rate)
+        writer.add_audio(f"audio/{utt}/generated", gen[0].cpu(), step, sample_rate=cfg.sample_rate)
