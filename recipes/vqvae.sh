@@ -5,6 +5,10 @@
 #   0  corpus:     prepare the corpus (the corpus's local/data.sh)
 #   1  data dirs:  validate data/{train,dev,test} (sorting, keys, audio readable)
 #   2  train:      train the VQ-VAE with conf/${config}.yaml into exp/${tag}
+#   3  encode:     codes of the dev and test sets -> exp/${tag}/codes/<set>.txt (+ encoder features .npz)
+#   4  convert:    a few converted examples for every (source, target) speaker pair of the test set
+#                  -> exp/${tag}/convert/<src>_to_<tgt>/<utt>.wav
+#   5  phone report: codes vs phones.ctm of the test set -> exp/${tag}/reports/phones_<set>/
 set -euo pipefail
 
 log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') ($(basename "$0"):${BASH_LINENO[0]}) $*"; }
@@ -23,7 +27,9 @@ if [ -x "${__root}/.venv/bin/python" ]; then python=${python:-${__root}/.venv/bi
 export python
 nproc_per_node=${nproc_per_node:-1} # >1: torchrun with DistributedDataParallel
 train_args=${train_args:-}         # extra arguments for 'vqspeech train'
-__option_names="stage stop_stage config tag data_args python nproc_per_node train_args"
+convert_examples=${convert_examples:-1}  # utterances converted per speaker pair in stage 4
+decode_args=${decode_args:-}       # extra arguments for generation (e.g. "--temperature 0.9")
+__option_names="stage stop_stage config tag data_args python nproc_per_node train_args convert_examples decode_args"
 
 . "$(dirname "${BASH_SOURCE[0]}")/utils/parse_options.sh"
 if [ $# -gt 0 ]; then echo "$0: error: unexpected argument '$1'" >&2; exit 2; fi
@@ -48,20 +54,60 @@ fi
 
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
   log "Stage 2: training ${conf_file} -> ${expdir}"
-  if ${python} -c "import vqspeech.train" 2>/dev/null; then
-    if [ "${nproc_per_node}" -gt 1 ]; then
-      # shellcheck disable=SC2086
-      ${python} -m torch.distributed.run --standalone --nproc_per_node "${nproc_per_node}" \
-        -m vqspeech.bin.train --config "${conf_file}" --train-data "data/${train_sets%% *}" \
-        --dev-data "data/${dev_set}" --exp-dir "${expdir}" ${train_args}
-    else
-      # shellcheck disable=SC2086
-      ${python} -m vqspeech train --config "${conf_file}" --train-data "data/${train_sets%% *}" \
-        --dev-data "data/${dev_set}" --exp-dir "${expdir}" ${train_args}
-    fi
-    log "Model: ${expdir}/checkpoint.pt"
+  if [ "${nproc_per_node}" -gt 1 ]; then
+    # shellcheck disable=SC2086
+    ${python} -m torch.distributed.run --standalone --nproc_per_node "${nproc_per_node}" \
+      -m vqspeech.bin.train --config "${conf_file}" --train-data "data/${train_sets%% *}" \
+      --dev-data "data/${dev_set}" --exp-dir "${expdir}" ${train_args}
   else
-    log "Stage 2: training is not available in this version; stopping"; exit 0
+    # shellcheck disable=SC2086
+    ${python} -m vqspeech train --config "${conf_file}" --train-data "data/${train_sets%% *}" \
+      --dev-data "data/${dev_set}" --exp-dir "${expdir}" ${train_args}
   fi
+  log "Model: ${expdir}/checkpoint.pt"
+fi
+model=${expdir}/checkpoint.pt
+
+if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
+  log "Stage 3: encoding ${dev_set} ${test_sets} with ${model}"
+  for set in ${dev_set} ${test_sets}; do
+    ${python} -m vqspeech encode --model "${model}" --data-dir "data/${set}" \
+      --output "${expdir}/codes/${set}.txt" --features "${expdir}/codes/${set}_features.npz"
+  done
+fi
+
+if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
+  log "Stage 4: converting ${convert_examples} utterance(s) per speaker pair of ${test_sets%% *}"
+  jobs=${expdir}/convert/jobs.txt
+  mkdir -p "${expdir}/convert"
+  # For each source speaker take its first N test utterances; convert each to every other speaker.
+  ${python} - "data/${test_sets%% *}" "${expdir}/convert" "${convert_examples}" "${model}" > "${jobs}" <<'PY'
+import sys
+from vqspeech.checkpoint import load_model
+from vqspeech.datadir import read_data_dir
+data, out, n, model = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+dd = read_data_dir(data)
+speakers = load_model(model).speakers
+for src, utts in dd.spk2utt.items():
+    for utt in utts[:n]:
+        path, start, end = dd.audio_of(utt)
+        for tgt in speakers:
+            if tgt != src:
+                print(f"{path} {tgt} {out}/{src}_to_{tgt}/{utt}.wav")
+PY
+  # shellcheck disable=SC2086
+  ${python} -m vqspeech convert-voice --model "${model}" --list "${jobs}" ${decode_args}
+  log "Converted examples: ${expdir}/convert/"
+fi
+if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
+  for set in ${test_sets}; do
+    if [ ! -f "data/${set}/phones.ctm" ]; then
+      log "Stage 5: data/${set} has no phones.ctm (run the alignment stage); skipping its phone report"; continue
+    fi
+    log "Stage 5: phone report for ${set}"
+    ${python} -m vqspeech phone-report --model "${model}" --codes "${expdir}/codes/${set}.txt" \
+      --features "${expdir}/codes/${set}_features.npz" --data-dir "data/${set}" \
+      --output-dir "${expdir}/reports/phones_${set}"
+  done
 fi
 log "Done (stages ${stage}..${stop_stage})"

@@ -24,3 +24,20 @@ def tiny_corpus(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("mini")
     build_mini_corpus(out, num_sentences=6, progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def trained_tiny(tiny_corpus, tmp_path_factory) -> Path:
+    """A tiny VQ-VAE trained for 300 steps on the tiny corpus: exp dir with checkpoint.pt."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from helpers import tiny_config
+
+    from vqspeech.train import train
+
+    exp = tmp_path_factory.mktemp("exp_tiny")
+    cfg = tiny_config(max_steps=300, batch_size=4, segment_samples=2048, lr=3e-3, log_every=50,
+                      val_every=1000, checkpoint_every=300, audio_samples=0)
+    train(cfg, tiny_corpus / "data" / "train", None, exp, progress=False)
+    return exp

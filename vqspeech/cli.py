@@ -76,7 +76,7 @@ def _fix_data_dir(argv: list[str]) -> int:
 
 
 def _commands() -> dict[str, Callable[[list[str]], int]]:
-    from .bin import train
+    from .bin import convert_voice, decode, encode, phone_report, train
     from .corpora import mini, vctk
 
     return {
@@ -85,6 +85,10 @@ def _commands() -> dict[str, Callable[[list[str]], int]]:
         "make-mini-corpus": mini.main,
         "prepare-vctk": vctk.main,
         "train": train.main,
+        "encode": encode.main,
+        "decode": decode.main,
+        "convert-voice": convert_voice.main,
+        "phone-report": phone_report.main,
     }
 
 

@@ -300,7 +300,7 @@ def validate(model: VQVAE, dev_dd, speakers: list[str], cfg: ExperimentConfig, s
 def _log_audio(writer, model: VQVAE, dev_dd, speakers, cfg, step: int, device) -> None:
     """A few real generations (codes of a dev utterance, decoded with its own speaker)."""
     from .audio import load_audio
-    from .generation import Sampler, generate_reference
+    from .generation import SamplingOptions, generate
 
     tc = cfg.train_conf
     n = int(tc.audio_sample_seconds * cfg.sample_rate) // model.hop * model.hop
@@ -312,6 +312,7 @@ def _log_audio(writer, model: VQVAE, dev_dd, speakers, cfg, step: int, device) -
         wav = torch.from_numpy(load_audio(path, cfg.sample_rate, start, end))[:n].to(device)
         codes = model.encode(wav.unsqueeze(0))["codes"]
         spk = torch.tensor([index[dev_dd.utt2spk[utt]]], device=device)
-        gen = generate_reference(model, codes, spk, num_samples=wav.shape[0], sampler=Sampler(seed=step))
+        method = "fast" if device.type == "cpu" else "reference"
+        gen = generate(model, codes, spk, wav.shape[0], SamplingOptions(seed=step), method=method)
         writer.add_audio(f"audio/{utt}/original", wav.cpu(), step, sample_rate=cfg.sample_rate)
         writer.add_audio(f"audio/{utt}/generated", gen[0].cpu(), step, sample_rate=cfg.sample_rate)

@@ -1,0 +1,112 @@
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from vqspeech.audio import load_audio
+from vqspeech.bin.convert_voice import main as convert_main
+from vqspeech.bin.decode import main as decode_main
+from vqspeech.bin.encode import main as encode_main, read_codes
+from vqspeech.checkpoint import load_model
+from vqspeech.conversion import convert, decode_codes, encode_wav, plan_folds
+from vqspeech.datadir import read_data_dir
+from vqspeech.generation import SamplingOptions
+
+
+def test_fold_plan_covers_every_frame_once():
+    for frames in (1, 7, 100, 1000, 1003):
+        plan = plan_folds(frames, hop=16, receptive_field=64, max_batch=8)
+        assert plan.cores[0] == 0 and plan.cores[-1] == frames
+        assert all(a < b for a, b in zip(plan.cores, plan.cores[1:]))
+        assert len(plan.starts) <= 8
+        for i, s in enumerate(plan.starts):
+            # warm-up covers the receptive field plus the cross-fade before the segment's own frames
+            assert s == 0 if i == 0 else (plan.cores[i] - s) * 16 >= 64 + 16
+            assert s + plan.length >= plan.cores[i + 1]
+    assert len(plan_folds(1000, 16, 64, 8).starts) == 8
+
+
+def test_encode_in_chunks_equals_whole(trained_tiny, tiny_corpus):
+    lm = load_model(trained_tiny / "checkpoint.pt")
+    dd = read_data_dir(tiny_corpus / "data" / "test")
+    wav = load_audio(dd.audio_of(dd.utterances[0])[0])
+    whole, z = encode_wav(lm.model, wav, return_features=True)
+    chunked, z2 = encode_wav(lm.model, wav, chunk_seconds=0.1, return_features=True)
+    assert whole.shape[0] == int(np.ceil(len(wav) / lm.hop)) == z.shape[0]
+    assert torch.equal(whole, chunked)
+    np.testing.assert_allclose(z, z2, atol=1e-5)
+
+
+def test_folded_decoding_has_no_clicks_and_right_length(trained_tiny, tiny_corpus):
+    lm = load_model(trained_tiny / "checkpoint.pt")
+    dd = read_data_dir(tiny_corpus / "data" / "test")
+    wav = load_audio(dd.audio_of(dd.utterances[0])[0])
+    codes = encode_wav(lm.model, wav)
+    opts = SamplingOptions(seed=3)
+    out = decode_codes(lm.model, codes, 0, opts, fold=True, max_batch=8)
+    assert out.shape == (codes.shape[0] * lm.hop,)
+    plan = plan_folds(codes.shape[0], lm.hop, lm.model.decoder.receptive_field, 8)
+    assert len(plan.starts) > 2
+    jumps = np.abs(np.diff(out))
+    seams = np.zeros_like(jumps, dtype=bool)
+    for c in plan.cores[1:-1]:
+        a = c * lm.hop
+        seams[a - lm.hop - 2:a + 2] = True  # the cross-fade and its edges
+    assert jumps[seams].max() <= max(jumps[~seams].max(), 0.05), (jumps[seams].max(), jumps[~seams].max())
+    # the same seed gives the same audio; folding is deterministic too
+    again = decode_codes(lm.model, codes, 0, opts, fold=True, max_batch=8)
+    np.testing.assert_array_equal(out, again)
+
+
+def test_convert_cli_single_batch_and_errors(trained_tiny, tiny_corpus, tmp_path, capsys):
+    ckpt = str(trained_tiny / "checkpoint.pt")
+    lm = load_model(ckpt)
+    assert convert_main(["--model", ckpt, "--list-speakers"]) == 0
+    assert capsys.readouterr().out.split() == lm.speakers
+    dd = read_data_dir(tiny_corpus / "data" / "test")
+    utt = dd.utterances[0]
+    src = tmp_path / "in.flac"  # any readable format, rate and channel count
+    x = load_audio(dd.audio_of(utt)[0])
+    sf.write(src, np.stack([x, x], 1), 16000)
+    out = tmp_path / "out.wav"
+    assert convert_main(["--model", ckpt, "--input", str(src), "--target-speaker", lm.speakers[-1],
+                         "--output", str(out), "--seed", "1"]) == 0
+    assert "real time" in capsys.readouterr().out
+    y, sr = sf.read(out)
+    assert sr == 16000 and len(y) == len(x)
+    # unknown speaker: one line listing the valid ones, exit 2, nothing written
+    assert convert_main(["--model", ckpt, "--input", str(src), "--target-speaker", "nobody",
+                         "--output", str(tmp_path / "bad.wav")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "unknown speaker 'nobody'" in err and lm.speakers[0] in err
+    assert not (tmp_path / "bad.wav").exists()
+    # batch over a data dir
+    assert convert_main(["--model", ckpt, "--data-dir", str(tiny_corpus / "data" / "test"),
+                         "--target-speaker", lm.speakers[0], "--output-dir", str(tmp_path / "batch"),
+                         "--no-progress"]) == 0
+    assert len(list((tmp_path / "batch").glob("*.wav"))) == len(dd.utt2spk)
+    # a list with one broken input: the others complete, exit 1, failure listed
+    (tmp_path / "broken.wav").write_bytes(b"not audio")
+    (tmp_path / "jobs.txt").write_text(f"{src} {lm.speakers[0]} {tmp_path / 'j1.wav'}\n"
+                                       f"{tmp_path / 'broken.wav'} {lm.speakers[0]} {tmp_path / 'j2.wav'}\n")
+    assert convert_main(["--model", ckpt, "--list", str(tmp_path / "jobs.txt"), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "broken.wav" in err and "1 of 2 conversions failed" in err
+    assert (tmp_path / "j1.wav").exists() and not (tmp_path / "j2.wav").exists()
+
+
+def test_encode_decode_cli(trained_tiny, tiny_corpus, tmp_path, capsys):
+    ckpt = str(trained_tiny / "checkpoint.pt")
+    codes_file = tmp_path / "codes" / "test.txt"
+    assert encode_main(["--model", ckpt, "--data-dir", str(tiny_corpus / "data" / "test"),
+                        "--output", str(codes_file), "--features", str(tmp_path / "feats.npz")]) == 0
+    codes = read_codes(codes_file)
+    dd = read_data_dir(tiny_corpus / "data" / "test")
+    assert sorted(codes) == dd.utterances
+    feats = np.load(tmp_path / "feats.npz")
+    utt = dd.utterances[0]
+    assert feats[utt].shape == (len(codes[utt]), 8)
+    assert decode_main(["--model", ckpt, "--codes", str(codes_file), "--speaker", "own",
+                        "--output-dir", str(tmp_path / "dec"), "--utts", utt]) == 0
+    y, _ = sf.read(tmp_path / "dec" / f"{utt}_{dd.utt2spk[utt]}.wav")
+    assert len(y) == len(codes[utt]) * 16

@@ -1,0 +1,1 @@
+"""Code-to-phone analysis: mapping metrics, ABX, boundaries, bitrate, speaker leakage, reports."""

@@ -1,0 +1,82 @@
+"""Argument helpers shared by the inference commands."""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from ..errors import UserError
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=None, help="checkpoint (exp/<tag>/checkpoint.pt); default: the shipped model")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 (default cpu)")
+    p.add_argument("--verbose", action="store_true", help="show tracebacks")
+
+
+def add_sampling_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--method", default=None, choices=["fast", "reference", "naive", "cuda-graph"],
+                   help="generation method (default: fast on CPU, cuda-graph on CUDA)")
+    p.add_argument("--temperature", type=float, default=1.0, help="softmax temperature (> 0)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (same seed, same output)")
+    p.add_argument("--argmax", action="store_true", help="take the most likely sample instead of sampling")
+    p.add_argument("--no-fold", action="store_true", help="generate each utterance as one sequence")
+    p.add_argument("--max-batch", type=int, default=16, help="segments per utterance for folded batching")
+
+
+def sampling_from_args(args):
+    from ..generation import SamplingOptions
+
+    if not args.argmax and not args.temperature > 0:
+        raise UserError(f"--temperature must be > 0, got {args.temperature}")
+    if args.max_batch < 1:
+        raise UserError(f"--max-batch must be >= 1, got {args.max_batch}")
+    return SamplingOptions(temperature=args.temperature, seed=args.seed, argmax=args.argmax)
+
+
+def resolve_device(name: str) -> torch.device:
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"--device: unknown device {name!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA device is available on this machine")
+    return device
+
+
+def default_method(method: str | None, device: torch.device) -> str:
+    if method is not None:
+        if method == "cuda-graph" and device.type != "cuda":
+            raise UserError("--method cuda-graph needs --device cuda")
+        return method
+    return "cuda-graph" if device.type == "cuda" else "fast"
+
+
+def load_model_arg(path: str | None, device: torch.device):
+    from ..checkpoint import load_model
+    from ..pretrained import default_model_path
+
+    if path is None:
+        path = default_model_path()
+        if path is None:
+            raise UserError("--model: no model given and no pretrained model is shipped with this install")
+    return load_model(path, device)
+
+
+def speaker_index(lm, name: str) -> int:
+    if name not in lm.speakers:
+        raise UserError(f"unknown speaker {name!r}; valid speakers: {', '.join(lm.speakers)}")
+    return lm.speakers.index(name)
+
+
+def report_failures(prog: str, failures: list[str], total: int, what: str) -> int:
+    """Print each failed item and a summary line on stderr; return the exit status (1 if any failed)."""
+    import sys
+
+    if not failures:
+        return 0
+    for f in failures:
+        print(f"{prog}: failed: {f}", file=sys.stderr)
+    print(f"{prog}: error: {len(failures)} of {total} {what} failed", file=sys.stderr)
+    return 1

@@ -1,0 +1,118 @@
+"""``convert-voice``: say it in another speaker's voice.
+
+    convert-voice --model exp/default/checkpoint.pt --input in.wav --target-speaker slt --output out.wav
+    convert-voice --model M --list-speakers
+    convert-voice --model M --data-dir data/test --target-speaker slt --output-dir out/   (batch)
+    convert-voice --model M --list jobs.txt            (lines: <input> <target speaker> <output>)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .common import (add_model_args, add_sampling_args, default_method, load_model_arg, report_failures,
+                     resolve_device, sampling_from_args, speaker_index)
+
+
+def _jobs(args, lm) -> list[tuple[str, str, float, float | None, str, Path]]:
+    """[(name, input path, start, end, target speaker, output path)] from the arguments."""
+    from ..datadir import read_data_dir
+    from ..errors import UserError
+
+    if args.input:
+        if not args.output or not args.target_speaker:
+            raise UserError("--input needs --output and --target-speaker")
+        return [(args.input, args.input, 0.0, None, args.target_speaker, Path(args.output))]
+    if args.data_dir:
+        if not args.output_dir or not args.target_speaker:
+            raise UserError("--data-dir needs --output-dir and --target-speaker")
+        dd = read_data_dir(args.data_dir)
+        out = []
+        for utt in dd.utterances:
+            path, start, end = dd.audio_of(utt)
+            out.append((utt, path, start, end, args.target_speaker,
+                        Path(args.output_dir) / f"{utt}_to_{args.target_speaker}.wav"))
+        return out
+    if args.list:
+        out = []
+        try:
+            lines = Path(args.list).read_text("utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"{args.list}: cannot read job list ({exc})") from None
+        for no, line in enumerate(lines, 1):
+            parts = line.split()
+            if not parts or parts[0].startswith("#"):
+                continue
+            if len(parts) != 3:
+                raise UserError(f"{args.list}:{no}: expected '<input> <target speaker> <output>', got {line!r}")
+            out.append((parts[0], parts[0], 0.0, None, parts[1], Path(parts[2])))
+        return out
+    raise UserError("give --input, --data-dir or --list (or --list-speakers)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="convert-voice", description="Voice conversion with a VQ-VAE.",
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    add_model_args(p)
+    p.add_argument("--input", help="audio file (wav, flac, ...; any rate and channel count)")
+    p.add_argument("--output", help="output wav (with --input)")
+    p.add_argument("--target-speaker", help="speaker id from --list-speakers")
+    p.add_argument("--data-dir", help="batch: convert every utterance of a Kaldi data dir")
+    p.add_argument("--output-dir", help="batch: where <utt>_to_<speaker>.wav files go")
+    p.add_argument("--list", help="batch: a file of '<input> <target speaker> <output>' lines")
+    p.add_argument("--list-speakers", action="store_true", help="print the model's speakers and exit")
+    p.add_argument("--no-progress", action="store_true")
+    add_sampling_args(p)
+    args = p.parse_args(argv)
+
+    from ..cli import run_user_command
+
+    def work() -> int:
+        from ..audio import load_audio, save_audio
+        from ..conversion import convert
+        from ..errors import UserError
+
+        device = resolve_device(args.device)
+        lm = load_model_arg(args.model, device)
+        if args.list_speakers:
+            print("\n".join(lm.speakers))
+            return 0
+        opts = sampling_from_args(args)
+        method = default_method(args.method, device)
+        jobs = _jobs(args, lm)
+        for job in jobs:  # check every speaker before spending time on the first job
+            speaker_index(lm, job[4])
+        from tqdm import tqdm
+
+        failures = []
+        total_audio = total_time = 0.0
+        bar = tqdm(jobs, desc="convert", unit="utt", disable=args.no_progress or len(jobs) < 2)
+        for name, path, start, end, target, out_path in bar:
+            try:
+                wav = load_audio(path, lm.sample_rate, start, end)
+                res = convert(lm.model, wav, speaker_index(lm, target), lm.sample_rate, opts, method,
+                              fold=not args.no_fold, max_batch=args.max_batch)
+                save_audio(out_path, res.wav, lm.sample_rate)
+            except UserError as exc:
+                if len(jobs) == 1:
+                    raise
+                failures.append(f"{name}: {exc}")
+                continue
+            total_audio += res.audio_seconds
+            total_time += res.seconds
+            bar.set_postfix(rtf=f"{total_audio / max(total_time, 1e-9):.2f}x")
+            if len(jobs) == 1 or args.no_progress:
+                print(f"{out_path}: {res.audio_seconds:.2f} s of audio in {res.seconds:.2f} s "
+                      f"({res.real_time_factor:.2f}x real time, {method})")
+        if len(jobs) > 1:
+            print(f"converted {len(jobs) - len(failures)}/{len(jobs)} utterances, "
+                  f"{total_audio:.1f} s of audio at {total_audio / max(total_time, 1e-9):.2f}x real time")
+        return report_failures("convert-voice", failures, len(jobs), "conversions")
+
+    return run_user_command(work, args.verbose, prog="convert-voice")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""``vqspeech decode``: codes (from ``vqspeech encode``) + a speaker -> audio.
+
+    vqspeech decode --model M --codes exp/default/codes/test.txt --speaker slt --output-dir out/ [--utts a,b]
+``--speaker own`` decodes each utterance with the speaker its id starts with (resynthesis).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .common import (add_model_args, add_sampling_args, default_method, load_model_arg, resolve_device,
+                     sampling_from_args, speaker_index)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="vqspeech decode", description=__doc__.split("\n\n")[0])
+    add_model_args(p)
+    p.add_argument("--codes", required=True)
+    p.add_argument("--speaker", required=True, help="target speaker id, or 'own'")
+    p.add_argument("--output-dir", required=True)
+    p.add_argument("--utts", default="", help="comma-separated subset of utterances")
+    add_sampling_args(p)
+    args = p.parse_args(argv)
+    from ..cli import run_user_command
+
+    def work() -> int:
+        import torch
+
+        from ..audio import save_audio
+        from ..conversion import decode_codes
+        from ..errors import UserError
+        from .encode import read_codes
+
+        device = resolve_device(args.device)
+        lm = load_model_arg(args.model, device)
+        opts = sampling_from_args(args)
+        method = default_method(args.method, device)
+        codes = read_codes(args.codes)
+        wanted = [u for u in args.utts.split(",") if u] or list(codes)
+        K = lm.config.quantizer_conf.num_codes
+        for utt in wanted:
+            if utt not in codes:
+                raise UserError(f"--utts: {utt!r} is not in {args.codes}")
+            if max(codes[utt]) >= K or min(codes[utt]) < 0:
+                raise UserError(f"{args.codes}: utterance {utt!r} has codes outside 0..{K - 1}")
+            if args.speaker == "own":
+                own = [s for s in lm.speakers if utt.startswith(s)]
+                if not own:
+                    raise UserError(f"--speaker own: no model speaker is a prefix of {utt!r}")
+                spk = max(own, key=len)
+            else:
+                spk = args.speaker
+            idx = speaker_index(lm, spk)
+            wav = decode_codes(lm.model, torch.tensor(codes[utt]), idx, opts, method, not args.no_fold,
+                               args.max_batch)
+            out = Path(args.output_dir) / f"{utt}_{spk}.wav"
+            save_audio(out, wav, lm.sample_rate)
+            print(f"wrote {out}")
+        return 0
+
+    return run_user_command(work, args.verbose, prog="vqspeech decode")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""``vqspeech encode``: codes for every utterance of a data dir, one line each.
+
+    vqspeech encode --model exp/default/checkpoint.pt --data-dir data/test --output exp/default/codes/test.txt
+Output lines: ``<utt> <code> <code> ...`` (one code per hop samples).  ``--features`` also
+writes the continuous encoder outputs (before quantisation) as an .npz keyed by utterance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .common import add_model_args, load_model_arg, report_failures, resolve_device
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="vqspeech encode", description=__doc__.split("\n\n")[0])
+    add_model_args(p)
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--output", required=True, help="codes text file")
+    p.add_argument("--features", default=None, help="optional .npz of continuous encoder outputs (F, D)")
+    args = p.parse_args(argv)
+    from ..cli import run_user_command
+
+    def work() -> int:
+        import numpy as np
+
+        from ..audio import load_audio
+        from ..conversion import encode_wav
+        from ..datadir import read_data_dir
+        from ..errors import UserError
+        from ..fileio import atomic_path, atomic_write
+
+        lm = load_model_arg(args.model, resolve_device(args.device))
+        dd = read_data_dir(args.data_dir)
+        lines, feats, failures = [], {}, []
+        for utt in dd.utterances:
+            path, start, end = dd.audio_of(utt)
+            try:
+                wav = load_audio(path, lm.sample_rate, start, end)
+            except UserError as exc:
+                failures.append(str(exc))
+                continue
+            if args.features:
+                codes, z = encode_wav(lm.model, wav, sample_rate=lm.sample_rate, return_features=True)
+                feats[utt] = z.astype(np.float32)
+            else:
+                codes = encode_wav(lm.model, wav, sample_rate=lm.sample_rate)
+            lines.append(f"{utt} {' '.join(map(str, codes.tolist()))}\n")
+        with atomic_write(args.output) as fh:
+            fh.writelines(lines)
+        if args.features:
+            with atomic_path(args.features) as tmp:
+                with open(tmp, "wb") as fh:
+                    np.savez(fh, **feats)
+        print(f"{args.output}: {len(lines)} utterances, {lm.sample_rate / lm.hop:.1f} codes/s")
+        return report_failures("vqspeech encode", failures, len(dd.utt2spk), "utterances")
+
+    return run_user_command(work, args.verbose, prog="vqspeech encode")
+
+
+def read_codes(path: str | Path) -> dict[str, list[int]]:
+    """Read a codes file written by ``vqspeech encode``: {utt: [code, ...]}."""
+    from ..errors import UserError
+
+    out: dict[str, list[int]] = {}
+    try:
+        lines = Path(path).read_text("utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read codes ({exc})") from None
+    for no, line in enumerate(lines, 1):
+        parts = line.split()
+        if not parts:
+            continue
+        try:
+            out[parts[0]] = [int(c) for c in parts[1:]]
+        except ValueError:
+            raise UserError(f"{path}:{no}: codes must be integers") from None
+        if not out[parts[0]]:
+            raise UserError(f"{path}:{no}: utterance {parts[0]!r} has no codes")
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())

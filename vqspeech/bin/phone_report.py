@@ -1,0 +1,66 @@
+"""``vqspeech phone-report``: how well the codes match phones, as report.json/.md/.html + TextGrids.
+
+    vqspeech phone-report --model exp/default/checkpoint.pt --codes exp/default/codes/test.txt \\
+        --data-dir data/test [--features exp/default/codes/test_features.npz] --output-dir exp/default/reports/phones_test
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="vqspeech phone-report", description=__doc__.split("\n\n")[0])
+    p.add_argument("--codes", required=True, help="codes file from 'vqspeech encode'")
+    p.add_argument("--data-dir", required=True, help="data dir with phones.ctm and utt2spk")
+    p.add_argument("--output-dir", required=True)
+    p.add_argument("--model", default=None, help="checkpoint: gives the frame shift and codebook size")
+    p.add_argument("--frame-shift-ms", type=float, default=None, help="instead of --model")
+    p.add_argument("--num-codes", type=int, default=None, help="instead of --model")
+    p.add_argument("--features", default=None, help=".npz of continuous encoder outputs (for ABX)")
+    p.add_argument("--tolerance-ms", type=float, default=20.0, help="boundary tolerance")
+    p.add_argument("--examples", type=int, default=2, help="example utterances plotted")
+    p.add_argument("--verbose", action="store_true")
+    args = p.parse_args(argv)
+    from ..cli import run_user_command
+
+    def work() -> int:
+        import numpy as np
+
+        from ..analysis.report import compute_phone_report, write_phone_report
+        from ..errors import UserError
+        from .encode import read_codes
+
+        if args.model:
+            from ..checkpoint import load_checkpoint
+
+            ck = load_checkpoint(args.model)
+            frame_shift = ck["hop"] / ck["sample_rate"]
+            num_codes = int(ck["config"]["quantizer_conf"]["num_codes"])
+        elif args.frame_shift_ms and args.num_codes:
+            frame_shift, num_codes = args.frame_shift_ms / 1000, args.num_codes
+        else:
+            raise UserError("give --model, or both --frame-shift-ms and --num-codes")
+        codes = read_codes(args.codes)
+        features = None
+        if args.features:
+            try:
+                with np.load(args.features) as npz:
+                    features = {k: npz[k] for k in npz.files}
+            except (OSError, ValueError) as exc:
+                raise UserError(f"{args.features}: cannot read features ({exc})") from None
+        rep = compute_phone_report(codes, args.data_dir, frame_shift, num_codes, features, args.tolerance_ms / 1000)
+        path = write_phone_report(rep, codes, args.data_dir, frame_shift, args.output_dir, args.examples)
+        ac = rep["abx_codes"]
+        print(f"{path}: many-to-one accuracy {100 * rep['many_to_one_accuracy']:.1f}% "
+              f"(chance {100 * rep['chance_accuracy']:.1f}%, {rep['num_phones']} phones), PNMI {rep['pnmi']:.3f}, "
+              f"ABX codes within/across {ac['within_speaker_error_pct']}/{ac['across_speaker_error_pct']}%, "
+              f"boundary F1 {100 * rep['boundaries']['f1']:.1f}%")
+        return 0
+
+    return run_user_command(work, args.verbose, prog="vqspeech phone-report")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
