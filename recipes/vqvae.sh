@@ -3,7 +3,8 @@
 #   . ../../recipes/vqvae.sh "$@"
 # Stages (run a range with --stage N --stop-stage M):
 #   0  corpus:     prepare the corpus (the corpus's local/data.sh)
-#   1  data dirs:  validate data/{train,dev,test} (sorting, keys, audio readable)
+#   1  data dirs:  validate data/{train,dev,test} (sorting, keys, audio readable); with --align true,
+#                  forced-align (pocketsphinx) the sets that have no phones.ctm
 #   2  train:      train the VQ-VAE with conf/${config}.yaml into exp/${tag}
 #   3  encode:     codes of the dev and test sets -> exp/${tag}/codes/<set>.txt (+ encoder features .npz)
 #   4  convert:    a few converted examples for every (source, target) speaker pair of the test set
@@ -27,9 +28,10 @@ if [ -x "${__root}/.venv/bin/python" ]; then python=${python:-${__root}/.venv/bi
 export python
 nproc_per_node=${nproc_per_node:-1} # >1: torchrun with DistributedDataParallel
 train_args=${train_args:-}         # extra arguments for 'vqspeech train'
+align=${align:-false}              # stage 1: forced alignment for corpora without phones.ctm
 convert_examples=${convert_examples:-1}  # utterances converted per speaker pair in stage 4
 decode_args=${decode_args:-}       # extra arguments for generation (e.g. "--temperature 0.9")
-__option_names="stage stop_stage config tag data_args python nproc_per_node train_args convert_examples decode_args"
+__option_names="stage stop_stage config tag data_args python nproc_per_node train_args align convert_examples decode_args"
 
 . "$(dirname "${BASH_SOURCE[0]}")/utils/parse_options.sh"
 if [ $# -gt 0 ]; then echo "$0: error: unexpected argument '$1'" >&2; exit 2; fi
@@ -49,6 +51,14 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
   for set in ${train_sets} ${dev_set} ${test_sets}; do
     ${python} -m vqspeech validate-data-dir "data/${set}"
   done
+  if [ "${align}" = true ]; then
+    for set in ${train_sets} ${dev_set} ${test_sets}; do
+      if [ ! -f "data/${set}/phones.ctm" ]; then
+        log "Stage 1: forced alignment of data/${set} (pocketsphinx)"
+        ${python} -m vqspeech align --data-dir "data/${set}" --jobs "$(nproc)"
+      fi
+    done
+  fi
   log "Data directories: $(for s in ${train_sets} ${dev_set} ${test_sets}; do printf '%s ' "$(pwd)/data/$s"; done)"
 fi
 

@@ -77,6 +77,7 @@ def _fix_data_dir(argv: list[str]) -> int:
 
 def _commands() -> dict[str, Callable[[list[str]], int]]:
     from .bin import convert_voice, decode, encode, phone_report, train
+    from . import forced_align
     from .corpora import mini, vctk
 
     return {
@@ -89,6 +90,7 @@ def _commands() -> dict[str, Callable[[list[str]], int]]:
         "decode": decode.main,
         "convert-voice": convert_voice.main,
         "phone-report": phone_report.main,
+        "align": forced_align.main,
     }
 
 

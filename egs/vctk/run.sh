@@ -6,6 +6,7 @@ vctk_root=${VCTK_ROOT:-}
 mic=mic1
 heldout_speakers=
 config=paper
+align=true
 # Parse the corpus options first, pass the rest on to the shared stages.
 args=()
 while [ $# -gt 0 ]; do
