@@ -7,7 +7,6 @@ PY := $(VENV)/bin/python
 # The CPU build of PyTorch when this machine has its wheel (about 700 MB installed); otherwise
 # PyPI's default build (a CUDA build, about 6 GB with its nvidia packages).
 TORCH_SPEC ?= $(shell ls /opt/wheels/torch-2.13.0+cpu-*.whl >/dev/null 2>&1 && echo 'torch==2.13.0' || echo 'torch>=2.1')
-SYSTEM_PACKAGES := flite festival festvox-kdlpc16k
 STAMP := $(VENV)/.vqspeech-installed
 
 .PHONY: setup system-packages run test clean-venv
@@ -19,21 +18,22 @@ system-packages:
 	command -v flite >/dev/null || missing="$$missing flite"; \
 	command -v festival >/dev/null || missing="$$missing festival"; \
 	[ -d /usr/share/festival/voices/english/ked_diphone ] || missing="$$missing festvox-kdlpc16k"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing system packages:$$missing"; \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null || \
 	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; }; \
 	  elif ! command -v flite >/dev/null; then \
-	    echo "error: flite is required: install it (Debian/Ubuntu: sudo apt-get install flite; optional extra voices: festival festvox-kdlpc16k)" >&2; exit 1; \
-	  else echo "note: optional packages missing:$$missing (an extra speaker); continuing"; fi; \
+	    echo "error: flite is required: install it (Debian/Ubuntu: sudo apt-get install flite; optional: festival festvox-kdlpc16k for an extra voice, chromium for the browser test)" >&2; exit 1; \
+	  else echo "note: optional packages missing:$$missing (extra speaker / browser test); continuing"; fi; \
 	fi
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q '$(TORCH_SPEC)'
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,demo,eval]'
 	@touch $@
 
 run: setup

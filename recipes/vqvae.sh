@@ -10,6 +10,8 @@
 #   4  convert:    a few converted examples for every (source, target) speaker pair of the test set
 #                  -> exp/${tag}/convert/<src>_to_<tgt>/<utt>.wav
 #   5  phone report: codes vs phones.ctm of the test set -> exp/${tag}/reports/phones_<set>/
+#   6  vc-eval:    convert the parallel test set between all speakers; MCD, F0, speaker similarity, WER
+#                  -> exp/${tag}/reports/vc_<set>/
 set -euo pipefail
 
 log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') ($(basename "$0"):${BASH_LINENO[0]}) $*"; }
@@ -30,8 +32,9 @@ nproc_per_node=${nproc_per_node:-1} # >1: torchrun with DistributedDataParallel
 train_args=${train_args:-}         # extra arguments for 'vqspeech train'
 align=${align:-false}              # stage 1: forced alignment for corpora without phones.ctm
 convert_examples=${convert_examples:-1}  # utterances converted per speaker pair in stage 4
+vc_sentences=${vc_sentences:-2}     # stage 6: sentences converted between every speaker pair
 decode_args=${decode_args:-}       # extra arguments for generation (e.g. "--temperature 0.9")
-__option_names="stage stop_stage config tag data_args python nproc_per_node train_args align convert_examples decode_args"
+__option_names="stage stop_stage config tag data_args python nproc_per_node train_args align convert_examples vc_sentences decode_args"
 
 . "$(dirname "${BASH_SOURCE[0]}")/utils/parse_options.sh"
 if [ $# -gt 0 ]; then echo "$0: error: unexpected argument '$1'" >&2; exit 2; fi
@@ -118,6 +121,14 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     ${python} -m vqspeech phone-report --model "${model}" --codes "${expdir}/codes/${set}.txt" \
       --features "${expdir}/codes/${set}_features.npz" --data-dir "data/${set}" \
       --output-dir "${expdir}/reports/phones_${set}"
+  done
+fi
+if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
+  for set in ${test_sets}; do
+    log "Stage 6: voice-conversion evaluation on ${set} (${vc_sentences} sentences x all speaker pairs)"
+    ${python} -W ignore -m vqspeech vc-eval --model "${model}" --data-dir "data/${set}" \
+      --centroid-data "data/${dev_set}" --output-dir "${expdir}/reports/vc_${set}" \
+      --max-sentences "${vc_sentences}" --no-progress
   done
 fi
 log "Done (stages ${stage}..${stop_stage})"

@@ -12,6 +12,11 @@ from vqspeech.train import train  # noqa: E402
 
 def main():
     train_dir, exp_dir, out_dir, steps = sys.argv[1:5]
+    import os
+    import threading
+
+    if os.environ.get("DIE_RANK") == os.environ.get("RANK"):  # simulate a worker crash mid-training
+        threading.Timer(float(os.environ.get("DIE_AFTER", "4")), os._exit, [17]).start()
     cfg = tiny_config(max_steps=int(steps), checkpoint_every=int(steps))
     res = train(cfg, train_dir, None, exp_dir, progress=False, dist_timeout_s=120)
     rank = int(__import__("os").environ.get("RANK", "0"))

@@ -99,3 +99,18 @@ def test_ddp_two_gloo_processes_stay_identical(tiny_corpus, tmp_path):
     assert f0["loss/recon"] < 5.6
     # only rank 0 wrote the experiment directory
     assert (tmp_path / "exp" / "checkpoint.pt").is_file()
+
+
+def test_dead_ddp_worker_ends_the_job(tiny_corpus, tmp_path):
+    """Rank 1 dies mid-training: the job exits non-zero in bounded time instead of hanging."""
+    import time
+
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(TESTS.parent), DIE_RANK="1", DIE_AFTER="5")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(TESTS / "ddp_worker.py"), str(tiny_corpus / "data" / "train"), str(tmp_path / "exp"),
+           str(tmp_path), "100000"]
+    t0 = time.time()
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
+    assert res.returncode != 0
+    assert time.time() - t0 < 200
+    assert "exitcode  : 17" in res.stderr or "ChildFailedError" in res.stderr

@@ -100,6 +100,13 @@ def read_textgrid(path: str | os.PathLike, tier: str = "phones") -> list[PhoneIn
 
     Empty labels are skipped (Praat's unlabelled gaps).
     """
+    try:
+        return _read_textgrid(path, tier)
+    except (IndexError, ValueError, OverflowError):
+        raise AlignmentError(f"{path}: malformed TextGrid") from None
+
+
+def _read_textgrid(path, tier: str) -> list[PhoneInterval]:
     import re
 
     path = Path(path)

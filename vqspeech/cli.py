@@ -75,10 +75,17 @@ def _fix_data_dir(argv: list[str]) -> int:
     return run_user_command(work)
 
 
+def _demo(argv: list[str]) -> int:
+    from .demo_app import main as demo_main
+
+    return demo_main(argv)
+
+
 def _commands() -> dict[str, Callable[[list[str]], int]]:
     from .bin import convert_voice, decode, encode, phone_report, train
     from . import forced_align
     from .corpora import mini, vctk
+    from .evaluation import vc_eval
 
     return {
         "validate-data-dir": _validate_data_dir,
@@ -91,6 +98,8 @@ def _commands() -> dict[str, Callable[[list[str]], int]]:
         "convert-voice": convert_voice.main,
         "phone-report": phone_report.main,
         "align": forced_align.main,
+        "vc-eval": vc_eval.main,
+        "demo": _demo,
     }
 
 

@@ -147,6 +147,8 @@ def _train(cfg, tc, d: _Dist, train_dir: Path, dev_dir: Path | None, exp_dir: Pa
     if d.is_main:
         exp_dir.mkdir(parents=True, exist_ok=True)
         save_config(exp_dir / "config.yaml", cfg)
+        for stale in ckpt_dir.glob(".*.tmp") if ckpt_dir.is_dir() else []:
+            stale.unlink(missing_ok=True)  # a write cut off by SIGKILL; the renamed files are complete
 
     ddp_model = model
     if d.world_size > 1:

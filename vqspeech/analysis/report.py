@@ -245,7 +245,7 @@ def _html(md_text: str, images: dict[str, bytes], title: str) -> str:
             if table_rows:
                 body.append("<table>" + "".join(table_rows) + "</table>")
                 table_rows = []
-            name = line[line.index("(") + 1:-1]
+            name = line[line.rindex("](") + 2:-1]
             data = base64.b64encode(images[name]).decode()
             body.append(f'<p><img alt="{html.escape(name)}" src="data:image/png;base64,{data}"></p>')
         elif line.strip():

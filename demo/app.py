@@ -1,0 +1,11 @@
+"""The Gradio voice-conversion demo: ``python demo/app.py [--model M] [--port 7860]``.
+
+Thin wrapper over :mod:`vqspeech.demo_app` (also ``vqspeech demo``).
+"""
+
+import sys
+
+from vqspeech.demo_app import main
+
+if __name__ == "__main__":
+    sys.exit(main())

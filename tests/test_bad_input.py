@@ -1,0 +1,130 @@
+"""A newcomer's mistakes and a stranger's files: one line naming the file/argument, exit 2, nothing half-written."""
+
+import os
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vqspeech.alignments import read_ctm, read_htk_lab, read_textgrid, read_timit_phn
+from vqspeech.checkpoint import load_checkpoint
+from vqspeech.datadir import read_data_dir
+from vqspeech.errors import AlignmentError, CheckpointError, DataDirError
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("touch /tmp/vqspeech_pwned",))
+
+
+def _cli(*args):
+    res = subprocess.run([sys.executable, "-m", "vqspeech", *args], capture_output=True, text=True)
+    return res.returncode, res.stdout, res.stderr.strip()
+
+
+def test_malicious_pickle_is_refused_not_executed(tmp_path):
+    target = "/tmp/vqspeech_pwned"
+    if os.path.exists(target):
+        os.unlink(target)
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "vqspeech", "version": 1, "model": _Evil()}, path)
+    with pytest.raises(CheckpointError, match="refused to load"):
+        load_checkpoint(path)
+    assert not os.path.exists(target)
+    code, _, err = _cli("convert-voice", "--model", str(path), "--list-speakers")
+    assert code == 2 and err.count("\n") == 0 and "evil.pt: refused to load" in err
+    assert not os.path.exists(target)
+
+
+def test_truncated_and_foreign_checkpoints(trained_tiny, tmp_path):
+    raw = (trained_tiny / "checkpoint.pt").read_bytes()
+    (tmp_path / "trunc.pt").write_bytes(raw[: len(raw) // 2])
+    code, _, err = _cli("convert-voice", "--model", str(tmp_path / "trunc.pt"), "--list-speakers")
+    assert code == 2 and "trunc.pt: not a readable checkpoint" in err and "Traceback" not in err
+    torch.save({"format": "vqspeech", "version": 99}, tmp_path / "future.pt")
+    with pytest.raises(CheckpointError, match="version 99 is not supported"):
+        load_checkpoint(tmp_path / "future.pt")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a vqspeech checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+
+
+@pytest.mark.parametrize("yaml_text,message", [
+    ("train_conf:\n  lr: fast\n", "train_conf.lr: expected a number"),
+    ("decoder_conf:\n  layerz: 3\n", "decoder_conf: unknown key layerz"),
+])
+def test_bad_config_cli(tmp_path, tiny_corpus, yaml_text, message):
+    (tmp_path / "c.yaml").write_text(yaml_text)
+    code, _, err = _cli("train", "--config", str(tmp_path / "c.yaml"), "--train-data",
+                        str(tiny_corpus / "data" / "train"), "--exp-dir", str(tmp_path / "exp"))
+    assert code == 2 and err.count("\n") == 0 and message in err and "c.yaml" in err
+    assert not (tmp_path / "exp").exists()
+
+
+def test_unknown_speaker_and_bad_audio_leave_nothing(trained_tiny, tmp_path):
+    ckpt = str(trained_tiny / "checkpoint.pt")
+    sf.write(tmp_path / "in.wav", 0.1 * np.sin(np.arange(16000) / 10), 48000, subtype="PCM_24")
+    code, _, err = _cli("convert-voice", "--model", ckpt, "--input", str(tmp_path / "in.wav"),
+                        "--target-speaker", "zz", "--output", str(tmp_path / "o.wav"))
+    assert code == 2 and "unknown speaker 'zz'" in err and not (tmp_path / "o.wav").exists()
+    (tmp_path / "nan.wav").write_bytes(b"")
+    sf.write(tmp_path / "nan.wav", np.array([0.0, np.inf, 0.0], np.float32), 16000, subtype="FLOAT")
+    code, _, err = _cli("convert-voice", "--model", ckpt, "--input", str(tmp_path / "nan.wav"),
+                        "--target-speaker", "slt", "--output", str(tmp_path / "o.wav"))
+    assert code == 2 and "nan.wav: audio contains NaN" in err and not list(tmp_path.glob("*o.wav*"))
+    # --verbose shows the traceback for bug reports
+    code, _, err = _cli("convert-voice", "--model", ckpt, "--input", str(tmp_path / "nan.wav"),
+                        "--target-speaker", "slt", "--output", str(tmp_path / "o.wav"), "--verbose")
+    assert code == 2 and "Traceback" in err
+
+
+def test_data_dir_missing_wav_via_cli(tmp_path, tiny_corpus):
+    import shutil
+
+    d = tmp_path / "d"
+    shutil.copytree(tiny_corpus / "data" / "dev", d)
+    first = (d / "wav.scp").read_text().splitlines()[0].split()
+    (d / "wav.scp").write_text((d / "wav.scp").read_text().replace(first[1], "/nonexistent/x.wav"))
+    code, _, err = _cli("validate-data-dir", str(d))
+    assert code == 2 and f"{d / 'wav.scp'}:1: audio file not found: /nonexistent/x.wav" in err
+
+
+# --- arbitrary bytes never crash the parsers with anything but their documented error --------------
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=400))
+def test_parsers_on_arbitrary_bytes(tmp_path_factory, data):
+    d = tmp_path_factory.mktemp("fuzz")
+    for name, reader, err in [("x.ctm", read_ctm, AlignmentError), ("x.phn", read_timit_phn, AlignmentError),
+                              ("x.lab", read_htk_lab, AlignmentError), ("x.TextGrid", read_textgrid, AlignmentError)]:
+        (d / name).write_bytes(data)
+        try:
+            reader(d / name)
+        except err:
+            pass
+    (d / "wav.scp").write_bytes(data)
+    (d / "utt2spk").write_bytes(data)
+    (d / "spk2utt").write_bytes(data)
+    try:
+        read_data_dir(d)
+    except DataDirError:
+        pass
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.text("abc_", min_size=1, max_size=4), st.text("ab", min_size=1, max_size=2)),
+                max_size=6))
+def test_data_dir_parser_on_structured_garbage(tmp_path_factory, rows):
+    d = tmp_path_factory.mktemp("dd")
+    (d / "wav.scp").write_text("".join(f"{u} /x/{u}.wav\n" for u, _ in rows))
+    (d / "utt2spk").write_text("".join(f"{u} {s}\n" for u, s in rows))
+    (d / "spk2utt").write_text("".join(f"{s} {u}\n" for u, s in rows))
+    try:
+        read_data_dir(d)
+    except DataDirError:
+        pass

@@ -1,0 +1,83 @@
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from vqspeech.audio import load_audio
+from vqspeech.datadir import read_data_dir
+
+pytest.importorskip("librosa")
+pytest.importorskip("resemblyzer")
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+from vqspeech.evaluation.intelligibility import edit_distance, word_errors  # noqa: E402
+from vqspeech.evaluation.spectral import compare  # noqa: E402
+from vqspeech.evaluation.speaker_similarity import SpeakerCentroids, embed  # noqa: E402
+
+
+def _wav(dd, utt):
+    return load_audio(dd.audio_of(utt)[0])
+
+
+def test_mcd_zero_for_itself_and_small_for_a_time_stretched_copy(tiny_corpus):
+    import librosa
+
+    dd = read_data_dir(tiny_corpus / "data" / "train")
+    a = _wav(dd, "awb_h002")
+    same = compare(a, a)
+    assert same.mcd_db == pytest.approx(0.0, abs=1e-9)
+    assert same.f0_rmse_cents == pytest.approx(0.0, abs=1e-6)
+    from vqspeech.evaluation.spectral import _K, mel_cepstrum
+
+    stretched = librosa.effects.time_stretch(a, rate=0.85)  # 18% longer (phase vocoder: a few artefacts)
+    other = _wav(dd, "slt_h002")  # same sentence, another speaker
+    s = compare(stretched, a).mcd_db
+    o = compare(other, a).mcd_db
+    ca, cs = mel_cepstrum(a), mel_cepstrum(stretched)
+    n = min(len(ca), len(cs))
+    unaligned = float(np.mean(_K * np.sqrt(((ca[:n] - cs[:n]) ** 2).sum(1))))
+    assert s < 0.5 * o, (s, o)          # a different voice is much further away ...
+    assert s < 0.6 * unaligned, (s, unaligned)  # ... and DTW absorbs the timing that frame-by-frame cannot
+
+
+def test_speaker_identification_of_real_utterances(tiny_corpus):
+    train = read_data_dir(tiny_corpus / "data" / "train")
+    test = read_data_dir(tiny_corpus / "data" / "test")
+    cents = SpeakerCentroids({s: [embed(_wav(train, u)) for u in utts] for s, utts in train.spk2utt.items()})
+    for utt, spk in test.utt2spk.items():
+        e = embed(_wav(test, utt))
+        assert cents.identify(e) == spk
+        assert cents.similarity(e, spk) > 0.7
+
+
+def test_word_error_rate():
+    assert edit_distance("a b c d".split(), "a x c".split()) == 2
+    assert edit_distance([], ["a"]) == 1 and edit_distance(["a"], []) == 1
+
+
+def test_recognition_of_clear_speech(tiny_corpus):
+    dd = read_data_dir(tiny_corpus / "data" / "train")
+    errs = refs = 0
+    for utt in dd.spk2utt["rms"]:
+        e, n, _ = word_errors(dd.text[utt], _wav(dd, utt))
+        errs, refs = errs + e, refs + n
+    assert errs / refs < 0.5  # the synthesizer's clearest voice is mostly recognised
+
+
+def test_vc_eval_report(trained_tiny, tiny_corpus, tmp_path):
+    from vqspeech.evaluation.vc_eval import main
+
+    out = tmp_path / "vc"
+    assert main(["--model", str(trained_tiny / "checkpoint.pt"), "--data-dir", str(tiny_corpus / "data" / "test"),
+                 "--centroid-data", str(tiny_corpus / "data" / "train"), "--output-dir", str(out),
+                 "--max-sentences", "1", "--max-pairs", "6", "--no-progress"]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert set(rep["overall"]) >= {"real"} and "converted" in rep["overall"] or "resynthesis" in rep["overall"]
+    real = rep["overall"]["real"]
+    assert real["speaker_id_correct"] == 1.0 and real["mcd_db"] == 0.0
+    if "source" in rep["overall"]:
+        assert rep["overall"]["source"]["mcd_db"] > 0
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 6  # one heat map per measure
+    assert len(list((out / "wav").rglob("*.wav"))) == 6

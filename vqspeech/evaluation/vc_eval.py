@@ -1,0 +1,244 @@
+"""``vqspeech vc-eval``: convert a parallel test set between all its speakers and measure it.
+
+For every chosen sentence and every (source, target) speaker pair the source utterance is
+converted to the target and compared with the target speaker's real utterance of the same
+sentence (utterance ids ``<speaker>_<sentence>``):
+
+- MCD (dB, DTW-aligned) and log-F0 RMSE (cents) / correlation on voiced frames;
+- speaker similarity: cosine of the resemblyzer d-vector to the target's centroid (built
+  from real utterances of another set, never the references), and identification: is the
+  nearest centroid the target's?
+- intelligibility: pocketsphinx word error rate against the transcript.
+
+Reference rows in the same report: ``source`` (the unconverted source against the target:
+the distortion before conversion), ``resynthesis`` (source = target through the model: what
+the decoder loses) and ``real`` (the target's real utterance: ASR and speaker-ID ceilings).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from ..audio import load_audio, save_audio
+from ..checkpoint import load_model
+from ..conversion import convert
+from ..datadir import read_data_dir
+from ..errors import UserError
+from ..fileio import atomic_write
+from ..generation import SamplingOptions
+from .intelligibility import word_errors
+from .spectral import compare
+from .speaker_similarity import SpeakerCentroids, embed
+
+MEASURES = ("mcd_db", "f0_rmse_cents", "f0_corr", "speaker_similarity", "speaker_id_correct", "wer")
+
+
+def _sentence(utt: str, spk: str) -> str:
+    return utt[len(spk) + 1:] if utt.startswith(spk + "_") else utt[len(spk):].lstrip("_-")
+
+
+def run_vc_eval(model_path: str | Path, test_dir: str | Path, centroid_dir: str | Path, out_dir: str | Path,
+                max_sentences: int = 2, max_pairs: int | None = None, seed: int = 0,
+                centroid_utts: int = 10, opts: SamplingOptions | None = None, method: str = "fast",
+                progress: bool = True) -> dict:
+    lm = load_model(model_path)
+    sr = lm.sample_rate
+    test = read_data_dir(test_dir)
+    if test.text is None:
+        raise UserError(f"{test_dir}: a 'text' file is needed for the intelligibility measure")
+    speakers = [s for s in test.speakers if s in lm.speakers]
+    if len(speakers) < 2:
+        raise UserError(f"{test_dir}: fewer than 2 of its speakers are known to the model ({lm.speakers})")
+    by_sentence: dict[str, dict[str, str]] = defaultdict(dict)
+    for utt, spk in test.utt2spk.items():
+        by_sentence[_sentence(utt, spk)][spk] = utt
+    parallel = sorted(s for s, d in by_sentence.items() if all(sp in d for sp in speakers))
+    if not parallel:
+        raise UserError(f"{test_dir}: no sentence is read by every speaker (utterance ids <speaker>_<sentence>)")
+    rng = random.Random(seed)
+    sentences = sorted(rng.sample(parallel, min(max_sentences, len(parallel))))
+    pairs = [(s, t) for s in speakers for t in speakers]
+    jobs = [(sent, s, t) for sent in sentences for s, t in pairs]
+    if max_pairs is not None and len(jobs) > max_pairs:
+        jobs = sorted(rng.sample(jobs, max_pairs))
+
+    # centroids from real utterances of another set
+    cdd = read_data_dir(centroid_dir)
+    emb = defaultdict(list)
+    for spk in speakers:
+        utts = cdd.spk2utt.get(spk, [])[:centroid_utts]
+        if not utts:
+            raise UserError(f"{centroid_dir}: no utterances of speaker {spk!r} to build its centroid")
+        for u in utts:
+            emb[spk].append(embed(load_audio(cdd.audio_of(u)[0], sr, *cdd.audio_of(u)[1:]), sr))
+    centroids = SpeakerCentroids(emb)
+
+    audio_cache: dict[str, np.ndarray] = {}
+
+    def real(utt):
+        if utt not in audio_cache:
+            path, start, end = test.audio_of(utt)
+            audio_cache[utt] = load_audio(path, sr, start, end)
+        return audio_cache[utt]
+
+    per_wav: dict[str, tuple] = {}  # real utterances recur across pairs: embed / recognise them once
+
+    def score(wav, target_utt, target_spk, text, with_spectral=True, key=None):
+        row = {}
+        if with_spectral:
+            sc = compare(wav, real(target_utt), sr)
+            row.update(mcd_db=sc.mcd_db, f0_rmse_cents=sc.f0_rmse_cents, f0_corr=sc.f0_corr)
+        if key is None or key not in per_wav:
+            value = (embed(wav, sr), word_errors(text, wav))
+            if key is not None:
+                per_wav[key] = value
+        e, (err, n, hyp) = per_wav[key] if key is not None else value
+        row["speaker_similarity"] = centroids.similarity(e, target_spk)
+        row["speaker_id_correct"] = float(centroids.identify(e) == target_spk)
+        row.update(word_errors=err, ref_words=n, wer=err / max(1, n), hypothesis=" ".join(hyp))
+        return row
+
+    out_dir = Path(out_dir)
+    rows = []
+    opts = opts or SamplingOptions(seed=seed)
+    from tqdm import tqdm
+
+    real_done = set()
+    for sent, s, t in tqdm(jobs, desc="vc-eval", unit="pair", disable=not progress):
+        src_utt, tgt_utt = by_sentence[sent][s], by_sentence[sent][t]
+        text = test.text[tgt_utt]
+        res = convert(lm.model, real(src_utt), lm.speakers.index(t), sr, opts, method)
+        save_audio(out_dir / "wav" / f"{s}_to_{t}" / f"{src_utt}.wav", res.wav, sr)
+        kind = "resynthesis" if s == t else "converted"
+        rows.append({"kind": kind, "sentence": sent, "source": s, "target": t,
+                     "real_time_factor": res.real_time_factor, **score(res.wav, tgt_utt, t, text)})
+        if s != t:
+            rows.append({"kind": "source", "sentence": sent, "source": s, "target": t,
+                         **score(real(src_utt), tgt_utt, t, text, key=src_utt)})
+        if (sent, t) not in real_done:
+            real_done.add((sent, t))
+            r = score(real(tgt_utt), tgt_utt, t, text, with_spectral=False, key=tgt_utt)
+            rows.append({"kind": "real", "sentence": sent, "source": t, "target": t, "mcd_db": 0.0, **r})
+    return summarise(rows, speakers, str(model_path), str(test_dir), sentences)
+
+
+def _mean(values):
+    vals = [v for v in values if v is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def summarise(rows: list[dict], speakers: list[str], model: str, test_dir: str, sentences: list[str]) -> dict:
+    overall, matrices = {}, {}
+    for kind in ("converted", "resynthesis", "source", "real"):
+        sel = [r for r in rows if r["kind"] == kind]
+        if not sel:
+            continue
+        summary = {m: _mean(r.get(m) for r in sel) for m in MEASURES}
+        words = sum(r["ref_words"] for r in sel)
+        summary["wer"] = sum(r["word_errors"] for r in sel) / max(1, words)  # pooled, as WER is defined
+        summary["n"] = len(sel)
+        overall[kind] = summary
+    for m in MEASURES:
+        mat = [[None] * len(speakers) for _ in speakers]
+        for i, s in enumerate(speakers):
+            for j, t in enumerate(speakers):
+                kind = "resynthesis" if s == t else "converted"
+                mat[i][j] = _mean(r.get(m) for r in rows if r["kind"] == kind and r["source"] == s and r["target"] == t)
+        matrices[m] = mat
+    return {"model": model, "test_dir": test_dir, "speakers": speakers, "sentences": sentences,
+            "overall": overall, "matrices": matrices, "rows": rows}
+
+
+_LABELS = {"mcd_db": "MCD (dB)", "f0_rmse_cents": "log-F0 RMSE (cents)", "f0_corr": "log-F0 correlation",
+           "speaker_similarity": "speaker similarity (cosine)", "speaker_id_correct": "speaker identification",
+           "wer": "word error rate"}
+
+
+def write_vc_report(rep: dict, out_dir: str | Path) -> Path:
+    """report.json, report.md and a self-contained report.html with a heat map per measure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..analysis.report import _html, _png
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_write(out_dir / "report.json") as fh:  # the numbers first, whatever happens to the plots
+        json.dump(rep, fh, indent=2)
+    spk = rep["speakers"]
+    images = {}
+    for m, mat in rep["matrices"].items():
+        arr = np.array([[np.nan if v is None else v for v in row] for row in mat], dtype=float)
+        fig, ax = plt.subplots(figsize=(1.2 + 0.7 * len(spk), 1.0 + 0.6 * len(spk)))
+        im = ax.imshow(arr, cmap="viridis")
+        for i in range(len(spk)):
+            for j in range(len(spk)):
+                if not np.isnan(arr[i, j]):
+                    ax.text(j, i, f"{arr[i, j]:.2f}", ha="center", va="center", fontsize=7, color="w")
+        ax.set_xticks(range(len(spk)), spk)
+        ax.set_yticks(range(len(spk)), spk)
+        ax.set_xlabel("target")
+        ax.set_ylabel("source")
+        ax.set_title(_LABELS[m])
+        fig.colorbar(im, ax=ax, fraction=0.046)
+        images[f"{m}.png"] = _png(fig)
+        with atomic_write(out_dir / f"{m}.png", "wb") as fh:
+            fh.write(images[f"{m}.png"])
+
+    def f(v, fmt="{:.2f}"):
+        return "n/a" if v is None else fmt.format(v)
+
+    lines = [f"# Voice-conversion report: {rep['test_dir']}", "",
+             f"Model {rep['model']}; speakers {', '.join(spk)}; sentences {', '.join(rep['sentences'])}.", "",
+             "| system | MCD (dB) | log-F0 RMSE (cents) | log-F0 corr | speaker similarity | speaker ID | WER | n |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    names = {"converted": "converted (source -> target)", "resynthesis": "resynthesis (target -> target)",
+             "source": "unconverted source vs target", "real": "real target"}
+    for kind, o in rep["overall"].items():
+        lines.append(f"| {names[kind]} | {f(o['mcd_db'])} | {f(o['f0_rmse_cents'], '{:.0f}')} | {f(o['f0_corr'])} | "
+                     f"{f(o['speaker_similarity'], '{:.3f}')} | {f(o['speaker_id_correct'] and 100 * o['speaker_id_correct'], '{:.0f}%')} | "
+                     f"{f(o['wer'] * 100, '{:.1f}%')} | {o['n']} |")
+    lines.append("")
+    lines += [f"![{_LABELS[m]}]({m}.png)" for m in rep["matrices"]]
+    md = "\n".join(lines) + "\n"
+    with atomic_write(out_dir / "report.md") as fh:
+        fh.write(md)
+    with atomic_write(out_dir / "report.html") as fh:
+        fh.write(_html(md, images, f"VC report {rep['test_dir']}"))
+    return out_dir / "report.json"
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="vqspeech vc-eval", description="Evaluate voice conversion on a parallel test set.")
+    p.add_argument("--model", required=True)
+    p.add_argument("--data-dir", required=True, help="parallel test set (ids <speaker>_<sentence>, with text)")
+    p.add_argument("--centroid-data", required=True, help="real utterances for speaker centroids (e.g. data/dev)")
+    p.add_argument("--output-dir", required=True)
+    p.add_argument("--max-sentences", type=int, default=2, help="sentences converted between all speaker pairs")
+    p.add_argument("--max-pairs", type=int, default=None, help="seeded sample of (sentence, source, target) jobs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--verbose", action="store_true")
+    args = p.parse_args(argv)
+    from ..cli import run_user_command
+
+    def work() -> int:
+        rep = run_vc_eval(args.model, args.data_dir, args.centroid_data, args.output_dir, args.max_sentences,
+                          args.max_pairs, args.seed, progress=not args.no_progress)
+        path = write_vc_report(rep, args.output_dir)
+        c = rep["overall"].get("converted", {})
+        print(f"{path}: converted MCD {c.get('mcd_db', float('nan')):.2f} dB, speaker similarity "
+              f"{c.get('speaker_similarity', float('nan')):.3f}, speaker ID {100 * c.get('speaker_id_correct', 0):.0f}%, "
+              f"WER {100 * c.get('wer', 0):.1f}%")
+        return 0
+
+    return run_user_command(work, args.verbose, prog="vqspeech vc-eval")
