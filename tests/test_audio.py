@@ -80,3 +80,12 @@ def test_bad_audio_raises_naming_the_file(tmp_path):
         assert 0 < len(out) < 32000
     except AudioError as exc:
         assert "trunc.flac" in str(exc)
+
+
+def test_outputs_get_normal_permissions(tmp_path):
+    import os
+
+    save_audio(tmp_path / "p.wav", np.zeros(10, np.float32))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "p.wav").stat().st_mode & 0o777 == 0o666 & ~umask
