@@ -128,3 +128,46 @@ def test_data_dir_parser_on_structured_garbage(tmp_path_factory, rows):
         read_data_dir(d)
     except DataDirError:
         pass
+
+
+def _write_cases(d):
+    """name -> (writer, expected exit status, expected message or None)."""
+    rng = np.random.default_rng(0)
+    tone = lambda sr, ch=1: (0.2 * np.sin(np.arange(int(sr * 0.5)) * 0.05)[:, None] * np.ones(ch)).astype(np.float32)  # noqa: E731
+    sf.write(d / "full.flac", rng.uniform(-.3, .3, 16000), 16000)
+    raw = (d / "full.flac").read_bytes()
+    cases = {
+        "empty.wav": (lambda p: p.write_bytes(b""), 2, "cannot read audio"),
+        "not_audio.wav": (lambda p: p.write_text("hello\n" * 50), 2, "cannot read audio"),
+        "zero.wav": (lambda p: sf.write(p, np.zeros(0, np.float32), 16000), 2, "audio is empty"),
+        "nan.wav": (lambda p: sf.write(p, np.array([0, np.nan, 0], np.float32), 16000, subtype="FLOAT"), 2, "NaN"),
+        "truncated.flac": (lambda p: p.write_bytes(raw[:200]), 2, "truncated.flac"),
+        "8k.wav": (lambda p: sf.write(p, tone(8000), 8000), 0, None),
+        "22k.wav": (lambda p: sf.write(p, tone(22050), 22050), 0, None),
+        "48k_stereo_24bit.wav": (lambda p: sf.write(p, tone(48000, 2), 48000, subtype="PCM_24"), 0, None),
+        "surround_5_1.wav": (lambda p: sf.write(p, tone(16000, 6), 16000), 0, None),
+        "float.wav": (lambda p: sf.write(p, tone(16000), 16000, subtype="FLOAT"), 0, None),
+    }
+    for name, (writer, _, _) in cases.items():
+        writer(d / name)
+    return cases
+
+
+def test_audio_input_table(trained_tiny, tmp_path, capsys):
+    from vqspeech.bin.convert_voice import main as convert_main
+
+    cases = _write_cases(tmp_path)
+    ckpt = str(trained_tiny / "checkpoint.pt")
+    for name, (_, status, message) in cases.items():
+        out = tmp_path / f"out_{name}.wav"
+        code = convert_main(["--model", ckpt, "--input", str(tmp_path / name), "--target-speaker", "slt",
+                             "--output", str(out)])
+        err = capsys.readouterr().err.strip()
+        if status == 2 and code == 0 and name == "truncated.flac":
+            continue  # libsndfile may decode the frames before the cut; that is a valid outcome
+        assert code == status, (name, err)
+        if status == 2:
+            assert err.count("\n") == 0 and name in err and message in err and "Traceback" not in err, (name, err)
+            assert not out.exists() and not list(tmp_path.glob(f".out_{name}*"))
+        else:
+            assert sf.info(str(out)).samplerate == 16000

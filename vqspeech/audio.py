@@ -120,3 +120,53 @@ def mulaw_decode(q: torch.Tensor | np.ndarray, quantization_channels: int = 256)
 
 def _short(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def stream_audio(path: str | os.PathLike, sample_rate: int, block: int, margin: int, multiple: int = 1):
+    """Read a long file as overlapping mono blocks at ``sample_rate``, in bounded memory.
+
+    Yields ``(offset, owned, samples)``: ``samples`` covers output samples
+    ``[offset - margin, offset + block + margin)`` clipped to the signal, of which the block
+    owns ``[offset, offset + owned)``; ``offset`` advances by ``block`` (rounded to a multiple
+    of ``multiple`` and of the resampling period).  Each block is resampled with its own input margin, and block edges sit on
+    exact common multiples of both rates, so the concatenated centres equal resampling the
+    whole file (up to filter-edge rounding far inside the margin).
+
+    Raises AudioError like :func:`load_audio`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: audio file not found")
+    try:
+        f = sf.SoundFile(str(path))
+    except Exception as exc:
+        raise AudioError(f"{path}: cannot read audio ({_short(exc)})") from None
+    with f:
+        sr = f.samplerate
+        if f.frames == 0:
+            raise AudioError(f"{path}: audio is empty (zero samples)")
+        g = math.gcd(sr, sample_rate)
+        up, down = sample_rate // g, sr // g
+        step = math.lcm(up, multiple)
+        block = max(step, block // step * step)
+        in_margin = (margin + up - 1) // up * down + 64 * down  # extra input for the filter edges
+        total_out = math.ceil(f.frames * up / down)
+        offset = 0
+        while offset < total_out:
+            lo_out = max(0, offset - margin)
+            hi_out = min(total_out, offset + block + margin)
+            lo_in = max(0, (offset * down) // up - in_margin)
+            lo_in -= lo_in % down  # an input sample that maps exactly onto an output sample
+            hi_in = min(f.frames, ((offset + block) * down) // up + in_margin)
+            f.seek(lo_in)
+            try:
+                data = f.read(hi_in - lo_in, dtype="float32", always_2d=True)
+            except Exception as exc:
+                raise AudioError(f"{path}: cannot read audio ({_short(exc)})") from None
+            if not np.isfinite(data).all():
+                raise AudioError(f"{path}: audio contains NaN or infinite samples")
+            mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+            res = resample(np.ascontiguousarray(mono, dtype=np.float32), sr, sample_rate)
+            first = lo_in * up // down
+            yield offset, min(block, total_out - offset), res[lo_out - first:hi_out - first]
+            offset += block

@@ -120,6 +120,33 @@ def encode_wav(model: VQVAE, wav: np.ndarray, chunk_seconds: float = 60.0, sampl
     return codes_t
 
 
+@torch.no_grad()
+def encode_file(model: VQVAE, path, sample_rate: int, chunk_seconds: float = 30.0, return_features: bool = False):
+    """Encode an audio file of any length in bounded memory (streamed in chunks).
+
+    Returns (F,) codes [and (F, D) features], equal to :func:`encode_wav` on the whole file.
+    """
+    from .audio import stream_audio
+
+    device = next(model.parameters()).device
+    hop = model.hop
+    margin = 16 * hop
+    codes, feats = [], []
+    for offset, owned, wav in stream_audio(path, sample_rate, int(chunk_seconds * sample_rate), margin,
+                                           multiple=hop):
+        lo = max(0, offset - margin)
+        enc = model.encode(torch.from_numpy(np.ascontiguousarray(wav)).to(device)[None])
+        first = (offset - lo) // hop
+        n = math.ceil(owned / hop)
+        codes.append(enc["codes"][0, first:first + n].cpu())
+        if return_features:
+            feats.append(enc["z"][0, :, first:first + n].t().cpu())
+    codes_t = torch.cat(codes)
+    if return_features:
+        return codes_t, torch.cat(feats).numpy()
+    return codes_t
+
+
 @dataclass
 class ConversionResult:
     wav: np.ndarray

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         import numpy as np
 
         from ..audio import load_audio
-        from ..conversion import encode_wav
+        from ..conversion import encode_file, encode_wav
         from ..datadir import read_data_dir
         from ..errors import UserError
         from ..fileio import atomic_path, atomic_write
@@ -38,15 +38,19 @@ def main(argv: list[str] | None = None) -> int:
         for utt in dd.utterances:
             path, start, end = dd.audio_of(utt)
             try:
-                wav = load_audio(path, lm.sample_rate, start, end)
+                if start == 0.0 and end is None:  # whole files stream in bounded memory
+                    out = encode_file(lm.model, path, lm.sample_rate, return_features=bool(args.features))
+                else:
+                    wav = load_audio(path, lm.sample_rate, start, end)
+                    out = encode_wav(lm.model, wav, sample_rate=lm.sample_rate, return_features=bool(args.features))
             except UserError as exc:
                 failures.append(str(exc))
                 continue
             if args.features:
-                codes, z = encode_wav(lm.model, wav, sample_rate=lm.sample_rate, return_features=True)
+                codes, z = out
                 feats[utt] = z.astype(np.float32)
             else:
-                codes = encode_wav(lm.model, wav, sample_rate=lm.sample_rate)
+                codes = out
             lines.append(f"{utt} {' '.join(map(str, codes.tolist()))}\n")
         with atomic_write(args.output) as fh:
             fh.writelines(lines)
