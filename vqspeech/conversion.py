@@ -98,19 +98,32 @@ def encode_wav(model: VQVAE, wav: np.ndarray, chunk_seconds: float = 60.0, sampl
     Long inputs are encoded in chunks (with a context margin on each side, then trimmed),
     so memory stays bounded for hour-long files.
     """
-    device = next(model.parameters()).device
     hop = model.hop
     chunk = max(hop, int(chunk_seconds * sample_rate) // hop * hop)
-    margin = 16 * hop  # the encoder's receptive field is a few hops; 16 is ample
-    F = math.ceil(len(wav) / hop)
+    margin = _ENCODER_MARGIN_HOPS * hop
+
+    def blocks():
+        for start in range(0, len(wav), chunk):
+            lo, hi = max(0, start - margin), min(len(wav), start + chunk + margin)
+            yield start, min(chunk, len(wav) - start), wav[lo:hi]
+
+    return _encode_blocks(model, blocks(), margin, return_features)
+
+
+_ENCODER_MARGIN_HOPS = 16  # context on each side of a block; the encoder's receptive field is a few hops
+
+
+def _encode_blocks(model: VQVAE, blocks, margin: int, return_features: bool):
+    """Encode overlapping blocks ``(offset, owned samples, samples from offset - margin)``; keep each
+    block's own frames and concatenate: (F,) codes [and (F, D) features]."""
+    device = next(model.parameters()).device
+    hop = model.hop
     codes, feats = [], []
-    for start in range(0, F * hop, chunk):
-        lo = max(0, start - margin)
-        hi = min(len(wav), start + chunk + margin)
-        x = torch.from_numpy(np.ascontiguousarray(wav[lo:hi], dtype=np.float32)).to(device)[None]
-        enc = model.encode(x)
-        first = (start - lo) // hop
-        n = min(chunk // hop, F - start // hop)
+    for offset, owned, samples in blocks:
+        lo = max(0, offset - margin)
+        enc = model.encode(torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)).to(device)[None])
+        first = (offset - lo) // hop
+        n = math.ceil(owned / hop)
         codes.append(enc["codes"][0, first:first + n].cpu())
         if return_features:
             feats.append(enc["z"][0, :, first:first + n].t().cpu())
@@ -128,23 +141,9 @@ def encode_file(model: VQVAE, path, sample_rate: int, chunk_seconds: float = 30.
     """
     from .audio import stream_audio
 
-    device = next(model.parameters()).device
-    hop = model.hop
-    margin = 16 * hop
-    codes, feats = [], []
-    for offset, owned, wav in stream_audio(path, sample_rate, int(chunk_seconds * sample_rate), margin,
-                                           multiple=hop):
-        lo = max(0, offset - margin)
-        enc = model.encode(torch.from_numpy(np.ascontiguousarray(wav)).to(device)[None])
-        first = (offset - lo) // hop
-        n = math.ceil(owned / hop)
-        codes.append(enc["codes"][0, first:first + n].cpu())
-        if return_features:
-            feats.append(enc["z"][0, :, first:first + n].t().cpu())
-    codes_t = torch.cat(codes)
-    if return_features:
-        return codes_t, torch.cat(feats).numpy()
-    return codes_t
+    margin = _ENCODER_MARGIN_HOPS * model.hop
+    blocks = stream_audio(path, sample_rate, int(chunk_seconds * sample_rate), margin, multiple=model.hop)
+    return _encode_blocks(model, blocks, margin, return_features)
 
 
 @dataclass
