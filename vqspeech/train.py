@@ -174,7 +174,7 @@ def _train(cfg, tc, d: _Dist, train_dir: Path, dev_dir: Path | None, exp_dir: Pa
 
         bar = tqdm(total=tc.max_steps, initial=start_step, desc="train", unit="step", dynamic_ncols=True)
     result = TrainResult(step=start_step, model=model)
-    window: dict[str, float] = {}
+    window: dict[str, torch.Tensor] = {}
     window_n = 0
     epoch_counts = torch.zeros(cfg.quantizer_conf.num_codes, device=d.device)
     current_epoch = int(batches.epoch_of(start_step))
@@ -207,17 +207,18 @@ def _train(cfg, tc, d: _Dist, train_dir: Path, dev_dir: Path | None, exp_dir: Pa
 
         counts = out["counts"].detach()
         epoch_counts += counts
-        metrics = {"loss/total": out["loss"].item(), "loss/recon": out["recon_loss"].item(),
-                   "loss/vq": out["vq_loss"].item(), "loss/commit": out["commit_loss"].item(),
-                   "loss/codebook": out["codebook_loss"].item(), "vq/perplexity": out["perplexity"].item(),
-                   "vq/codes_used": float(out["codes_used"].item()), "grad_norm": float(grad_norm)}
+        # Accumulate on the device; .item() only at log time (a per-step .item() syncs the GPU).
+        metrics = {"loss/total": out["loss"], "loss/recon": out["recon_loss"], "loss/vq": out["vq_loss"],
+                   "loss/commit": out["commit_loss"], "loss/codebook": out["codebook_loss"],
+                   "vq/perplexity": out["perplexity"], "vq/codes_used": out["codes_used"], "grad_norm": grad_norm}
         for k, v in metrics.items():
-            window[k] = window.get(k, 0.0) + v
+            v = v.detach().float()
+            window[k] = window[k] + v if k in window else v
         window_n += 1
         if bar is not None:
             bar.update(1)
         if step % tc.log_every == 0 or step == tc.max_steps:
-            avg = {k: v / window_n for k, v in window.items()}
+            avg = {k: float(v) / window_n for k, v in window.items()}
             elapsed = time.perf_counter() - t_start
             avg["throughput/audio_seconds_per_second"] = audio_done / max(elapsed, 1e-9)
             avg["lr"] = lr
