@@ -2,8 +2,9 @@
 
 Three interchangeable methods, the same samples for the same seed:
 
-- ``naive``: recompute the decoder over its receptive field for every sample; the
-  baseline that shows why caching matters.
+- ``naive``: run the decoder again over the whole prefix for every sample, so sample t
+  costs O(t); the baseline that shows why caching matters (``naive-window`` recomputes only
+  the receptive field, the cheapest exact recomputation).
 - ``reference``: cached incremental generation ("Fast Wavenet Generation", Paine et al.
   2016): each dilated layer keeps a queue of its past inputs, so one sample costs
   O(layers) work.  Written with torch ops; its logits equal the training model's
@@ -27,7 +28,7 @@ import torch
 from .audio import mulaw_decode
 from .models import VQVAE
 
-METHODS = ("fast", "reference", "naive", "cuda-graph")
+METHODS = ("fast", "reference", "naive", "naive-window", "cuda-graph")
 
 
 @dataclass
@@ -113,8 +114,9 @@ def generate_classes(model: VQVAE, codes: torch.Tensor, speaker: torch.Tensor, n
         from .fast_wavenet import FastWaveNet
 
         return FastWaveNet.from_model(model).generate(codes, speaker, T, uniforms, opts)
-    if method == "naive":
-        return _generate_naive(model, codes, speaker, T, uniforms, opts)
+    if method in ("naive", "naive-window"):
+        window = model.decoder.receptive_field if method == "naive-window" else None
+        return _generate_naive(model, codes, speaker, T, uniforms, opts, window)
     if method == "cuda-graph":
         from .cuda_graph import generate_cuda_graph
 
@@ -145,28 +147,39 @@ def generate(model: VQVAE, codes: torch.Tensor, speaker: torch.Tensor, num_sampl
     return mulaw_decode(classes, model.decoder.cfg.quantization_channels)
 
 
-def _generate_naive(model: VQVAE, codes, speaker, T: int, uniforms, opts: SamplingOptions) -> torch.Tensor:
-    """Full recomputation over the receptive field for every sample: (B, T) classes."""
+def naive_step(model: VQVAE, classes: torch.Tensor, c: torch.Tensor, g: torch.Tensor,
+               window: int | None = None) -> torch.Tensor:
+    """Logits for the next sample by running the decoder again: (B, t) classes so far -> (B, Q).
+
+    ``window=None`` recomputes the whole prefix (the cost of sample t grows with t);
+    ``window=receptive_field`` recomputes only the samples the prediction can see.
+    ``c`` (B, C, F) and ``g`` (B, speaker_dim) are the conditioning features.
+    """
     wn = model.decoder
-    c, g = model.conditioning(model.quantizer.lookup(codes), speaker)
-    B = codes.shape[0]
-    rf = wn.receptive_field
+    B, t = classes.shape
+    lo = 0 if window is None else max(0, t - window + 1)
     mid = wn.cfg.quantization_channels // 2
-    classes = torch.full((B, 0), 0, dtype=torch.long, device=codes.device)
+    # Decoder inputs for positions lo..t are the samples lo-1..t-1 (silence before the start).
+    before = classes[:, lo - 1:lo] if lo > 0 else torch.full((B, 1), mid, dtype=torch.long, device=classes.device)
+    inputs = torch.cat([before, classes[:, lo:t]], dim=1)
+    frame0 = lo // model.hop
+    offset = lo - frame0 * model.hop
+    x = wn.embed(inputs).transpose(1, 2)
+    n = inputs.shape[1]
+    skip = None
+    for layer, cond in zip(wn.layers, wn.layer_conditioning(c[:, :, frame0:], g)):
+        cond = cond.repeat_interleave(model.hop, dim=2)[:, :, offset:offset + n]
+        x, s = layer(x, cond)
+        skip = s if skip is None else skip + s
+    return wn.output(skip[:, :, -1:]).squeeze(-1)
+
+
+def _generate_naive(model: VQVAE, codes, speaker, T: int, uniforms, opts: SamplingOptions,
+                    window: int | None = None) -> torch.Tensor:
+    """Recompute the decoder for every sample (see :func:`naive_step`): (B, T) classes."""
+    c, g = model.conditioning(model.quantizer.lookup(codes), speaker)
+    classes = torch.zeros((codes.shape[0], 0), dtype=torch.long, device=codes.device)
     for t in range(T):
-        lo = max(0, t - rf + 1)
-        # Decoder inputs for positions lo..t are the samples lo-1..t-1 (silence before the start).
-        before = classes[:, lo - 1:lo] if lo > 0 else torch.full((B, 1), mid, dtype=torch.long, device=codes.device)
-        inputs = torch.cat([before, classes[:, lo:t]], dim=1)
-        frame0 = lo // model.hop
-        offset = lo - frame0 * model.hop
-        x = wn.embed(inputs).transpose(1, 2)
-        n = inputs.shape[1]
-        skip = None
-        for layer, cond in zip(wn.layers, wn.layer_conditioning(c[:, :, frame0:], g)):
-            cond = cond.repeat_interleave(model.hop, dim=2)[:, :, offset:offset + n]
-            x, s = layer(x, cond)
-            skip = s if skip is None else skip + s
-        logits = wn.output(skip[:, :, -1:]).squeeze(-1)
+        logits = naive_step(model, classes, c, g, window)
         classes = torch.cat([classes, pick(logits, uniforms[:, t], opts).unsqueeze(1)], dim=1)
     return classes

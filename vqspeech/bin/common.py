@@ -16,7 +16,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_sampling_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--method", default=None, choices=["fast", "reference", "naive", "cuda-graph"],
+    from ..generation import METHODS
+
+    p.add_argument("--method", default=None, choices=list(METHODS),
                    help="generation method (default: fast on CPU, cuda-graph on CUDA)")
     p.add_argument("--temperature", type=float, default=1.0, help="softmax temperature (> 0)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (same seed, same output)")
