@@ -80,6 +80,43 @@ def test_fast_path_weights_are_c_contiguous():
     assert [k for k, v in arrays.items() if not v.flags.c_contiguous] == []
 
 
+def test_fast_path_gates_match_float64_tanh_sigmoid():
+    import numpy as np
+
+    from vqspeech.fast_wavenet import _gates
+
+    G = 64
+    x = np.linspace(-40, 40, 2 * G * 500).astype(np.float32)
+    np.random.default_rng(0).shuffle(x)
+    worst = 0.0
+    z, t, bits = np.empty(G, np.float32), np.empty(2 * G, np.float32), np.empty(2 * G, np.int32)
+    for h in x.reshape(-1, 2 * G):
+        _gates(h, z, t, bits)
+        exact = np.tanh(h[:G].astype(np.float64)) / (1.0 + np.exp(-h[G:].astype(np.float64)))
+        worst = max(worst, float(np.abs(z - exact).max()))
+    assert worst < 3e-7  # float32 rounding level (libm tanhf/expf: 1e-7)
+    assert np.isfinite(z).all()
+
+
+def test_fast_path_weight_cache_follows_the_model():
+    import gc
+
+    from vqspeech.fast_wavenet import FastWaveNet
+
+    m = _model()
+    fw = FastWaveNet.from_model(m)
+    assert FastWaveNet.from_model(m) is fw  # reused while the weights are unchanged
+    w_before = float(fw.w2[0, 0])
+    with torch.no_grad():
+        m.decoder.out2.weight.add_(1.0)
+    fw2 = FastWaveNet.from_model(m)
+    assert fw2 is not fw and fw2.w2[0, 0] == pytest.approx(w_before + 1.0)
+    n = len(FastWaveNet._cache)
+    del m, fw, fw2
+    gc.collect()
+    assert len(FastWaveNet._cache) == n - 1  # a dropped model takes its converted weights with it
+
+
 @pytest.mark.parametrize("batch", [1, 3, 5])
 def test_fast_path_samples_do_not_depend_on_batch_split(batch):
     m = _model()
