@@ -100,6 +100,7 @@ def test_fast_path_gates_match_float64_tanh_sigmoid():
 
 def test_fast_path_weight_cache_follows_the_model():
     import gc
+    import weakref
 
     from vqspeech.fast_wavenet import FastWaveNet
 
@@ -111,9 +112,12 @@ def test_fast_path_weight_cache_follows_the_model():
         m.decoder.out2.weight.add_(1.0)
     fw2 = FastWaveNet.from_model(m)
     assert fw2 is not fw and fw2.w2[0, 0] == pytest.approx(w_before + 1.0)
+    gc.collect()  # first collect models of earlier tests, so the count below moves only for m
     n = len(FastWaveNet._cache)
+    alive = weakref.ref(m)
     del m, fw, fw2
     gc.collect()
+    assert alive() is None
     assert len(FastWaveNet._cache) == n - 1  # a dropped model takes its converted weights with it
 
 
