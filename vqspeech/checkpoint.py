@@ -26,6 +26,7 @@ import torch
 from .config import ExperimentConfig, config_from_dict
 from .errors import CheckpointError
 from .fileio import atomic_path
+from .ids import id_problem
 
 CHECKPOINT_FORMAT = "vqspeech"
 CHECKPOINT_VERSION = 1
@@ -74,16 +75,22 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     for key in ("config", "speakers", "sample_rate", "hop", "model"):
         if key not in ckpt:
             raise CheckpointError(f"{path}: checkpoint lacks {key!r}")
+    if not isinstance(ckpt["speakers"], list) or not all(isinstance(s, str) for s in ckpt["speakers"]):
+        raise CheckpointError(f"{path}: 'speakers' must be a list of strings")
+    for spk in ckpt["speakers"]:
+        problem = id_problem(spk)
+        if problem is not None:
+            raise CheckpointError(f"{path}: speaker {spk!r} is not a valid id ({problem})")
     return ckpt
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedModel:
     """Rebuild the VQ-VAE from a checkpoint, in eval mode on ``device``."""
-    from .models import VQVAE
+    from .models import build_model
 
     ckpt = load_checkpoint(path)
     cfg = config_from_dict(ckpt["config"], f"{path} (config)")
-    model = VQVAE(cfg, len(ckpt["speakers"]))
+    model = build_model(cfg, len(ckpt["speakers"]))
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as exc:

@@ -42,7 +42,7 @@ def _validate_data_dir(argv: list[str]) -> int:
     def work() -> int:
         dd = read_data_dir(args.data_dir, check_audio=not args.no_audio)
         extra = [name for name, t in (("text", dd.text), ("segments", dd.segments), ("utt2dur", dd.utt2dur))
-                 if t is not None]
+                 if t is not None] + dd.optional_tables
         print(f"{args.data_dir}: OK: {len(dd.utt2spk)} utterances, {len(dd.speakers)} speakers"
               + (f" (+ {', '.join(extra)})" if extra else ""))
         return 0
@@ -51,28 +51,22 @@ def _validate_data_dir(argv: list[str]) -> int:
 
 
 def _fix_data_dir(argv: list[str]) -> int:
-    from .datadir import DataDir, read_table, write_data_dir
-    from pathlib import Path
+    from .datadir_fix import fix_data_dir
 
     p = argparse.ArgumentParser(prog="vqspeech fix-data-dir",
-                                description="Sort tables and regenerate spk2utt from utt2spk (in place).")
+                                description="Kaldi's fix_data_dir.sh: sort, deduplicate, keep the utterances present "
+                                            "in every table, regenerate spk2utt (in place).")
     p.add_argument("data_dir")
+    p.add_argument("--verbose", action="store_true", help="show tracebacks")
     args = p.parse_args(argv)
 
     def work() -> int:
-        d = Path(args.data_dir)
-        tables = {}
-        for name, lo, hi in (("wav.scp", 2, 2), ("utt2spk", 2, 2), ("text", 1, None), ("utt2dur", 2, 2)):
-            if (d / name).is_file():
-                tables[name] = {k: v for _, k, v in read_table(d / name, lo, hi)}
-        dd = DataDir(wav_scp=tables.get("wav.scp", {}), utt2spk=tables.get("utt2spk", {}),
-                     text=tables.get("text"),
-                     utt2dur={k: float(v) for k, v in tables["utt2dur"].items()} if "utt2dur" in tables else None)
-        write_data_dir(d, dd)
-        print(f"{d}: sorted; spk2utt regenerated")
+        report = fix_data_dir(args.data_dir)
+        for line in report.lines():
+            print(f"{args.data_dir}: {line}")
         return 0
 
-    return run_user_command(work)
+    return run_user_command(work, args.verbose)
 
 
 def _demo(argv: list[str]) -> int:

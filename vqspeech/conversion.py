@@ -62,13 +62,24 @@ def _pad_codes(codes: torch.Tensor, start: int, length: int) -> torch.Tensor:
 @torch.no_grad()
 def decode_codes(model: VQVAE, codes: torch.Tensor, speaker: int, opts: SamplingOptions | None = None,
                  method: str = "fast", fold: bool = True, max_batch: int = 16,
-                 crossfade: int | None = None) -> np.ndarray:
-    """(F,) codes of one utterance + speaker index -> (F * hop,) float32 waveform."""
+                 crossfade: int | None = None, vocoder: str = "griffin-lim") -> np.ndarray:
+    """(F,) codes of one utterance + speaker index -> (F * hop,) float32 waveform.
+
+    A WaveNet model samples with ``method`` (folded into segments unless ``fold`` is false); a
+    spectral model predicts all frames at once and ``vocoder`` turns them into audio (the
+    sampling options then only seed the vocoder).
+    """
     opts = opts or SamplingOptions()
     hop = model.hop
     F = codes.shape[0]
     device = next(model.parameters()).device
     codes = codes.to(device)
+    if model.decoder_kind == "spectral":
+        from .vocoders import frames_to_audio
+
+        frames = model.frames(codes[None], torch.tensor([speaker], device=device))
+        wav = frames_to_audio(model, frames, vocoder, seed=opts.seed)[0].cpu().numpy().astype(np.float32)
+        return np.pad(wav, (0, max(0, F * hop - len(wav))))[: F * hop]
     if not fold or F < 2:
         wav = generate(model, codes[None], torch.tensor([speaker], device=device), opts=opts, method=method)
         return wav[0].cpu().numpy().astype(np.float32)
@@ -146,6 +157,15 @@ def encode_file(model: VQVAE, path, sample_rate: int, chunk_seconds: float = 30.
     return _encode_blocks(model, blocks, margin, return_features)
 
 
+def require_one_code(wav: np.ndarray, hop: int, sample_rate: int, name) -> None:
+    """UserError naming ``name`` when ``wav`` (T,) is shorter than one code (``hop`` samples)."""
+    from .errors import UserError
+
+    if len(wav) < hop:
+        raise UserError(f"{name}: {len(wav)} samples ({1000 * len(wav) / sample_rate:.1f} ms) is shorter than one "
+                        f"code of this model ({hop} samples, {1000 * hop / sample_rate:.1f} ms); nothing to convert")
+
+
 @dataclass
 class ConversionResult:
     wav: np.ndarray
@@ -160,10 +180,11 @@ class ConversionResult:
 
 
 def convert(model: VQVAE, wav: np.ndarray, speaker: int, sample_rate: int, opts: SamplingOptions | None = None,
-            method: str = "fast", fold: bool = True, max_batch: int = 16) -> ConversionResult:
+            method: str = "fast", fold: bool = True, max_batch: int = 16,
+            vocoder: str = "griffin-lim") -> ConversionResult:
     """Encode ``wav`` (T,) and decode its codes with ``speaker``: the converted (T,) waveform."""
     t0 = time.perf_counter()
     codes = encode_wav(model, wav, sample_rate=sample_rate)
-    out = decode_codes(model, codes, speaker, opts, method, fold, max_batch)[: len(wav)]
+    out = decode_codes(model, codes, speaker, opts, method, fold, max_batch, vocoder=vocoder)[: len(wav)]
     seconds = time.perf_counter() - t0
     return ConversionResult(out, codes, seconds, len(wav) / sample_rate)

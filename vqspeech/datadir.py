@@ -18,11 +18,13 @@ the line number and what is wrong.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import DataDirError
 from .fileio import atomic_write
+from .ids import check_id
 
 TABLES = ("wav.scp", "utt2spk", "spk2utt", "text", "segments", "utt2dur")
 
@@ -44,6 +46,7 @@ class DataDir:
     segments: dict[str, Segment] | None = None
     utt2dur: dict[str, float] | None = None
     path: Path | None = None
+    optional_tables: list[str] = field(default_factory=list)   # Kaldi's other tables found and checked
 
     @property
     def utterances(self) -> list[str]:
@@ -81,17 +84,24 @@ def _c_key(s: str) -> bytes:
     return s.encode("utf-8")
 
 
-def read_table(path: Path, min_fields: int = 2, max_fields: int | None = 2) -> list[tuple[int, str, str]]:
+def read_table(path: Path, min_fields: int = 2, max_fields: int | None = 2,
+               final_newline: bool = True) -> list[tuple[int, str, str]]:
     """Read a ``<key> <rest>`` table; return [(line_no, key, rest)].
 
     ``max_fields=None`` keeps the rest of the line as one value (``text``, ``spk2utt``).
-    Raises DataDirError naming file and line for non-UTF-8, empty lines and bad field counts.
+    Raises DataDirError naming file and line for non-UTF-8, empty lines, bad field counts and
+    (like Kaldi's check_sorted_and_uniq) a last line without its newline unless
+    ``final_newline`` is false (``fix-data-dir`` reads such files to repair them).
     """
     rows = []
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise DataDirError(f"{path}: cannot read ({exc.strerror})") from None
+    if final_newline and raw and not raw.endswith(b"\n"):
+        last = raw.count(b"\n") + 1
+        raise DataDirError(f"{path}:{last}: the last line has no final newline "
+                           f"(Kaldi rejects the file; 'vqspeech fix-data-dir' adds it)")
     lines = raw.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()  # the final newline
@@ -142,14 +152,23 @@ def read_data_dir(path: str | os.PathLike, check_audio: bool = False) -> DataDir
             raise DataDirError(f"{path / required}: required file missing")
 
     wav_scp, wav_lines = _table(path / "wav.scp")
+    for key, no in wav_lines.items():
+        check_id(key, f"{path / 'wav.scp'}:{no}", "recording id", DataDirError)
     for key, value in wav_scp.items():
+        if value.startswith("~"):
+            raise DataDirError(f"{path / 'wav.scp'}:{wav_lines[key]}: do not use a tilde (~) path in wav.scp; "
+                               f"audio is opened without shell expansion")
         if value.endswith("|"):
             raise DataDirError(f"{path / 'wav.scp'}:{wav_lines[key]}: piped commands are not supported; "
                                f"give a file path")
     utt2spk, spk_lines = _table(path / "utt2spk")
+    if not utt2spk:
+        raise DataDirError(f"{path / 'utt2spk'}: empty file")
     dd = DataDir(wav_scp=wav_scp, utt2spk=utt2spk, path=path)
 
     for utt, spk in utt2spk.items():
+        check_id(utt, f"{path / 'utt2spk'}:{spk_lines[utt]}", "utterance id", DataDirError)
+        check_id(spk, f"{path / 'utt2spk'}:{spk_lines[utt]}", "speaker id", DataDirError)
         if not utt.startswith(spk):
             raise DataDirError(f"{path / 'utt2spk'}:{spk_lines[utt]}: utterance id {utt!r} does not start "
                                f"with its speaker id {spk!r} (Kaldi requires the prefix for sorting)")
@@ -211,6 +230,8 @@ def read_data_dir(path: str | os.PathLike, check_audio: bool = False) -> DataDir
     text_path = path / "text"
     if text_path.is_file():
         rows = read_table(text_path, 1, None)
+        for no, line in enumerate(_raw_lines(text_path)[: len(rows)], start=1):
+            check_text_line(text_path, no, line)
         _check_sorted_unique(text_path, rows)
         dd.text = {}
         for no, utt, rest in rows:
@@ -237,6 +258,7 @@ def read_data_dir(path: str | os.PathLike, check_audio: bool = False) -> DataDir
                 raise DataDirError(f"{dur_path}:{no}: duration must be a positive number, got {rest!r}")
             dd.utt2dur[utt] = dur
 
+    dd.optional_tables = check_optional_tables(dd)
     if check_audio:
         _check_audio(dd)
     return dd
@@ -284,3 +306,102 @@ def _write_table(path: Path, table: dict[str, str]) -> None:
     with atomic_write(path) as fh:
         for key in sorted(table, key=_c_key):
             fh.write(f"{key} {table[key]}\n")
+
+
+# --- the text checks of Kaldi's utils/validate_text.pl and validate_data_dir.sh ------------------------
+# Perl's \s under 'unicode_strings', less the TAB, LF and SPACE that Kaldi allows (CR is reported apart).
+_DISALLOWED_SPACE = set("\x0b\x0c\x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000") | {chr(c) for c in range(0x2000, 0x200B)}
+# 'grep -w' under LC_ALL=C: the symbol with no [A-Za-z0-9_] on either side, anywhere on the line.
+_ILLEGAL_SYMBOLS = [(sym, re.compile(rf"(?<![A-Za-z0-9_]){re.escape(sym)}(?![A-Za-z0-9_])"))
+                    for sym in ("<s>", "</s>", "#0")]
+
+
+def check_text_line(path: Path, no: int, line: str) -> None:
+    """Kaldi's verdict on one decoded line of ``text`` (without its newline): DataDirError or nothing."""
+    if "\r" in line:
+        raise DataDirError(f"{path}:{no}: contains a CR (0x0D) character (Windows line ending?); Kaldi rejects it")
+    for ch in line:
+        if ch in _DISALLOWED_SPACE:
+            raise DataDirError(f"{path}:{no}: contains the disallowed Unicode whitespace U+{ord(ch):04X}; "
+                               f"only space and tab may separate words")
+    for sym, pattern in _ILLEGAL_SYMBOLS:
+        if pattern.search(line):
+            raise DataDirError(f"{path}:{no}: contains the illegal symbol {sym} (reserved by Kaldi's "
+                               f"language models)")
+
+
+def _raw_lines(path: Path) -> list[str]:
+    return path.read_bytes().decode("utf-8", errors="replace").split("\n")
+
+
+# Optional tables of Kaldi's validator: name -> (keyed by, value check, what the value must be).
+def _positive(v: str) -> bool:
+    try:
+        return float(v) > 0
+    except ValueError:
+        return False
+
+
+def _warp(v: str) -> bool:
+    try:
+        return 0.5 < float(v) < 1.5
+    except ValueError:
+        return False
+
+
+def _positive_int(v: str) -> bool:
+    try:
+        return float(v) > 0 and float(v) == int(float(v))
+    except (ValueError, OverflowError):
+        return False
+
+
+OPTIONAL_TABLES: dict[str, tuple[str, int | None, object, str]] = {
+    # name: (key set, fields (None: any >= 2), value check or None, description of a good value)
+    "utt2lang": ("utt", 2, None, ""),
+    "utt2uniq": ("utt", 2, None, ""),
+    "vad.scp": ("utt", 2, None, ""),
+    "feats.scp": ("utt", 2, None, ""),
+    "utt2warp": ("utt", 2, _warp, "a warp factor in (0.5, 1.5)"),
+    "utt2num_frames": ("utt", 2, _positive_int, "a positive integer"),
+    "spk2gender": ("spk", 2, lambda v: v in ("m", "f"), "m or f"),
+    "spk2warp": ("spk", 2, _warp, "a warp factor in (0.5, 1.5)"),
+    "cmvn.scp": ("spk", 2, None, ""),
+    "reco2dur": ("reco", 2, _positive, "a positive duration"),
+    # Kaldi accepts channel "1" with a warning; A and B are the documented values.
+    "reco2file_and_channel": ("reco", 3, lambda v: v.split()[-1] in ("A", "B", "1"), "'<file> A' or '<file> B'"),
+}
+
+
+def check_optional_tables(dd: "DataDir") -> list[str]:
+    """Check every optional Kaldi table present in ``dd.path``; return the names found.
+
+    Each must be sorted and unique with a final newline, have exactly the keys of the table it
+    belongs to (utterances of utt2spk, speakers of spk2utt, recordings of wav.scp / segments)
+    and well-formed values; DataDirError names file and line otherwise.
+    """
+    assert dd.path is not None
+    keysets = {"utt": set(dd.utt2spk), "spk": set(dd.utt2spk.values()),
+               "reco": set(dd.wav_scp) if dd.segments is None else {s.recording for s in dd.segments.values()}}
+    owners = {"utt": "utt2spk", "spk": "spk2utt", "reco": "wav.scp" if dd.segments is None else "segments"}
+    found = []
+    for name, (keyed, fields, ok, want) in OPTIONAL_TABLES.items():
+        path = dd.path / name
+        if not path.is_file():
+            continue
+        found.append(name)
+        rows = read_table(path, fields or 2, fields)
+        _check_sorted_unique(path, rows)
+        keys = set()
+        for no, key, value in rows:
+            if key not in keysets[keyed]:
+                raise DataDirError(f"{path}:{no}: {key!r} is not in {owners[keyed]}")
+            if ok is not None and not ok(value):
+                raise DataDirError(f"{path}:{no}: value {value!r} must be {want}")
+            keys.add(key)
+        missing = sorted(keysets[keyed] - keys, key=_c_key)
+        if missing:
+            raise DataDirError(f"{path}: has no line for {missing[0]!r}"
+                               + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
+                               + f" of {owners[keyed]} (Kaldi requires the same list)")
+    return found

@@ -78,7 +78,7 @@ class Converter:
         import gradio as gr
 
         from .audio import audio_info, load_audio
-        from .conversion import convert
+        from .conversion import convert, require_one_code
         from .errors import UserError
         from .generation import SamplingOptions
 
@@ -96,6 +96,7 @@ class Converter:
             if frames / sr > MAX_SECONDS:
                 raise gr.Error(f"Audio too long: {frames / sr:.1f} s; the demo accepts at most {MAX_SECONDS:.0f} s.")
             wav = load_audio(path, self.lm.sample_rate)
+            require_one_code(wav, self.lm.hop, self.lm.sample_rate, path.name)
         except UserError as exc:
             raise gr.Error(f"Cannot read this audio ({str(exc).split(': ', 1)[-1]}). Accepted: {FORMATS}.") from None
         opts = SamplingOptions(temperature=float(temperature), seed=int(seed))

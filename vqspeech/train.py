@@ -30,7 +30,7 @@ from .corpus_data import CropBatches
 from .datadir import read_data_dir
 from .errors import UserError
 from .fileio import atomic_write
-from .models import VQVAE
+from .models import VQVAE, build_model
 
 
 @dataclass
@@ -120,13 +120,13 @@ def _train(cfg, tc, d: _Dist, train_dir: Path, dev_dir: Path | None, exp_dir: Pa
         unknown = sorted(set(dev_dd.speakers) - set(speakers))
         if unknown:
             raise UserError(f"{dev_dir}: speakers {unknown} are not in the training data {train_dir}")
-    hop = cfg.encoder_conf.hop
+    hop = cfg.sample_multiple
     segment = (tc.segment_samples // hop) * hop
     if segment < hop:
         raise UserError(f"train_conf.segment_samples ({tc.segment_samples}) is shorter than the hop ({hop})")
 
     torch.manual_seed(tc.seed)  # identical initial weights on every rank
-    model = VQVAE(cfg, len(speakers)).to(d.device)
+    model = build_model(cfg, len(speakers)).to(d.device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=tc.lr)
     start_step = 0
@@ -304,6 +304,7 @@ def _log_audio(writer, model: VQVAE, dev_dd, speakers, cfg, step: int, device) -
     """A few real generations (codes of a dev utterance, decoded with its own speaker)."""
     from .audio import load_audio
     from .generation import SamplingOptions, generate
+    from .vocoders import frames_to_audio
 
     tc = cfg.train_conf
     n = int(tc.audio_sample_seconds * cfg.sample_rate) // model.hop * model.hop
@@ -315,7 +316,10 @@ def _log_audio(writer, model: VQVAE, dev_dd, speakers, cfg, step: int, device) -
         wav = torch.from_numpy(load_audio(path, cfg.sample_rate, start, end))[:n].to(device)
         codes = model.encode(wav.unsqueeze(0))["codes"]
         spk = torch.tensor([index[dev_dd.utt2spk[utt]]], device=device)
-        method = "fast" if device.type == "cpu" else "reference"
-        gen = generate(model, codes, spk, wav.shape[0], SamplingOptions(seed=step), method=method)
+        if model.decoder_kind == "spectral":
+            gen = frames_to_audio(model, model.frames(codes, spk), "griffin-lim", seed=step)
+        else:
+            method = "fast" if device.type == "cpu" else "reference"
+            gen = generate(model, codes, spk, wav.shape[0], SamplingOptions(seed=step), method=method)
         writer.add_audio(f"audio/{utt}/original", wav.cpu(), step, sample_rate=cfg.sample_rate)
         writer.add_audio(f"audio/{utt}/generated", gen[0].cpu(), step, sample_rate=cfg.sample_rate)

@@ -21,6 +21,7 @@ from ..alignments import PhoneInterval, align_to_frames, fold_intervals, read_ct
 from ..datadir import read_data_dir
 from ..errors import UserError
 from ..fileio import atomic_write
+from ..ids import path_in
 from .abx import abx_error, build_items
 from .boundaries import code_boundaries, evaluate_boundaries
 from .mapping import (ContingencyTable, bitrate, chance_accuracy, cluster_purity, code_perplexity,
@@ -270,6 +271,9 @@ def write_phone_report(rep: dict, codes: dict[str, list[int]], data_dir: str | P
     utts = sorted(rep["_labels"])
     examples = utts[:: max(1, len(utts) // max(1, num_examples))][:num_examples]
     rep["_examples"] = len(examples)
+    # Every TextGrid path is checked before anything is written: an id that escapes the
+    # folder stops the report with nothing half-written.
+    tg_paths = {u: path_in(out_dir / "textgrids", f"{u}.TextGrid") for u in utts} if textgrids else {}
     images = _plots(rep, {u: codes[u] for u in utts}, Path(data_dir), frame_shift, examples)
     for name, data in images.items():
         with atomic_write(out_dir / name, "wb") as fh:
@@ -285,7 +289,7 @@ def write_phone_report(rep: dict, codes: dict[str, list[int]], data_dir: str | P
             code_ivs = [PhoneInterval(s * frame_shift, e * frame_shift, lab)
                         for s, e, lab in _segments([str(c) for c in codes[u]])]
             dur = len(codes[u]) * frame_shift
-            write_textgrid(out_dir / "textgrids" / f"{u}.TextGrid",
+            write_textgrid(tg_paths[u],
                            {"phones": [iv for iv in alignment[u] if iv.start < dur], "codes": code_ivs}, dur)
     clean = {k: v for k, v in rep.items() if not k.startswith("_")}
     with atomic_write(out_dir / "report.json") as fh:

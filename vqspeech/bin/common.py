@@ -17,6 +17,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 def add_sampling_args(p: argparse.ArgumentParser) -> None:
     from ..generation import METHODS
+    from ..vocoders import VOCODERS
 
     p.add_argument("--method", default=None, choices=list(METHODS),
                    help="generation method (default: fast on CPU, cuda-graph on CUDA)")
@@ -25,6 +26,8 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--argmax", action="store_true", help="take the most likely sample instead of sampling")
     p.add_argument("--no-fold", action="store_true", help="generate each utterance as one sequence")
     p.add_argument("--max-batch", type=int, default=16, help="segments per utterance for folded batching")
+    p.add_argument("--vocoder", default="griffin-lim", choices=list(VOCODERS),
+                   help="spectral models: frames -> audio (default griffin-lim); WaveNet models ignore it")
 
 
 def sampling_from_args(args):

@@ -20,6 +20,7 @@ def _jobs(args, lm) -> list[tuple[str, str, float, float | None, str, Path]]:
     """[(name, input path, start, end, target speaker, output path)] from the arguments."""
     from ..datadir import read_data_dir
     from ..errors import UserError
+    from ..ids import path_in
 
     if args.input:
         if not args.output or not args.target_speaker:
@@ -33,7 +34,7 @@ def _jobs(args, lm) -> list[tuple[str, str, float, float | None, str, Path]]:
         for utt in dd.utterances:
             path, start, end = dd.audio_of(utt)
             out.append((utt, path, start, end, args.target_speaker,
-                        Path(args.output_dir) / f"{utt}_to_{args.target_speaker}.wav"))
+                        path_in(args.output_dir, f"{utt}_to_{args.target_speaker}.wav")))
         return out
     if args.list:
         out = []
@@ -52,6 +53,23 @@ def _jobs(args, lm) -> list[tuple[str, str, float, float | None, str, Path]]:
     raise UserError("give --input, --data-dir or --list (or --list-speakers)")
 
 
+def _refuse_overwriting_inputs(jobs, overwrite: bool) -> None:
+    """An output that is one of the inputs (same resolved path or inode) is refused before anything runs."""
+    from ..errors import UserError
+    from ..ids import same_file
+
+    if overwrite:
+        return
+    inputs = {str(Path(j[1]).resolve()): j[1] for j in jobs}
+    for name, path, _, _, _, out in jobs:
+        hit = inputs.get(str(out.resolve()))
+        if hit is None and out.exists():
+            hit = next((i for i in inputs.values() if same_file(i, out)), None)
+        if hit is not None:
+            raise UserError(f"{out}: the output would overwrite the input {hit}; choose another output "
+                            f"or pass --overwrite")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="convert-voice", description="Voice conversion with a VQ-VAE.",
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -63,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output-dir", help="batch: where <utt>_to_<speaker>.wav files go")
     p.add_argument("--list", help="batch: a file of '<input> <target speaker> <output>' lines")
     p.add_argument("--list-speakers", action="store_true", help="print the model's speakers and exit")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--overwrite", action="store_true",
+                   help="allow an output path that is one of the input files (replaces the recording)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_sampling_args(p)
     args = p.parse_args(argv)
 
@@ -71,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def work() -> int:
         from ..audio import load_audio, save_audio
-        from ..conversion import convert
+        from ..conversion import convert, require_one_code
         from ..errors import UserError
 
         device = resolve_device(args.device)
@@ -84,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         jobs = _jobs(args, lm)
         for job in jobs:  # check every speaker before spending time on the first job
             speaker_index(lm, job[4])
+        _refuse_overwriting_inputs(jobs, args.overwrite)
         from tqdm import tqdm
 
         failures = []
@@ -92,8 +113,9 @@ def main(argv: list[str] | None = None) -> int:
         for name, path, start, end, target, out_path in bar:
             try:
                 wav = load_audio(path, lm.sample_rate, start, end)
+                require_one_code(wav, lm.hop, lm.sample_rate, path)
                 res = convert(lm.model, wav, speaker_index(lm, target), lm.sample_rate, opts, method,
-                              fold=not args.no_fold, max_batch=args.max_batch)
+                              fold=not args.no_fold, max_batch=args.max_batch, vocoder=args.vocoder)
                 save_audio(out_path, res.wav, lm.sample_rate)
             except UserError as exc:
                 if len(jobs) == 1:
@@ -104,8 +126,9 @@ def main(argv: list[str] | None = None) -> int:
             total_time += res.seconds
             bar.set_postfix(rtf=f"{total_audio / max(total_time, 1e-9):.2f}x")
             if len(jobs) == 1 or args.no_progress:
+                how = args.vocoder if lm.model.decoder_kind == "spectral" else method
                 print(f"{out_path}: {res.audio_seconds:.2f} s of audio in {res.seconds:.2f} s "
-                      f"({res.real_time_factor:.2f}x real time, {method})")
+                      f"({res.real_time_factor:.2f}x real time, {how})")
         if len(jobs) > 1:
             print(f"converted {len(jobs) - len(failures)}/{len(jobs)} utterances, "
                   f"{total_audio:.1f} s of audio at {total_audio / max(total_time, 1e-9):.2f}x real time")

@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         from ..audio import save_audio
         from ..conversion import decode_codes
         from ..errors import UserError
+        from ..ids import path_in
         from .encode import read_codes
 
         device = resolve_device(args.device)
@@ -54,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
                 spk = args.speaker
             idx = speaker_index(lm, spk)
             wav = decode_codes(lm.model, torch.tensor(codes[utt]), idx, opts, method, not args.no_fold,
-                               args.max_batch)
-            out = Path(args.output_dir) / f"{utt}_{spk}.wav"
+                               args.max_batch, vocoder=args.vocoder)
+            out = path_in(args.output_dir, f"{utt}_{spk}.wav")
             save_audio(out, wav, lm.sample_rate)
             print(f"wrote {out}")
         return 0

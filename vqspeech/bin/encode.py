@@ -26,8 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     def work() -> int:
         import numpy as np
 
-        from ..audio import load_audio
-        from ..conversion import encode_file, encode_wav
+        from ..audio import audio_info, load_audio
+        from ..conversion import encode_file, encode_wav, require_one_code
         from ..datadir import read_data_dir
         from ..errors import UserError
         from ..fileio import atomic_path, atomic_write
@@ -39,9 +39,12 @@ def main(argv: list[str] | None = None) -> int:
             path, start, end = dd.audio_of(utt)
             try:
                 if start == 0.0 and end is None:  # whole files stream in bounded memory
+                    frames, sr, _ = audio_info(path)
+                    require_one_code(np.zeros(int(frames * lm.sample_rate / sr)), lm.hop, lm.sample_rate, path)
                     out = encode_file(lm.model, path, lm.sample_rate, return_features=bool(args.features))
                 else:
                     wav = load_audio(path, lm.sample_rate, start, end)
+                    require_one_code(wav, lm.hop, lm.sample_rate, f"{path} ({utt})")
                     out = encode_wav(lm.model, wav, sample_rate=lm.sample_rate, return_features=bool(args.features))
             except UserError as exc:
                 failures.append(str(exc))
@@ -67,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 def read_codes(path: str | Path) -> dict[str, list[int]]:
     """Read a codes file written by ``vqspeech encode``: {utt: [code, ...]}."""
     from ..errors import UserError
+    from ..ids import check_id
 
     out: dict[str, list[int]] = {}
     try:
@@ -77,6 +81,7 @@ def read_codes(path: str | Path) -> dict[str, list[int]]:
         parts = line.split()
         if not parts:
             continue
+        check_id(parts[0], f"{path}:{no}", "utterance id")
         try:
             out[parts[0]] = [int(c) for c in parts[1:]]
         except ValueError:

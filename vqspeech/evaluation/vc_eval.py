@@ -30,6 +30,7 @@ from ..conversion import convert
 from ..datadir import read_data_dir
 from ..errors import UserError
 from ..fileio import atomic_write
+from ..ids import path_in
 from ..generation import SamplingOptions
 from .intelligibility import word_errors
 from .spectral import compare
@@ -113,7 +114,7 @@ def run_vc_eval(model_path: str | Path, test_dir: str | Path, centroid_dir: str 
         src_utt, tgt_utt = by_sentence[sent][s], by_sentence[sent][t]
         text = test.text[tgt_utt]
         res = convert(lm.model, real(src_utt), lm.speakers.index(t), sr, opts, method)
-        save_audio(out_dir / "wav" / f"{s}_to_{t}" / f"{src_utt}.wav", res.wav, sr)
+        save_audio(path_in(out_dir / "wav", f"{s}_to_{t}", f"{src_utt}.wav"), res.wav, sr)
         kind = "resynthesis" if s == t else "converted"
         rows.append({"kind": kind, "sentence": sent, "source": s, "target": t,
                      "real_time_factor": res.real_time_factor, **score(res.wav, tgt_utt, t, text)})

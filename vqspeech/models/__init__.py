@@ -1,8 +1,9 @@
-"""Model parts: encoder, vector quantizer, WaveNet decoder, and the assembled VQ-VAE."""
+"""Model parts: encoder, vector quantizer, decoders (WaveNet, spectral), and the assembled VQ-VAE."""
 
 from .encoder import ConvEncoder
 from .quantizer import VectorQuantizer
-from .vqvae import VQVAE
+from .spectral import SpectralDecoder
+from .vqvae import VQVAE, SpectralVQVAE, build_model
 from .wavenet import WaveNet
 
-__all__ = ["ConvEncoder", "VectorQuantizer", "WaveNet", "VQVAE"]
+__all__ = ["ConvEncoder", "VectorQuantizer", "WaveNet", "SpectralDecoder", "VQVAE", "SpectralVQVAE", "build_model"]

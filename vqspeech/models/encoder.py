@@ -27,6 +27,8 @@ class ConvEncoder(nn.Module):
             layers.append(nn.Conv1d(in_ch, cfg.channels, k, stride=s))
             in_ch = cfg.channels
         self.convs = nn.ModuleList(layers)
+        self.residual = nn.ModuleList(
+            ResidualConvBlock(cfg.channels, cfg.residual_kernel, 2 ** (i % 4)) for i in range(cfg.residual_layers))
         self.proj = nn.Conv1d(cfg.channels, cfg.latent_dim, 1)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
@@ -37,4 +39,29 @@ class ConvEncoder(nn.Module):
         x = wav
         for conv, pad in zip(self.convs, self.pads):
             x = F.relu(conv(F.pad(x, pad)))
+        for block in self.residual:
+            x = block(x)
         return self.proj(x)
+
+    @property
+    def receptive_field(self) -> int:
+        """Input samples that one output frame depends on."""
+        rf, jump = 1, 1
+        for conv in self.convs:
+            rf += (conv.kernel_size[0] - 1) * jump
+            jump *= conv.stride[0]
+        for block in self.residual:
+            rf += (block.conv.kernel_size[0] - 1) * block.conv.dilation[0] * jump
+        return rf
+
+
+class ResidualConvBlock(nn.Module):
+    """(B, C, F) -> (B, C, F): x + W1(relu(dilated conv(x))), length-preserving."""
+
+    def __init__(self, channels: int, kernel: int, dilation: int):
+        super().__init__()
+        self.conv = nn.Conv1d(channels, channels, kernel, dilation=dilation, padding=dilation * (kernel - 1) // 2)
+        self.out = nn.Conv1d(channels, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x + self.out(F.relu(self.conv(x))))

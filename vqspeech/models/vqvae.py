@@ -1,4 +1,9 @@
-"""The assembled VQ-VAE: encoder -> quantizer -> (codes, speaker) -> WaveNet."""
+"""The assembled VQ-VAE: encoder -> quantizer -> (codes, speaker) -> decoder.
+
+Two decoders (config key ``decoder``): ``wavenet``, the paper's autoregressive sample-level
+WaveNet (:class:`VQVAE`), and ``spectral``, a non-autoregressive network that predicts
+log-magnitude STFT frames for a vocoder (:class:`SpectralVQVAE`). :func:`build_model` picks one.
+"""
 
 from __future__ import annotations
 
@@ -12,45 +17,72 @@ from ..audio import mulaw_encode
 from ..config import ExperimentConfig
 from .encoder import ConvEncoder
 from .quantizer import VectorQuantizer
+from .spectral import SpectralDecoder, log_magnitude
 from .wavenet import WaveNet
 
+# The encoder input is mu-law companded with mu = 255 (same sign, log amplitude): quiet
+# consonants get the same input scale as vowels, which keeps early encoder outputs from
+# collapsing onto the loud frames.
+_ENCODER_MU = 255
 
-class VQVAE(nn.Module):
-    """VQ-VAE for speech.
 
-    Args:
-        cfg: the experiment config (encoder, quantizer, decoder parts).
-        num_speakers: size of the learned speaker table (global conditioning).
-    """
+def time_jitter(x: torch.Tensor, prob: float) -> torch.Tensor:
+    """(B, D, F) -> (B, D, F) where each frame is replaced by its left or right neighbour with
+    probability ``prob / 2`` each (edges clamp). Uses the global torch RNG (resumable)."""
+    if prob <= 0 or x.shape[-1] < 2:
+        return x
+    B, _, n = x.shape
+    u = torch.rand(B, n, device=x.device)
+    shift = torch.where(u < prob / 2, -1, torch.where(u < prob, 1, 0))
+    idx = (torch.arange(n, device=x.device) + shift).clamp(0, n - 1)
+    return torch.gather(x, 2, idx.unsqueeze(1).expand_as(x))
 
-    def __init__(self, cfg: ExperimentConfig, num_speakers: int):
+
+class _EncoderQuantizer(nn.Module):
+    """What both decoders share: the waveform encoder, the codebook and the speaker table."""
+
+    decoder_kind = ""
+
+    def __init__(self, cfg: ExperimentConfig, num_speakers: int, speaker_dim: int):
         super().__init__()
         self.cfg = cfg
         self.hop = cfg.encoder_conf.hop
         self.num_speakers = num_speakers
         self.encoder = ConvEncoder(cfg.encoder_conf)
         self.quantizer = VectorQuantizer(cfg.encoder_conf.latent_dim, cfg.quantizer_conf)
+        self.speakers = nn.Embedding(num_speakers, speaker_dim)
+
+    def encode(self, wav: torch.Tensor) -> dict[str, torch.Tensor]:
+        """(B, T) waveform -> quantizer outputs (``codes`` (B, F), ``z_q`` (B, D, F), ...) + ``z`` (B, D, F)."""
+        companded = torch.sign(wav) * torch.log1p(_ENCODER_MU * wav.abs().clamp(max=1.0)) / math.log1p(_ENCODER_MU)
+        z = self.encoder(companded)
+        out = self.quantizer(z)
+        out["z"] = z
+        return out
+
+    def _jittered(self, z_q: torch.Tensor) -> torch.Tensor:
+        return time_jitter(z_q, self.cfg.quantizer_conf.jitter) if self.training else z_q
+
+
+class VQVAE(_EncoderQuantizer):
+    """VQ-VAE for speech with the paper's WaveNet decoder.
+
+    Args:
+        cfg: the experiment config (encoder, quantizer, decoder parts).
+        num_speakers: size of the learned speaker table (global conditioning).
+    """
+
+    decoder_kind = "wavenet"
+
+    def __init__(self, cfg: ExperimentConfig, num_speakers: int):
         d = cfg.decoder_conf
-        self.speakers = nn.Embedding(num_speakers, d.speaker_dim)
+        super().__init__(cfg, num_speakers, d.speaker_dim)
         # Code features: a small non-causal conv at the frame rate (codes are all known when decoding).
         self.cond_net = nn.Sequential(
             nn.Conv1d(cfg.encoder_conf.latent_dim, d.cond_channels, 3, padding=1), nn.ReLU(),
             nn.Conv1d(d.cond_channels, d.cond_channels, 3, padding=1), nn.ReLU(),
         )
         self.decoder = WaveNet(d)
-
-    # ----------------------------------------------------------------- pieces used by tools
-    def encode(self, wav: torch.Tensor) -> dict[str, torch.Tensor]:
-        """(B, T) waveform -> quantizer outputs (``codes`` (B, F), ``z_q`` (B, D, F), ...) + ``z`` (B, D, F)."""
-        # The encoder sees the mu-law companded waveform (same sign, log amplitude): quiet
-        # consonants get the same input scale as vowels, which keeps early encoder outputs
-        # from collapsing onto the loud frames.
-        mu = self.cfg.decoder_conf.quantization_channels - 1
-        companded = torch.sign(wav) * torch.log1p(mu * wav.abs().clamp(max=1.0)) / math.log1p(mu)
-        z = self.encoder(companded)
-        out = self.quantizer(z)
-        out["z"] = z
-        return out
 
     def conditioning(self, z_q: torch.Tensor, speaker: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, D, F) code vectors, (B,) speaker ids -> (cond features (B, C, F), speaker vectors (B, S))."""
@@ -61,14 +93,52 @@ class VQVAE(nn.Module):
         c, g = self.conditioning(self.quantizer.lookup(codes), speaker)
         return self.decoder.layer_conditioning(c, g)
 
-    # ----------------------------------------------------------------- training
     def forward(self, wav: torch.Tensor, speaker: torch.Tensor) -> dict[str, torch.Tensor]:
         """wav (B, T) in [-1, 1] with T a multiple of the hop, speaker (B,) ->
         dict with ``loss`` (recon + vq), ``recon_loss`` (nats/sample), quantizer stats and ``logits`` (B, Q, T)."""
         enc = self.encode(wav)
-        c, g = self.conditioning(enc["z_q"], speaker)
+        c, g = self.conditioning(self._jittered(enc["z_q"]), speaker)
         targets = mulaw_encode(wav, self.cfg.decoder_conf.quantization_channels)
         logits = self.decoder(self.decoder.shift_inputs(targets), c, g, self.hop)
         recon = F.cross_entropy(logits.float(), targets)
         enc.update(logits=logits, targets=targets, recon_loss=recon, vq_loss=enc["loss"], loss=recon + enc["loss"])
         return enc
+
+
+class SpectralVQVAE(_EncoderQuantizer):
+    """VQ-VAE whose decoder predicts log-magnitude STFT frames (L1 loss), for a vocoder."""
+
+    decoder_kind = "spectral"
+
+    def __init__(self, cfg: ExperimentConfig, num_speakers: int):
+        d = cfg.decoder_conf
+        super().__init__(cfg, num_speakers, d.speaker_dim)
+        self.decoder = SpectralDecoder(d, cfg.encoder_conf.latent_dim, self.hop)
+
+    def frames(self, codes: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
+        """(B, F) code indices, (B,) speaker ids -> (B, n_fft // 2 + 1, F * hop // frame_hop) log magnitude."""
+        return self.decoder(self.quantizer.lookup(codes), self.speakers(speaker))
+
+    def target_frames(self, wav: torch.Tensor) -> torch.Tensor:
+        """(B, T) waveform -> (B, n_fft // 2 + 1, T // frame_hop) log magnitude (the regression target)."""
+        d = self.cfg.decoder_conf
+        return log_magnitude(wav, d.n_fft, d.frame_hop, d.min_magnitude)
+
+    def forward(self, wav: torch.Tensor, speaker: torch.Tensor) -> dict[str, torch.Tensor]:
+        """wav (B, T), T a multiple of both hops, speaker (B,) -> dict with ``loss`` (recon + vq),
+        ``recon_loss`` (mean absolute log-magnitude error), quantizer stats, ``frames`` and ``targets``."""
+        enc = self.encode(wav)
+        pred = self.decoder(self._jittered(enc["z_q"]), self.speakers(speaker))
+        targets = self.target_frames(wav)
+        n = min(pred.shape[-1], targets.shape[-1])
+        recon = F.l1_loss(pred[..., :n].float(), targets[..., :n])
+        enc.update(frames=pred, targets=targets, recon_loss=recon, vq_loss=enc["loss"], loss=recon + enc["loss"])
+        return enc
+
+
+MODELS = {"wavenet": VQVAE, "spectral": SpectralVQVAE}
+
+
+def build_model(cfg: ExperimentConfig, num_speakers: int) -> VQVAE | SpectralVQVAE:
+    """The model class the config's ``decoder`` names."""
+    return MODELS[cfg.decoder](cfg, num_speakers)

@@ -1,0 +1,161 @@
+"""The spectral decoder path: STFT target, Griffin-Lim, model options, training and conversion."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from helpers import tiny_config  # noqa: E402
+
+from vqspeech.audio import load_audio  # noqa: E402
+from vqspeech.config import config_from_dict  # noqa: E402
+from vqspeech.errors import ConfigError  # noqa: E402
+from vqspeech.models import SpectralVQVAE, build_model  # noqa: E402
+from vqspeech.models.spectral import log_magnitude  # noqa: E402
+from vqspeech.models.vqvae import time_jitter  # noqa: E402
+from vqspeech.vocoders import griffin_lim  # noqa: E402
+
+
+def tiny_spectral(**train):
+    cfg = tiny_config(**train).to_dict()
+    cfg["decoder"] = "spectral"
+    cfg["decoder_conf"] = {"n_fft": 256, "frame_hop": 64, "channels": 32, "layers": 2, "speaker_dim": 8}
+    return config_from_dict(cfg)
+
+
+def _speech(tiny_corpus, seconds=1.0):
+    wav_scp = (tiny_corpus / "data" / "test" / "wav.scp").read_text().splitlines()[0].split()[1]
+    return load_audio(wav_scp, 16000)[: int(16000 * seconds)]
+
+
+def _convergence(wav, mag, n_fft, hop):
+    """Spectral convergence ||S - |STFT(wav)||| / ||S||."""
+    est = log_magnitude(torch.as_tensor(wav)[None].float(), n_fft, hop, 1e-12).exp()
+    n = min(est.shape[-1], mag.shape[-1])
+    return float((est[..., :n] - mag[..., :n]).norm() / mag[..., :n].norm())
+
+
+def test_log_magnitude_matches_librosa(tiny_corpus):
+    librosa = pytest.importorskip("librosa")
+    wav = _speech(tiny_corpus, 0.512)
+    ours = log_magnitude(torch.from_numpy(wav)[None], 1024, 256, 1e-5)[0].numpy()
+    ref = np.log(np.maximum(np.abs(librosa.stft(wav, n_fft=1024, hop_length=256, window="hann", center=True,
+                                                pad_mode="reflect")), 1e-5))
+    assert ours.shape == (513, len(wav) // 256)
+    np.testing.assert_allclose(ours, ref[:, : ours.shape[1]], atol=2e-3)
+
+
+def test_griffin_lim_recovers_speech_and_is_seeded(tiny_corpus):
+    wav = _speech(tiny_corpus)
+    mag = log_magnitude(torch.from_numpy(wav)[None], 1024, 256, 1e-12).exp()
+    conv = {it: _convergence(griffin_lim(mag, 1024, 256, iterations=it)[0].numpy(), mag, 1024, 256)
+            for it in (0, 8, 32)}
+    assert conv[32] < conv[8] < conv[0] and conv[32] < 0.25, conv
+    a, b = griffin_lim(mag, 1024, 256, 4, seed=3), griffin_lim(mag, 1024, 256, 4, seed=3)
+    assert torch.equal(a, b) and not torch.equal(a, griffin_lim(mag, 1024, 256, 4, seed=4))
+    assert a.shape == (1, mag.shape[-1] * 256)
+    # an independent implementation on the same magnitude reaches a similar convergence
+    librosa = pytest.importorskip("librosa")
+    padded = torch.cat([mag[0], mag[0, :, -1:]], dim=-1).numpy()  # our layout: one frame past the end
+    ref = librosa.griffinlim(padded, n_iter=32, hop_length=256, n_fft=1024, window="hann", momentum=0.99,
+                             random_state=0)
+    conv_ref = _convergence(ref, mag, 1024, 256)
+    assert abs(conv[32] - conv_ref) < 0.05, (conv[32], conv_ref)
+
+
+@pytest.mark.parametrize("frame_hop", [32, 64, 128])
+def test_spectral_model_shapes_for_every_frame_rate(frame_hop):
+    cfg = tiny_spectral().to_dict()
+    cfg["decoder_conf"]["frame_hop"] = frame_hop
+    m = build_model(config_from_dict(cfg), 3)
+    assert isinstance(m, SpectralVQVAE) and m.hop == 16
+    wav = 0.1 * torch.randn(2, 1024)
+    out = m(wav, torch.tensor([0, 2]))
+    assert out["frames"].shape == out["targets"].shape == (2, 129, 1024 // frame_hop)
+    out["loss"].backward()
+    assert m.encoder.convs[0].weight.grad.abs().sum() > 0  # the straight-through path reaches the encoder
+
+
+def test_config_checks():
+    with pytest.raises(ConfigError, match="decoder: unknown 'mel'"):
+        config_from_dict({"decoder": "mel"})
+    with pytest.raises(ConfigError, match="frame_hop \\(96\\) must be a multiple or a divisor"):
+        config_from_dict({"decoder": "spectral", "decoder_conf": {"frame_hop": 96}})
+    with pytest.raises(ConfigError, match="decoder_conf: unknown key layerz"):
+        config_from_dict({"decoder": "spectral", "decoder_conf": {"layerz": 3}})
+    with pytest.raises(ConfigError, match="jitter"):
+        config_from_dict({"quantizer_conf": {"jitter": 1.5}})
+    assert config_from_dict({"decoder": "spectral"}).sample_multiple == 256
+
+
+def test_encoder_residual_layers_widen_the_context_not_the_hop():
+    base = config_from_dict({"encoder_conf": {"channels": 8, "latent_dim": 4}})
+    wide = config_from_dict({"encoder_conf": {"channels": 8, "latent_dim": 4, "residual_layers": 4}})
+    mb, mw = build_model(base, 1), build_model(wide, 1)
+    x = torch.randn(1, 64 * 50)
+    assert mb.encoder(x).shape == mw.encoder(x).shape == (1, 4, 50)
+    assert mb.encoder.receptive_field == 190  # the paper's encoder: 190 samples per code
+    assert mw.encoder.receptive_field == 190 + 2 * (1 + 2 + 4 + 8) * 64
+    # measured, not only computed: which input samples move code 25 at all
+    def moved(enc, offset):
+        y = x.clone()
+        y[0, 25 * 64 + offset] += 10.0
+        with torch.no_grad():
+            return float((enc(x)[..., 25] - enc(y)[..., 25]).abs().max()) > 0
+
+    assert moved(mb.encoder, 0) and moved(mw.encoder, 0)
+    assert not moved(mb.encoder, 64 * 10) and moved(mw.encoder, 64 * 10)  # 10 codes away
+    assert not moved(mw.encoder, 64 * 24)  # beyond the wide field too
+
+
+def test_time_jitter():
+    x = torch.arange(2000.0).view(1, 1, -1).expand(2, 3, -1).contiguous()
+    assert torch.equal(time_jitter(x, 0.0), x)
+    torch.manual_seed(0)
+    y = time_jitter(x, 0.5)
+    shift = (y - x)[:, 0, 1:-1]
+    assert set(shift.unique().tolist()) == {-1.0, 0.0, 1.0}
+    assert torch.equal(y[:, 0], y[:, 2])  # the whole vector moves, not single channels
+    assert abs(float((shift != 0).float().mean()) - 0.5) < 0.04
+    assert abs(float((shift == -1).float().mean()) - 0.25) < 0.04
+
+
+def test_spectral_training_learns_and_converts(tiny_corpus, tmp_path):
+    from vqspeech.bin.convert_voice import main as convert_main
+    from vqspeech.checkpoint import load_model
+    from vqspeech.conversion import convert
+    from vqspeech.train import train
+
+    cfg = tiny_spectral(max_steps=120, batch_size=4, segment_samples=2048, lr=3e-3, log_every=10,
+                        val_every=1000, checkpoint_every=120, audio_samples=1)
+    res = train(cfg, tiny_corpus / "data" / "train", tiny_corpus / "data" / "dev", tmp_path / "exp", progress=False)
+    lm = load_model(tmp_path / "exp" / "checkpoint.pt")
+    assert lm.model.decoder_kind == "spectral" and res.step == 120
+    first = _recon_at(tmp_path / "exp", 10)
+    assert res.final["loss/recon"] < 0.75 * first, (first, res.final["loss/recon"])
+    wav = _speech(tiny_corpus)
+    out = convert(lm.model, wav, lm.speakers.index("slt"), 16000)
+    assert out.wav.shape == wav.shape and np.isfinite(out.wav).all() and np.abs(out.wav).max() > 1e-3
+    # the decoded frames are closer to the input's than the input's mean frame is: the model reconstructs
+    m = lm.model
+    target = m.target_frames(torch.from_numpy(wav[: len(wav) // 64 * 64])[None])
+    per_frame = m.cfg.decoder_conf.frame_hop // m.hop
+    pred = m.frames(out.codes[None, : target.shape[-1] * per_frame], torch.tensor([lm.speakers.index("slt")]))
+    assert float((pred - target).abs().mean()) < float((target - target.mean()).abs().mean())
+    import soundfile as sf
+
+    sf.write(tmp_path / "in.wav", wav, 16000)
+    code = convert_main(["--model", str(tmp_path / "exp" / "checkpoint.pt"), "--input", str(tmp_path / "in.wav"),
+                         "--target-speaker", "awb", "--output", str(tmp_path / "out.wav"), "--vocoder", "griffin-lim"])
+    assert code == 0 and sf.info(str(tmp_path / "out.wav")).frames == len(wav)
+
+
+def _recon_at(exp, step):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(exp / "tensorboard"))
+    acc.Reload()
+    return next(e.value for e in acc.Scalars("loss/recon") if e.step == step)

@@ -1,0 +1,83 @@
+"""Spectral decoder: codes + speaker -> log-magnitude STFT frames, non-autoregressive.
+
+All frames are predicted at once by a stack of residual convolutions at the frame rate, so
+training costs a few convolutions per frame instead of a WaveNet per sample, and decoding a
+10 s utterance is one forward pass. A vocoder (:mod:`vqspeech.vocoders`) turns the frames
+into audio.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import SpectralDecoderConfig
+
+
+def log_magnitude(wav: torch.Tensor, n_fft: int, frame_hop: int, floor: float) -> torch.Tensor:
+    """(B, T) waveform -> (B, n_fft // 2 + 1, T // frame_hop) natural-log STFT magnitude.
+
+    Hann window of ``n_fft`` samples, frame ``i`` centred on sample ``i * frame_hop``
+    (``torch.stft(center=True)``); the frame past the end is dropped so a length that is a
+    multiple of the hop gives exactly ``T / frame_hop`` frames, like the encoder.
+    """
+    window = torch.hann_window(n_fft, device=wav.device, dtype=torch.float32)
+    spec = torch.stft(wav.float(), n_fft, frame_hop, window=window, center=True, pad_mode="reflect",
+                      return_complex=True)
+    return spec.abs().clamp(min=floor).log()[..., : wav.shape[-1] // frame_hop]
+
+
+class FiLMResBlock(nn.Module):
+    """(B, C, F) -> (B, C, F): x + conv(gelu(norm(x) * (1 + scale(g)) + shift(g)))."""
+
+    def __init__(self, channels: int, kernel: int, dilation: int, speaker_dim: int):
+        super().__init__()
+        self.norm = nn.GroupNorm(1, channels)
+        self.film = nn.Linear(speaker_dim, 2 * channels)
+        self.conv = nn.Conv1d(channels, channels, kernel, dilation=dilation, padding=dilation * (kernel - 1) // 2)
+        self.out = nn.Conv1d(channels, channels, 1)
+
+    def forward(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        scale, shift = self.film(g).unsqueeze(-1).chunk(2, dim=1)
+        h = self.norm(x) * (1 + scale) + shift
+        return x + self.out(F.gelu(self.conv(F.gelu(h))))
+
+
+class SpectralDecoder(nn.Module):
+    """(B, D, F) code vectors at the code rate + (B, speaker_dim) speaker vectors ->
+    (B, n_fft // 2 + 1, F * code_hop // frame_hop) log-magnitude frames."""
+
+    def __init__(self, cfg: SpectralDecoderConfig, latent_dim: int, code_hop: int):
+        super().__init__()
+        self.cfg = cfg
+        self.code_hop = code_hop
+        C = cfg.channels
+        self.bins = cfg.n_fft // 2 + 1
+        self.pre = nn.Conv1d(latent_dim, C, 3, padding=1)
+        if cfg.frame_hop > code_hop:       # several codes per frame: a strided conv merges them
+            r = cfg.frame_hop // code_hop
+            self.resample = nn.Conv1d(C, C, 2 * r, stride=r, padding=r // 2)
+            self.down = r
+        elif cfg.frame_hop < code_hop:     # several frames per code: a transposed conv spreads them
+            r = code_hop // cfg.frame_hop
+            self.resample = nn.ConvTranspose1d(C, C, 2 * r, stride=r, padding=r // 2)
+            self.down = 1 / r
+        else:
+            self.resample = nn.Identity()
+            self.down = 1
+        self.blocks = nn.ModuleList(FiLMResBlock(C, cfg.kernel_size, 2 ** (i % 3), cfg.speaker_dim)
+                                    for i in range(cfg.layers))
+        self.post = nn.Sequential(nn.GroupNorm(1, C), nn.GELU(), nn.Conv1d(C, self.bins, 1))
+
+    def num_frames(self, num_codes: int) -> int:
+        return num_codes * self.code_hop // self.cfg.frame_hop
+
+    def forward(self, z_q: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        x = self.resample(F.gelu(self.pre(z_q)))
+        x = x[..., : self.num_frames(z_q.shape[-1])]
+        if x.shape[-1] < self.num_frames(z_q.shape[-1]):  # odd strides: pad by repeating the edge
+            x = F.pad(x, (0, self.num_frames(z_q.shape[-1]) - x.shape[-1]), mode="replicate")
+        for block in self.blocks:
+            x = block(x, g)
+        return self.post(x)
