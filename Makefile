@@ -34,6 +34,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q '$(TORCH_SPEC)'
 	$(PY) -m pip install -q -e '.[dev,demo,eval]'
+	# The ZeroSpeech ABX reference for the cross-check test, without its torchaudio dependency
+	# (torchaudio does not load beside the CPU build of torch 2.13; precomputed features never need it).
+	$(PY) -m pip install -q --no-deps 'zerospeech-libriabx2==0.9.8'
 	@touch $@
 
 run: setup

@@ -32,6 +32,44 @@ def test_textgrid_short_format(tmp_path):
     assert read_textgrid(tmp_path / "s.TextGrid") == [PhoneInterval(0, 0.4, "a"), PhoneInterval(0.4, 1, "b")]
 
 
+def test_textgrid_labels_with_brackets_survive(tmp_path):
+    # regression: the old reader stripped "[n]" inside quoted labels, turning a[1] into a
+    tiers = {"phones": [PhoneInterval(0.0, 0.1, "a[1]"), PhoneInterval(0.1, 0.2, "[2]"),
+                        PhoneInterval(0.2, 0.3, "x [n] y")]}
+    write_textgrid(tmp_path / "b.TextGrid", tiers, 0.3)
+    assert read_textgrid(tmp_path / "b.TextGrid") == tiers["phones"]
+
+
+def test_overlapping_intervals_are_refused_and_nothing_is_written(tmp_path):
+    # regression: the old writer wrote xmin > xmax for overlapping intervals, which Praat tools refuse
+    tiers = {"phones": [PhoneInterval(0.0, 0.2, "a"), PhoneInterval(0.1, 0.3, "b")]}
+    with pytest.raises(AlignmentError, match=r"tier 'phones': intervals 'a' \(0.0000-0.2000 s\) and 'b'.*overlap"):
+        write_textgrid(tmp_path / "o.TextGrid", tiers, 0.3)
+    with pytest.raises(AlignmentError, match="ends at 0.1000 s, not after its start"):
+        write_textgrid(tmp_path / "o.TextGrid", {"phones": [PhoneInterval(0.2, 0.1, "a")]}, 0.3)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("reader", ["praatio", "textgrid"])
+def test_written_textgrids_open_in_other_libraries(tmp_path, reader):
+    tiers = {"phones": [PhoneInterval(0.0, 0.1, "sil"), PhoneInterval(0.15, 0.3, "a[1]"),
+                        PhoneInterval(0.3, 0.45, "b")],
+             "codes": [PhoneInterval(0.0, 0.2, "17"), PhoneInterval(0.2, 0.5, "3")]}
+    write_textgrid(tmp_path / "u.TextGrid", tiers, 0.5)
+    if reader == "praatio":
+        from praatio import textgrid as tgio
+
+        tg = tgio.openTextgrid(str(tmp_path / "u.TextGrid"), includeEmptyIntervals=False)
+        got = {n: [(e.start, e.end, e.label) for e in tg.getTier(n).entries] for n in tg.tierNames}
+    else:
+        textgrid = pytest.importorskip("textgrid")
+        tg = textgrid.TextGrid.fromFile(str(tmp_path / "u.TextGrid"))
+        got = {t.name: [(i.minTime, i.maxTime, i.mark) for i in t if i.mark] for t in tg}
+    for name, ivs in tiers.items():
+        assert [(pytest.approx(a), pytest.approx(b), c) for a, b, c in got[name]] == \
+            [(iv.start, iv.end, iv.phone) for iv in ivs]
+
+
 def test_timit_and_htk(tmp_path):
     (tmp_path / "a.phn").write_text("0 3200 h#\n3200 4800 dh\n4800 8000 ax\n")
     assert read_timit_phn(tmp_path / "a.phn") == [PhoneInterval(0, 0.2, "h#"), PhoneInterval(0.2, 0.3, "dh"),

@@ -26,6 +26,17 @@ def test_mapping_metrics_by_hand():
     assert code_perplexity(CODES) == pytest.approx(math.exp(-(0.4 * math.log(0.4) + 2 * 0.3 * math.log(0.3))))
 
 
+def test_pnmi_equals_sklearn_homogeneity():
+    from sklearn.metrics import homogeneity_score
+
+    rng = np.random.default_rng(3)
+    phones = rng.choice(list("abcdefg"), size=2000)
+    codes = (np.searchsorted(sorted(set(phones)), phones) * 3 + rng.integers(0, 4, size=2000)) % 17
+    noise = rng.random(2000) < 0.3
+    codes[noise] = rng.integers(0, 17, size=int(noise.sum()))
+    assert pnmi(ContingencyTable.build(codes, phones)) == pytest.approx(homogeneity_score(phones, codes), abs=1e-9)
+
+
 def test_pnmi_by_hand():
     # perfect 1:1 mapping -> 1; independent -> 0
     assert pnmi(ContingencyTable.build([0, 0, 1, 1], ["a", "a", "b", "b"])) == pytest.approx(1.0)
@@ -65,15 +76,21 @@ def test_dtw_by_hand():
     a = np.array([[1.0], [2.0], [2.0], [3.0]])
     b = np.array([[1.0], [2.0], [3.0]])
     assert dtw_distance(a, b, False) == 0.0             # warping absorbs the repeat
-    assert dtw_distance(a, np.array([[1.0], [5.0], [3.0]]), False) == pytest.approx(2 / 4)
+    # codes are one-hot vectors: another code is at angle pi/2, distance 0.5; two such cells on a 4-cell path
+    assert dtw_distance(a, np.array([[1.0], [5.0], [3.0]]), False) == pytest.approx(2 * 0.5 / 4)
     x = np.array([[1.0, 0.0], [0.0, 1.0]])
     y = np.array([[1.0, 0.0], [1.0, 1.0]])
-    # path (0,0) d=0, (1,1) d=1-1/sqrt2 -> mean over 2 steps
-    assert dtw_distance(x, y, True) == pytest.approx((1 - 1 / math.sqrt(2)) / 2)
+    # path (0,0) d=0, (1,1) d=angle(45 degrees)/pi=0.25 -> mean over 2 cells
+    assert dtw_distance(x, y, True) == pytest.approx(0.25 / 2)
+    assert dtw_distance(x, -x, True) == pytest.approx(1.0)  # opposite vectors: the largest angle
+    # the one-hot code distance equals the angular distance of explicit one-hot vectors
+    codes_a, codes_b = np.array([[0.0], [3.0], [3.0], [1.0]]), np.array([[0.0], [1.0], [2.0]])
+    onehot = lambda c: np.eye(4)[c[:, 0].astype(int)]  # noqa: E731
+    assert dtw_distance(codes_a, codes_b, False) == pytest.approx(dtw_distance(onehot(codes_a), onehot(codes_b), True))
 
 
 def _item(utt, phone, spk, ctx=("l", "r")):
-    return Item(utt, 0, 1, phone, ctx, spk)
+    return Item(utt, 0, 2, phone, ctx, spk)  # frames 0-1; the first is scored (libri-light drops the last)
 
 
 def test_abx_by_hand():
@@ -101,8 +118,80 @@ def test_abx_across_speakers_by_hand():
     assert res.across == pytest.approx((1 + 0 + 0.5 + 0.5) / 4)
 
 
+def test_abx_averages_contexts_then_speakers_then_phone_pairs():
+    # Within-speaker cells (context, speaker, ordered pair): s1/c1/(a,b) has error 0.5 (its two "a" tokens
+    # carry different codes, each as far from the other as from "b": ties), every other cell 0.
+    # ZeroSpeech order: (a,b): s1 -> mean(0.5, 0) = 0.25, s2 -> 0, mean over speakers 0.125; (b,a): 0;
+    # mean over pairs 0.0625. A flat mean over the six cells would give 0.5 / 6 = 0.083.
+    feats, items = {}, []
+
+    def add(utt, phone, spk, ctx, value):
+        feats[utt] = np.array([[value]])
+        items.append(Item(utt, 0, 2, phone, ctx, spk))
+
+    for spk, ctx, a_vals in [("s1", ("l", "r"), (0.0, 1.0)), ("s1", ("m", "r"), (0.0, 0.0)),
+                             ("s2", ("l", "r"), (0.0, 0.0))]:
+        add(f"{spk}_{ctx[0]}_a1", "a", spk, ctx, a_vals[0])
+        add(f"{spk}_{ctx[0]}_a2", "a", spk, ctx, a_vals[1])
+        add(f"{spk}_{ctx[0]}_b1", "b", spk, ctx, 2.0)
+        add(f"{spk}_{ctx[0]}_b2", "b", spk, ctx, 2.0)
+    res = abx_error(feats, items, cosine=False)
+    assert res.n_within == 6
+    assert res.within == pytest.approx(0.0625)
+
+
+def test_item_file_round_trip(tmp_path):
+    from vqspeech.analysis.abx import ITEM_HEADER, write_item_file
+
+    items = [Item("s1_u", 2, 5, "k", ("pau", "ae"), "s1"), Item("s1_u", 5, 9, "ae", ("k", "t"), "s1")]
+    write_item_file(tmp_path / "x.item", items, 0.01)
+    lines = (tmp_path / "x.item").read_text().splitlines()
+    assert lines == [ITEM_HEADER, "s1_u 0.0200 0.0500 k pau ae s1", "s1_u 0.0500 0.0900 ae k t s1"]
+    # what a ZeroSpeech reader selects (frames whose centre lies inside the item) are our frames
+    for line, it in zip(lines[1:], items):
+        onset, offset = float(line.split()[1]), float(line.split()[2])
+        assert (math.ceil(onset / 0.01 - 0.5), math.floor(offset / 0.01 - 0.5) + 1) == (it.start, it.end)
+
+
 def test_build_items_uses_context_and_skips_silence():
     ali = {"s1_u": [(0, 2, "pau"), (2, 4, "k"), (4, 7, "ae"), (7, 9, "t"), (9, 10, "pau")]}
     items = build_items(ali, {"s1_u": "s1"})
     assert [(i.phone, i.context, i.start, i.end) for i in items] == [
         ("k", ("pau", "ae"), 2, 4), ("ae", ("k", "t"), 4, 7), ("t", ("ae", "pau"), 7, 9)]
+
+
+def test_abx_equals_zerospeech_libriabx2(tmp_path):
+    """Our ABX against the ZeroSpeech reference implementation on the same item file and features."""
+    pytest.importorskip("libri_light_dtw")
+    import sys
+    import types
+
+    # zrc_abx2 imports torchaudio for its CPC feature maker only; torchaudio does not load beside a
+    # CPU-only torch 2.13, and precomputed features never use it.
+    sys.modules.setdefault("torchaudio", types.ModuleType("torchaudio"))
+    from zrc_abx2.eval_ABX import EvalABX, EvalArgs
+
+    from vqspeech.analysis.abx import write_item_file
+
+    rng = np.random.default_rng(0)
+    proto = {p: rng.normal(size=8) for p in "abc"}
+    shift = {s: 0.8 * rng.normal(size=8) for s in ("s1", "s2", "s3")}
+    feats, items = {}, []
+    for s in shift:
+        for ci, ctx in enumerate([("x", "y"), ("y", "z")]):
+            for p in proto:
+                for k in range(3):
+                    utt, n = f"{s}_{ci}{p}{k}", int(rng.integers(2, 7))
+                    feats[utt] = proto[p] + shift[s] + 1.2 * rng.normal(size=(n + 4, 8))
+                    items.append(Item(utt, 2, 2 + n, p, ctx, s))
+                    np.save(tmp_path / f"{utt}.npy", feats[utt].astype(np.float32))
+    write_item_file(tmp_path / "t.item", items, 0.01)
+    ours = abx_error(feats, items, cosine=True, max_per_cell=10)
+    ref = EvalABX().eval_abx(EvalArgs(path_data=str(tmp_path), path_item_file=str(tmp_path / "t.item"),
+                                      file_extension=".npy", feature_size=0.01, distance_mode="cosine",
+                                      max_size_group=100, max_x_across=100, speaker_mode="all",
+                                      context_mode="within", seed=0, pooling="none"))
+    scores = {r["abx-s-condition"]: r["score"] for r in ref}
+    assert 100 * ours.within == pytest.approx(100 * scores["within"], abs=0.5)
+    assert 100 * ours.across == pytest.approx(100 * scores["across"], abs=0.5)
+    assert 0.02 < ours.within < 0.5  # a non-trivial case

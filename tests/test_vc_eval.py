@@ -28,7 +28,7 @@ def test_mcd_zero_for_itself_and_small_for_a_time_stretched_copy(tiny_corpus):
     same = compare(a, a)
     assert same.mcd_db == pytest.approx(0.0, abs=1e-9)
     assert same.f0_rmse_cents == pytest.approx(0.0, abs=1e-6)
-    from vqspeech.evaluation.spectral import _K, mel_cepstrum
+    from vqspeech.evaluation.spectral import _K, world_mel_cepstrum as mel_cepstrum
 
     stretched = librosa.effects.time_stretch(a, rate=0.85)  # 18% longer (phase vocoder: a few artefacts)
     other = _wav(dd, "slt_h002")  # same sentence, another speaker
@@ -39,6 +39,48 @@ def test_mcd_zero_for_itself_and_small_for_a_time_stretched_copy(tiny_corpus):
     unaligned = float(np.mean(_K * np.sqrt(((ca[:n] - cs[:n]) ** 2).sum(1))))
     assert s < 0.5 * o, (s, o)          # a different voice is much further away ...
     assert s < 0.6 * unaligned, (s, unaligned)  # ... and DTW absorbs the timing that frame-by-frame cannot
+
+
+def _reference_mcd(x, y, sr=16000):
+    """The literature's recipe written out independently: pyworld + pysptk called directly and a
+    plain O(nm) DTW (not librosa's) on the 24 coefficients after c0."""
+    import pysptk
+    import pyworld
+
+    def mcep(w):
+        w = w.astype(np.float64)
+        f0, t = pyworld.harvest(w, sr, frame_period=5.0)
+        return pysptk.sp2mc(pyworld.cheaptrick(w, f0, t, sr), order=24, alpha=0.42)[:, 1:]
+
+    a, b = mcep(x), mcep(y)
+    dist = np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(-1))
+    n, m = dist.shape
+    acc = np.full((n + 1, m + 1), np.inf)
+    acc[0, 0] = 0.0
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            acc[i, j] = dist[i - 1, j - 1] + min(acc[i - 1, j], acc[i, j - 1], acc[i - 1, j - 1])
+    i, j, steps = n, m, []
+    while i > 0 and j > 0:
+        steps.append(dist[i - 1, j - 1])
+        k = int(np.argmin([acc[i - 1, j - 1], acc[i - 1, j], acc[i, j - 1]]))
+        i, j = (i - 1, j - 1) if k == 0 else (i - 1, j) if k == 1 else (i, j - 1)
+    return 10 / np.log(10) * np.sqrt(2) * float(np.mean(steps))
+
+
+def test_mcd_is_the_literature_mcd(tiny_corpus):
+    pytest.importorskip("pyworld")
+    pytest.importorskip("pysptk")
+    from vqspeech.evaluation.spectral import mcep_alpha, mel_cepstral_distortion, world_mel_cepstrum
+
+    dd = read_data_dir(tiny_corpus / "data" / "train")
+    awb, slt = _wav(dd, "awb_h002")[:24000], _wav(dd, "slt_h002")[:24000]
+    ours = mel_cepstral_distortion(world_mel_cepstrum(awb), world_mel_cepstrum(slt))
+    ref = _reference_mcd(awb, slt)
+    assert ours == pytest.approx(ref, abs=0.05), (ours, ref)
+    assert 8.0 < ours < 13.0  # two different voices: the 10 dB range papers report, not the old 4-5 dB
+    assert mcep_alpha(16000) == 0.42 and 0.3 < mcep_alpha(12000) < 0.42
+    assert world_mel_cepstrum(awb).shape[1] == 24
 
 
 def test_speaker_identification_of_real_utterances(tiny_corpus):
@@ -54,6 +96,30 @@ def test_speaker_identification_of_real_utterances(tiny_corpus):
 def test_word_error_rate():
     assert edit_distance("a b c d".split(), "a x c".split()) == 2
     assert edit_distance([], ["a"]) == 1 and edit_distance(["a"], []) == 1
+    from vqspeech.evaluation.intelligibility import error_counts
+
+    assert error_counts("a b c d".split(), "a x c".split()) == (1, 1, 0)
+    assert error_counts("a b".split(), "a b c c".split()) == (0, 0, 2)
+    assert error_counts("the cat sat".split(), "a cat".split()) == (1, 1, 0)
+    assert error_counts([], []) == (0, 0, 0)
+
+
+def test_error_counts_agree_with_jiwer():
+    jiwer = pytest.importorskip("jiwer")
+    import random
+
+    from vqspeech.evaluation.intelligibility import error_counts
+
+    rng = random.Random(0)
+    for _ in range(300):
+        ref = [rng.choice("abcd") for _ in range(rng.randint(1, 9))]
+        hyp = [rng.choice("abcde") for _ in range(rng.randint(0, 9))]
+        s, d, i = error_counts(ref, hyp)
+        out = jiwer.process_words(" ".join(ref), " ".join(hyp) or "")
+        assert s + d + i == out.substitutions + out.deletions + out.insertions == edit_distance(ref, hyp)
+        assert i - d == len(hyp) - len(ref)
+        # ties: both are minimal; ours prefers a substitution to a deletion + insertion (sclite)
+        assert s >= out.substitutions
 
 
 def test_recognition_of_clear_speech(tiny_corpus):

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import AlignmentError
-from .fileio import atomic_write
+from .fileio import atomic_path, atomic_write
 
 
 @dataclass(frozen=True)
@@ -96,93 +96,60 @@ def _read_text(path: Path) -> str:
 
 
 def read_textgrid(path: str | os.PathLike, tier: str = "phones") -> list[PhoneInterval]:
-    """Intervals of the named interval tier of a Praat TextGrid (long or short text format).
-
-    Empty labels are skipped (Praat's unlabelled gaps).
-    """
-    try:
-        return _read_textgrid(path, tier)
-    except (IndexError, ValueError, OverflowError):
-        raise AlignmentError(f"{path}: malformed TextGrid") from None
-
-
-def _read_textgrid(path, tier: str) -> list[PhoneInterval]:
-    import re
+    """Intervals of the named interval tier of a Praat TextGrid (long or short text format, UTF-8
+    or UTF-16), read with praatio. Empty labels (Praat's unlabelled gaps) are skipped; labels are
+    kept exactly as written (``a[1]`` stays ``a[1]``)."""
+    from praatio import textgrid as tgio
 
     path = Path(path)
-    text = re.sub(r"\[\d*\]", " ", _read_text(path))  # drop "intervals [3]:" indices of the long format
-    # Tokenise: quoted strings (with "" escapes) and bare words/numbers, in order.
-    tokens = re.findall(r'"((?:[^"]|"")*)"|([^\s=\[\]:]+)', text)
-    toks = [(q.replace('""', '"'), True) if b == "" else (b, False) for q, b in tokens]
-    strings = [t for t, _ in toks]
+    if not path.is_file():
+        raise AlignmentError(f"{path}: TextGrid not found")
     try:
-        i = strings.index("IntervalTier")
-    except ValueError:
-        raise AlignmentError(f"{path}: no interval tier in this TextGrid") from None
-    names = []
-    while True:
-        # Layout after "IntervalTier": name, xmin, xmax, count, then count x (xmin, xmax, text)
-        j = i + 1
-        while j < len(toks) and not toks[j][1]:
-            j += 1  # long format has keywords (name, xmin...) between
-        name = toks[j][0]
-        nums = []
-        k = j + 1
-        while len(nums) < 3 and k < len(toks):
-            try:
-                nums.append(float(toks[k][0]))
-            except ValueError:
-                pass
-            k += 1
-        count = int(nums[2])
-        names.append(name)
-        intervals = []
-        for _ in range(count):
-            vals = []
-            while len(vals) < 2:
-                try:
-                    vals.append(float(toks[k][0]))
-                except (ValueError, IndexError):
-                    if k >= len(toks):
-                        raise AlignmentError(f"{path}: tier {name!r} is truncated") from None
-                k += 1
-            while not toks[k][1]:
-                k += 1
-            label = toks[k][0].strip()
-            k += 1
-            if label:
-                intervals.append(PhoneInterval(vals[0], vals[1], label))
-        if name == tier:
-            return intervals
-        try:
-            i = strings.index("IntervalTier", k)
-        except ValueError:
-            raise AlignmentError(f"{path}: no interval tier named {tier!r} (tiers: {', '.join(names)})") from None
+        tg = tgio.openTextgrid(str(path), includeEmptyIntervals=False, reportingMode="silence")
+    except Exception as exc:  # praatio raises many types for malformed input; all mean "not a TextGrid"
+        first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        raise AlignmentError(f"{path}: malformed TextGrid ({first})") from None
+    if tier not in tg.tierNames:
+        interval = [n for n in tg.tierNames if isinstance(tg.getTier(n), tgio.IntervalTier)]
+        if not interval:
+            raise AlignmentError(f"{path}: no interval tier in this TextGrid")
+        raise AlignmentError(f"{path}: no interval tier named {tier!r} (tiers: {', '.join(tg.tierNames)})")
+    found = tg.getTier(tier)
+    if not isinstance(found, tgio.IntervalTier):
+        raise AlignmentError(f"{path}: tier {tier!r} is a point tier, not an interval tier")
+    return [PhoneInterval(float(e.start), float(e.end), e.label.strip()) for e in found.entries if e.label.strip()]
+
+
+def check_tier(name: str, intervals: list[PhoneInterval], duration: float) -> list[PhoneInterval]:
+    """The intervals of one tier sorted by start, clipped to ``duration``; AlignmentError when two
+    overlap or one ends before it starts (Praat, praatio and textgrid refuse such files)."""
+    out, prev = [], None
+    for iv in sorted(intervals, key=lambda v: (v.start, v.end)):
+        start, end = max(0.0, iv.start), min(iv.end, duration)
+        if start >= duration:
+            continue
+        if not end > start:
+            raise AlignmentError(f"tier {name!r}: interval {iv.phone!r} ends at {iv.end:.4f} s, not after its start "
+                                 f"{iv.start:.4f} s")
+        if prev is not None and start < prev.end - 1e-9:
+            raise AlignmentError(f"tier {name!r}: intervals {prev.phone!r} ({prev.start:.4f}-{prev.end:.4f} s) and "
+                                 f"{iv.phone!r} ({iv.start:.4f}-{iv.end:.4f} s) overlap")
+        prev = PhoneInterval(start, end, iv.phone)
+        out.append(prev)
+    return out
 
 
 def write_textgrid(path: str | os.PathLike, tiers: dict[str, list[PhoneInterval]], duration: float) -> None:
-    """Write interval tiers as a long-format TextGrid (gaps filled with empty intervals), atomically."""
-    def esc(s: str) -> str:
-        return s.replace('"', '""')
+    """Write interval tiers as a long-format TextGrid with praatio (gaps become empty intervals),
+    atomically. Every tier is checked first (:func:`check_tier`): nothing is written for an invalid one."""
+    from praatio import textgrid as tgio
 
-    lines = ['File type = "ooTextFile"', 'Object class = "TextGrid"', "", "xmin = 0", f"xmax = {duration:.4f}",
-             "tiers? <exists>", f"size = {len(tiers)}", "item []:"]
-    for n, (name, ivs) in enumerate(tiers.items(), start=1):
-        filled, t = [], 0.0
-        for iv in sorted(ivs, key=lambda v: v.start):
-            if iv.start > t + 1e-6:
-                filled.append(PhoneInterval(t, iv.start, ""))
-            filled.append(PhoneInterval(max(iv.start, t), min(iv.end, duration), iv.phone))
-            t = min(iv.end, duration)
-        if t < duration - 1e-6:
-            filled.append(PhoneInterval(t, duration, ""))
-        lines += [f"    item [{n}]:", '        class = "IntervalTier"', f'        name = "{esc(name)}"',
-                  "        xmin = 0", f"        xmax = {duration:.4f}", f"        intervals: size = {len(filled)}"]
-        for k, iv in enumerate(filled, start=1):
-            lines += [f"        intervals [{k}]:", f"            xmin = {iv.start:.4f}",
-                      f"            xmax = {iv.end:.4f}", f'            text = "{esc(iv.phone)}"']
-    with atomic_write(path) as fh:
-        fh.write("\n".join(lines) + "\n")
+    checked = {name: check_tier(name, ivs, duration) for name, ivs in tiers.items()}
+    tg = tgio.Textgrid(0.0, duration)
+    for name, ivs in checked.items():
+        tg.addTier(tgio.IntervalTier(name, [(iv.start, iv.end, iv.phone) for iv in ivs], 0.0, duration))
+    with atomic_path(path) as tmp:
+        tg.save(str(tmp), format="long_textgrid", includeBlankSpaces=True, reportingMode="silence")
 
 
 def read_timit_phn(path: str | os.PathLike, sample_rate: int = 16000) -> list[PhoneInterval]:

@@ -111,13 +111,15 @@ class DecoderConfig:
 
 @dataclass
 class SpectralDecoderConfig:
-    """Non-autoregressive decoder: codes + speaker -> log-magnitude STFT frames (B, n_fft/2+1, F').
+    """Non-autoregressive decoder: codes + speaker -> log-magnitude frames (B, bins, F'), where
+    bins is ``n_mels`` (``features: mel``) or ``n_fft / 2 + 1`` (``features: linear``).
 
-    The frame hop must be a multiple or a divisor of the code hop. A linear-frequency target
-    (not mel) because Griffin-Lim from the true linear magnitude is almost as intelligible as
-    the recording (WER 31.5% vs 30.2%) where the 80-band mel loses 9 points (39.0%).
+    The frame hop must be a multiple or a divisor of the code hop. See the README's decoder
+    study for why mel is the default.
     """
 
+    features: str = "mel"              # mel | linear
+    n_mels: int = 80
     n_fft: int = 1024
     frame_hop: int = 256
     channels: int = 256
@@ -127,6 +129,10 @@ class SpectralDecoderConfig:
     min_magnitude: float = 1.0e-5      # floor before the log (about -100 dB)
 
     def check(self) -> None:
+        if self.features not in ("mel", "linear"):
+            raise ConfigError(f"decoder_conf.features: must be mel or linear, got {self.features!r}")
+        if self.features == "mel" and not 1 <= self.n_mels <= self.n_fft // 2 + 1:
+            raise ConfigError(f"decoder_conf.n_mels: must be in [1, n_fft / 2 + 1], got {self.n_mels}")
         if self.n_fft < 16 or self.n_fft & (self.n_fft - 1):
             raise ConfigError(f"decoder_conf.n_fft: must be a power of two >= 16, got {self.n_fft}")
         if not 1 <= self.frame_hop <= self.n_fft:

@@ -1,14 +1,23 @@
-"""Triphone-context ABX discrimination (Schatz et al. 2013; ZeroSpeech 2017-2021).
+"""Triphone-context ABX discrimination as ZeroSpeech defines it (Schatz et al. 2013; the
+ZeroSpeech 2017-2021 and libri-light evaluations).
 
 Items are phone tokens (an interval of frames) with their left and right phone as
 context.  A triplet (A, B, X) has A and X of the same phone, B of another phone, all three
 in the same context.  *Within* speaker: A, B, X from one speaker; *across*: A and B from
 one speaker, X from another.  The triplet is an error when d(A, X) > d(B, X) (half an
-error on a tie).  Errors are averaged per (context, speaker(s), phone pair), then over
-those groups, as in the ZeroSpeech evaluation.
+error on a tie).
 
-d is dynamic time warping of frame distances, divided by the path length: cosine
-distance (1 - cos) for continuous features, 0/1 for discrete codes.
+d is dynamic time warping of the frame distance, the angle between the frame vectors
+(arccos of the cosine, divided by pi), averaged along the DTW path.  Discrete codes are
+compared as one-hot vectors (distance 0 for the same code, 0.5 for another). Each token uses the frames libri-light
+selects for its times: all but its last frame (so one-frame tokens are not scored).
+
+Averaging (libri-light's order): the error of each (context, speaker(s), phone pair) cell
+is averaged over contexts (across: over contexts and X speakers), then over the A/B
+speaker, then over the ordered phone pairs.
+
+:func:`write_item_file` writes the items in the ZeroSpeech ``.item`` format so that other
+tools can rerun the evaluation on the same tokens.
 """
 
 from __future__ import annotations
@@ -33,8 +42,10 @@ class Item:
 
 @numba.njit(cache=True)
 def _frame_dist(a, b, i, j, cosine):
+    """Angular distance in [0, 1] between frame i of a and frame j of b; for codes (one column of
+    code ids, ``cosine`` false) the angle between one-hot vectors: 0 or 0.5."""
     if not cosine:
-        return 0.0 if a[i, 0] == b[j, 0] else 1.0
+        return 0.0 if a[i, 0] == b[j, 0] else 0.5
     dot = 0.0
     na = 0.0
     nb = 0.0
@@ -43,34 +54,47 @@ def _frame_dist(a, b, i, j, cosine):
         na += a[i, k] * a[i, k]
         nb += b[j, k] * b[j, k]
     if na == 0.0 or nb == 0.0:
-        return 1.0
-    return 1.0 - dot / math.sqrt(na * nb)
+        return 0.5  # a zero vector has no direction: count it as orthogonal
+    c = dot / math.sqrt(na * nb)
+    c = min(1.0, max(-1.0, c))
+    return math.acos(c) / math.pi
 
 
 @numba.njit(cache=True)
 def dtw_distance(a, b, cosine):
-    """Mean frame distance along the cheapest monotone path: (n, D), (m, D) -> float.
+    """Frame distance averaged along the DTW path: (n, D), (m, D) -> float.
 
-    For codes pass (n, 1) integer-valued arrays and ``cosine=False`` (0/1 distance).
+    Steps (1, 0), (0, 1), (1, 1); the path is traced back from the end preferring the
+    diagonal, then (0, -1), then (-1, 0) on ties, and the accumulated cost is divided by its
+    number of cells (libri-light's normalisation). For codes pass (n, 1) code ids and
+    ``cosine=False``.
     """
     n, m = a.shape[0], b.shape[0]
-    cost = np.full((n + 1, m + 1), np.inf)
-    length = np.zeros((n + 1, m + 1))
-    cost[0, 0] = 0.0
-    for i in range(1, n + 1):
-        for j in range(1, m + 1):
-            d = _frame_dist(a, b, i - 1, j - 1, cosine)
-            best = cost[i - 1, j - 1]
-            bl = length[i - 1, j - 1]
-            if cost[i - 1, j] < best:
-                best = cost[i - 1, j]
-                bl = length[i - 1, j]
-            if cost[i, j - 1] < best:
-                best = cost[i, j - 1]
-                bl = length[i, j - 1]
-            cost[i, j] = best + d
-            length[i, j] = bl + 1
-    return cost[n, m] / length[n, m]
+    cost = np.empty((n, m))
+    for i in range(n):
+        for j in range(m):
+            d = _frame_dist(a, b, i, j, cosine)
+            if i == 0 and j == 0:
+                cost[i, j] = d
+            elif i == 0:
+                cost[i, j] = d + cost[i, j - 1]
+            elif j == 0:
+                cost[i, j] = d + cost[i - 1, j]
+            else:
+                cost[i, j] = d + min(cost[i - 1, j], cost[i - 1, j - 1], cost[i, j - 1])
+    i, j, length = n - 1, m - 1, 1
+    while i > 0 and j > 0:
+        up, left, diag = cost[i - 1, j], cost[i, j - 1], cost[i - 1, j - 1]
+        if diag <= left and diag <= up:
+            i -= 1
+            j -= 1
+        elif left <= up:
+            j -= 1
+        else:
+            i -= 1
+        length += 1
+    length += i + j  # the rest runs along the first row or column
+    return cost[n - 1, m - 1] / length
 
 
 def build_items(alignments: dict[str, list[tuple[int, int, str]]], utt2spk: dict[str, str],
@@ -114,11 +138,17 @@ def abx_error(features: dict[str, np.ndarray], items: list[Item], cosine: bool, 
               seed: int = 0) -> ABXResult:
     """ABX error rates for ``features`` {utt: (frames, D)} (codes: (frames, 1) ints, cosine=False)."""
     rng = np.random.default_rng(seed)
+    # libri-light's frame selection for an item [onset, offset) in seconds is frames
+    # ceil(onset / shift - 0.5) .. floor(offset / shift - 0.5), end exclusive: for our
+    # frame-aligned items, every frame but the last. One-frame tokens have none and drop out.
+    items = [Item(it.utt, it.start, it.end - 1, it.phone, it.context, it.speaker) for it in items
+             if it.end - it.start >= 2]
     items = _cap(items, max_per_cell, rng)
     by_context = defaultdict(list)
     for it in items:
         by_context[it.context].append(it)
-    within, across = [], []
+    within: dict[tuple, list[float]] = defaultdict(list)   # (speaker, pa, pb) -> per-context errors
+    across: dict[tuple, list[float]] = defaultdict(list)   # (A/B speaker, pa, pb) -> per (context, X speaker)
     for ctx in sorted(by_context):
         group = by_context[ctx]
         if len({it.phone for it in group}) < 2:
@@ -133,7 +163,7 @@ def abx_error(features: dict[str, np.ndarray], items: list[Item], cosine: bool, 
         spks = np.array([it.speaker for it in group])
         for s_ab in np.unique(spks):
             for s_x in np.unique(spks):
-                target = within if s_ab == s_x else across
+                cells = within if s_ab == s_x else across
                 for pa in np.unique(phones):
                     for pb in np.unique(phones):
                         if pa == pb:
@@ -153,6 +183,32 @@ def abx_error(features: dict[str, np.ndarray], items: list[Item], cosine: bool, 
                             errs += float((dax > dbx).sum() + 0.5 * (dax == dbx).sum())
                             count += dax.size * dbx.size
                         if count:
-                            target.append(errs / count)
-    return ABXResult(float(np.mean(within)) if within else None, float(np.mean(across)) if across else None,
-                     len(within), len(across))
+                            cells[(str(s_ab), str(pa), str(pb))].append(errs / count)
+    return ABXResult(_average(within), _average(across), sum(map(len, within.values())),
+                     sum(map(len, across.values())))
+
+
+def _average(cells: dict[tuple, list[float]]) -> float | None:
+    """Mean over contexts (already grouped), then over speakers, then over phone pairs."""
+    if not cells:
+        return None
+    per_pair: dict[tuple, list[float]] = defaultdict(list)
+    for (spk, pa, pb), errs in cells.items():
+        per_pair[(pa, pb)].append(float(np.mean(errs)))
+    return float(np.mean([np.mean(v) for v in per_pair.values()]))
+
+
+ITEM_HEADER = "#file onset offset #phone prev-phone next-phone speaker"
+
+
+def write_item_file(path, items: list[Item], frame_shift: float) -> None:
+    """The items in ZeroSpeech's ``.item`` format, times in seconds (frame i spans
+    [i, i + 1) x ``frame_shift``, so tools that keep the frames whose centres fall inside an
+    item select exactly our frames)."""
+    from ..fileio import atomic_write
+
+    with atomic_write(path) as fh:
+        fh.write(ITEM_HEADER + "\n")
+        for it in items:
+            fh.write(f"{it.utt} {it.start * frame_shift:.4f} {it.end * frame_shift:.4f} {it.phone} "
+                     f"{it.context[0]} {it.context[1]} {it.speaker}\n")

@@ -22,7 +22,7 @@ from ..datadir import read_data_dir
 from ..errors import UserError
 from ..fileio import atomic_write
 from ..ids import path_in
-from .abx import abx_error, build_items
+from .abx import abx_error, build_items, write_item_file
 from .boundaries import code_boundaries, evaluate_boundaries
 from .mapping import (ContingencyTable, bitrate, chance_accuracy, cluster_purity, code_perplexity,
                       many_to_one_accuracy, per_phone_accuracy, pnmi)
@@ -81,6 +81,7 @@ def compute_phone_report(codes: dict[str, list[int]], data_dir: str | Path, fram
             raise UserError(f"features lack {len(missing)} utterances (e.g. {missing[0]!r})")
         abx_cont = abx_error({u: features[u] for u in utts}, items, cosine=True, max_per_cell=abx_max_per_cell)
     leak = speaker_leakage({u: codes[u] for u in utts}, dd.utt2spk, num_codes)
+    abx_items = items
     analysis_seconds = time.perf_counter() - t0
 
     def pct(x):
@@ -114,6 +115,7 @@ def compute_phone_report(codes: dict[str, list[int]], data_dir: str | Path, fram
         "analysis_seconds": analysis_seconds,
         "_table": table,       # removed before writing JSON; used by the plots
         "_labels": labels,
+        "_items": abx_items,   # written as abx.item
     }
 
 
@@ -196,15 +198,17 @@ def _plots(rep: dict, codes: dict[str, list[int]], data_dir: Path, frame_shift: 
 
 # ------------------------------------------------------------------------------------- writing
 def _markdown(rep: dict) -> str:
-    def f(x, fmt="{:.1f}"):
+    def f(x, fmt="{:.1f}%"):
         return "n/a" if x is None else fmt.format(x)
 
     b, ac, af, lk = rep["boundaries"], rep["abx_codes"], rep["abx_features"] or {}, rep["speaker_from_codes"]
     lines = [
         f"# Phone report: {rep['data_dir']}", "",
         f"{rep['utterances']} utterances, {rep['frames']} frames ({rep['audio_hours'] * 60:.1f} min), "
-        f"{rep['frame_shift_ms']:.1f} ms per code, {rep['num_phones']} phones, "
-        f"{rep['codes_used']}/{rep['codebook_size']} codes used.", "",
+        f"{rep['num_phones']} phones, {rep['codes_used']}/{rep['codebook_size']} codes used.", "",
+        f"**Code rate {1000 / rep['frame_shift_ms']:.1f} codes/s ({rep['frame_shift_ms']:.1f} ms per code), "
+        f"bitrate {rep['bitrate_bps']:.0f} bit/s** (ZeroSpeech 2019 definition; "
+        f"{rep['bitrate_run_length_bps']:.0f} bit/s with repeated codes merged).", "",
         "| measure | value |", "|---|---:|",
         f"| many-to-one frame accuracy (phone purity) | {100 * rep['many_to_one_accuracy']:.1f}% |",
         f"| chance (most frequent phone) | {100 * rep['chance_accuracy']:.1f}% |",
@@ -215,12 +219,13 @@ def _markdown(rep: dict) -> str:
         f"| bitrate, repeats merged | {rep['bitrate_run_length_bps']:.0f} bit/s |",
         f"| boundary precision / recall / F1 / R-value ({b['tolerance_ms']:.0f} ms) | "
         f"{100 * b['precision']:.1f} / {100 * b['recall']:.1f} / {100 * b['f1']:.1f} / {100 * b['r_value']:.1f} |",
-        f"| ABX error, codes, within / across speaker | {f(ac['within_speaker_error_pct'])}% / "
-        f"{f(ac['across_speaker_error_pct'])}% |",
-        f"| ABX error, encoder features, within / across speaker | {f(af.get('within_speaker_error_pct'))}% / "
-        f"{f(af.get('across_speaker_error_pct'))}% |",
-        f"| speaker accuracy from code histograms (lower is better) | {f(lk['accuracy'] and 100 * lk['accuracy'])}% "
-        f"(chance {100 * lk['chance']:.1f}%) |", "",
+        f"| ABX error (ZeroSpeech: angular distance, DTW), codes, within / across speaker | "
+        f"{f(ac['within_speaker_error_pct'])} / {f(ac['across_speaker_error_pct'])} |",
+        f"| ABX error, encoder features, within / across speaker | {f(af.get('within_speaker_error_pct'))} / "
+        f"{f(af.get('across_speaker_error_pct'))} |",
+        f"| speaker accuracy from code histograms (lower is better) | "
+        f"{f(None if lk['accuracy'] is None else 100 * lk['accuracy'])} (chance {100 * lk['chance']:.1f}%) |", "",
+        "ABX items (ZeroSpeech .item format, for other tools): `abx.item`.", "",
         f"Alignment: {rep['alignment']['matched']} matched, {rep['alignment']['missing_alignment']} without alignment, "
         f"{rep['alignment']['length_mismatch']} with a length mismatch.", "",
         "![code x phone](heatmap.png)", "", "![per-phone accuracy](per_phone_accuracy.png)", "",
@@ -267,13 +272,14 @@ def write_phone_report(rep: dict, codes: dict[str, list[int]], data_dir: str | P
                        out_dir: str | Path, num_examples: int = 2, textgrids: bool = True) -> Path:
     """Write report.json/.md/.html, PNG plots and TextGrids into ``out_dir``; return the JSON path."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     utts = sorted(rep["_labels"])
     examples = utts[:: max(1, len(utts) // max(1, num_examples))][:num_examples]
     rep["_examples"] = len(examples)
     # Every TextGrid path is checked before anything is written: an id that escapes the
     # folder stops the report with nothing half-written.
     tg_paths = {u: path_in(out_dir / "textgrids", f"{u}.TextGrid") for u in utts} if textgrids else {}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_item_file(out_dir / "abx.item", rep["_items"], frame_shift)
     images = _plots(rep, {u: codes[u] for u in utts}, Path(data_dir), frame_shift, examples)
     for name, data in images.items():
         with atomic_write(out_dir / name, "wb") as fh:

@@ -53,9 +53,13 @@ def main(argv: list[str] | None = None) -> int:
         rep = compute_phone_report(codes, args.data_dir, frame_shift, num_codes, features, args.tolerance_ms / 1000)
         path = write_phone_report(rep, codes, args.data_dir, frame_shift, args.output_dir, args.examples)
         ac = rep["abx_codes"]
+
+        def pct(x):
+            return "n/a" if x is None else f"{x:.1f}%"
+
         print(f"{path}: many-to-one accuracy {100 * rep['many_to_one_accuracy']:.1f}% "
               f"(chance {100 * rep['chance_accuracy']:.1f}%, {rep['num_phones']} phones), PNMI {rep['pnmi']:.3f}, "
-              f"ABX codes within/across {ac['within_speaker_error_pct']}/{ac['across_speaker_error_pct']}%, "
+              f"ABX codes within/across {pct(ac['within_speaker_error_pct'])} / {pct(ac['across_speaker_error_pct'])}, "
               f"boundary F1 {100 * rep['boundaries']['f1']:.1f}%")
         return 0
 

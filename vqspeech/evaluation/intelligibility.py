@@ -7,6 +7,34 @@ import numpy as np
 from .deps import require
 
 
+def error_counts(ref: list[str], hyp: list[str]) -> tuple[int, int, int]:
+    """(substitutions, deletions, insertions) of a minimum-edit alignment of ``hyp`` to ``ref``.
+
+    Their sum is the edit distance; among equally short alignments, substitutions are
+    preferred to a deletion plus an insertion (the NIST sclite convention).
+    """
+    n, m = len(ref), len(hyp)
+    cost = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(1, n + 1):
+        cost[i][0] = i
+    for j in range(1, m + 1):
+        cost[0][j] = j
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            cost[i][j] = min(cost[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1]), cost[i - 1][j] + 1, cost[i][j - 1] + 1)
+    s = d = ins = 0
+    i, j = n, m
+    while i > 0 or j > 0:
+        if i > 0 and j > 0 and cost[i][j] == cost[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1]):
+            s += ref[i - 1] != hyp[j - 1]
+            i, j = i - 1, j - 1
+        elif i > 0 and cost[i][j] == cost[i - 1][j] + 1:
+            d, i = d + 1, i - 1
+        else:
+            ins, j = ins + 1, j - 1
+    return s, d, ins
+
+
 def edit_distance(ref: list[str], hyp: list[str]) -> int:
     d = list(range(len(hyp) + 1))
     for i, r in enumerate(ref, 1):
@@ -43,3 +71,12 @@ def word_errors(text: str, wav: np.ndarray) -> tuple[int, int, list[str]]:
     ref = normalise_words(text)
     hyp = recognise(wav)
     return edit_distance(ref, hyp), len(ref), hyp
+
+
+def word_error_counts(text: str, hyp: list[str]) -> dict[str, int]:
+    """Substitutions, deletions, insertions and reference words of a recognised utterance."""
+    from ..forced_align import normalise_words
+
+    ref = normalise_words(text)
+    s, d, i = error_counts(ref, hyp)
+    return {"substitutions": s, "deletions": d, "insertions": i, "ref_words": len(ref)}

@@ -32,11 +32,11 @@ from ..errors import UserError
 from ..fileio import atomic_write
 from ..ids import path_in
 from ..generation import SamplingOptions
-from .intelligibility import word_errors
+from .intelligibility import word_error_counts, word_errors
 from .spectral import compare
 from .speaker_similarity import SpeakerCentroids, embed
 
-MEASURES = ("mcd_db", "f0_rmse_cents", "f0_corr", "speaker_similarity", "speaker_id_correct", "wer")
+MEASURES = ("mcd_db", "filterbank_mcd_db", "f0_rmse_cents", "f0_corr", "speaker_similarity", "speaker_id_correct", "wer")
 
 
 def _sentence(utt: str, spk: str) -> str:
@@ -93,7 +93,8 @@ def run_vc_eval(model_path: str | Path, test_dir: str | Path, centroid_dir: str 
         row = {}
         if with_spectral:
             sc = compare(wav, real(target_utt), sr)
-            row.update(mcd_db=sc.mcd_db, f0_rmse_cents=sc.f0_rmse_cents, f0_corr=sc.f0_corr)
+            row.update(mcd_db=sc.mcd_db, filterbank_mcd_db=sc.filterbank_mcd_db, f0_rmse_cents=sc.f0_rmse_cents,
+                       f0_corr=sc.f0_corr)
         if key is None or key not in per_wav:
             value = (embed(wav, sr), word_errors(text, wav))
             if key is not None:
@@ -101,7 +102,7 @@ def run_vc_eval(model_path: str | Path, test_dir: str | Path, centroid_dir: str 
         e, (err, n, hyp) = per_wav[key] if key is not None else value
         row["speaker_similarity"] = centroids.similarity(e, target_spk)
         row["speaker_id_correct"] = float(centroids.identify(e) == target_spk)
-        row.update(word_errors=err, ref_words=n, wer=err / max(1, n), hypothesis=" ".join(hyp))
+        row.update(word_errors=err, wer=err / max(1, n), hypothesis=" ".join(hyp), **word_error_counts(text, hyp))
         return row
 
     out_dir = Path(out_dir)
@@ -142,6 +143,9 @@ def summarise(rows: list[dict], speakers: list[str], model: str, test_dir: str, 
         summary = {m: _mean(r.get(m) for r in sel) for m in MEASURES}
         words = sum(r["ref_words"] for r in sel)
         summary["wer"] = sum(r["word_errors"] for r in sel) / max(1, words)  # pooled, as WER is defined
+        for k in ("substitutions", "deletions", "insertions"):
+            summary[k] = sum(r[k] for r in sel)
+        summary["ref_words"] = words
         summary["n"] = len(sel)
         overall[kind] = summary
     for m in MEASURES:
@@ -155,7 +159,7 @@ def summarise(rows: list[dict], speakers: list[str], model: str, test_dir: str, 
             "overall": overall, "matrices": matrices, "rows": rows}
 
 
-_LABELS = {"mcd_db": "MCD (dB)", "f0_rmse_cents": "log-F0 RMSE (cents)", "f0_corr": "log-F0 correlation",
+_LABELS = {"mcd_db": "MCD (dB)", "filterbank_mcd_db": "filter-bank MCD (dB, in-house)", "f0_rmse_cents": "log-F0 RMSE (cents)", "f0_corr": "log-F0 correlation",
            "speaker_similarity": "speaker similarity (cosine)", "speaker_id_correct": "speaker identification",
            "wer": "word error rate"}
 
@@ -198,14 +202,18 @@ def write_vc_report(rep: dict, out_dir: str | Path) -> Path:
 
     lines = [f"# Voice-conversion report: {rep['test_dir']}", "",
              f"Model {rep['model']}; speakers {', '.join(spk)}; sentences {', '.join(rep['sentences'])}.", "",
-             "| system | MCD (dB) | log-F0 RMSE (cents) | log-F0 corr | speaker similarity | speaker ID | WER | n |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "MCD: WORLD + SPTK mel-cepstrum (order 24, c0 excluded), DTW; WER: pocketsphinx, "
+             "substitutions / deletions / insertions of the reference words.", "",
+             "| system | MCD (dB) | log-F0 RMSE (cents) | log-F0 corr | speaker similarity | speaker ID | WER | S / D / I "
+             "| n |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     names = {"converted": "converted (source -> target)", "resynthesis": "resynthesis (target -> target)",
              "source": "unconverted source vs target", "real": "real target"}
     for kind, o in rep["overall"].items():
         lines.append(f"| {names[kind]} | {f(o['mcd_db'])} | {f(o['f0_rmse_cents'], '{:.0f}')} | {f(o['f0_corr'])} | "
                      f"{f(o['speaker_similarity'], '{:.3f}')} | {f(o['speaker_id_correct'] and 100 * o['speaker_id_correct'], '{:.0f}%')} | "
-                     f"{f(o['wer'] * 100, '{:.1f}%')} | {o['n']} |")
+                     f"{f(o['wer'] * 100, '{:.1f}%')} | {o['substitutions']} / {o['deletions']} / {o['insertions']} "
+                     f"of {o['ref_words']} | {o['n']} |")
     lines.append("")
     lines += [f"![{_LABELS[m]}]({m}.png)" for m in rep["matrices"]]
     md = "\n".join(lines) + "\n"

@@ -46,14 +46,14 @@ class FiLMResBlock(nn.Module):
 
 class SpectralDecoder(nn.Module):
     """(B, D, F) code vectors at the code rate + (B, speaker_dim) speaker vectors ->
-    (B, n_fft // 2 + 1, F * code_hop // frame_hop) log-magnitude frames."""
+    (B, bins, F * code_hop // frame_hop) log-magnitude frames (mel or linear bins)."""
 
     def __init__(self, cfg: SpectralDecoderConfig, latent_dim: int, code_hop: int):
         super().__init__()
         self.cfg = cfg
         self.code_hop = code_hop
         C = cfg.channels
-        self.bins = cfg.n_fft // 2 + 1
+        self.bins = cfg.n_mels if cfg.features == "mel" else cfg.n_fft // 2 + 1
         self.pre = nn.Conv1d(latent_dim, C, 3, padding=1)
         if cfg.frame_hop > code_hop:       # several codes per frame: a strided conv merges them
             r = cfg.frame_hop // code_hop

@@ -17,6 +17,7 @@ from ..audio import mulaw_encode
 from ..config import ExperimentConfig
 from .encoder import ConvEncoder
 from .quantizer import VectorQuantizer
+from .mel import mel_filterbank, mel_to_linear
 from .spectral import SpectralDecoder, log_magnitude
 from .wavenet import WaveNet
 
@@ -114,15 +115,26 @@ class SpectralVQVAE(_EncoderQuantizer):
         d = cfg.decoder_conf
         super().__init__(cfg, num_speakers, d.speaker_dim)
         self.decoder = SpectralDecoder(d, cfg.encoder_conf.latent_dim, self.hop)
+        # Derived from the config, so not saved in checkpoints.
+        fbank = mel_filterbank(cfg.sample_rate, d.n_fft, d.n_mels) if d.features == "mel" else torch.zeros(0)
+        self.register_buffer("mel_fbank", fbank, persistent=False)
 
     def frames(self, codes: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
-        """(B, F) code indices, (B,) speaker ids -> (B, n_fft // 2 + 1, F * hop // frame_hop) log magnitude."""
+        """(B, F) code indices, (B,) speaker ids -> (B, bins, F * hop // frame_hop) log magnitude."""
         return self.decoder(self.quantizer.lookup(codes), self.speakers(speaker))
 
     def target_frames(self, wav: torch.Tensor) -> torch.Tensor:
-        """(B, T) waveform -> (B, n_fft // 2 + 1, T // frame_hop) log magnitude (the regression target)."""
+        """(B, T) waveform -> (B, bins, T // frame_hop) log magnitude (the regression target)."""
         d = self.cfg.decoder_conf
-        return log_magnitude(wav, d.n_fft, d.frame_hop, d.min_magnitude)
+        if d.features == "linear":
+            return log_magnitude(wav, d.n_fft, d.frame_hop, d.min_magnitude)
+        mag = log_magnitude(wav, d.n_fft, d.frame_hop, 1e-12).exp()
+        return (self.mel_fbank @ mag).clamp(min=d.min_magnitude).log()
+
+    def linear_magnitude(self, log_frames: torch.Tensor) -> torch.Tensor:
+        """(B, bins, F') predicted log frames -> (B, n_fft // 2 + 1, F') linear magnitude for a vocoder."""
+        mag = log_frames.float().exp()
+        return mag if self.cfg.decoder_conf.features == "linear" else mel_to_linear(mag, self.mel_fbank)
 
     def forward(self, wav: torch.Tensor, speaker: torch.Tensor) -> dict[str, torch.Tensor]:
         """wav (B, T), T a multiple of both hops, speaker (B,) -> dict with ``loss`` (recon + vq),

@@ -12,11 +12,11 @@ VOCODERS = ("griffin-lim",)
 @torch.no_grad()
 def frames_to_audio(model, log_frames: torch.Tensor, vocoder: str = "griffin-lim", seed: int = 0,
                     iterations: int = 32) -> torch.Tensor:
-    """(B, n_fft // 2 + 1, F') log-magnitude frames of a spectral model -> (B, F' * frame_hop) audio."""
+    """(B, bins, F') log-magnitude frames of a spectral model -> (B, F' * frame_hop) audio."""
     if vocoder not in VOCODERS:
         raise ValueError(f"unknown vocoder {vocoder!r}; choose from {', '.join(VOCODERS)}")
     d = model.cfg.decoder_conf
-    wav = griffin_lim(log_frames.float().exp(), d.n_fft, d.frame_hop, iterations=iterations, seed=seed)
+    wav = griffin_lim(model.linear_magnitude(log_frames), d.n_fft, d.frame_hop, iterations=iterations, seed=seed)
     return wav.clamp(-1.0, 1.0)
 
 
