@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q '$(TORCH_SPEC)'
-	$(PY) -m pip install -q -e '.[dev,demo,eval]'
+	$(PY) -m pip install -q -e '.[train,dev,demo,eval]'
 	# The ZeroSpeech ABX reference for the cross-check test, without its torchaudio dependency
 	# (torchaudio does not load beside the CPU build of torch 2.13; precomputed features never need it).
 	$(PY) -m pip install -q --no-deps 'zerospeech-libriabx2==0.9.8'

@@ -40,8 +40,16 @@ __option_names="stage stop_stage config tag data_args python nproc_per_node trai
 if [ $# -gt 0 ]; then echo "$0: error: unexpected argument '$1'" >&2; exit 2; fi
 
 tag=${tag:-$(basename "${config}" .yaml)}
-conf_file=conf/$(basename "${config}" .yaml).yaml
+# --config takes a path to a YAML file or the name of one in conf/; say which was used.
+if [ -f "${config}" ]; then
+  conf_file=${config}
+elif [ -f "conf/${config%.yaml}.yaml" ]; then
+  conf_file=conf/${config%.yaml}.yaml
+else
+  echo "$0: error: --config ${config}: neither a file nor conf/${config%.yaml}.yaml" >&2; exit 2
+fi
 expdir=exp/${tag}
+if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then log "Config: ${conf_file}"; fi
 
 if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
   log "Stage 0: corpus preparation (local/data.sh ${data_args})"

@@ -40,3 +40,26 @@ def test_bad_yaml_names_file_and_line(tmp_path):
     p.write_text("train_conf:\n  lr: [1\n")
     with pytest.raises(ConfigError, match=r"bad.yaml:\d+: invalid YAML"):
         load_config(p)
+
+
+def test_training_device_parsing():
+    import torch
+
+    from vqspeech.errors import UserError
+    from vqspeech.train import training_device
+
+    assert training_device("cpu") == torch.device("cpu")
+    assert training_device(None).type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(UserError, match="unknown device 'gpu'"):
+        training_device("gpu")
+    with pytest.raises(UserError, match="training runs on cpu or cuda"):
+        training_device("meta")
+    if torch.cuda.is_available():
+        # regression: a bare "cuda" crashed torch.cuda.set_device; it now means cuda:<local rank>
+        assert training_device("cuda", local_rank=0) == torch.device("cuda:0")
+        with pytest.raises(UserError, match="CUDA device"):
+            training_device(f"cuda:{torch.cuda.device_count()}")
+    else:
+        for name in ("cuda", "cuda:1"):
+            with pytest.raises(UserError, match=f"--device {name}: no CUDA device"):
+                training_device(name)

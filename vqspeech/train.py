@@ -54,6 +54,28 @@ def learning_rate(step: int, tc) -> float:
     return tc.lr * (tc.min_lr_ratio if progress >= 0.75 else 1.0 if progress < 0.5 else 0.5 * (1 + tc.min_lr_ratio))
 
 
+def training_device(name: str | None, local_rank: int = 0) -> torch.device:
+    """The device one training process uses: ``None`` -> cuda:<local rank> when CUDA is there, else
+    cpu; ``cuda`` without an index -> cuda:<local rank> (each torchrun process its own GPU).
+    UserError for an unknown name or a CUDA device this machine does not have."""
+    if name is None:
+        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"--device: unknown device {name!r} (use cpu, cuda or cuda:N)") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {name}: no CUDA device is available on this machine")
+        if device.index is None:
+            device = torch.device(f"cuda:{local_rank}")
+        if device.index >= torch.cuda.device_count():
+            raise UserError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif device.type != "cpu":
+        raise UserError(f"--device {name}: training runs on cpu or cuda")
+    return device
+
+
 class _Dist:
     """Process-group membership from torchrun's environment variables."""
 
@@ -61,9 +83,7 @@ class _Dist:
         self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        if device is None:
-            device = f"cuda:{self.local_rank}" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
+        self.device = training_device(device, self.local_rank)
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
         self.owned = False
@@ -162,7 +182,11 @@ def _train(cfg, tc, d: _Dist, train_dir: Path, dev_dir: Path | None, exp_dir: Pa
                                          num_workers=tc.num_workers, pin_memory=d.device.type == "cuda")
     writer = None
     if d.is_main:
-        from torch.utils.tensorboard import SummaryWriter
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise UserError("training writes tensorboard logs and needs tensorboard: "
+                            "pip install 'vqspeech[train]' (or run 'make setup')") from None
 
         writer = SummaryWriter(str(exp_dir / "tensorboard"), purge_step=start_step or None)
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(tc.amp) if d.device.type == "cuda" else None
@@ -259,6 +283,7 @@ def _train(cfg, tc, d: _Dist, train_dir: Path, dev_dir: Path | None, exp_dir: Pa
         writer.close()
     if d.is_main:
         summary = {"step": step, "throughput_audio_seconds_per_second": result.throughput,
+                   "wall_seconds_this_run": time.perf_counter() - t_start, "steps_this_run": step - start_step,
                    "final": result.final, "validation": result.validation, "world_size": d.world_size,
                    "device": str(d.device)}
         with atomic_write(exp_dir / "train_summary.json") as fh:

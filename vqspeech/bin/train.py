@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
 
         if int(os.environ.get("RANK", "0")) == 0:
             f = res.final
-            print(f"step {res.step}: recon {f.get('loss/recon', float('nan')):.4f} nats/sample, "
+            unit = "mean |log-magnitude error|" if cfg.decoder == "spectral" else "nats/sample"
+            print(f"step {res.step}: recon {f.get('loss/recon', float('nan')):.4f} {unit}, "
                   f"perplexity {f.get('vq/perplexity', float('nan')):.1f}, codes used "
                   f"{f.get('vq/codes_used', float('nan')):.0f}, {res.throughput:.2f} s audio/s -> {exp}")
         return 0
