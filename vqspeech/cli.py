@@ -75,34 +75,38 @@ def _demo(argv: list[str]) -> int:
     return demo_main(argv)
 
 
-def _commands() -> dict[str, Callable[[list[str]], int]]:
-    from .bin import convert_voice, decode, encode, phone_report, train
-    from . import forced_align
-    from .corpora import mini, vctk
-    from .evaluation import vc_eval
+# name -> (module, function, one-line description). Modules are imported only when their command
+# runs, so listing the commands does not import torch.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "validate-data-dir": ("vqspeech.cli", "_validate_data_dir", "check a Kaldi data directory (Kaldi's verdicts)"),
+    "fix-data-dir": ("vqspeech.cli", "_fix_data_dir", "repair a data directory like Kaldi's fix_data_dir.sh"),
+    "make-mini-corpus": ("vqspeech.corpora.mini", "main", "synthesize the mini corpus (flite/festival voices)"),
+    "prepare-vctk": ("vqspeech.corpora.vctk", "main", "make data directories from a VCTK tree"),
+    "train": ("vqspeech.bin.train", "main", "train a VQ-VAE (resumes; torchrun + DDP for many processes)"),
+    "encode": ("vqspeech.bin.encode", "main", "codes (and encoder features) of a data directory"),
+    "decode": ("vqspeech.bin.decode", "main", "codes file + speaker -> audio"),
+    "convert-voice": ("vqspeech.bin.convert_voice", "main", "voice conversion of files or data directories"),
+    "phone-report": ("vqspeech.bin.phone_report", "main", "how well the codes match phones (ABX, purity, ...)"),
+    "align": ("vqspeech.forced_align", "main", "pocketsphinx forced alignment -> phones.ctm"),
+    "vc-eval": ("vqspeech.evaluation.vc_eval", "main", "evaluate voice conversion (MCD, F0, speaker, WER)"),
+    "demo": ("vqspeech.cli", "_demo", "the Gradio demo in the browser"),
+}
 
-    return {
-        "validate-data-dir": _validate_data_dir,
-        "fix-data-dir": _fix_data_dir,
-        "make-mini-corpus": mini.main,
-        "prepare-vctk": vctk.main,
-        "train": train.main,
-        "encode": encode.main,
-        "decode": decode.main,
-        "convert-voice": convert_voice.main,
-        "phone-report": phone_report.main,
-        "align": forced_align.main,
-        "vc-eval": vc_eval.main,
-        "demo": _demo,
-    }
+
+def _command(name: str) -> Callable[[list[str]], int]:
+    import importlib
+
+    module, function, _ = COMMANDS[name]
+    return getattr(importlib.import_module(module), function)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = _commands()
     if not argv or argv[0] in ("-h", "--help"):
+        width = max(map(len, COMMANDS))
         print("usage: vqspeech <command> [options]\n\ncommands:\n" +
-              "\n".join(f"  {name}" for name in commands) + "\n\n'vqspeech <command> --help' for details")
+              "\n".join(f"  {name:<{width}}  {desc}" for name, (_, _, desc) in COMMANDS.items()) +
+              "\n\n'vqspeech <command> --help' for details")
         return 0 if argv else 2
     if argv[0] in ("-V", "--version"):
         from . import __version__
@@ -110,10 +114,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vqspeech {__version__}")
         return 0
     name, rest = argv[0], argv[1:]
-    if name not in commands:
-        print(f"vqspeech: error: unknown command {name!r}; choose from {', '.join(commands)}", file=sys.stderr)
+    if name not in COMMANDS:
+        print(f"vqspeech: error: unknown command {name!r}; choose from {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
-    return commands[name](rest)
+    return _command(name)(rest)
 
 
 if __name__ == "__main__":

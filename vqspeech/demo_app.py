@@ -73,6 +73,10 @@ class Converter:
 
         self.lm = load_model_arg(model_path, resolve_device("cpu"))
         self.lock = threading.Lock()
+        # The best vocoder the model has: a spectral model's frames go through Griffin-Lim, the
+        # WaveNet samples with the numba path.
+        self.how = ("encode + spectral decoder + Griffin-Lim on CPU" if self.lm.model.decoder_kind == "spectral"
+                    else "encode + folded fast WaveNet decode on CPU")
 
     def __call__(self, audio_path, speaker, temperature, seed):
         import gradio as gr
@@ -104,7 +108,7 @@ class Converter:
             res = convert(self.lm.model, wav, self.lm.speakers.index(speaker), self.lm.sample_rate, opts, "fast")
         picture = codes_figure(wav, res.codes.numpy(), self.lm.sample_rate, self.lm.hop)
         info = (f"Converted {res.audio_seconds:.2f} s of audio to **{speaker}** in {res.seconds:.2f} s: "
-                f"**{res.real_time_factor:.2f}x real time** (encode + folded fast decode on CPU).")
+                f"**{res.real_time_factor:.2f}x real time** ({self.how}).")
         pcm = (np.clip(res.wav, -1, 1) * 32767).astype(np.int16)
         return (self.lm.sample_rate, pcm), picture, info
 
