@@ -40,6 +40,29 @@ def test_textgrid_labels_with_brackets_survive(tmp_path):
     assert read_textgrid(tmp_path / "b.TextGrid") == tiers["phones"]
 
 
+def test_ctm_rounds_ends_so_neighbours_never_overlap(tmp_path):
+    # regression: start and duration rounded apart made 's' end at 0.622 after 'ah' began at 0.621
+    ali = {"u": [PhoneInterval(0.4055, 0.5265, "uw"), PhoneInterval(0.5265, 0.6215, "s"),
+                 PhoneInterval(0.6215, 0.6985, "ah")]}
+    write_ctm(tmp_path / "r.ctm", ali)
+    back = read_ctm(tmp_path / "r.ctm")["u"]
+    assert all(a.end <= b.start + 1e-9 for a, b in zip(back, back[1:]))
+    from vqspeech.alignments import remove_overlaps
+
+    fixed, n = remove_overlaps([PhoneInterval(0.527, 0.622, "s"), PhoneInterval(0.621, 0.698, "ah"),
+                                PhoneInterval(0.65, 0.66, "x")])
+    assert n == 2 and fixed == [PhoneInterval(0.527, 0.622, "s"), PhoneInterval(0.622, 0.698, "ah")]
+
+
+def test_float_sums_of_frame_shifts_are_not_overlaps(tmp_path):
+    # regression: a phone report died on (0.253, 0.28300000000000003) followed by (0.283, ...)
+    ivs = [PhoneInterval(0.253, 0.253 + 0.030, "dh"), PhoneInterval(0.283, 0.321, "ax")]
+    assert ivs[0].end > ivs[1].start
+    write_textgrid(tmp_path / "f.TextGrid", {"phones": ivs}, 0.4)
+    got = read_textgrid(tmp_path / "f.TextGrid")
+    assert [iv.phone for iv in got] == ["dh", "ax"] and got[0].end == pytest.approx(0.283)
+
+
 def test_overlapping_intervals_are_refused_and_nothing_is_written(tmp_path):
     # regression: the old writer wrote xmin > xmax for overlapping intervals, which Praat tools refuse
     tiers = {"phones": [PhoneInterval(0.0, 0.2, "a"), PhoneInterval(0.1, 0.3, "b")]}

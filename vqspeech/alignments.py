@@ -61,7 +61,26 @@ def write_ctm(path: str | os.PathLike, alignment: Alignment) -> None:
     with atomic_write(path) as fh:
         for utt in sorted(alignment, key=lambda s: s.encode()):
             for iv in alignment[utt]:
-                fh.write(f"{utt} 1 {iv.start:.3f} {iv.end - iv.start:.3f} {iv.phone}\n")
+                # Round the two ends, not start and duration apart: 0.5265 + 0.0950 written as
+                # 0.527 + 0.095 would end 1 ms after the next phone (0.621) starts.
+                start, end = round(iv.start, 3), round(iv.end, 3)
+                fh.write(f"{utt} 1 {start:.3f} {end - start:.3f} {iv.phone}\n")
+
+
+def remove_overlaps(intervals: list[PhoneInterval]) -> tuple[list[PhoneInterval], int]:
+    """Sorted intervals where each that starts before the previous one ends starts at that end
+    instead (one left empty is dropped); returns (intervals, how many were changed). Differences
+    below a microsecond are float noise of start + duration sums, not overlaps."""
+    out: list[PhoneInterval] = []
+    changed = 0
+    for iv in sorted(intervals, key=lambda v: (v.start, v.end)):
+        if out and iv.start < out[-1].end - 1e-6:
+            changed += 1
+            if iv.end <= out[-1].end:
+                continue
+            iv = PhoneInterval(out[-1].end, iv.end, iv.phone)
+        out.append(iv)
+    return out, changed
 
 
 def frame_labels(intervals: list[PhoneInterval], num_frames: int, frame_shift: float,
@@ -125,7 +144,9 @@ def check_tier(name: str, intervals: list[PhoneInterval], duration: float) -> li
     overlap or one ends before it starts (Praat, praatio and textgrid refuse such files)."""
     out, prev = [], None
     for iv in sorted(intervals, key=lambda v: (v.start, v.end)):
-        start, end = max(0.0, iv.start), min(iv.end, duration)
+        # Times to the microsecond: sums of frame shifts (0.253 + 0.030 = 0.28300000000000003)
+        # must not read as an overlap with the next interval's start.
+        start, end = round(max(0.0, iv.start), 6), round(min(iv.end, duration), 6)
         if start >= duration:
             continue
         if not end > start:
@@ -146,8 +167,11 @@ def write_textgrid(path: str | os.PathLike, tiers: dict[str, list[PhoneInterval]
 
     checked = {name: check_tier(name, ivs, duration) for name, ivs in tiers.items()}
     tg = tgio.Textgrid(0.0, duration)
-    for name, ivs in checked.items():
-        tg.addTier(tgio.IntervalTier(name, [(iv.start, iv.end, iv.phone) for iv in ivs], 0.0, duration))
+    try:
+        for name, ivs in checked.items():
+            tg.addTier(tgio.IntervalTier(name, [(iv.start, iv.end, iv.phone) for iv in ivs], 0.0, duration))
+    except Exception as exc:  # praatio's own validation; check_tier should have caught it first
+        raise AlignmentError(f"{path}: invalid tier ({str(exc).splitlines()[0][:160]})") from None
     with atomic_path(path) as tmp:
         tg.save(str(tmp), format="long_textgrid", includeBlankSpaces=True, reportingMode="silence")
 

@@ -96,15 +96,21 @@ def save_audio(path: str | os.PathLike, wav: np.ndarray | torch.Tensor,
         sf.write(str(tmp), wav, sample_rate, subtype="PCM_16", format=fmt)
 
 
+def mulaw_compress(x: torch.Tensor | np.ndarray, mu: int = 255):
+    """Mu-law companding without quantisation: float in [-1, 1] -> float in [-1, 1] (same shape)."""
+    if isinstance(x, np.ndarray):
+        x = np.clip(x, -1.0, 1.0)
+        return np.sign(x) * np.log1p(mu * np.abs(x)) / np.log1p(mu)
+    x = x.clamp(-1.0, 1.0)
+    return torch.sign(x) * torch.log1p(mu * x.abs()) / math.log1p(mu)
+
+
 def mulaw_encode(x: torch.Tensor | np.ndarray, quantization_channels: int = 256):
     """Mu-law compand and quantise: float in [-1, 1] -> int64 class in [0, Q-1] (same shape)."""
     mu = quantization_channels - 1
-    if isinstance(x, np.ndarray):
-        x = np.clip(x, -1.0, 1.0)
-        y = np.sign(x) * np.log1p(mu * np.abs(x)) / np.log1p(mu)
+    y = mulaw_compress(x, mu)
+    if isinstance(y, np.ndarray):
         return np.floor((y + 1) / 2 * mu + 0.5).astype(np.int64)
-    x = x.clamp(-1.0, 1.0)
-    y = torch.sign(x) * torch.log1p(mu * x.abs()) / math.log1p(mu)
     return torch.floor((y + 1) / 2 * mu + 0.5).long()
 
 

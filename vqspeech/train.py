@@ -31,6 +31,7 @@ from .datadir import read_data_dir
 from .errors import UserError
 from .fileio import atomic_write
 from .models import VQVAE, build_model
+from .models.quantizer import perplexity_from_counts
 
 
 @dataclass
@@ -133,75 +134,31 @@ def train(cfg: ExperimentConfig, train_data: str | os.PathLike, dev_data: str | 
 
 def _train(cfg, tc, d: _Dist, train_dir: Path, dev_dir: Path | None, exp_dir: Path, resume: bool,
            progress: bool, last_step: int) -> TrainResult:
-    train_dd = read_data_dir(train_dir)
-    speakers = train_dd.speakers
-    dev_dd = read_data_dir(dev_dir) if dev_dir else None
-    if dev_dd is not None:
-        unknown = sorted(set(dev_dd.speakers) - set(speakers))
-        if unknown:
-            raise UserError(f"{dev_dir}: speakers {unknown} are not in the training data {train_dir}")
-    hop = cfg.sample_multiple
-    segment = (tc.segment_samples // hop) * hop
-    if segment < hop:
-        raise UserError(f"train_conf.segment_samples ({tc.segment_samples}) is shorter than the hop ({hop})")
-
-    torch.manual_seed(tc.seed)  # identical initial weights on every rank
-    model = build_model(cfg, len(speakers)).to(d.device)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=tc.lr)
-    start_step = 0
+    """The loop, as named parts: data, build + resume, per step (lr, step, metrics, epoch code
+    statistics, validation, checkpoint), summary."""
+    train_dd, dev_dd, speakers, segment = _read_data(cfg, train_dir, dev_dir)
+    model, params, optimizer = _build(cfg, len(speakers), d.device, tc)
     ckpt_dir = exp_dir / "checkpoints"
-    if resume:
-        found = newest_valid_checkpoint(ckpt_dir)
-        if found is not None:
-            ckpt, path = found
-            if ckpt["speakers"] != speakers:
-                raise UserError(f"{path}: was trained on speakers {ckpt['speakers']}, the data has {speakers}; "
-                                f"use a new --exp-dir or --no-resume")
-            model.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["train_state"]["optimizer"])
-            start_step = int(ckpt["train_state"]["step"])
-            torch.set_rng_state(ckpt["train_state"]["rng_cpu"])
-            if d.is_main and progress:
-                print(f"resuming from {path} (step {start_step})")
+    start_step = _resume(model, optimizer, ckpt_dir, speakers, d.is_main and progress) if resume else 0
     if d.is_main:
-        exp_dir.mkdir(parents=True, exist_ok=True)
-        save_config(exp_dir / "config.yaml", cfg)
-        for stale in ckpt_dir.glob(".*.tmp") if ckpt_dir.is_dir() else []:
-            stale.unlink(missing_ok=True)  # a write cut off by SIGKILL; the renamed files are complete
-
-    ddp_model = model
-    if d.world_size > 1:
-        ddp_model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[d.device.index] if d.device.type == "cuda" else None,
-            **_no_buffer_sync())  # the quantizer synchronises its own buffers
-
+        _prepare_exp_dir(exp_dir, ckpt_dir, cfg)
+    ddp_model = _wrap_ddp(model, d)
     batches = CropBatches(train_dd, speakers, cfg.sample_rate, tc.batch_size, segment, tc.seed,
                           d.rank, d.world_size, tc.preload)
     loader = torch.utils.data.DataLoader(batches, batch_size=None, sampler=range(start_step, last_step),
                                          num_workers=tc.num_workers, pin_memory=d.device.type == "cuda")
-    writer = None
-    if d.is_main:
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            raise UserError("training writes tensorboard logs and needs tensorboard: "
-                            "pip install 'vqspeech[train]' (or run 'make setup')") from None
-
-        writer = SummaryWriter(str(exp_dir / "tensorboard"), purge_step=start_step or None)
+    writer = _tensorboard(exp_dir, start_step) if d.is_main else None
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(tc.amp) if d.device.type == "cuda" else None
     scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
-
     bar = None
     if d.is_main and progress:
         from tqdm import tqdm
 
         bar = tqdm(total=tc.max_steps, initial=start_step, desc="train", unit="step", dynamic_ncols=True)
+
     result = TrainResult(step=start_step, model=model)
-    window: dict[str, torch.Tensor] = {}
-    window_n = 0
-    epoch_counts = torch.zeros(cfg.quantizer_conf.num_codes, device=d.device)
-    current_epoch = int(batches.epoch_of(start_step))
+    window = MetricWindow()
+    epochs = EpochCodeStats(cfg.quantizer_conf.num_codes, d.device, int(batches.epoch_of(start_step)))
     audio_done = 0.0
     t_start = time.perf_counter()
     step = start_step
@@ -212,64 +169,27 @@ def _train(cfg, tc, d: _Dist, train_dir: Path, dev_dir: Path | None, exp_dir: Pa
         lr = learning_rate(step, tc)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        with torch.autocast(d.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            out = ddp_model(wav, spk)
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(out["loss"]).backward()
-            scaler.unscale_(optimizer)
-        else:
-            out["loss"].backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, tc.grad_clip) if tc.grad_clip > 0 else torch.tensor(0.0)
-        if scaler is not None:
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            optimizer.step()
+        out, grad_norm = _optimise(ddp_model, optimizer, scaler, params, wav, spk, amp_dtype, d.device, tc.grad_clip)
         step += 1
         audio_done += wav.numel() * d.world_size / cfg.sample_rate
-
-        counts = out["counts"].detach()
-        epoch_counts += counts
-        # Accumulate on the device; .item() only at log time (a per-step .item() syncs the GPU).
-        metrics = {"loss/total": out["loss"], "loss/recon": out["recon_loss"], "loss/vq": out["vq_loss"],
-                   "loss/commit": out["commit_loss"], "loss/codebook": out["codebook_loss"],
-                   "vq/perplexity": out["perplexity"], "vq/codes_used": out["codes_used"], "grad_norm": grad_norm}
-        for k, v in metrics.items():
-            v = v.detach().float()
-            window[k] = window[k] + v if k in window else v
-        window_n += 1
+        window.add(out, grad_norm)
+        epochs.add(out["counts"].detach())
         if bar is not None:
             bar.update(1)
         if step % tc.log_every == 0 or step == tc.max_steps:
-            avg = {k: float(v) / window_n for k, v in window.items()}
-            elapsed = time.perf_counter() - t_start
-            avg["throughput/audio_seconds_per_second"] = audio_done / max(elapsed, 1e-9)
+            avg = window.flush()
+            avg["throughput/audio_seconds_per_second"] = audio_done / max(time.perf_counter() - t_start, 1e-9)
             avg["lr"] = lr
-            result.final = avg
-            result.throughput = avg["throughput/audio_seconds_per_second"]
-            if writer is not None:
-                for k, v in avg.items():
-                    writer.add_scalar(k, v, step)
+            result.final, result.throughput = avg, avg["throughput/audio_seconds_per_second"]
+            _log_scalars(writer, avg, step)
             if bar is not None:
                 bar.set_postfix(recon=f"{avg['loss/recon']:.3f}", ppl=f"{avg['vq/perplexity']:.1f}",
                                 codes=f"{avg['vq/codes_used']:.0f}", rt=f"{result.throughput:.2f}x")
-            window, window_n = {}, 0
-        epoch = int(batches.epoch_of(step))
-        if epoch != current_epoch:
-            if d.world_size > 1 and not model.quantizer.ema:
-                dist.all_reduce(epoch_counts)
-            if writer is not None:
-                p = epoch_counts / epoch_counts.sum().clamp(min=1)
-                writer.add_scalar("vq_epoch/perplexity", float(torch.exp(-(p * p.clamp(min=1e-10).log()).sum())), step)
-                writer.add_scalar("vq_epoch/codes_used", float((epoch_counts > 0).sum()), step)
-            epoch_counts.zero_()
-            current_epoch = epoch
+        epochs.end_epoch_if_new(int(batches.epoch_of(step)), step, writer, sync=d.world_size > 1 and not model.quantizer.ema)
         if dev_dd is not None and (step % tc.val_every == 0 or step == tc.max_steps) and d.is_main:
             result.validation = validate(model, dev_dd, speakers, cfg, segment, d.device)
+            _log_scalars(writer, {f"val/{k}": v for k, v in result.validation.items()}, step)
             if writer is not None:
-                for k, v in result.validation.items():
-                    writer.add_scalar(f"val/{k}", v, step)
                 _log_audio(writer, model, dev_dd, speakers, cfg, step, d.device)
             model.train()
         if step % tc.checkpoint_every == 0 or step == last_step:
@@ -282,13 +202,155 @@ def _train(cfg, tc, d: _Dist, train_dir: Path, dev_dir: Path | None, exp_dir: Pa
     if writer is not None:
         writer.close()
     if d.is_main:
-        summary = {"step": step, "throughput_audio_seconds_per_second": result.throughput,
-                   "wall_seconds_this_run": time.perf_counter() - t_start, "steps_this_run": step - start_step,
-                   "final": result.final, "validation": result.validation, "world_size": d.world_size,
-                   "device": str(d.device)}
-        with atomic_write(exp_dir / "train_summary.json") as fh:
-            json.dump(summary, fh, indent=2)
+        _write_summary(exp_dir, result, d, time.perf_counter() - t_start, step - start_step)
     return result
+
+
+# --- the parts ------------------------------------------------------------------------------------
+def _read_data(cfg, train_dir: Path, dev_dir: Path | None):
+    """(train data dir, dev data dir or None, speakers, crop length in samples)."""
+    train_dd = read_data_dir(train_dir)
+    speakers = train_dd.speakers
+    dev_dd = read_data_dir(dev_dir) if dev_dir else None
+    if dev_dd is not None:
+        unknown = sorted(set(dev_dd.speakers) - set(speakers))
+        if unknown:
+            raise UserError(f"{dev_dir}: speakers {unknown} are not in the training data {train_dir}")
+    hop = cfg.sample_multiple
+    segment = (cfg.train_conf.segment_samples // hop) * hop
+    if segment < hop:
+        raise UserError(f"train_conf.segment_samples ({cfg.train_conf.segment_samples}) is shorter than the hop ({hop})")
+    return train_dd, dev_dd, speakers, segment
+
+
+def _build(cfg, num_speakers: int, device, tc):
+    """(model, trainable parameters, Adam); the same initial weights on every rank (seeded)."""
+    torch.manual_seed(tc.seed)
+    model = build_model(cfg, num_speakers).to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    return model, params, torch.optim.Adam(params, lr=tc.lr)
+
+
+def _resume(model, optimizer, ckpt_dir: Path, speakers: list[str], say: bool) -> int:
+    """Load the newest readable step checkpoint into model and optimizer; return its step (0: none)."""
+    found = newest_valid_checkpoint(ckpt_dir)
+    if found is None:
+        return 0
+    ckpt, path = found
+    if ckpt["speakers"] != speakers:
+        raise UserError(f"{path}: was trained on speakers {ckpt['speakers']}, the data has {speakers}; "
+                        f"use a new --exp-dir or --no-resume")
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["train_state"]["optimizer"])
+    torch.set_rng_state(ckpt["train_state"]["rng_cpu"])
+    step = int(ckpt["train_state"]["step"])
+    if say:
+        print(f"resuming from {path} (step {step})")
+    return step
+
+
+def _prepare_exp_dir(exp_dir: Path, ckpt_dir: Path, cfg) -> None:
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    save_config(exp_dir / "config.yaml", cfg)
+    for stale in ckpt_dir.glob(".*.tmp") if ckpt_dir.is_dir() else []:
+        stale.unlink(missing_ok=True)  # a write cut off by SIGKILL; the renamed files are complete
+
+
+def _wrap_ddp(model, d: _Dist):
+    if d.world_size == 1:
+        return model
+    return torch.nn.parallel.DistributedDataParallel(
+        model, device_ids=[d.device.index] if d.device.type == "cuda" else None,
+        **_no_buffer_sync())  # the quantizer synchronises its own buffers
+
+
+def _tensorboard(exp_dir: Path, start_step: int):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise UserError("training writes tensorboard logs and needs tensorboard: "
+                        "pip install 'vqspeech[train]' (or run 'make setup')") from None
+    return SummaryWriter(str(exp_dir / "tensorboard"), purge_step=start_step or None)
+
+
+def _optimise(model, optimizer, scaler, params, wav, spk, amp_dtype, device, grad_clip: float):
+    """One forward / backward / update; returns (model outputs, gradient norm before clipping)."""
+    with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+        out = model(wav, spk)
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(out["loss"]).backward()
+        scaler.unscale_(optimizer)
+    else:
+        out["loss"].backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(params, grad_clip) if grad_clip > 0 else torch.tensor(0.0)
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    return out, grad_norm
+
+
+class MetricWindow:
+    """Sums of the logged metrics since the last flush, kept on the device (a per-step .item()
+    would synchronise the GPU every step)."""
+
+    NAMES = {"loss/total": "loss", "loss/recon": "recon_loss", "loss/vq": "vq_loss", "loss/commit": "commit_loss",
+             "loss/codebook": "codebook_loss", "vq/perplexity": "perplexity", "vq/codes_used": "codes_used"}
+
+    def __init__(self):
+        self.sums: dict[str, torch.Tensor] = {}
+        self.n = 0
+
+    def add(self, out: dict, grad_norm: torch.Tensor) -> None:
+        values = {k: out[v] for k, v in self.NAMES.items()}
+        values["grad_norm"] = grad_norm
+        for k, v in values.items():
+            v = v.detach().float()
+            self.sums[k] = self.sums[k] + v if k in self.sums else v
+        self.n += 1
+
+    def flush(self) -> dict[str, float]:
+        avg = {k: float(v) / self.n for k, v in self.sums.items()}
+        self.sums, self.n = {}, 0
+        return avg
+
+
+class EpochCodeStats:
+    """Code usage over a whole pass of the training data: perplexity and codes used per epoch."""
+
+    def __init__(self, num_codes: int, device, epoch: int):
+        self.counts = torch.zeros(num_codes, device=device)
+        self.epoch = epoch
+
+    def add(self, counts: torch.Tensor) -> None:
+        self.counts += counts
+
+    def end_epoch_if_new(self, epoch: int, step: int, writer, sync: bool) -> None:
+        if epoch == self.epoch:
+            return
+        if sync:  # the VQ quantizer's counts are per rank; EMA counts are already all-reduced
+            dist.all_reduce(self.counts)
+        _log_scalars(writer, {"vq_epoch/perplexity": float(perplexity_from_counts(self.counts)),
+                              "vq_epoch/codes_used": float((self.counts > 0).sum())}, step)
+        self.counts.zero_()
+        self.epoch = epoch
+
+
+def _log_scalars(writer, values: dict[str, float], step: int) -> None:
+    if writer is not None:
+        for k, v in values.items():
+            writer.add_scalar(k, v, step)
+
+
+def _write_summary(exp_dir: Path, result: TrainResult, d: _Dist, seconds: float, steps: int) -> None:
+    summary = {"step": result.step, "throughput_audio_seconds_per_second": result.throughput,
+               "wall_seconds_this_run": seconds, "steps_this_run": steps,
+               "final": result.final, "validation": result.validation, "world_size": d.world_size,
+               "device": str(d.device)}
+    with atomic_write(exp_dir / "train_summary.json") as fh:
+        json.dump(summary, fh, indent=2)
 
 
 def _save(exp_dir: Path, model: VQVAE, optimizer, cfg: ExperimentConfig, speakers: list[str], step: int,
@@ -319,8 +381,7 @@ def validate(model: VQVAE, dev_dd, speakers: list[str], cfg: ExperimentConfig, s
         for k in ("loss", "recon_loss", "commit_loss"):
             totals[k] = totals.get(k, 0.0) + out[k].item() / n_batches
         counts += out["counts"]
-    p = counts / counts.sum().clamp(min=1)
-    totals["perplexity"] = float(torch.exp(-(p * p.clamp(min=1e-10).log()).sum()))
+    totals["perplexity"] = float(perplexity_from_counts(counts))
     totals["codes_used"] = float((counts > 0).sum())
     return totals
 

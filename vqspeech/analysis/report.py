@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..alignments import PhoneInterval, align_to_frames, fold_intervals, read_ctm, write_textgrid
+from ..alignments import (PhoneInterval, align_to_frames, fold_intervals, read_ctm, remove_overlaps,
+                          write_textgrid)
 from ..datadir import read_data_dir
 from ..errors import UserError
 from ..fileio import atomic_write
@@ -291,12 +292,17 @@ def write_phone_report(rep: dict, codes: dict[str, list[int]], data_dir: str | P
         fh.write(_html(md, images, f"Phone report {rep['data_dir']}"))
     if textgrids:
         alignment = read_ctm(Path(data_dir) / "phones.ctm")
+        overlaps = 0
         for u in utts:
             code_ivs = [PhoneInterval(s * frame_shift, e * frame_shift, lab)
                         for s, e, lab in _segments([str(c) for c in codes[u]])]
             dur = len(codes[u]) * frame_shift
-            write_textgrid(tg_paths[u],
-                           {"phones": [iv for iv in alignment[u] if iv.start < dur], "codes": code_ivs}, dur)
+            # A TextGrid tier cannot overlap; alignments sometimes do by a rounding (CTMs written
+            # with start and duration rounded apart). Such a phone starts where the previous ends.
+            phones, n = remove_overlaps([iv for iv in alignment[u] if iv.start < dur])
+            overlaps += n
+            write_textgrid(tg_paths[u], {"phones": phones, "codes": code_ivs}, dur)
+        rep["alignment"]["overlaps_trimmed_in_textgrids"] = overlaps
     clean = {k: v for k, v in rep.items() if not k.startswith("_")}
     with atomic_write(out_dir / "report.json") as fh:
         json.dump(clean, fh, indent=2)

@@ -25,6 +25,12 @@ def _dist_on() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
+def perplexity_from_counts(counts: torch.Tensor) -> torch.Tensor:
+    """exp(entropy) of the code distribution given by (K,) usage counts (0-dim tensor; 0 counts -> 1)."""
+    p = counts / counts.sum().clamp(min=1)
+    return torch.exp(-(p * torch.log(p.clamp(min=1e-10))).sum())
+
+
 def kmeans(x: torch.Tensor, k: int, iters: int, generator: torch.Generator) -> torch.Tensor:
     """Plain Lloyd k-means with k-means++ seeding: (N, D) -> (k, D) centroids.
 
@@ -115,8 +121,7 @@ class VectorQuantizer(nn.Module):
         loss = self.cfg.beta * commit_loss + (0.0 if self.ema else codebook_loss)
         z_q = z_q_flat.view(B, T, D).transpose(1, 2).to(z.dtype)
         z_q_st = z + (z_q - z).detach()  # straight-through: forward z_q, gradient to z unchanged
-        probs = counts / counts.sum().clamp(min=1)
-        perplexity = torch.exp(-(probs * torch.log(probs.clamp(min=1e-10))).sum())
+        perplexity = perplexity_from_counts(counts)
         return {"z_q": z_q_st, "codes": codes.view(B, T), "loss": loss, "codebook_loss": codebook_loss,
                 "commit_loss": commit_loss, "perplexity": perplexity,
                 "codes_used": (counts > 0).sum(), "counts": counts}

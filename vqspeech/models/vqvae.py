@@ -7,13 +7,11 @@ log-magnitude STFT frames for a vocoder (:class:`SpectralVQVAE`). :func:`build_m
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..audio import mulaw_encode
+from ..audio import mulaw_compress, mulaw_encode
 from ..config import ExperimentConfig
 from .encoder import ConvEncoder
 from .quantizer import VectorQuantizer
@@ -55,8 +53,7 @@ class _EncoderQuantizer(nn.Module):
 
     def encode(self, wav: torch.Tensor) -> dict[str, torch.Tensor]:
         """(B, T) waveform -> quantizer outputs (``codes`` (B, F), ``z_q`` (B, D, F), ...) + ``z`` (B, D, F)."""
-        companded = torch.sign(wav) * torch.log1p(_ENCODER_MU * wav.abs().clamp(max=1.0)) / math.log1p(_ENCODER_MU)
-        z = self.encoder(companded)
+        z = self.encoder(mulaw_compress(wav, _ENCODER_MU))
         out = self.quantizer(z)
         out["z"] = z
         return out
