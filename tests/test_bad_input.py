@@ -171,3 +171,46 @@ def test_audio_input_table(trained_tiny, tmp_path, capsys):
             assert not out.exists() and not list(tmp_path.glob(f".out_{name}*"))
         else:
             assert sf.info(str(out)).samplerate == 16000
+
+
+# --- ids: any text either fails the id rule or names a file inside the output folder ----------------
+@settings(max_examples=300, deadline=None)
+@given(st.text(min_size=0, max_size=12))
+def test_valid_ids_never_escape_the_output_folder(tmp_path_factory, text):
+    from vqspeech.errors import UserError
+    from vqspeech.ids import id_problem, path_in
+
+    out = tmp_path_factory.mktemp("ids") / "out"
+    if id_problem(text) is not None:
+        assert text in ("", ".", "..") or any(c in text for c in "/\\\0") or any(
+            not c.isprintable() or c.isspace() for c in text)
+        return
+    try:
+        target = path_in(out, f"{text}_to_slt.wav")
+    except UserError:
+        return  # e.g. an id that would make a name longer than the file system allows
+    assert out.resolve() in target.resolve().parents
+
+
+def test_spectral_model_bad_inputs(tmp_path, tiny_corpus):
+    """The spectral path's CLI inputs: unknown vocoder, short input, unknown speaker: one line, exit 2."""
+    import sys as _sys
+
+    _sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    from test_spectral import tiny_spectral
+
+    from vqspeech.train import train
+
+    train(tiny_spectral(max_steps=2, checkpoint_every=2, audio_samples=0), tiny_corpus / "data" / "train", None,
+          tmp_path / "exp", progress=False)
+    ckpt = str(tmp_path / "exp" / "checkpoint.pt")
+    sf.write(tmp_path / "in.wav", 0.1 * np.sin(np.arange(8000) / 9), 16000)
+    sf.write(tmp_path / "short.wav", np.zeros(5, np.float32), 16000)
+    cases = [(["--input", str(tmp_path / "in.wav"), "--vocoder", "hifigan"], "invalid choice: 'hifigan'"),
+             (["--input", str(tmp_path / "short.wav")], "shorter than one code"),
+             (["--input", str(tmp_path / "in.wav"), "--target-speaker", "nobody"], "unknown speaker 'nobody'")]
+    for extra, message in cases:
+        args = ["convert-voice", "--model", ckpt, "--target-speaker", "slt", "--output", str(tmp_path / "o.wav")]
+        code, _, err = _cli(*args, *extra)
+        assert code == 2 and message in err and "Traceback" not in err, err
+        assert not (tmp_path / "o.wav").exists()
