@@ -5,7 +5,7 @@ Thin wrapper over :mod:`vqspeech.demo_app` (also ``vqspeech demo``).
 
 import sys
 
-from vqspeech.demo_app import main
+from vqspeech.bin.demo import main
 
 if __name__ == "__main__":
     sys.exit(main())

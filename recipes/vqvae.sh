@@ -34,7 +34,7 @@ align=${align:-false}              # stage 1: forced alignment for corpora witho
 convert_examples=${convert_examples:-1}  # utterances converted per speaker pair in stage 4
 vc_sentences=${vc_sentences:-2}     # stage 6: sentences converted between every speaker pair
 decode_args=${decode_args:-}       # extra arguments for generation (e.g. "--temperature 0.9")
-__option_names="stage stop_stage config tag data_args python nproc_per_node train_args align convert_examples vc_sentences decode_args"
+__option_names="stage stop_stage config tag data_args python nproc_per_node train_args align convert_examples vc_sentences decode_args ${corpus_options:-}"
 
 . "$(dirname "${BASH_SOURCE[0]}")/utils/parse_options.sh"
 if [ $# -gt 0 ]; then echo "$0: error: unexpected argument '$1'" >&2; exit 2; fi
@@ -51,10 +51,13 @@ fi
 expdir=exp/${tag}
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then log "Config: ${conf_file}"; fi
 
+# A corpus's own options (corpus_options, set by its run.sh) go to its local/data.sh.
+corpus_args=()
+for __v in ${corpus_options:-}; do corpus_args+=("--${__v//_/-}" "${!__v}"); done
 if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
-  log "Stage 0: corpus preparation (local/data.sh ${data_args})"
+  log "Stage 0: corpus preparation (local/data.sh ${data_args} ${corpus_args[*]+${corpus_args[*]}})"
   # shellcheck disable=SC2086
-  local/data.sh ${data_args}
+  local/data.sh ${data_args} "${corpus_args[@]+"${corpus_args[@]}"}"
 fi
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
@@ -99,25 +102,9 @@ fi
 
 if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
   log "Stage 4: converting ${convert_examples} utterance(s) per speaker pair of ${test_sets%% *}"
-  jobs=${expdir}/convert/jobs.txt
-  mkdir -p "${expdir}/convert"
-  # For each source speaker take its first N test utterances; convert each to every other speaker.
-  ${python} - "data/${test_sets%% *}" "${expdir}/convert" "${convert_examples}" "${model}" > "${jobs}" <<'PY'
-import sys
-from vqspeech.checkpoint import load_model
-from vqspeech.datadir import read_data_dir
-data, out, n, model = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-dd = read_data_dir(data)
-speakers = load_model(model).speakers
-for src, utts in dd.spk2utt.items():
-    for utt in utts[:n]:
-        path, start, end = dd.audio_of(utt)
-        for tgt in speakers:
-            if tgt != src:
-                print(f"{path} {tgt} {out}/{src}_to_{tgt}/{utt}.wav")
-PY
   # shellcheck disable=SC2086
-  ${python} -m vqspeech convert-voice --model "${model}" --list "${jobs}" ${decode_args}
+  ${python} -m vqspeech convert-voice --model "${model}" --data-dir "data/${test_sets%% *}" \
+    --all-pairs "${convert_examples}" --output-dir "${expdir}/convert" --no-progress ${decode_args}
   log "Converted examples: ${expdir}/convert/"
 fi
 if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then

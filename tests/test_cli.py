@@ -24,7 +24,7 @@ def test_every_command_resolves_and_has_help(capsys):
         except SystemExit as exc:  # argparse exits 0 after printing help
             assert exc.code == 0, name
         out = capsys.readouterr().out
-        assert "usage:" in out, name
+        assert "usage:" in out and "--verbose" in out and "(default:" in out, name
 
 
 def test_unknown_command_is_one_line_exit_2():

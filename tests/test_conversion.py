@@ -110,3 +110,21 @@ def test_encode_decode_cli(trained_tiny, tiny_corpus, tmp_path, capsys):
                         "--output-dir", str(tmp_path / "dec"), "--utts", utt]) == 0
     y, _ = sf.read(tmp_path / "dec" / f"{utt}_{dd.utt2spk[utt]}.wav")
     assert len(y) == len(codes[utt]) * 16
+
+
+def test_all_pairs_batch_writes_every_speaker_pair(trained_tiny, tiny_corpus, tmp_path):
+    """Stage 4's command: the first N utterances of each speaker converted to every other speaker."""
+    from vqspeech.bin.convert_voice import main as convert_main
+    from vqspeech.checkpoint import load_model
+    from vqspeech.datadir import read_data_dir
+
+    ckpt = trained_tiny / "checkpoint.pt"
+    dd = read_data_dir(tiny_corpus / "data" / "test")
+    speakers = load_model(ckpt).speakers
+    assert convert_main(["--model", str(ckpt), "--data-dir", str(tiny_corpus / "data" / "test"), "--all-pairs", "1",
+                         "--output-dir", str(tmp_path / "out"), "--no-progress"]) == 0
+    folders = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert folders == sorted(f"{s}_to_{t}" for s in dd.speakers for t in speakers if t != s)
+    for src, utts in dd.spk2utt.items():
+        assert [p.name for p in (tmp_path / "out").glob(f"{src}_to_*/*.wav")] == \
+            [f"{utts[0]}.wav"] * (len(speakers) - 1)

@@ -73,3 +73,23 @@ def test_train_stage_trains_from_the_recipe(recipe_copy):
     # re-running the stage resumes from the last checkpoint and has nothing left to do
     res = _run(recipe_copy, "--stage", "2", "--stop-stage", "2", "--config", "tiny", "--train-args", "--no-progress")
     assert res.returncode == 0 and "step 150" in res.stdout
+
+
+def test_vctk_option_parsing(tmp_path):
+    """One option parser for the corpus and the shared stages: a missing value is an error (it used to
+    loop forever), --help lists the VCTK options, and the options reach local/data.sh."""
+    run = REPO / "egs" / "vctk" / "run.sh"
+    res = subprocess.run(["bash", str(run), "--vctk-root"], capture_output=True, text=True, timeout=30)
+    assert res.returncode == 2 and "option --vctk-root needs a value" in res.stderr
+    res = subprocess.run(["bash", str(run), "--help"], capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0 and all(f"--{o}" in res.stderr for o in ("vctk-root", "mic", "heldout-speakers"))
+    res = subprocess.run(["bash", str(run), "--stage", "0", "--stop-stage", "0", "--vctk-root", str(tmp_path),
+                          "--mic", "mic2"], capture_output=True, text=True, timeout=60,
+                         env={**__import__("os").environ, "python": sys.executable})
+    assert res.returncode == 2 and f"{tmp_path}: not a VCTK root" in res.stderr
+    assert "--vctk-root " + str(tmp_path) + " --mic mic2" in res.stdout
+
+
+def test_config_is_a_path_or_a_name(recipe_copy):
+    res = _run(recipe_copy, "--stage", "2", "--stop-stage", "1", "--config", "nonexistent")
+    assert res.returncode == 2 and "neither a file nor conf/nonexistent.yaml" in res.stderr

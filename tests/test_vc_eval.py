@@ -132,7 +132,7 @@ def test_recognition_of_clear_speech(tiny_corpus):
 
 
 def test_vc_eval_report(trained_tiny, tiny_corpus, tmp_path):
-    from vqspeech.evaluation.vc_eval import main
+    from vqspeech.bin.vc_eval import main
 
     out = tmp_path / "vc"
     assert main(["--model", str(trained_tiny / "checkpoint.pt"), "--data-dir", str(tiny_corpus / "data" / "test"),

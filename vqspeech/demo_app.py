@@ -9,16 +9,16 @@ an upload (or the shipped examples) are ever opened.
 
 from __future__ import annotations
 
-import argparse
 import io
 import os
-import sys
 import tempfile
 import threading
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
+
+from .errors import UserError
 
 MAX_SECONDS = 30.0
 MAX_FILE_MB = 20
@@ -69,9 +69,13 @@ class Converter:
     """Holds the model; one conversion at a time (the numba path already uses every core)."""
 
     def __init__(self, model_path: str | None):
-        from .bin.common import load_model_arg, resolve_device
+        from .checkpoint import load_model
+        from .pretrained import default_model_path
 
-        self.lm = load_model_arg(model_path, resolve_device("cpu"))
+        path = model_path or default_model_path()
+        if path is None:
+            raise UserError("--model: no model given and no pretrained model is shipped with this install")
+        self.lm = load_model(path, "cpu")
         self.lock = threading.Lock()
         # The best vocoder the model has: a spectral model's frames go through Griffin-Lim, the
         # WaveNet samples with the numba path.
@@ -146,31 +150,3 @@ def build_app(model_path: str | None = None):
                      concurrency_limit=1, api_name="convert")
     app.queue(max_size=64, default_concurrency_limit=1)
     return app
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="vqspeech demo", description="Serve the Gradio voice-conversion demo.")
-    p.add_argument("--model", default=None, help="checkpoint (default: the shipped pretrained model)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=7860)
-    p.add_argument("--share", action="store_true", help="ask Gradio for a public link (needs network)")
-    args = p.parse_args(argv)
-    from .cli import run_user_command
-
-    def work() -> int:
-        try:
-            import gradio  # noqa: F401
-        except ImportError:
-            from .errors import UserError
-
-            raise UserError("the demo needs gradio: pip install 'vqspeech[demo]'") from None
-        app = build_app(args.model)
-        app.launch(server_name=args.host, server_port=args.port, share=args.share,
-                   max_file_size=f"{MAX_FILE_MB}mb", show_error=True)
-        return 0
-
-    return run_user_command(work, prog="vqspeech demo")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -132,25 +132,3 @@ def boundary_errors(reference: list[PhoneInterval], hypothesis: list[PhoneInterv
         return np.zeros(0)
     idx = np.clip(np.searchsorted(hyp, ref), 1, len(hyp) - 1) if len(hyp) > 1 else np.zeros(len(ref), int)
     return np.minimum(np.abs(hyp[idx] - ref), np.abs(hyp[np.maximum(idx - 1, 0)] - ref))
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    p = argparse.ArgumentParser(prog="vqspeech align", description="Forced phone alignment with pocketsphinx.")
-    p.add_argument("--data-dir", required=True)
-    p.add_argument("--jobs", type=int, default=2)
-    args = p.parse_args(argv)
-    from .cli import run_user_command
-
-    def work() -> int:
-        rep = align_data_dir(args.data_dir, args.jobs)
-        total = rep.aligned + len(rep.failed)
-        print(f"{args.data_dir}/phones.ctm: aligned {rep.aligned}/{total} utterances; "
-              f"{len(rep.failed)} skipped (listed in align_failures.txt)")
-        if rep.oov:
-            print(f"words missing from the dictionary ({len(rep.oov)}): "
-                  + ", ".join(f"{w} ({c})" for w, c in rep.oov.most_common(20)))
-        return 0
-
-    return run_user_command(work, prog="vqspeech align")

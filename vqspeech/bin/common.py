@@ -12,7 +12,6 @@ from ..errors import UserError
 def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="checkpoint (exp/<tag>/checkpoint.pt); default: the shipped model")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 (default cpu)")
-    p.add_argument("--verbose", action="store_true", help="show tracebacks")
 
 
 def add_sampling_args(p: argparse.ArgumentParser) -> None:

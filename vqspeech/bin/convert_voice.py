@@ -3,18 +3,19 @@
     convert-voice --model exp/default/checkpoint.pt --input in.wav --target-speaker slt --output out.wav
     convert-voice --model M --list-speakers
     convert-voice --model M --data-dir data/test --target-speaker slt --output-dir out/   (batch)
+    convert-voice --model M --data-dir data/test --all-pairs 1 --output-dir out/   (every speaker pair)
     convert-voice --model M --list jobs.txt            (lines: <input> <target speaker> <output>)
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from .common import (add_model_args, add_sampling_args, default_method, load_model_arg, report_failures,
                      resolve_device, sampling_from_args, speaker_index)
 
+from .runner import parser, run_user_command
 
 def _jobs(args, lm) -> list[tuple[str, str, float, float | None, str, Path]]:
     """[(name, input path, start, end, target speaker, output path)] from the arguments."""
@@ -26,9 +27,22 @@ def _jobs(args, lm) -> list[tuple[str, str, float, float | None, str, Path]]:
         if not args.output or not args.target_speaker:
             raise UserError("--input needs --output and --target-speaker")
         return [(args.input, args.input, 0.0, None, args.target_speaker, Path(args.output))]
+    if args.data_dir and args.all_pairs is not None:
+        if not args.output_dir:
+            raise UserError("--all-pairs needs --output-dir")
+        if args.all_pairs < 1:
+            raise UserError(f"--all-pairs must be >= 1, got {args.all_pairs}")
+        dd = read_data_dir(args.data_dir)
+        out = []
+        for src, utts in dd.spk2utt.items():  # the first N utterances of each speaker, to every other speaker
+            for utt in utts[: args.all_pairs]:
+                path, start, end = dd.audio_of(utt)
+                out += [(utt, path, start, end, tgt, path_in(args.output_dir, f"{src}_to_{tgt}", f"{utt}.wav"))
+                        for tgt in lm.speakers if tgt != src]
+        return out
     if args.data_dir:
         if not args.output_dir or not args.target_speaker:
-            raise UserError("--data-dir needs --output-dir and --target-speaker")
+            raise UserError("--data-dir needs --output-dir and --target-speaker (or --all-pairs N)")
         dd = read_data_dir(args.data_dir)
         out = []
         for utt in dd.utterances:
@@ -71,14 +85,16 @@ def _refuse_overwriting_inputs(jobs, overwrite: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="convert-voice", description="Voice conversion with a VQ-VAE.",
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p = parser("convert-voice", "Voice conversion with a VQ-VAE.", epilog=__doc__)
     add_model_args(p)
     p.add_argument("--input", help="audio file (wav, flac, ...; any rate and channel count)")
     p.add_argument("--output", help="output wav (with --input)")
     p.add_argument("--target-speaker", help="speaker id from --list-speakers")
     p.add_argument("--data-dir", help="batch: convert every utterance of a Kaldi data dir")
     p.add_argument("--output-dir", help="batch: where <utt>_to_<speaker>.wav files go")
+    p.add_argument("--all-pairs", type=int, default=None, metavar="N",
+                   help="batch: the first N utterances of each speaker of --data-dir to every other speaker of "
+                        "the model, into <output-dir>/<src>_to_<tgt>/<utt>.wav")
     p.add_argument("--list", help="batch: a file of '<input> <target speaker> <output>' lines")
     p.add_argument("--list-speakers", action="store_true", help="print the model's speakers and exit")
     p.add_argument("--overwrite", action="store_true",
@@ -87,7 +103,6 @@ def main(argv: list[str] | None = None) -> int:
     add_sampling_args(p)
     args = p.parse_args(argv)
 
-    from ..cli import run_user_command
 
     def work() -> int:
         from ..audio import load_audio, save_audio

@@ -6,16 +6,15 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
 from .common import (add_model_args, add_sampling_args, default_method, load_model_arg, resolve_device,
                      sampling_from_args, speaker_index)
 
+from .runner import parser, run_user_command
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="vqspeech decode", description=__doc__.split("\n\n")[0])
+    p = parser("vqspeech decode", __doc__.split("\n\n")[0])
     add_model_args(p)
     p.add_argument("--codes", required=True)
     p.add_argument("--speaker", required=True, help="target speaker id, or 'own'")
@@ -23,7 +22,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--utts", default="", help="comma-separated subset of utterances")
     add_sampling_args(p)
     args = p.parse_args(argv)
-    from ..cli import run_user_command
 
     def work() -> int:
         import torch

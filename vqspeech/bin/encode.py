@@ -7,21 +7,20 @@ writes the continuous encoder outputs (before quantisation) as an .npz keyed by 
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from .common import add_model_args, load_model_arg, report_failures, resolve_device
+from .runner import parser, run_user_command
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="vqspeech encode", description=__doc__.split("\n\n")[0])
+    p = parser("vqspeech encode", __doc__.split("\n\n")[0])
     add_model_args(p)
     p.add_argument("--data-dir", required=True)
     p.add_argument("--output", required=True, help="codes text file")
     p.add_argument("--features", default=None, help="optional .npz of continuous encoder outputs (F, D)")
     args = p.parse_args(argv)
-    from ..cli import run_user_command
 
     def work() -> int:
         import numpy as np

@@ -6,12 +6,12 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
+from .runner import parser, run_user_command
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="vqspeech phone-report", description=__doc__.split("\n\n")[0])
+    p = parser("vqspeech phone-report", __doc__.split("\n\n")[0])
     p.add_argument("--codes", required=True, help="codes file from 'vqspeech encode'")
     p.add_argument("--data-dir", required=True, help="data dir with phones.ctm and utt2spk")
     p.add_argument("--output-dir", required=True)
@@ -21,9 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--features", default=None, help=".npz of continuous encoder outputs (for ABX)")
     p.add_argument("--tolerance-ms", type=float, default=20.0, help="boundary tolerance")
     p.add_argument("--examples", type=int, default=2, help="example utterances plotted")
-    p.add_argument("--verbose", action="store_true")
     args = p.parse_args(argv)
-    from ..cli import run_user_command
 
     def work() -> int:
         import numpy as np

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
+
+from .runner import parser, run_user_command
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="vqspeech train", description="Train a VQ-VAE on a Kaldi data directory.")
+    p = parser("vqspeech train", "Train a VQ-VAE on a Kaldi data directory.")
     p.add_argument("--config", required=True, help="YAML experiment config (conf/*.yaml)")
     p.add_argument("--train-data", required=True, help="Kaldi data dir for training")
     p.add_argument("--dev-data", default=None, help="Kaldi data dir for validation")
@@ -19,11 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda:LOCAL_RANK if available)")
     p.add_argument("--dist-timeout", type=float, default=600.0, help="seconds before a silent peer is an error")
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--verbose", action="store_true")
     args = p.parse_args(argv)
     from pathlib import Path
 
-    from ..cli import run_user_command
     from ..config import load_config
     from ..train import train
 

@@ -12,17 +12,15 @@ Layout written under ``out_dir``::
 Sentences are split by sentence id, so test (and dev) sentences are never seen in
 training, while every speaker appears in every split.
 
-``python -m vqspeech.corpora.mini --out-dir DIR [--num-sentences N]``
+``vqspeech make-mini-corpus --out-dir DIR [--num-sentences N]``
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import shutil
 import subprocess
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
@@ -215,27 +213,3 @@ def build_mini_corpus(out_dir: str | os.PathLike, num_sentences: int = 200,
         write_ctm(splits[name] / "phones.ctm", {k: v[1] for k, v in chosen.items()})
     done.write_text(stamp)
     return splits
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m vqspeech.corpora.mini", description=__doc__.split("\n\n")[0])
-    p.add_argument("--out-dir", required=True, help="where wav/ and data/ are written")
-    p.add_argument("--num-sentences", type=int, default=200, help="sentences per speaker (>= 3)")
-    p.add_argument("--speakers", default="", help="comma-separated subset of speakers (default: all available)")
-    p.add_argument("--jobs", type=int, default=None, help="parallel synthesis processes")
-    p.add_argument("--force", action="store_true", help="re-synthesize even when up to date")
-    args = p.parse_args(argv)
-    from ..cli import run_user_command
-
-    def work() -> int:
-        splits = build_mini_corpus(args.out_dir, args.num_sentences,
-                                   [s for s in args.speakers.split(",") if s] or None, args.jobs, args.force)
-        for name, path in splits.items():
-            print(f"wrote {path}")
-        return 0
-
-    return run_user_command(work)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

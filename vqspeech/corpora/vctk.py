@@ -10,12 +10,11 @@ Rainbow Passage and elicitation paragraph that every speaker reads, so the test 
 parallel) plus every utterance of the held-out speakers; ``dev`` every 20th of the
 rest; ``train`` the remainder.
 
-``python -m vqspeech.corpora.vctk --vctk-root DIR --out-dir data [--mic mic2] [--heldout-speakers p225,p226]``
+``vqspeech prepare-vctk --vctk-root DIR --out-dir data [--mic mic2] [--heldout-speakers p225,p226]``
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 from dataclasses import dataclass, field
@@ -113,32 +112,3 @@ def prepare_vctk(root: str | os.PathLike, out_dir: str | os.PathLike, mic: str =
         splits[name] = out_dir / name
         write_data_dir(splits[name], dd)
     return VctkReport(layout, splits, {n: len(d.utt2spk) for n, d in split_tables.items()}, skipped)
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="vqspeech prepare-vctk", description="VCTK (0.80 or 0.92) -> Kaldi data dirs")
-    p.add_argument("--vctk-root", required=True)
-    p.add_argument("--out-dir", required=True)
-    p.add_argument("--mic", default="mic1", help="0.92 only: mic1 or mic2")
-    p.add_argument("--heldout-speakers", default="", help="comma-separated speakers kept out of train/dev")
-    p.add_argument("--test-sentences", default="1-24", help="sentence numbers for the test split")
-    args = p.parse_args(argv)
-    from ..cli import run_user_command
-
-    def work() -> int:
-        rep = prepare_vctk(args.vctk_root, args.out_dir, args.mic,
-                           [s for s in args.heldout_speakers.split(",") if s], args.test_sentences)
-        print(f"VCTK {rep.layout}: " + ", ".join(f"{n}={c}" for n, c in rep.counts.items()) + " utterances")
-        if rep.skipped_no_text:
-            total = sum(rep.skipped_no_text.values())
-            print(f"skipped {total} utterances without transcript: "
-                  + ", ".join(f"{s}={c}" for s, c in rep.skipped_no_text.items()))
-        for name, path in rep.splits.items():
-            print(f"wrote {path}")
-        return 0
-
-    return run_user_command(work)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

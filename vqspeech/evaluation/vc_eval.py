@@ -222,32 +222,3 @@ def write_vc_report(rep: dict, out_dir: str | Path) -> Path:
     with atomic_write(out_dir / "report.html") as fh:
         fh.write(_html(md, images, f"VC report {rep['test_dir']}"))
     return out_dir / "report.json"
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    p = argparse.ArgumentParser(prog="vqspeech vc-eval", description="Evaluate voice conversion on a parallel test set.")
-    p.add_argument("--model", required=True)
-    p.add_argument("--data-dir", required=True, help="parallel test set (ids <speaker>_<sentence>, with text)")
-    p.add_argument("--centroid-data", required=True, help="real utterances for speaker centroids (e.g. data/dev)")
-    p.add_argument("--output-dir", required=True)
-    p.add_argument("--max-sentences", type=int, default=2, help="sentences converted between all speaker pairs")
-    p.add_argument("--max-pairs", type=int, default=None, help="seeded sample of (sentence, source, target) jobs")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--verbose", action="store_true")
-    args = p.parse_args(argv)
-    from ..cli import run_user_command
-
-    def work() -> int:
-        rep = run_vc_eval(args.model, args.data_dir, args.centroid_data, args.output_dir, args.max_sentences,
-                          args.max_pairs, args.seed, progress=not args.no_progress)
-        path = write_vc_report(rep, args.output_dir)
-        c = rep["overall"].get("converted", {})
-        print(f"{path}: converted MCD {c.get('mcd_db', float('nan')):.2f} dB, speaker similarity "
-              f"{c.get('speaker_similarity', float('nan')):.3f}, speaker ID {100 * c.get('speaker_id_correct', 0):.0f}%, "
-              f"WER {100 * c.get('wer', 0):.1f}%")
-        return 0
-
-    return run_user_command(work, args.verbose, prog="vqspeech vc-eval")

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Stage 0 of the mini recipe: synthesize the parallel corpus into corpus/ and data/{train,dev,test}.
-# Options are passed to 'python -m vqspeech.corpora.mini' (e.g. --num-sentences 12, --speakers awb,slt).
+# Options are passed to 'vqspeech make-mini-corpus' (e.g. --num-sentences 12, --speakers awb,slt).
 set -euo pipefail
 python=${python:-python3}
-${python} -m vqspeech.corpora.mini --out-dir corpus "$@"
+${python} -m vqspeech make-mini-corpus --out-dir corpus "$@"
 mkdir -p data
 for s in train dev test; do
   rm -rf "data/$s.tmp"; cp -r "corpus/data/$s" "data/$s.tmp"; rm -rf "data/$s"; mv "data/$s.tmp" "data/$s"

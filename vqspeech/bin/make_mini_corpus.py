@@ -1,0 +1,31 @@
+"""``vqspeech make-mini-corpus``: synthesize the mini corpus."""
+
+from __future__ import annotations
+
+import sys
+
+from ..corpora.mini import __doc__ as _MINI_DOC, build_mini_corpus
+from .runner import parser, run_user_command
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser("vqspeech make-mini-corpus", _MINI_DOC.split("\n\n")[0])
+    p.add_argument("--out-dir", required=True, help="where wav/ and data/ are written")
+    p.add_argument("--num-sentences", type=int, default=200, help="sentences per speaker (>= 3)")
+    p.add_argument("--speakers", default="", help="comma-separated subset of speakers (default: all available)")
+    p.add_argument("--jobs", type=int, default=None, help="parallel synthesis processes")
+    p.add_argument("--force", action="store_true", help="re-synthesize even when up to date")
+    args = p.parse_args(argv)
+
+    def work() -> int:
+        splits = build_mini_corpus(args.out_dir, args.num_sentences,
+                                   [s for s in args.speakers.split(",") if s] or None, args.jobs, args.force)
+        for name, path in splits.items():
+            print(f"wrote {path}")
+        return 0
+
+    return run_user_command(work, args.verbose)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
