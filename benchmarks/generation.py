@@ -1,6 +1,6 @@
 """Generation speed, every method measured side by side in one run.
 
-    python benchmarks/generation.py [--config egs/mini/conf/default.yaml] [--device cpu] [--json out.json]
+    python benchmarks/generation.py [--config egs/mini/conf/wavenet.yaml] [--device cpu] [--json out.json]
 
 For each decoder (default: the mini default and the 20-layer 64/128/128 decoder) it prints
 samples/s, real-time factor and the ratio to naive generation at batch 1 and 16 for:
@@ -165,7 +165,7 @@ def main(argv=None) -> int:
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     repo = Path(__file__).resolve().parents[1]
-    configs = args.config or [str(repo / "egs/mini/conf/default.yaml"), "decoder-20-layers"]
+    configs = args.config or [str(repo / "egs/mini/conf/wavenet.yaml"), "decoder-20-layers"]
     print(f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
           f"torch {torch.__version__} ({torch.get_num_threads()} threads), device {args.device}"
           + (f" ({torch.cuda.get_device_name()})" if args.device.startswith("cuda") else ""))

@@ -38,6 +38,20 @@ def _convergence(wav, mag, n_fft, hop):
     return float((est[..., :n] - mag[..., :n]).norm() / mag[..., :n].norm())
 
 
+def test_mel_filterbank_matches_librosa_and_inverts():
+    librosa = pytest.importorskip("librosa")
+    from vqspeech.models.mel import mel_filterbank, mel_to_linear
+
+    fb = mel_filterbank(16000, 1024, 80)
+    np.testing.assert_allclose(fb.numpy(), librosa.filters.mel(sr=16000, n_fft=1024, n_mels=80), atol=1e-7)
+    # the non-negative inverse reproduces the mel values of a smooth spectrum and stays >= 0
+    lin = torch.rand(1, 513, 20).cumsum(1) / 100
+    back = mel_to_linear(fb @ lin, fb, iterations=200)
+    assert (back >= 0).all()
+    rel = ((fb @ back) - (fb @ lin)).norm() / (fb @ lin).norm()
+    assert rel < 0.02, rel
+
+
 def test_log_magnitude_matches_librosa(tiny_corpus):
     librosa = pytest.importorskip("librosa")
     wav = _speech(tiny_corpus, 0.512)
@@ -66,15 +80,16 @@ def test_griffin_lim_recovers_speech_and_is_seeded(tiny_corpus):
     assert abs(conv[32] - conv_ref) < 0.05, (conv[32], conv_ref)
 
 
-@pytest.mark.parametrize("frame_hop", [32, 64, 128])
-def test_spectral_model_shapes_for_every_frame_rate(frame_hop):
+@pytest.mark.parametrize("frame_hop,features,bins", [(32, "mel", 80), (64, "linear", 129), (128, "mel", 80)])
+def test_spectral_model_shapes_for_every_frame_rate(frame_hop, features, bins):
     cfg = tiny_spectral().to_dict()
-    cfg["decoder_conf"]["frame_hop"] = frame_hop
+    cfg["decoder_conf"].update(frame_hop=frame_hop, features=features)
     m = build_model(config_from_dict(cfg), 3)
     assert isinstance(m, SpectralVQVAE) and m.hop == 16
     wav = 0.1 * torch.randn(2, 1024)
     out = m(wav, torch.tensor([0, 2]))
-    assert out["frames"].shape == out["targets"].shape == (2, 129, 1024 // frame_hop)
+    assert out["frames"].shape == out["targets"].shape == (2, bins, 1024 // frame_hop)
+    assert m.linear_magnitude(out["frames"]).shape == (2, 129, 1024 // frame_hop)
     out["loss"].backward()
     assert m.encoder.convs[0].weight.grad.abs().sum() > 0  # the straight-through path reaches the encoder
 
@@ -159,3 +174,16 @@ def _recon_at(exp, step):
     acc = EventAccumulator(str(exp / "tensorboard"))
     acc.Reload()
     return next(e.value for e in acc.Scalars("loss/recon") if e.step == step)
+
+
+def test_decoder_dropout_only_in_training():
+    cfg = tiny_spectral().to_dict()
+    cfg["decoder_conf"]["dropout"] = 0.5
+    m = build_model(config_from_dict(cfg), 2)
+    codes, spk = torch.randint(0, 16, (1, 64)), torch.tensor([1])
+    m.eval()
+    assert torch.equal(m.frames(codes, spk), m.frames(codes, spk))
+    m.train()
+    assert not torch.equal(m.frames(codes, spk), m.frames(codes, spk))
+    with pytest.raises(ConfigError, match="dropout"):
+        config_from_dict({"decoder": "spectral", "decoder_conf": {"dropout": 1.0}})

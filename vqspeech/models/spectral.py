@@ -31,8 +31,9 @@ def log_magnitude(wav: torch.Tensor, n_fft: int, frame_hop: int, floor: float) -
 class FiLMResBlock(nn.Module):
     """(B, C, F) -> (B, C, F): x + conv(gelu(norm(x) * (1 + scale(g)) + shift(g)))."""
 
-    def __init__(self, channels: int, kernel: int, dilation: int, speaker_dim: int):
+    def __init__(self, channels: int, kernel: int, dilation: int, speaker_dim: int, dropout: float = 0.0):
         super().__init__()
+        self.dropout = nn.Dropout(dropout)
         self.norm = nn.GroupNorm(1, channels)
         self.film = nn.Linear(speaker_dim, 2 * channels)
         self.conv = nn.Conv1d(channels, channels, kernel, dilation=dilation, padding=dilation * (kernel - 1) // 2)
@@ -41,7 +42,7 @@ class FiLMResBlock(nn.Module):
     def forward(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         scale, shift = self.film(g).unsqueeze(-1).chunk(2, dim=1)
         h = self.norm(x) * (1 + scale) + shift
-        return x + self.out(F.gelu(self.conv(F.gelu(h))))
+        return x + self.out(self.dropout(F.gelu(self.conv(F.gelu(h)))))
 
 
 class SpectralDecoder(nn.Module):
@@ -66,7 +67,7 @@ class SpectralDecoder(nn.Module):
         else:
             self.resample = nn.Identity()
             self.down = 1
-        self.blocks = nn.ModuleList(FiLMResBlock(C, cfg.kernel_size, 2 ** (i % 3), cfg.speaker_dim)
+        self.blocks = nn.ModuleList(FiLMResBlock(C, cfg.kernel_size, 2 ** (i % 3), cfg.speaker_dim, cfg.dropout)
                                     for i in range(cfg.layers))
         self.post = nn.Sequential(nn.GroupNorm(1, C), nn.GELU(), nn.Conv1d(C, self.bins, 1))
 
