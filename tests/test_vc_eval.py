@@ -145,5 +145,7 @@ def test_vc_eval_report(trained_tiny, tiny_corpus, tmp_path):
     if "source" in rep["overall"]:
         assert rep["overall"]["source"]["mcd_db"] > 0
     html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 6  # one heat map per measure
+    from vqspeech.evaluation.vc_eval import MEASURES
+
+    assert html.count("data:image/png;base64,") == len(MEASURES) == 7  # one heat map per measure
     assert len(list((out / "wav").rglob("*.wav"))) == 6
