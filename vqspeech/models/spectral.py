@@ -59,14 +59,11 @@ class SpectralDecoder(nn.Module):
         if cfg.frame_hop > code_hop:       # several codes per frame: a strided conv merges them
             r = cfg.frame_hop // code_hop
             self.resample = nn.Conv1d(C, C, 2 * r, stride=r, padding=r // 2)
-            self.down = r
         elif cfg.frame_hop < code_hop:     # several frames per code: a transposed conv spreads them
             r = code_hop // cfg.frame_hop
             self.resample = nn.ConvTranspose1d(C, C, 2 * r, stride=r, padding=r // 2)
-            self.down = 1 / r
         else:
             self.resample = nn.Identity()
-            self.down = 1
         self.blocks = nn.ModuleList(FiLMResBlock(C, cfg.kernel_size, 2 ** (i % 3), cfg.speaker_dim, cfg.dropout)
                                     for i in range(cfg.layers))
         self.post = nn.Sequential(nn.GroupNorm(1, C), nn.GELU(), nn.Conv1d(C, self.bins, 1))
