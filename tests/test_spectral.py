@@ -187,3 +187,21 @@ def test_decoder_dropout_only_in_training():
     assert not torch.equal(m.frames(codes, spk), m.frames(codes, spk))
     with pytest.raises(ConfigError, match="dropout"):
         config_from_dict({"decoder": "spectral", "decoder_conf": {"dropout": 1.0}})
+
+
+def test_speaker_adversary_reverses_the_gradient():
+    cfg = tiny_spectral().to_dict()
+    cfg["encoder_conf"]["speaker_adversary_weight"] = 0.5
+    m = build_model(config_from_dict(cfg), 3)
+    z = torch.randn(2, 8, 10, requires_grad=True)
+    spk = torch.tensor([0, 2])
+    loss = m.adversary.loss(z, spk)
+    loss.backward()
+    g_reversed = z.grad.clone()
+    # the same classifier without the reversal: the encoder-side gradient is -0.5 times it
+    z2 = z.detach().clone().requires_grad_(True)
+    torch.nn.functional.cross_entropy(m.adversary.net(z2), spk[:, None].expand(-1, 10)).backward()
+    assert torch.allclose(g_reversed, -0.5 * z2.grad, atol=1e-6)
+    out = m(0.1 * torch.randn(2, 1024), spk)
+    assert out["adversary_loss"] > 0 and torch.isclose(out["loss"], out["recon_loss"] + out["vq_loss"] + out["adversary_loss"])
+    assert build_model(tiny_spectral(), 3).adversary is None

@@ -40,8 +40,14 @@ class EncoderConfig:
     # field per code (dilations 1, 2, 4, ... cycling every 4 layers) without changing the hop.
     residual_layers: int = 0
     residual_kernel: int = 3
+    # Speaker-adversarial training: a frame-level speaker classifier on the encoder outputs,
+    # trained through a gradient-reversal layer, so the encoder learns to hide the speaker.
+    # 0 turns it off (the paper's setting).
+    speaker_adversary_weight: float = 0.0
 
     def check(self) -> None:
+        if self.speaker_adversary_weight < 0:
+            raise ConfigError("encoder_conf.speaker_adversary_weight: must be >= 0")
         if self.residual_layers < 0 or self.residual_kernel < 1 or self.residual_kernel % 2 == 0:
             raise ConfigError("encoder_conf: residual_layers must be >= 0 and residual_kernel odd and >= 1")
         if len(self.kernel_sizes) != len(self.strides) or not self.strides:

@@ -297,7 +297,8 @@ class MetricWindow:
     would synchronise the GPU every step)."""
 
     NAMES = {"loss/total": "loss", "loss/recon": "recon_loss", "loss/vq": "vq_loss", "loss/commit": "commit_loss",
-             "loss/codebook": "codebook_loss", "vq/perplexity": "perplexity", "vq/codes_used": "codes_used"}
+             "loss/codebook": "codebook_loss", "loss/speaker_adversary": "adversary_loss",
+             "vq/perplexity": "perplexity", "vq/codes_used": "codes_used"}
 
     def __init__(self):
         self.sums: dict[str, torch.Tensor] = {}

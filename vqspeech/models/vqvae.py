@@ -37,6 +37,32 @@ def time_jitter(x: torch.Tensor, prob: float) -> torch.Tensor:
     return torch.gather(x, 2, idx.unsqueeze(1).expand_as(x))
 
 
+class _GradientReversal(torch.autograd.Function):
+    """Identity forward; the gradient is negated and scaled on the way back."""
+
+    @staticmethod
+    def forward(ctx, x, scale: float):
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -ctx.scale * grad, None
+
+
+class SpeakerAdversary(nn.Module):
+    """(B, D, F) encoder outputs -> (B, S, F) per-frame speaker logits, behind a gradient reversal."""
+
+    def __init__(self, dim: int, num_speakers: int, scale: float):
+        super().__init__()
+        self.scale = scale
+        self.net = nn.Sequential(nn.Conv1d(dim, 128, 3, padding=1), nn.ReLU(), nn.Conv1d(128, num_speakers, 1))
+
+    def loss(self, z: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
+        logits = self.net(_GradientReversal.apply(z, self.scale))
+        return F.cross_entropy(logits.float(), speaker[:, None].expand(-1, z.shape[-1]))
+
+
 class _EncoderQuantizer(nn.Module):
     """What both decoders share: the waveform encoder, the codebook and the speaker table."""
 
@@ -50,6 +76,14 @@ class _EncoderQuantizer(nn.Module):
         self.encoder = ConvEncoder(cfg.encoder_conf)
         self.quantizer = VectorQuantizer(cfg.encoder_conf.latent_dim, cfg.quantizer_conf)
         self.speakers = nn.Embedding(num_speakers, speaker_dim)
+        w = cfg.encoder_conf.speaker_adversary_weight
+        self.adversary = SpeakerAdversary(cfg.encoder_conf.latent_dim, num_speakers, w) if w > 0 else None
+
+    def _adversary_loss(self, enc: dict, speaker: torch.Tensor) -> torch.Tensor:
+        """The classifier's cross-entropy (0 when off); its gradient reaches the encoder reversed."""
+        if self.adversary is None:
+            return enc["loss"].new_zeros(())
+        return self.adversary.loss(enc["z"], speaker)
 
     def encode(self, wav: torch.Tensor) -> dict[str, torch.Tensor]:
         """(B, T) waveform -> quantizer outputs (``codes`` (B, F), ``z_q`` (B, D, F), ...) + ``z`` (B, D, F)."""
@@ -99,7 +133,9 @@ class VQVAE(_EncoderQuantizer):
         targets = mulaw_encode(wav, self.cfg.decoder_conf.quantization_channels)
         logits = self.decoder(self.decoder.shift_inputs(targets), c, g, self.hop)
         recon = F.cross_entropy(logits.float(), targets)
-        enc.update(logits=logits, targets=targets, recon_loss=recon, vq_loss=enc["loss"], loss=recon + enc["loss"])
+        adv = self._adversary_loss(enc, speaker)
+        enc.update(logits=logits, targets=targets, recon_loss=recon, vq_loss=enc["loss"], adversary_loss=adv,
+                   loss=recon + enc["loss"] + adv)
         return enc
 
 
@@ -141,7 +177,9 @@ class SpectralVQVAE(_EncoderQuantizer):
         targets = self.target_frames(wav)
         n = min(pred.shape[-1], targets.shape[-1])
         recon = F.l1_loss(pred[..., :n].float(), targets[..., :n])
-        enc.update(frames=pred, targets=targets, recon_loss=recon, vq_loss=enc["loss"], loss=recon + enc["loss"])
+        adv = self._adversary_loss(enc, speaker)
+        enc.update(frames=pred, targets=targets, recon_loss=recon, vq_loss=enc["loss"], adversary_loss=adv,
+                   loss=recon + enc["loss"] + adv)
         return enc
 
 
