@@ -14,11 +14,13 @@ samples/s, real-time factor and the ratio to naive generation at batch 1 and 16 
   against a short utterance generated in full.
 - naive, receptive-field window: recomputes only the samples the prediction can see (timed
   the same way over the same utterance).
-- cached reference (torch eager), and the compiled alternatives of the cached recursion the
-  issue asked to compare: TorchScript, torch.compile (inductor), fused numpy and numba (the
-  shipped ``fast`` path).  Each is checked against the reference's samples for the same seed.
-- folded fast: one 10-second utterance cut into overlapping segments decoded as a batch, and
-  the same utterance end to end (encode + folded decode), as ``convert-voice`` runs it.
+- cached reference (torch eager), and every backend of :data:`vqspeech.generation.BACKENDS`
+  that runs on the device (CPU: numba, plus the compiled alternatives kept in
+  ``generation_backends.py``: TorchScript, torch.compile, fused numpy; CUDA: cuda-graph and
+  the fused Triton kernel).  Each is checked against the reference's samples for the same seed.
+- folded: one 10-second utterance cut into overlapping segments decoded as a batch, and the
+  same utterance end to end (encode + folded decode), as ``convert-voice`` runs it, for each
+  backend's default fold; on CUDA also batch conversion: many utterances folded into one batch.
 
 Weights are random: speed does not depend on training.
 """
@@ -42,8 +44,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from generation_backends import BACKENDS  # noqa: E402
 from vqspeech.config import config_from_dict, load_config  # noqa: E402
-from vqspeech.conversion import convert, decode_codes  # noqa: E402
-from vqspeech.generation import SamplingOptions, generate_classes, naive_step, pick  # noqa: E402
+from vqspeech.conversion import convert, decode_codes, decode_many  # noqa: E402
+from vqspeech.generation import BACKENDS as SHIPPED, SamplingOptions, generate_classes, pick  # noqa: E402
+from vqspeech.generation.naive import naive_step  # noqa: E402
 from vqspeech.models import VQVAE  # noqa: E402
 
 
@@ -99,17 +102,21 @@ def bench(cfg, device: str, args) -> tuple[list[dict], dict]:
 
     opts = SamplingOptions(seed=0)
     naive = {}
-    # Check the step-sampling estimate once: a short utterance generated in full vs its estimate.
-    n_check = args.naive_check_samples
-    codes, spk = codes_for(1, n_check)
-    t_full, naive_out = timed(lambda: generate_classes(model, codes, spk, n_check, opts, "naive"))
-    check = {"samples": n_check, "measured_samples_per_s": n_check / t_full,
-             "estimated_samples_per_s": naive_rate(model, 1, n_check, args.naive_steps, device)}
-    ref_short = generate_classes(model, codes, spk, n_check, opts, "reference")
-    check["naive_equals_reference"] = bool(torch.equal(naive_out, ref_short))
+    check = {}
+    if not args.only_folded:
+        # Check the step-sampling estimate once: a short utterance generated in full vs its estimate.
+        n_check = args.naive_check_samples
+        codes, spk = codes_for(1, n_check)
+        t_full, naive_out = timed(lambda: generate_classes(model, codes, spk, n_check, opts, "naive"))
+        check = {"samples": n_check, "measured_samples_per_s": n_check / t_full,
+                 "estimated_samples_per_s": naive_rate(model, 1, n_check, args.naive_steps, device)}
+        ref_short = generate_classes(model, codes, spk, n_check, opts, "reference")
+        check["naive_equals_reference"] = bool(torch.equal(naive_out, ref_short))
 
+    device_t = torch.device(device)
+    shipped = [b for b in SHIPPED.values() if b.runs_on(device_t) and b.name not in ("reference", "naive", "naive-window")]
     T = args.cached_samples
-    for batch in (1, 16):
+    for batch in () if args.only_folded else (1, 16):
         naive[batch] = naive_rate(model, batch, int(args.naive_seconds * sr), args.naive_steps, device)
         add(f"naive full recompute ({args.naive_seconds:g} s utterance)", batch, naive[batch])
         add(f"naive, receptive-field window ({args.naive_seconds:g} s utterance)", batch,
@@ -120,33 +127,48 @@ def bench(cfg, device: str, args) -> tuple[list[dict], dict]:
         dt, ref = timed(lambda: generate_classes(model, codes, spk, T, opts, "reference"))
         add("cached reference (torch eager)", batch, batch * T / dt, same_samples=1.0)
         candidates = dict(BACKENDS) if cpu else {}
-        candidates["fast (numba, shipped)" if cpu else "cuda-graph"] = (
-            lambda m, c, s, n, u, o, meth="fast" if cpu else "cuda-graph": generate_classes(m, c, s, n, o, meth))
+        for b in shipped:
+            candidates[f"{b.name} (shipped)"] = (
+                lambda m, c, s, n, u, o, meth=b.name: generate_classes(m, c, s, n, o, meth))
         for name, fn in candidates.items():
             uniforms = opts.uniforms(batch, T)
             t0 = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 fn(model, codes, spk, T, uniforms, opts)  # compile / warm up on the same shapes
+            _sync()
             warm = time.perf_counter() - t0
             dt, out = timed(lambda: fn(model, codes, spk, T, uniforms, opts), repeat=args.repeat)
             same = (out.cpu() == ref.cpu()).double().mean().item()
             add(name, batch, batch * T / dt, same_samples=same, first_call_s=warm)
 
-    # Folded fast path: one long utterance as a batch of overlapping segments, then end to end.
-    method = "fast" if cpu else "cuda-graph"
+    # Folded: one long utterance as a batch of overlapping segments, then end to end, per backend.
     seconds = args.seconds
     codes, _ = codes_for(1, int(seconds * sr), seed=1)
-    decode_codes(model, codes[0, :8], 0, opts, method, max_batch=16)  # warm-up
-    dt, _ = timed(lambda: decode_codes(model, codes[0], 0, opts, method, fold=True, max_batch=16))
-    add(f"folded fast, one {seconds:g} s utterance (decode only)", 1, codes.shape[1] * hop / dt)
     wav = (0.1 * np.random.default_rng(0).standard_normal(int(seconds * sr))).astype(np.float32)
-    convert(model, wav[: sr // 2], 0, sr, opts, method, fold=True)  # warm-up
-    res = convert(model, wav, 0, sr, opts, method, fold=True, max_batch=16)
-    add(f"end to end, one {seconds:g} s utterance (encode + folded decode)", 1, len(wav) / res.seconds,
-        wall_s=res.seconds)
+    for b in shipped:
+        method = b.name
+        decode_codes(model, codes[0, :64], 0, opts, method)  # warm-up (compiles the kernel)
+        dt, _ = timed(lambda: decode_codes(model, codes[0], 0, opts, method, fold=True), repeat=max(2, args.repeat))
+        add(f"{method} folded ({b.fold_batch} segments max), one {seconds:g} s utterance (decode only)", 1,
+            codes.shape[1] * hop / dt)
+        convert(model, wav[: sr // 2], 0, sr, opts, method, fold=True)  # warm-up
+        _sync()
+        t0 = time.perf_counter()
+        convert(model, wav, 0, sr, opts, method, fold=True)
+        _sync()
+        add(f"{method} end to end, one {seconds:g} s utterance (encode + folded decode)", 1,
+            len(wav) / (time.perf_counter() - t0), wall_s=time.perf_counter() - t0)
+        if method == "triton" and args.batch_utterances:  # cuda-graph would take minutes here
+            n, each = args.batch_utterances, args.batch_seconds
+            utts = [codes_for(1, int(each * sr), seed=10 + i)[0][0] for i in range(n)]
+            per_utt = max(1, b.fold_batch // n)
+            decode_many(model, utts[:2], [0, 1], opts, method, max_batch=per_utt)  # warm-up
+            dt, _ = timed(lambda: decode_many(model, utts, [i % 4 for i in range(n)], opts, method, max_batch=per_utt))
+            add(f"{method} batch conversion, {n} utterances x {each:g} s in one batch (decode only)", 1,
+                n * int(each * sr) / dt, wall_s=dt)
     for r in rows:
-        r["vs_naive"] = r["samples_per_s"] / naive[r["batch"]]
+        r["vs_naive"] = r["samples_per_s"] / naive[r["batch"]] if r["batch"] in naive else float("nan")
     return rows, check
 
 
@@ -162,6 +184,9 @@ def main(argv=None) -> int:
     p.add_argument("--cached-samples", type=int, default=4096, help="samples per element for the cached methods")
     p.add_argument("--repeat", type=int, default=2, help="best of N timed calls for the cached methods")
     p.add_argument("--seconds", type=float, default=10.0, help="utterance length for the folded figures")
+    p.add_argument("--batch-utterances", type=int, default=32, help="CUDA: utterances in the batch-conversion row")
+    p.add_argument("--batch-seconds", type=float, default=5.0, help="CUDA: length of each of those utterances")
+    p.add_argument("--only-folded", action="store_true", help="only the folded, end-to-end and batch rows")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     repo = Path(__file__).resolve().parents[1]
@@ -187,14 +212,19 @@ def main(argv=None) -> int:
         for r in rows:
             same = f"{100 * r['same_samples']:.2f}%" if "same_samples" in r else ""
             first = f"{r['first_call_s']:.1f} s" if "first_call_s" in r else ""
+            vs = f"{r['vs_naive']:,.0f}x" if r["vs_naive"] == r["vs_naive"] else ""
             print(f"| {r['method']} | {r['batch']} | {r['samples_per_s']:,.0f} | {r['realtime_x']:.3f} | "
-                  f"{r['vs_naive']:,.0f}x | {same} | {first} |")
-        e2e = rows[-1]
-        print(f"\n{args.seconds:g} s utterance converted end to end in {e2e['wall_s']:.2f} s.")
-        print(f"Naive estimate check ({check['samples']} samples, batch 1): generated in full "
-              f"{check['measured_samples_per_s']:,.1f} samples/s, step-sampling estimate "
-              f"{check['estimated_samples_per_s']:,.1f} samples/s; naive output equals the reference: "
-              f"{check['naive_equals_reference']}.  (section took {time.perf_counter() - t0:.0f} s)")
+                  f"{vs} | {same} | {first} |")
+        for r in rows:
+            if "end to end" in r["method"]:
+                print(f"\n{r['method'].split(' end')[0]}: {args.seconds:g} s utterance converted end to end in "
+                      f"{r['wall_s']:.3f} s.")
+        if check:
+            print(f"Naive estimate check ({check['samples']} samples, batch 1): generated in full "
+                  f"{check['measured_samples_per_s']:,.1f} samples/s, step-sampling estimate "
+                  f"{check['estimated_samples_per_s']:,.1f} samples/s; naive output equals the reference: "
+                  f"{check['naive_equals_reference']}.")
+        print(f"(section took {time.perf_counter() - t0:.0f} s)")
         results[name] = {"title": title, "rows": rows, "naive_check": check}
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))

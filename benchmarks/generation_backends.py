@@ -1,13 +1,13 @@
 """The other ways to run cached WaveNet generation on a CPU, measured against numba.
 
 The issue asked to measure TorchScript, torch.compile, numba and fused numpy and keep the
-fastest maintainable one.  numba (:mod:`vqspeech.fast_wavenet`) is what the toolkit ships;
+fastest maintainable one.  numba (:mod:`vqspeech.generation.numba_backend`) is what the toolkit ships;
 the three alternatives live here, next to the benchmark that compares them, so the
 comparison can be rerun.  Every function has the signature of the shipped methods:
 
     (model, codes (B, F), speaker (B,), T, uniforms (B, T) float64, opts) -> (B, T) int64 classes
 
-and implements the same recursion as :func:`vqspeech.generation.incremental_step` with the
+and implements the same recursion as :func:`vqspeech.generation.reference.incremental_step` with the
 same inverse-CDF sampling, so for the same seed they give the reference's samples (up to
 float32 rounding flipping a draw that falls within ~1e-7 of a CDF step; the benchmark
 counts such flips).
@@ -21,16 +21,15 @@ from typing import List
 import numpy as np
 import torch
 
-from vqspeech.fast_wavenet import FastWaveNet
+from vqspeech.generation.numba_backend import NumbaWaveNet as FastWaveNet
 from vqspeech.generation import SamplingOptions
+from vqspeech.generation.step_weights import frame_conditioning
 
 
 def _conditioning(model, codes, speaker) -> np.ndarray:
     """Per-layer gate biases at the frame rate with the conv bias folded in: (L, B, F, 2G) float32."""
     fw = FastWaveNet.from_model(model)
-    with torch.no_grad():
-        conds = torch.stack(model.codes_to_conditioning(codes, speaker)).transpose(2, 3)  # (L, B, F, 2G)
-    return np.ascontiguousarray(conds.float().numpy() + fw.b_conv[:, None, None, :])
+    return frame_conditioning(model, codes, speaker, fw.b_conv).numpy()
 
 
 # --------------------------------------------------------------------------- fused numpy
@@ -142,7 +141,7 @@ def generate_torch_compile(model, codes, speaker, T: int, uniforms: torch.Tensor
     compiled graph serves every sample without recompiling.  Compilation happens on the
     first call for a model and is cached for later calls (the benchmark warms it up).
     """
-    from vqspeech.cuda_graph import _GraphState
+    from vqspeech.generation.cuda_graph import _GraphState
 
     state = _GraphState(model, codes, speaker, T, uniforms, opts)
     key = (id(model), codes.shape[0], T, opts.argmax)

@@ -16,3 +16,17 @@ def tiny_config(**train_overrides):
                          "skip_channels": 16, "speaker_dim": 4, "cond_channels": 8},
         "train_conf": train,
     })
+
+
+def sharp_tiny_wavenet(seed: int = 0, num_speakers: int = 3):
+    """A tiny WaveNet VQ-VAE in eval mode whose decoder weights are scaled up 3x, so its output
+    depends strongly on its inputs (the default init is near-uniform)."""
+    import torch
+
+    from vqspeech.models import VQVAE
+
+    torch.manual_seed(seed)
+    m = VQVAE(tiny_config(), num_speakers=num_speakers).eval()
+    for p in m.decoder.parameters():
+        p.data.mul_(3.0)
+    return m

@@ -26,6 +26,16 @@ def test_fold_plan_covers_every_frame_once():
     assert len(plan_folds(1000, 16, 64, 8).starts) == 8
 
 
+def test_gpu_fold_plan_with_cores_shorter_than_the_warmup():
+    """min_core_factor 0 (the triton backend): many one-frame cores; segments near the start
+    begin at frame 0 instead of before it."""
+    plan = plan_folds(64, hop=16, receptive_field=64, max_batch=512, min_core_factor=0)
+    assert len(plan.starts) == 64 and plan.cores == list(range(65))
+    assert min(plan.starts) == 0 and plan.starts[10] == 10 - 5  # warm-up: (64 + 16) / 16 = 5 frames
+    for i, s in enumerate(plan.starts):
+        assert s + plan.length >= plan.cores[i + 1] and (s == 0 or plan.cores[i] - s == 5)
+
+
 def test_encode_in_chunks_equals_whole(trained_tiny, tiny_corpus):
     lm = load_model(trained_tiny / "checkpoint.pt")
     dd = read_data_dir(tiny_corpus / "data" / "test")

@@ -9,20 +9,15 @@ import pytest
 import torch
 
 from vqspeech.generation import SamplingOptions, generate_classes
-from vqspeech.models import VQVAE
 
-from helpers import tiny_config
+from helpers import sharp_tiny_wavenet
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from generation_backends import BACKENDS  # noqa: E402
 
 
-def _model():
-    torch.manual_seed(0)
-    m = VQVAE(tiny_config(), num_speakers=3).eval()
-    for p in m.decoder.parameters():  # make the outputs depend strongly on the inputs
-        p.data.mul_(3.0)
-    return m
+def _model(seed=0):
+    return sharp_tiny_wavenet(seed)
 
 
 @pytest.mark.parametrize("name", list(BACKENDS))

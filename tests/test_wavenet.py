@@ -2,18 +2,12 @@ import pytest
 import torch
 
 from vqspeech.generation import SamplingOptions, generate, generate_classes, pick
-from vqspeech.models import VQVAE
 
-from helpers import tiny_config
+from helpers import sharp_tiny_wavenet
 
 
 def _model(seed=0):
-    torch.manual_seed(seed)
-    m = VQVAE(tiny_config(), num_speakers=3).eval()
-    # Make the decoder's output depend strongly on its inputs (default init is near-uniform).
-    for p in m.decoder.parameters():
-        p.data.mul_(3.0)
-    return m
+    return sharp_tiny_wavenet(seed)
 
 
 def test_decoder_is_causal():
@@ -56,7 +50,7 @@ def test_cached_generation_matches_teacher_forced_forward():
     assert (logits - full).abs().max().item() < 1e-4
 
 
-@pytest.mark.parametrize("method", ["naive", "naive-window", "fast"])
+@pytest.mark.parametrize("method", ["naive", "naive-window", "numba", "fast"])
 def test_methods_give_the_reference_samples_for_the_same_seed(method):
     m = _model()
     # naive-window needs more than the receptive field (64 samples) to differ from naive
@@ -72,18 +66,18 @@ def test_fast_path_weights_are_c_contiguous():
     """numba does not vectorise strided arrays: a non-C-ordered w_cat made generation 5-10x slower."""
     import numpy as np
 
-    from vqspeech.fast_wavenet import FastWaveNet
+    from vqspeech.generation.numba_backend import NumbaWaveNet
 
-    fw = FastWaveNet(_model())
+    fw = NumbaWaveNet(_model())
     arrays = {k: v for k, v in vars(fw).items() if isinstance(v, np.ndarray)}
-    assert len(arrays) >= 13
+    assert len(arrays) >= 12
     assert [k for k, v in arrays.items() if not v.flags.c_contiguous] == []
 
 
 def test_fast_path_gates_match_float64_tanh_sigmoid():
     import numpy as np
 
-    from vqspeech.fast_wavenet import _gates
+    from vqspeech.generation.numba_backend import _gates
 
     G = 64
     x = np.linspace(-40, 40, 2 * G * 500).astype(np.float32)
@@ -102,23 +96,23 @@ def test_fast_path_weight_cache_follows_the_model():
     import gc
     import weakref
 
-    from vqspeech.fast_wavenet import FastWaveNet
+    from vqspeech.generation.numba_backend import NumbaWaveNet
 
     m = _model()
-    fw = FastWaveNet.from_model(m)
-    assert FastWaveNet.from_model(m) is fw  # reused while the weights are unchanged
+    fw = NumbaWaveNet.from_model(m)
+    assert NumbaWaveNet.from_model(m) is fw  # reused while the weights are unchanged
     w_before = float(fw.w2[0, 0])
     with torch.no_grad():
         m.decoder.out2.weight.add_(1.0)
-    fw2 = FastWaveNet.from_model(m)
+    fw2 = NumbaWaveNet.from_model(m)
     assert fw2 is not fw and fw2.w2[0, 0] == pytest.approx(w_before + 1.0)
     gc.collect()  # first collect models of earlier tests, so the count below moves only for m
-    n = len(FastWaveNet._cache)
+    n = len(NumbaWaveNet._cache)
     alive = weakref.ref(m)
     del m, fw, fw2
     gc.collect()
     assert alive() is None
-    assert len(FastWaveNet._cache) == n - 1  # a dropped model takes its converted weights with it
+    assert len(NumbaWaveNet._cache) == n - 1  # a dropped model takes its converted weights with it
 
 
 @pytest.mark.parametrize("batch", [1, 3, 5])
@@ -127,9 +121,9 @@ def test_fast_path_samples_do_not_depend_on_batch_split(batch):
     codes = torch.randint(0, 16, (batch, 10))
     spk = torch.arange(batch) % 3
     opts = SamplingOptions(seed=3)
-    together = generate_classes(m, codes, spk, opts=opts, method="fast")
+    together = generate_classes(m, codes, spk, opts=opts, method="numba")
     # element i draws from row i of the seeded uniforms, so only element 0 can be run alone
-    alone = generate_classes(m, codes[:1], spk[:1], opts=opts, method="fast")
+    alone = generate_classes(m, codes[:1], spk[:1], opts=opts, method="numba")
     assert torch.equal(alone[0], together[0])
     assert torch.equal(together, generate_classes(m, codes, spk, opts=opts, method="reference"))
 
@@ -168,7 +162,7 @@ def test_inverse_cdf_sampling():
 
 def test_cuda_graph_step_logic_matches_reference_on_cpu():
     """The tensor-indexed step that the CUDA graph captures, run eagerly on the CPU."""
-    from vqspeech.cuda_graph import generate_cuda_graph
+    from vqspeech.generation.cuda_graph import generate_cuda_graph
 
     m = _model()
     codes = torch.randint(0, 16, (2, 12))
@@ -189,3 +183,34 @@ def test_cuda_graph_matches_reference_on_gpu():
     ref = generate_classes(m, codes, spk, opts=opts, method="reference")
     graph = generate_classes(m, codes, spk, opts=opts, method="cuda-graph")
     assert (ref == graph).float().mean() > 0.99  # TF32/cuBLAS may flip a rare near-tie
+
+
+@pytest.mark.parametrize("T", [48, 45])
+def test_frame_rate_conditioning_add_equals_the_repeated_tensor(T):
+    from vqspeech.models.wavenet import add_frame_rate
+
+    h = torch.randn(2, 6, T)
+    cond = torch.randn(2, 6, 4)  # hop 12: 4 frames cover 48 samples
+    expected = h + cond.repeat_interleave(12, dim=2)[:, :, :T]
+    assert torch.equal(add_frame_rate(h, cond, 12), expected)
+    from vqspeech.models.wavenet import add_frame_rate_last
+
+    assert torch.equal(add_frame_rate_last(h.transpose(1, 2).contiguous(), cond, 12), expected.transpose(1, 2))
+
+
+def test_training_forward_and_gradients_do_not_depend_on_the_upsampling_form():
+    m = _model()
+    wav = torch.rand(2, 8 * m.hop) * 2 - 1
+    spk = torch.tensor([0, 1])
+    results = []
+    for form in ("repeat", "broadcast", "channels-last"):
+        m.zero_grad()
+        m.decoder.upsample = form
+        torch.manual_seed(3)
+        out = m(wav, spk)
+        out["loss"].backward()
+        results.append((out["loss"].item(), m.decoder.layers[0].cond.weight.grad.clone()))
+    m.decoder.upsample = "broadcast"
+    for loss, grad in results[1:]:
+        assert loss == pytest.approx(results[0][0], rel=1e-5)
+        assert torch.allclose(grad, results[0][1], rtol=1e-4, atol=1e-5)

@@ -174,6 +174,7 @@ class TrainConfig:
     num_workers: int = 0
     preload: bool = True               # keep the corpus in memory (int16); false: read per crop
     amp: str = "none"                  # none | bf16 | fp16 (CUDA only)
+    compile: bool = False              # torch.compile the WaveNet decoder (CUDA only; pays off on GPUs)
     audio_samples: int = 2             # generated clips written to tensorboard at validation
     audio_sample_seconds: float = 0.5
 

@@ -33,20 +33,21 @@ class FoldPlan:
 
 
 def plan_folds(num_frames: int, hop: int, receptive_field: int, max_batch: int = 16,
-               crossfade: int | None = None, min_core_factor: int = 4) -> FoldPlan:
+               crossfade: int | None = None, min_core_factor: float = 4) -> FoldPlan:
     """Choose segments for ``num_frames`` frames.
 
     ``warmup`` frames cover the receptive field plus the cross-fade (``hop`` samples by
     default).  Segments are only split off while each keeps at least ``min_core_factor``
-    times the warm-up as its own, so the wasted warm-up work stays under ~25 %.
+    times the warm-up as its own, so the wasted warm-up work stays under ~25 % with the
+    default 4; a GPU backend, whose width is free, uses 0 (any core of at least one frame).
     """
     crossfade = hop if crossfade is None else crossfade
     warmup = math.ceil((receptive_field + crossfade) / hop)
-    n = max(1, min(max_batch, num_frames // max(1, min_core_factor * warmup)))
+    n = max(1, min(max_batch, num_frames // max(1, math.ceil(min_core_factor * warmup))))
     core = math.ceil(num_frames / n)
     n = math.ceil(num_frames / core)
     cores = [i * core for i in range(n)] + [num_frames]
-    starts = [0] + [c - warmup for c in cores[1:-1]]
+    starts = [0] + [max(0, c - warmup) for c in cores[1:-1]]  # a segment near the start starts at 0
     length = core + (warmup if n > 1 else 0)
     return FoldPlan(starts, cores, length, warmup)
 
@@ -61,7 +62,7 @@ def _pad_codes(codes: torch.Tensor, start: int, length: int) -> torch.Tensor:
 
 @torch.no_grad()
 def decode_codes(model: VQVAE, codes: torch.Tensor, speaker: int, opts: SamplingOptions | None = None,
-                 method: str = "fast", fold: bool = True, max_batch: int = 16,
+                 method: str = "numba", fold: bool = True, max_batch: int | None = None,
                  crossfade: int | None = None, vocoder: str = "griffin-lim") -> np.ndarray:
     """(F,) codes of one utterance + speaker index -> (F * hop,) float32 waveform.
 
@@ -70,35 +71,65 @@ def decode_codes(model: VQVAE, codes: torch.Tensor, speaker: int, opts: Sampling
     sampling options then only seed the vocoder).
     """
     opts = opts or SamplingOptions()
-    hop = model.hop
-    F = codes.shape[0]
     device = next(model.parameters()).device
-    codes = codes.to(device)
     if model.decoder_kind == "spectral":
         from .vocoders import frames_to_audio
 
-        frames = model.frames(codes[None], torch.tensor([speaker], device=device))
+        F = codes.shape[0]
+        frames = model.frames(codes.to(device)[None], torch.tensor([speaker], device=device))
         wav = frames_to_audio(model, frames, vocoder, seed=opts.seed)[0].cpu().numpy().astype(np.float32)
-        return np.pad(wav, (0, max(0, F * hop - len(wav))))[: F * hop]
-    if not fold or F < 2:
-        wav = generate(model, codes[None], torch.tensor([speaker], device=device), opts=opts, method=method)
-        return wav[0].cpu().numpy().astype(np.float32)
+        return np.pad(wav, (0, max(0, F * model.hop - len(wav))))[: F * model.hop]
+    return decode_many(model, [codes], [speaker], opts, method, fold, max_batch, crossfade)[0]
+
+
+@torch.no_grad()
+def decode_many(model: VQVAE, codes: list[torch.Tensor], speakers: list[int], opts: SamplingOptions | None = None,
+                method: str = "numba", fold: bool = True, max_batch: int | None = None,
+                crossfade: int | None = None) -> list[np.ndarray]:
+    """WaveNet models: utterances' (F_i,) codes + speaker indices -> their (F_i * hop,) waveforms.
+
+    Every utterance is folded into segments (``max_batch`` per utterance, default the
+    backend's ``fold_batch``) and all segments of all utterances are generated as one batch,
+    which is how a GPU backend gets the width it needs.  Segments share one length (the
+    longest); shorter ones are padded with their last code and the padding is dropped.
+    """
+    from .generation import get_backend
+
+    opts = opts or SamplingOptions()
+    hop = model.hop
+    device = next(model.parameters()).device
+    backend = get_backend(method)
+    max_batch = max_batch or backend.fold_batch
     xf = hop if crossfade is None else crossfade
-    plan = plan_folds(F, hop, model.decoder.receptive_field, max_batch, xf)
-    batch = torch.stack([_pad_codes(codes, s, plan.length) for s in plan.starts])
-    spk = torch.full((len(plan.starts),), speaker, dtype=torch.long, device=device)
-    segs = generate(model, batch, spk, opts=opts, method=method).cpu().numpy()
-    out = np.zeros(F * hop, dtype=np.float32)
+    plans = []
+    for c in codes:
+        F = c.shape[0]
+        if not fold or F < 2:
+            plans.append(FoldPlan([0], [0, F], F, 0))
+        else:
+            plans.append(plan_folds(F, hop, model.decoder.receptive_field, max_batch, xf,
+                                    min_core_factor=backend.min_core_factor))
+    length = max(p.length for p in plans)
+    batch = torch.stack([_pad_codes(c.to(device), s, length) for c, p in zip(codes, plans) for s in p.starts])
+    spk = torch.tensor([sp for sp, p in zip(speakers, plans) for _ in p.starts], dtype=torch.long, device=device)
+    # samples up to the end of the longest segment's own span (the rest is padding)
+    T = max((p.cores[i + 1] - s) * hop for p in plans for i, s in enumerate(p.starts))
+    segs = generate(model, batch, spk, num_samples=max(T, 1), opts=opts, method=method).cpu().numpy()
     ramp = (0.5 - 0.5 * np.cos(np.pi * (np.arange(xf) + 0.5) / xf)).astype(np.float32)  # raised cosine
-    for i, start in enumerate(plan.starts):
-        a, b = plan.cores[i] * hop, plan.cores[i + 1] * hop
-        off = start * hop
-        out[a:b] = segs[i, a - off:b - off]
-        if i > 0 and xf > 0:
-            prev_off = plan.starts[i - 1] * hop
-            lo = a - xf
-            out[lo:a] = (1 - ramp) * segs[i - 1, lo - prev_off:a - prev_off] + ramp * segs[i, lo - off:a - off]
-    return out
+    outs, k = [], 0
+    for c, plan in zip(codes, plans):
+        out = np.zeros(c.shape[0] * hop, dtype=np.float32)
+        for i, start in enumerate(plan.starts):
+            a, b = plan.cores[i] * hop, plan.cores[i + 1] * hop
+            off = start * hop
+            out[a:b] = segs[k + i, a - off:b - off]
+            if i > 0 and xf > 0:
+                prev_off = plan.starts[i - 1] * hop
+                lo = a - xf
+                out[lo:a] = (1 - ramp) * segs[k + i - 1, lo - prev_off:a - prev_off] + ramp * segs[k + i, lo - off:a - off]
+        outs.append(out)
+        k += len(plan.starts)
+    return outs
 
 
 @torch.no_grad()
@@ -180,7 +211,7 @@ class ConversionResult:
 
 
 def convert(model: VQVAE, wav: np.ndarray, speaker: int, sample_rate: int, opts: SamplingOptions | None = None,
-            method: str = "fast", fold: bool = True, max_batch: int = 16,
+            method: str = "numba", fold: bool = True, max_batch: int | None = None,
             vocoder: str = "griffin-lim") -> ConversionResult:
     """Encode ``wav`` (T,) and decode its codes with ``speaker``: the converted (T,) waveform."""
     t0 = time.perf_counter()

@@ -109,7 +109,7 @@ class Converter:
             raise gr.Error(f"Cannot read this audio ({str(exc).split(': ', 1)[-1]}). Accepted: {FORMATS}.") from None
         opts = SamplingOptions(temperature=float(temperature), seed=int(seed))
         with self.lock:
-            res = convert(self.lm.model, wav, self.lm.speakers.index(speaker), self.lm.sample_rate, opts, "fast")
+            res = convert(self.lm.model, wav, self.lm.speakers.index(speaker), self.lm.sample_rate, opts, "numba")
         picture = codes_figure(wav, res.codes.numpy(), self.lm.sample_rate, self.lm.hop)
         info = (f"Converted {res.audio_seconds:.2f} s of audio to **{speaker}** in {res.seconds:.2f} s: "
                 f"**{res.real_time_factor:.2f}x real time** ({self.how}).")

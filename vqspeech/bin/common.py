@@ -19,12 +19,15 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
     from ..vocoders import VOCODERS
 
     p.add_argument("--method", default=None, choices=list(METHODS),
-                   help="generation method (default: fast on CPU, cuda-graph on CUDA)")
+                   help="WaveNet generation backend (default: numba on CPU, triton on CUDA when installed, "
+                        "else cuda-graph; 'fast' is the old name of numba)")
     p.add_argument("--temperature", type=float, default=1.0, help="softmax temperature (> 0)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (same seed, same output)")
     p.add_argument("--argmax", action="store_true", help="take the most likely sample instead of sampling")
     p.add_argument("--no-fold", action="store_true", help="generate each utterance as one sequence")
-    p.add_argument("--max-batch", type=int, default=16, help="segments per utterance for folded batching")
+    p.add_argument("--max-batch", type=int, default=None,
+                   help="segments per utterance for folded batching (default: the backend's, 16 for numba, "
+                        "512 for triton)")
     p.add_argument("--vocoder", default="griffin-lim", choices=list(VOCODERS),
                    help="spectral models: frames -> audio (default griffin-lim); WaveNet models ignore it")
 
@@ -34,7 +37,7 @@ def sampling_from_args(args):
 
     if not args.argmax and not args.temperature > 0:
         raise UserError(f"--temperature must be > 0, got {args.temperature}")
-    if args.max_batch < 1:
+    if args.max_batch is not None and args.max_batch < 1:
         raise UserError(f"--max-batch must be >= 1, got {args.max_batch}")
     return SamplingOptions(temperature=args.temperature, seed=args.seed, argmax=args.argmax)
 
@@ -50,11 +53,16 @@ def resolve_device(name: str) -> torch.device:
 
 
 def default_method(method: str | None, device: torch.device) -> str:
-    if method is not None:
-        if method == "cuda-graph" and device.type != "cuda":
-            raise UserError("--method cuda-graph needs --device cuda")
-        return method
-    return "cuda-graph" if device.type == "cuda" else "fast"
+    """The --method to use on ``device``: the given one if it runs there, else the device's default."""
+    from ..generation import default_method as device_default, get_backend
+
+    if method is None:
+        return device_default(device)
+    backend = get_backend(method)
+    if not backend.runs_on(device):
+        need = "triton and --device cuda" if backend.name == "triton" else f"--device {'/'.join(backend.devices)}"
+        raise UserError(f"--method {method} needs {need}")
+    return backend.name
 
 
 def load_model_arg(path: str | None, device: torch.device):

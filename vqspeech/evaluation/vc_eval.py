@@ -45,7 +45,7 @@ def _sentence(utt: str, spk: str) -> str:
 
 def run_vc_eval(model_path: str | Path, test_dir: str | Path, centroid_dir: str | Path, out_dir: str | Path,
                 max_sentences: int = 2, max_pairs: int | None = None, seed: int = 0,
-                centroid_utts: int = 10, opts: SamplingOptions | None = None, method: str = "fast",
+                centroid_utts: int = 10, opts: SamplingOptions | None = None, method: str = "numba",
                 progress: bool = True) -> dict:
     lm = load_model(model_path)
     sr = lm.sample_rate

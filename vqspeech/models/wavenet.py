@@ -6,9 +6,11 @@ Conditioning (van den Oord et al. 2016, sec. 2.5):
   sample rate by repetition (hop samples per frame).
 
 Because a 1x1 convolution commutes with repetition, each layer projects the conditioning
-at the *frame* rate and repeats the result, ``hop`` times fewer multiply-adds than projecting
-the upsampled features; :meth:`WaveNet.layer_conditioning` exposes that per-layer frame-rate
-tensor so the incremental generator can reuse it.
+at the *frame* rate, ``hop`` times fewer multiply-adds than projecting the upsampled
+features; :meth:`WaveNet.layer_conditioning` exposes that per-layer frame-rate tensor so the
+incremental generator can reuse it.  Nor is the projection repeated to the sample rate: the
+layer adds it by broadcasting over a (B, 2G, F, hop) view of its convolution output
+(:func:`add_frame_rate`), which saves writing and reading a (B, 2G, T) tensor per layer.
 """
 
 from __future__ import annotations
@@ -20,6 +22,29 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import DecoderConfig
+
+
+def add_frame_rate(h: torch.Tensor, cond: torch.Tensor, hop: int) -> torch.Tensor:
+    """h (B, C, T) + cond (B, C, F) held for ``hop`` samples per frame (F * hop >= T) -> (B, C, T).
+
+    Equal to ``h + cond.repeat_interleave(hop, 2)[:, :, :T]`` without materialising the repeat.
+    """
+    B, C, T = h.shape
+    frames = -(-T // hop)
+    if frames * hop != T:
+        h = F.pad(h, (0, frames * hop - T))
+    out = h.view(B, C, frames, hop) + cond[:, :, :frames, None]
+    return out.view(B, C, frames * hop)[:, :, :T]
+
+
+def add_frame_rate_last(h: torch.Tensor, cond: torch.Tensor, hop: int) -> torch.Tensor:
+    """:func:`add_frame_rate` for channels-last ``h`` (B, T, C); ``cond`` is (B, C, F) -> (B, T, C)."""
+    B, T, C = h.shape
+    frames = -(-T // hop)
+    if frames * hop != T:
+        h = F.pad(h, (0, 0, 0, frames * hop - T))
+    out = h.reshape(B, frames, hop, C) + cond.transpose(1, 2)[:, :frames, None, :]
+    return out.reshape(B, frames * hop, C)[:, :T]
 
 
 class ResidualLayer(nn.Module):
@@ -40,9 +65,11 @@ class ResidualLayer(nn.Module):
         """(B, C, F) frame features + (B, speaker_dim) -> (B, 2G, F) gate bias at frame rate."""
         return self.cond(c) + self.speaker(g).unsqueeze(-1)
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (B, R, T), cond (B, 2G, T) -> (residual out (B, R, T), skip (B, S, T))."""
-        h = self.conv(F.pad(x, (self.dilation, 0))) + cond
+    def forward(self, x: torch.Tensor, cond: torch.Tensor, hop: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, R, T); cond (B, 2G, T) at the sample rate (``hop`` 1) or (B, 2G, F) at the frame
+        rate, held for ``hop`` samples -> (residual out (B, R, T), skip (B, S, T))."""
+        h = self.conv(F.pad(x, (self.dilation, 0)))
+        h = h + cond if hop == 1 else add_frame_rate(h, cond, hop)
         a, b = h.chunk(2, dim=1)
         z = torch.tanh(a) * torch.sigmoid(b)
         x = x if self.res is None else (x + self.res(z)) * math.sqrt(0.5)
@@ -55,6 +82,13 @@ class WaveNet(nn.Module):
     forward: previous samples (B, T) int classes + frame conditioning -> logits (B, Q, T),
     where logits[:, :, t] predicts the class of sample t from samples < t.
     """
+
+    # How the teacher-forced forward runs (the same function; benchmarks/training.py times them):
+    # "channels-last": (B, T, C) activations, every 1x1 and kernel-2 conv a matrix product over
+    #   B*T rows, conditioning broadcast at the frame rate;
+    # "broadcast": (B, C, T) convolutions, conditioning broadcast at the frame rate;
+    # "repeat": (B, C, T), conditioning repeated to the sample rate in every layer (the first form).
+    upsample = "broadcast"
 
     def __init__(self, cfg: DecoderConfig):
         super().__init__()
@@ -84,11 +118,35 @@ class WaveNet(nn.Module):
 
     def forward(self, inputs: torch.Tensor, c: torch.Tensor, g: torch.Tensor, hop: int) -> torch.Tensor:
         """inputs (B, T) previous-sample classes, c (B, C, F) with F * hop >= T, g (B, speaker_dim)."""
+        if self.upsample == "channels-last":
+            return self._forward_channels_last(inputs, c, g, hop)
         T = inputs.shape[1]
         x = self.embed(inputs).transpose(1, 2)
         skip = None
         for layer, cond in zip(self.layers, self.layer_conditioning(c, g)):
-            cond = cond.repeat_interleave(hop, dim=2)[:, :, :T]
-            x, s = layer(x, cond)
+            if self.upsample == "repeat":
+                x, s = layer(x, cond.repeat_interleave(hop, dim=2)[:, :, :T])
+            else:
+                x, s = layer(x, cond, hop)
             skip = s if skip is None else skip + s
         return self.output(skip)
+
+    def _forward_channels_last(self, inputs: torch.Tensor, c: torch.Tensor, g: torch.Tensor, hop: int) -> torch.Tensor:
+        """:meth:`forward` with (B, T, C) activations: each layer is two matrix products over B*T
+        rows ([x_{t-d}, x_t] @ conv taps; z @ [skip | res]) plus element-wise work.  Returns (B, Q, T)."""
+        T = inputs.shape[1]
+        x = self.embed(inputs)  # (B, T, R)
+        skip = None
+        for layer, cond in zip(self.layers, self.layer_conditioning(c, g)):
+            past = F.pad(x, (0, 0, layer.dilation, 0))[:, :T]  # x_{t-d}, zeros before the start
+            w = layer.conv.weight  # (2G, R, 2): tap 0 sees t - d, tap 1 sees t
+            h = F.linear(torch.cat([past, x], dim=2), torch.cat([w[:, :, 0], w[:, :, 1]], dim=1), layer.conv.bias)
+            h = add_frame_rate_last(h, cond, hop)  # (B, T, 2G)
+            a, b = h.chunk(2, dim=2)
+            z = torch.tanh(a) * torch.sigmoid(b)
+            s = F.linear(z, layer.skip.weight[:, :, 0], layer.skip.bias)
+            skip = s if skip is None else skip + s
+            if layer.res is not None:
+                x = (x + F.linear(z, layer.res.weight[:, :, 0], layer.res.bias)) * math.sqrt(0.5)
+        h = F.relu(F.linear(F.relu(skip), self.out1.weight[:, :, 0], self.out1.bias))
+        return F.linear(h, self.out2.weight[:, :, 0], self.out2.bias).transpose(1, 2)

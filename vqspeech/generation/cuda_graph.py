@@ -17,50 +17,43 @@ import math
 
 import torch
 
-from .generation import SamplingOptions, pick
-from .models import VQVAE
+from .sampling import SamplingOptions, pick
+from .step_weights import StepWeights, frame_conditioning
 
 
 class _GraphState:
-    def __init__(self, model: VQVAE, codes: torch.Tensor, speaker: torch.Tensor, T: int,
+    def __init__(self, model, codes: torch.Tensor, speaker: torch.Tensor, T: int,
                  uniforms: torch.Tensor, opts: SamplingOptions):
-        wn = model.decoder
         dev = codes.device
         B = codes.shape[0]
-        self.model, self.opts, self.hop = model, opts, model.hop
-        self.conds = [c.contiguous() for c in model.codes_to_conditioning(codes, speaker)]  # L x (B, 2G, F)
-        R = wn.cfg.residual_channels
-        self.queues = [torch.zeros(B, R, layer.dilation, device=dev) for layer in wn.layers]
-        self.dilations = [torch.tensor(layer.dilation, device=dev) for layer in wn.layers]
+        self.opts, self.hop = opts, model.hop
+        self.w = StepWeights.from_decoder(model.decoder)
+        self.skip0 = self.w.b_skip.sum(0)
+        self.cond = frame_conditioning(model, codes, speaker, self.w.b_conv)  # (L, B, F, 2G)
+        R = self.w.embed.shape[1]
+        self.queues = [torch.zeros(B, R, int(d), device=dev) for d in self.w.dilations]
+        self.dilations = [torch.tensor(int(d), device=dev) for d in self.w.dilations]
         self.t = torch.zeros((), dtype=torch.long, device=dev)
-        self.prev = torch.full((B,), wn.cfg.quantization_channels // 2, dtype=torch.long, device=dev)
+        self.prev = torch.full((B,), model.decoder.cfg.quantization_channels // 2, dtype=torch.long, device=dev)
         self.uniforms = uniforms.to(dev)
         self.out = torch.zeros(B, T, dtype=torch.long, device=dev)
-        # weights as (in, out) matrices, made once
-        self.w = [(layer.conv.weight[:, :, 0].t().contiguous(), layer.conv.weight[:, :, 1].t().contiguous(),
-                   layer.skip.weight[:, :, 0].t().contiguous(),
-                   None if layer.res is None else layer.res.weight[:, :, 0].t().contiguous())
-                  for layer in wn.layers]
 
     def step(self) -> None:
         """Generate sample ``t`` for every element, write it to ``out``, advance ``t``."""
-        wn = self.model.decoder
-        x = wn.embed(self.prev)
+        w = self.w
+        x = w.embed.index_select(0, self.prev)
         frame = torch.div(self.t, self.hop, rounding_mode="floor").view(1)
-        skip = None
-        for layer, q, d, cond, (w_past, w_cur, w_skip, w_res) in zip(wn.layers, self.queues, self.dilations,
-                                                                     self.conds, self.w):
+        skip = self.skip0
+        for l, (q, d) in enumerate(zip(self.queues, self.dilations)):
             slot = torch.remainder(self.t, d).view(1)
             past = q.index_select(2, slot).squeeze(2)
-            h = past @ w_past + x @ w_cur + layer.conv.bias + cond.index_select(2, frame).squeeze(2)
+            h = past @ w.w_past[l] + x @ w.w_cur[l] + self.cond[l].index_select(1, frame).squeeze(1)
             q.index_copy_(2, slot, x.unsqueeze(2))
             a, b = h.chunk(2, dim=1)
             z = torch.tanh(a) * torch.sigmoid(b)
-            s = z @ w_skip + layer.skip.bias
-            if w_res is not None:
-                x = (x + z @ w_res + layer.res.bias) * math.sqrt(0.5)
-            skip = s if skip is None else skip + s
-        logits = wn.output(skip.unsqueeze(-1)).squeeze(-1)
+            skip = skip + z @ w.w_skip[l]
+            x = (x + z @ w.w_res[l] + w.b_res[l]) * math.sqrt(0.5)
+        logits = torch.relu(torch.relu(skip) @ w.w1 + w.b1) @ w.w2 + w.b2
         u = self.uniforms.index_select(1, self.t.view(1)).squeeze(1)
         sample = pick(logits, u, self.opts)
         self.out.index_copy_(1, self.t.view(1), sample.unsqueeze(1))
@@ -69,7 +62,7 @@ class _GraphState:
 
 
 @torch.no_grad()
-def generate_cuda_graph(model: VQVAE, codes: torch.Tensor, speaker: torch.Tensor, T: int, uniforms: torch.Tensor,
+def generate_cuda_graph(model, codes: torch.Tensor, speaker: torch.Tensor, T: int, uniforms: torch.Tensor,
                         opts: SamplingOptions, capture: bool | None = None) -> torch.Tensor:
     """(B, F) codes, (B,) speakers -> (B, T) classes; same samples as the reference for the same seed."""
     if capture is None:

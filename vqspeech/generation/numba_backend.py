@@ -1,6 +1,6 @@
-"""Cached WaveNet generation compiled with numba: the fast CPU path.
+"""Cached WaveNet generation compiled with numba: the fast CPU path (method ``numba``).
 
-The per-sample recursion of :func:`vqspeech.generation.incremental_step` costs ~10 tiny
+The per-sample recursion of :func:`vqspeech.generation.reference.incremental_step` costs ~10 tiny
 torch operations per layer; at a few microseconds of dispatch each, framework overhead
 dominates the arithmetic for the small matrices of a WaveNet.  Here the whole loop over
 samples, layers and channels is one compiled function.  Matrix-vector products are
@@ -20,7 +20,7 @@ import numba
 import numpy as np
 import torch
 
-from .models import VQVAE
+from .step_weights import StepWeights, frame_conditioning
 
 
 _f32 = np.float32
@@ -89,7 +89,7 @@ def _acc_relu(h, w, a):
 
 
 @numba.njit(cache=True, nogil=True)
-def _generate_block(b0, b1, out, embed, w_cat, b_conv, w_res, b_res, w_skip, b_skip, w1, b1_, w2, b2,
+def _generate_block(b0, b1, out, embed, w_cat, w_res, b_res, w_skip, b_skip, w1, b1_, w2, b2,
                     cond, dilations, offsets, hop, T, uniforms, inv_temp, use_argmax, first_class):
     """Generate batch elements b0..b1-1 (one thread's share of the batch) into ``out``.
 
@@ -98,7 +98,7 @@ def _generate_block(b0, b1, out, embed, w_cat, b_conv, w_res, b_res, w_skip, b_s
     """
     L = dilations.shape[0]
     R = embed.shape[1]
-    G2 = b_conv.shape[1]
+    G2 = w_cat.shape[2]
     G = G2 // 2
     S = b_skip.shape[1]
     Q = b2.shape[0]
@@ -125,7 +125,7 @@ def _generate_block(b0, b1, out, embed, w_cat, b_conv, w_res, b_res, w_skip, b_s
             for n in range(N):
                 c = cond[l, b0 + n, frame]
                 for i in range(G2):
-                    h[n, i] = b_conv[l, i] + c[i]
+                    h[n, i] = c[i]  # the conv bias is folded into the conditioning
             # taps: rows 0..R-1 of w_cat see the past input (t - d), rows R..2R-1 the current one
             for n in range(N):
                 _acc2(h[n], w_cat[l, :R], queue[slot, n], w_cat[l, R:], x[n])
@@ -179,56 +179,46 @@ def _generate_block(b0, b1, out, embed, w_cat, b_conv, w_res, b_res, w_skip, b_s
 
 
 @numba.njit(cache=True, parallel=True)
-def _generate_batch(out, bounds, embed, w_cat, b_conv, w_res, b_res, w_skip, b_skip, w1, b1, w2, b2,
+def _generate_batch(out, bounds, embed, w_cat, w_res, b_res, w_skip, b_skip, w1, b1, w2, b2,
                     cond, dilations, offsets, hop, T, uniforms, inv_temp, use_argmax, first_class):
     """One thread per block of batch elements: ``bounds`` (blocks + 1,) are the block edges."""
     for k in numba.prange(bounds.shape[0] - 1):
-        _generate_block(bounds[k], bounds[k + 1], out, embed, w_cat, b_conv, w_res, b_res, w_skip, b_skip,
+        _generate_block(bounds[k], bounds[k + 1], out, embed, w_cat, w_res, b_res, w_skip, b_skip,
                         w1, b1, w2, b2, cond, dilations, offsets, hop, T, uniforms, inv_temp, use_argmax,
                         first_class)
 
 
-class FastWaveNet:
-    """The decoder's weights as contiguous float32 arrays laid out for :func:`_generate_block`."""
+class NumbaWaveNet:
+    """The decoder's :class:`StepWeights` as contiguous float32 arrays laid out for :func:`_generate_block`."""
 
-    def __init__(self, model: VQVAE):
-        wn = model.decoder
+    def __init__(self, model):
         self._model = weakref.ref(model)
-        f = lambda t: np.ascontiguousarray(t.detach().cpu().float().numpy())  # noqa: E731
         # Every array must be C-contiguous: numba compiles strided ("A" layout) arrays without
-        # vectorising, and np.stack of transposed matrices is not C-ordered.  A strided w_cat
-        # once made the whole generator ten times slower.
-        stack = lambda arrays: np.ascontiguousarray(np.stack(arrays))  # noqa: E731
-        layers = list(wn.layers)
-        R, G = wn.cfg.residual_channels, wn.cfg.gate_channels
-        self.embed = f(wn.embed.weight)                                            # (Q, R)
-        # conv weight (2G, R, 2) -> (2R, 2G): [past tap; current tap], transposed for column updates
-        self.w_cat = stack([np.concatenate([f(l.conv.weight[:, :, 0]).T, f(l.conv.weight[:, :, 1]).T]) for l in layers])
-        self.b_conv = stack([f(l.conv.bias) for l in layers])                  # (L, 2G)
-        zeros_res = np.zeros((G, R), np.float32)
-        self.w_res = stack([f(l.res.weight[:, :, 0]).T if l.res is not None else zeros_res for l in layers])
-        self.b_res = stack([f(l.res.bias) if l.res is not None else np.zeros(R, np.float32) for l in layers])
-        self.w_skip = stack([f(l.skip.weight[:, :, 0]).T for l in layers])     # (L, G, S)
-        self.b_skip = stack([f(l.skip.bias) for l in layers])                  # (L, S)
-        self.w1, self.b1 = np.ascontiguousarray(f(wn.out1.weight[:, :, 0]).T), f(wn.out1.bias)
-        self.w2, self.b2 = np.ascontiguousarray(f(wn.out2.weight[:, :, 0]).T), f(wn.out2.bias)
-        self.dilations = np.array([l.dilation for l in layers], dtype=np.int64)
+        # vectorising.  A strided w_cat once made the whole generator ten times slower.
+        w = StepWeights.from_decoder(model.decoder).numpy()
+        self.embed = w["embed"]                                                  # (Q, R)
+        self.w_cat = np.ascontiguousarray(np.concatenate([w["w_past"], w["w_cur"]], axis=1))  # (L, 2R, 2G)
+        self.w_res, self.b_res = w["w_res"], w["b_res"]                          # (L, G, R), (L, R)
+        self.w_skip, self.b_skip = w["w_skip"], w["b_skip"]                      # (L, G, S), (L, S)
+        self.w1, self.b1, self.w2, self.b2 = w["w1"], w["b1"], w["w2"], w["b2"]
+        self.dilations = w["dilations"]
         self.offsets = np.concatenate([[0], np.cumsum(self.dilations)]).astype(np.int64)
-        self.first_class = wn.cfg.quantization_channels // 2
+        self.first_class = model.decoder.cfg.quantization_channels // 2
+        self.b_conv = torch.from_numpy(w["b_conv"])                             # (L, 2G)
 
     # Converted weights per live model; an entry goes when its model is garbage-collected
-    # (the FastWaveNet holds only a weak reference back to the model).
-    _cache: "weakref.WeakKeyDictionary[VQVAE, tuple[int, FastWaveNet]]" = weakref.WeakKeyDictionary()
+    # (the NumbaWaveNet holds only a weak reference back to the model).
+    _cache: "weakref.WeakKeyDictionary[object, tuple[int, NumbaWaveNet]]" = weakref.WeakKeyDictionary()
 
     @property
-    def model(self) -> VQVAE:
+    def model(self):
         model = self._model()
         if model is None:
             raise RuntimeError("the model these weights came from no longer exists")
         return model
 
     @classmethod
-    def from_model(cls, model: VQVAE) -> "FastWaveNet":
+    def from_model(cls, model) -> "NumbaWaveNet":
         """Reuse the converted weights while the model's parameters are unchanged."""
         version = sum(p._version for p in model.decoder.parameters())
         hit = cls._cache.get(model)
@@ -240,16 +230,19 @@ class FastWaveNet:
     def generate(self, codes: torch.Tensor, speaker: torch.Tensor, T: int, uniforms: torch.Tensor,
                  opts) -> torch.Tensor:
         """(B, F) codes, (B,) speakers -> (B, T) int64 classes."""
-        with torch.no_grad():
-            conds = self.model.codes_to_conditioning(codes, speaker)  # L x (B, 2G, F)
-            cond = np.ascontiguousarray(torch.stack(conds).transpose(2, 3).cpu().float().numpy())  # (L, B, F, 2G)
+        cond = frame_conditioning(self.model, codes, speaker, self.b_conv).cpu().numpy()  # (L, B, F, 2G)
         out = np.empty((codes.shape[0], T), dtype=np.int64)
         inv_temp = 1.0 / opts.temperature if not opts.argmax else 1.0
         B = codes.shape[0]
         blocks = max(1, min(B, numba.get_num_threads()))
         bounds = np.linspace(0, B, blocks + 1).round().astype(np.int64)
-        _generate_batch(out, bounds, self.embed, self.w_cat, self.b_conv, self.w_res, self.b_res, self.w_skip,
+        _generate_batch(out, bounds, self.embed, self.w_cat, self.w_res, self.b_res, self.w_skip,
                         self.b_skip, self.w1, self.b1, self.w2, self.b2, cond, self.dilations, self.offsets,
                         self.model.hop, T, np.ascontiguousarray(uniforms.numpy()), inv_temp, bool(opts.argmax),
                         self.first_class)
         return torch.from_numpy(out).to(codes.device)
+
+
+def generate_numba(model, codes, speaker, T: int, uniforms, opts) -> torch.Tensor:
+    """(B, F) codes, (B,) speakers -> (B, T) int64 classes (see :class:`NumbaWaveNet`)."""
+    return NumbaWaveNet.from_model(model).generate(codes, speaker, T, uniforms, opts)

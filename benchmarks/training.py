@@ -1,0 +1,154 @@
+"""Training throughput, the variants of one model measured side by side in one run.
+
+    python benchmarks/training.py [--config egs/mini/conf/gpu.yaml] [--device cuda] [--batch 32]
+                                  [--steps 30] [--train-data egs/mini/data/train] [--json out.json]
+
+Each row times ``--steps`` optimiser steps (after ``--warmup`` untimed ones) of the same model
+on random audio (speed does not depend on the data), with the training loop's own step
+(``vqspeech.train._optimise``, autocast as in the config):
+
+- ``repeat``: the conditioning repeated to the sample rate in every layer (the previous form);
+- ``broadcast``: added at the frame rate through a (B, 2G, F, hop) view (the current form);
+- ``channels-last``: (B, T, C) activations, every convolution a matrix product over B*T rows;
+- ``+ torch.compile`` (CUDA only): the decoder compiled, gates and adds fused.
+
+It prints seconds of audio per second, steps/s, the ratio to ``repeat`` and the achieved
+TFLOP/s, counted as 3 x 2 x the decoder's forward multiply-adds per sample (forward + the two
+backward products; the encoder and the frame-rate conditioning are left out, as the issue
+counted).  With ``--train-data`` it also times the data loader alone (``CropBatches`` with
+the config's workers), which must outrun the step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from vqspeech.config import load_config  # noqa: E402
+from vqspeech.models import build_model  # noqa: E402
+from vqspeech.train import _optimise  # noqa: E402
+
+
+def decoder_macs_per_sample(d) -> int:
+    """Forward multiply-adds of the WaveNet per output sample (sample-rate work only)."""
+    R, G, S, Q = d.residual_channels, d.gate_channels, d.skip_channels, d.quantization_channels
+    per_layer = 2 * R * 2 * G + G * S + G * R  # kernel-2 dilated conv, skip, residual
+    return d.layers * per_layer - G * R + S * S + S * Q  # the last layer has no residual
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_variant(cfg, device, batch: int, segment: int, steps: int, warmup: int, upsample: str,
+                 compile_: bool) -> dict:
+    torch.manual_seed(0)
+    model = build_model(cfg, num_speakers=4).to(device)
+    model.decoder.upsample = upsample
+    if compile_:
+        model.decoder.compile(dynamic=False)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=1e-4)
+    amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.train_conf.amp) if device.type == "cuda" else None
+    scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
+    g = torch.Generator(device="cpu").manual_seed(1)
+    wav = (0.3 * torch.randn(batch, segment, generator=g)).clamp(-1, 1).to(device)
+    spk = torch.arange(batch, device=device) % 4
+    model.train()
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(warmup):
+            out, _ = _optimise(model, opt, scaler, params, wav, spk, amp, device, 1.0)
+    _sync(device)
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        out, _ = _optimise(model, opt, scaler, params, wav, spk, amp, device, 1.0)
+    loss = out["loss"].item()  # synchronises
+    _sync(device)
+    dt = (time.perf_counter() - t0) / steps
+    audio = batch * segment / cfg.sample_rate
+    flops = 6 * decoder_macs_per_sample(cfg.decoder_conf) * batch * segment
+    return {"steps_per_s": 1 / dt, "audio_s_per_s": audio / dt, "tflops": flops / dt / 1e12, "warmup_s": first,
+            "final_loss": loss}
+
+
+def time_loader(cfg, train_data: str, batch: int, segment: int, batches: int) -> float:
+    """Batches per second from the training loader alone."""
+    from vqspeech.datadir import read_data_dir
+    from vqspeech.train import CropBatches
+
+    dd = read_data_dir(Path(train_data))
+    crops = CropBatches(dd, dd.speakers, cfg.sample_rate, batch, segment, 0, 0, 1, cfg.train_conf.preload)
+    loader = torch.utils.data.DataLoader(crops, batch_size=None, sampler=range(batches + 2),
+                                         num_workers=cfg.train_conf.num_workers)
+    it = iter(loader)
+    next(it), next(it)
+    t0 = time.perf_counter()
+    for _ in range(batches):
+        next(it)
+    return batches / (time.perf_counter() - t0)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    repo = Path(__file__).resolve().parents[1]
+    p.add_argument("--config", default=str(repo / "egs/mini/conf/gpu.yaml"))
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--batch", type=int, default=None, help="default: the config's batch_size")
+    p.add_argument("--segment", type=int, default=None, help="samples per crop; default: the config's")
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--train-data", default=None, help="a data directory: also time the data loader")
+    p.add_argument("--json", default=None)
+    args = p.parse_args(argv)
+    cfg = load_config(args.config)
+    device = torch.device(args.device)
+    batch = args.batch or cfg.train_conf.batch_size
+    segment = (args.segment or cfg.train_conf.segment_samples) // cfg.sample_multiple * cfg.sample_multiple
+    d = cfg.decoder_conf
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
+    print(f"# {name}, torch {torch.__version__}, {os.cpu_count()} CPU cores ({torch.get_num_threads()} threads); "
+          f"{Path(args.config).name}: {d.layers}-layer {d.residual_channels}/{d.gate_channels}/{d.skip_channels} "
+          f"decoder, batch {batch} x {segment} samples, amp {cfg.train_conf.amp if device.type == 'cuda' else 'none'}")
+    variants = [("repeat", "repeat", False), ("broadcast", "broadcast", False),
+                ("channels-last", "channels-last", False)]
+    if device.type == "cuda":
+        variants += [("broadcast + torch.compile", "broadcast", True),
+                     ("channels-last + torch.compile", "channels-last", True)]
+    rows = []
+    for label, upsample, comp in variants:
+        r = time_variant(cfg, device, batch, segment, args.steps, args.warmup, upsample, comp)
+        rows.append({"variant": label, **r})
+    base = rows[0]["audio_s_per_s"]
+    print("\n| variant | s of audio / s | steps/s | vs repeat | TFLOP/s (decoder) | warm-up |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['variant']} | {r['audio_s_per_s']:,.1f} | {r['steps_per_s']:.2f} | "
+              f"{r['audio_s_per_s'] / base:.2f}x | {r['tflops']:.2f} | {r['warmup_s']:.1f} s |")
+    result = {"config": args.config, "device": name, "batch": batch, "segment": segment, "rows": rows}
+    if args.train_data:
+        rate = time_loader(cfg, args.train_data, batch, segment, max(10, args.steps))
+        best = max(r["steps_per_s"] for r in rows)
+        print(f"\ndata loader alone ({cfg.train_conf.num_workers} workers): {rate:.1f} batches/s, "
+              f"{rate / best:.1f}x the fastest step")
+        result["loader_batches_per_s"] = rate
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

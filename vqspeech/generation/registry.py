@@ -1,0 +1,74 @@
+"""The generation backends by name: what the CLI offers, the benchmark times and the tests check.
+
+Every backend has one signature::
+
+    run(model, codes (B, F), speaker (B,), T, uniforms (B, T) float64, opts) -> (B, T) int64 classes
+
+and implements the cached recursion of :mod:`.reference` with its inverse-CDF sampling.
+Modules are imported when a backend is first used, so numba and triton load only on demand.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    module: str            # vqspeech.generation.<module>
+    function: str
+    devices: tuple         # device types it runs on
+    description: str
+    fold_batch: int = 16   # default segments per utterance when folding
+    min_core_factor: float = 4  # a folded segment keeps >= this x the warm-up as its own (conversion.plan_folds)
+    exact: bool = True     # the reference's samples for the same seed (else: tested to a tolerance)
+
+    def load(self):
+        return getattr(importlib.import_module(f"{__package__}.{self.module}"), self.function)
+
+    def runs_on(self, device: torch.device) -> bool:
+        if self.name == "triton":
+            from .triton_backend import available
+
+            return available(device)
+        return device.type in self.devices
+
+
+BACKENDS: dict[str, Backend] = {b.name: b for b in (
+    Backend("numba", "numba_backend", "generate_numba", ("cpu",),
+            "cached step compiled with numba, batch elements in parallel threads (CPU default)"),
+    Backend("reference", "reference", "generate_reference", ("cpu", "cuda"),
+            "cached step in torch ops, the reference the others are checked against"),
+    Backend("cuda-graph", "cuda_graph", "generate_cuda_graph", ("cuda",),
+            "the reference step captured once as a CUDA graph, replayed per sample", fold_batch=64,
+            min_core_factor=1),
+    Backend("triton", "triton_backend", "generate_triton", ("cuda",),
+            "every sample, layer and draw in one fused Triton kernel (CUDA default)", fold_batch=512,
+            min_core_factor=0, exact=False),
+    Backend("naive", "naive", "generate_naive", ("cpu", "cuda"),
+            "recompute the whole prefix per sample (baseline)"),
+    Backend("naive-window", "naive", "generate_naive_window", ("cpu", "cuda"),
+            "recompute the receptive field per sample (baseline)"),
+)}
+
+# Old names still accepted on the command line.
+ALIASES = {"fast": "numba"}
+METHODS = tuple(BACKENDS) + tuple(ALIASES)
+
+
+def get_backend(name: str) -> Backend:
+    name = ALIASES.get(name, name)
+    if name not in BACKENDS:
+        raise ValueError(f"unknown generation method {name!r}; choose from {', '.join(BACKENDS)}")
+    return BACKENDS[name]
+
+
+def default_method(device: torch.device) -> str:
+    """The fastest backend that runs on ``device``: triton on CUDA when importable, numba on CPU."""
+    if device.type == "cuda":
+        return "triton" if BACKENDS["triton"].runs_on(device) else "cuda-graph"
+    return "numba"
