@@ -22,8 +22,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vqspeech.alignments import align_to_frames, read_ctm, write_ctm  # noqa: E402
-from vqspeech.analysis.report import compute_phone_report  # noqa: E402
-from vqspeech.datadir import DataDir, read_data_dir, write_data_dir  # noqa: E402
+from vqspeech.phones.report import compute_phone_report  # noqa: E402
+from vqspeech.kaldi_data_dir import DataDir, read_data_dir, write_data_dir  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -2,9 +2,9 @@
 
     python benchmarks/fast_kernels.py
 
-1. Gates: ``tanh(a) * sigmoid(b)`` from libm scalar calls vs :func:`vqspeech.fast_wavenet._gates`
+1. Gates: ``tanh(a) * sigmoid(b)`` from libm scalar calls vs :func:`vqspeech.generation.numba_backend._gates`
    (one vectorisable exp), in ns per gate unit, with each one's max abs error against float64.
-2. Matrix-vector products (:func:`vqspeech.fast_wavenet._acc2`) over the 20-layer decoder's
+2. Matrix-vector products (:func:`vqspeech.generation.numba_backend._acc2`) over the 20-layer decoder's
    conv weights, C-contiguous vs the strided layout ``np.stack`` of transposed matrices gives,
    in G multiply-adds/s.
 """
@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vqspeech.fast_wavenet import _acc2, _gates  # noqa: E402
+from vqspeech.generation.numba_backend import _acc2, _gates  # noqa: E402
 
 
 @numba.njit(cache=True, nogil=True)

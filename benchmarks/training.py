@@ -87,7 +87,7 @@ def time_variant(cfg, device, batch: int, segment: int, steps: int, warmup: int,
 
 def time_loader(cfg, train_data: str, batch: int, segment: int, batches: int) -> float:
     """Batches per second from the training loader alone."""
-    from vqspeech.datadir import read_data_dir
+    from vqspeech.kaldi_data_dir import read_data_dir
     from vqspeech.train import CropBatches
 
     dd = read_data_dir(Path(train_data))

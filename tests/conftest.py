@@ -26,7 +26,7 @@ def _need_flite():
 def tiny_corpus(tmp_path_factory) -> Path:
     """6 sentences x every available voice: data/{train,dev,test} with phones.ctm."""
     _need_flite()
-    from vqspeech.corpora.mini import build_mini_corpus
+    from vqspeech.corpus_prep.mini import build_mini_corpus
 
     out = tmp_path_factory.mktemp("mini")
     build_mini_corpus(out, num_sentences=6, progress=False)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from vqspeech.alignments import read_ctm, read_htk_lab, read_textgrid, read_timit_phn
 from vqspeech.checkpoint import load_checkpoint
-from vqspeech.datadir import read_data_dir
+from vqspeech.kaldi_data_dir import read_data_dir
 from vqspeech.errors import AlignmentError, CheckpointError, DataDirError
 
 

@@ -9,7 +9,7 @@ from vqspeech.bin.decode import main as decode_main
 from vqspeech.bin.encode import main as encode_main, read_codes
 from vqspeech.checkpoint import load_model
 from vqspeech.conversion import convert, decode_codes, encode_wav, plan_folds
-from vqspeech.datadir import read_data_dir
+from vqspeech.kaldi_data_dir import read_data_dir
 from vqspeech.generation import SamplingOptions
 
 
@@ -126,7 +126,7 @@ def test_all_pairs_batch_writes_every_speaker_pair(trained_tiny, tiny_corpus, tm
     """Stage 4's command: the first N utterances of each speaker converted to every other speaker."""
     from vqspeech.bin.convert_voice import main as convert_main
     from vqspeech.checkpoint import load_model
-    from vqspeech.datadir import read_data_dir
+    from vqspeech.kaldi_data_dir import read_data_dir
 
     ckpt = trained_tiny / "checkpoint.pt"
     dd = read_data_dir(tiny_corpus / "data" / "test")

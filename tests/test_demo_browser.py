@@ -53,7 +53,7 @@ def demo_server(trained_tiny, tmp_path):
 
 def test_convert_in_the_browser(demo_server, tiny_corpus, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
-    from vqspeech.datadir import read_data_dir
+    from vqspeech.kaldi_data_dir import read_data_dir
 
     dd = read_data_dir(tiny_corpus / "data" / "test")
     utt = dd.utterances[0]
@@ -87,7 +87,7 @@ def test_twenty_concurrent_requests_and_oversize_upload(demo_server, tiny_corpus
     gradio_client = pytest.importorskip("gradio_client")
     from concurrent.futures import ThreadPoolExecutor
 
-    from vqspeech.datadir import read_data_dir
+    from vqspeech.kaldi_data_dir import read_data_dir
 
     dd = read_data_dir(tiny_corpus / "data" / "test")
     src = dd.audio_of(dd.utterances[0])[0]

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from vqspeech.alignments import read_ctm
-from vqspeech.datadir import DataDir, read_data_dir, write_data_dir
+from vqspeech.kaldi_data_dir import DataDir, read_data_dir, write_data_dir
 
 pytest.importorskip("pocketsphinx")
 from vqspeech.forced_align import align_data_dir, boundary_errors, normalise_words  # noqa: E402

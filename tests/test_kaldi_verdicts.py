@@ -5,8 +5,8 @@ import shutil
 
 import pytest
 
-from vqspeech.datadir import read_data_dir
-from vqspeech.datadir_fix import fix_data_dir
+from vqspeech.kaldi_data_dir import read_data_dir
+from vqspeech.kaldi_data_dir_fix import fix_data_dir
 from vqspeech.errors import DataDirError
 
 

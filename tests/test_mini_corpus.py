@@ -1,8 +1,8 @@
 import soundfile as sf
 
 from vqspeech.alignments import read_ctm
-from vqspeech.corpora.mini import split_sentences
-from vqspeech.datadir import read_data_dir
+from vqspeech.corpus_prep.mini import split_sentences
+from vqspeech.kaldi_data_dir import read_data_dir
 
 
 def test_split_is_disjoint_and_covers():

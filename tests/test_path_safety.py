@@ -11,7 +11,7 @@ import soundfile as sf
 import torch
 
 from vqspeech.checkpoint import load_checkpoint, save_checkpoint
-from vqspeech.datadir import read_data_dir
+from vqspeech.kaldi_data_dir import read_data_dir
 from vqspeech.errors import CheckpointError, DataDirError, UserError
 from vqspeech.ids import check_id, id_problem, path_in, same_file
 

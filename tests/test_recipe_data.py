@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from vqspeech.datadir import read_data_dir
+from vqspeech.kaldi_data_dir import read_data_dir
 
 REPO = Path(__file__).resolve().parents[1]
 

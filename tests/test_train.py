@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from vqspeech.checkpoint import load_model
-from vqspeech.datadir import DataDir, read_data_dir, write_data_dir
+from vqspeech.kaldi_data_dir import DataDir, read_data_dir, write_data_dir
 from vqspeech.train import learning_rate, train
 
 from helpers import tiny_config

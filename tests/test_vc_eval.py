@@ -5,15 +5,15 @@ import numpy as np
 import pytest
 
 from vqspeech.audio import load_audio
-from vqspeech.datadir import read_data_dir
+from vqspeech.kaldi_data_dir import read_data_dir
 
 pytest.importorskip("librosa")
 pytest.importorskip("resemblyzer")
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
-from vqspeech.evaluation.intelligibility import edit_distance, word_errors  # noqa: E402
-from vqspeech.evaluation.spectral import compare  # noqa: E402
-from vqspeech.evaluation.speaker_similarity import SpeakerCentroids, embed  # noqa: E402
+from vqspeech.vc_eval.intelligibility import edit_distance, word_errors  # noqa: E402
+from vqspeech.vc_eval.spectral import compare  # noqa: E402
+from vqspeech.vc_eval.speaker_similarity import SpeakerCentroids, embed  # noqa: E402
 
 
 def _wav(dd, utt):
@@ -28,7 +28,7 @@ def test_mcd_zero_for_itself_and_small_for_a_time_stretched_copy(tiny_corpus):
     same = compare(a, a)
     assert same.mcd_db == pytest.approx(0.0, abs=1e-9)
     assert same.f0_rmse_cents == pytest.approx(0.0, abs=1e-6)
-    from vqspeech.evaluation.spectral import _K, world_mel_cepstrum as mel_cepstrum
+    from vqspeech.vc_eval.spectral import _K, world_mel_cepstrum as mel_cepstrum
 
     stretched = librosa.effects.time_stretch(a, rate=0.85)  # 18% longer (phase vocoder: a few artefacts)
     other = _wav(dd, "slt_h002")  # same sentence, another speaker
@@ -71,7 +71,7 @@ def _reference_mcd(x, y, sr=16000):
 def test_mcd_is_the_literature_mcd(tiny_corpus):
     pytest.importorskip("pyworld")
     pytest.importorskip("pysptk")
-    from vqspeech.evaluation.spectral import mcep_alpha, mel_cepstral_distortion, world_mel_cepstrum
+    from vqspeech.vc_eval.spectral import mcep_alpha, mel_cepstral_distortion, world_mel_cepstrum
 
     dd = read_data_dir(tiny_corpus / "data" / "train")
     awb, slt = _wav(dd, "awb_h002")[:24000], _wav(dd, "slt_h002")[:24000]
@@ -96,7 +96,7 @@ def test_speaker_identification_of_real_utterances(tiny_corpus):
 def test_word_error_rate():
     assert edit_distance("a b c d".split(), "a x c".split()) == 2
     assert edit_distance([], ["a"]) == 1 and edit_distance(["a"], []) == 1
-    from vqspeech.evaluation.intelligibility import error_counts
+    from vqspeech.vc_eval.intelligibility import error_counts
 
     assert error_counts("a b c d".split(), "a x c".split()) == (1, 1, 0)
     assert error_counts("a b".split(), "a b c c".split()) == (0, 0, 2)
@@ -108,7 +108,7 @@ def test_error_counts_agree_with_jiwer():
     jiwer = pytest.importorskip("jiwer")
     import random
 
-    from vqspeech.evaluation.intelligibility import error_counts
+    from vqspeech.vc_eval.intelligibility import error_counts
 
     rng = random.Random(0)
     for _ in range(300):
@@ -145,7 +145,7 @@ def test_vc_eval_report(trained_tiny, tiny_corpus, tmp_path):
     if "source" in rep["overall"]:
         assert rep["overall"]["source"]["mcd_db"] > 0
     html = (out / "report.html").read_text()
-    from vqspeech.evaluation.vc_eval import MEASURES
+    from vqspeech.vc_eval.report import MEASURES
 
     assert html.count("data:image/png;base64,") == len(MEASURES) == 7  # one heat map per measure
     assert len(list((out / "wav").rglob("*.wav"))) == 6

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from vqspeech.corpora.vctk import prepare_vctk
-from vqspeech.datadir import read_data_dir
+from vqspeech.corpus_prep.vctk import prepare_vctk
+from vqspeech.kaldi_data_dir import read_data_dir
 from vqspeech.errors import UserError
 
 

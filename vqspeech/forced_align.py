@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .alignments import PhoneInterval, write_ctm
-from .datadir import read_data_dir
+from .kaldi_data_dir import read_data_dir
 from .errors import UserError
 from .fileio import atomic_write
 

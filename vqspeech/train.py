@@ -26,8 +26,8 @@ import torch.distributed as dist
 
 from .checkpoint import list_step_checkpoints, newest_valid_checkpoint, save_checkpoint
 from .config import ExperimentConfig, save_config
-from .corpus_data import CropBatches
-from .datadir import read_data_dir
+from .training_crops import CropBatches
+from .kaldi_data_dir import read_data_dir
 from .errors import UserError
 from .fileio import atomic_write
 from .models import VQVAE, build_model

@@ -19,7 +19,7 @@ from .runner import parser, run_user_command
 
 def _jobs(args, lm) -> list[tuple[str, str, float, float | None, str, Path]]:
     """[(name, input path, start, end, target speaker, output path)] from the arguments."""
-    from ..datadir import read_data_dir
+    from ..kaldi_data_dir import read_data_dir
     from ..errors import UserError
     from ..ids import path_in
 

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
 
         from ..audio import audio_info, load_audio
         from ..conversion import encode_file, encode_wav, require_one_code
-        from ..datadir import read_data_dir
+        from ..kaldi_data_dir import read_data_dir
         from ..errors import UserError
         from ..fileio import atomic_path, atomic_write
 

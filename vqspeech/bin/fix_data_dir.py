@@ -8,7 +8,7 @@ from .runner import parser, run_user_command
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..datadir_fix import fix_data_dir
+    from ..kaldi_data_dir_fix import fix_data_dir
 
     p = parser("vqspeech fix-data-dir", "Kaldi's fix_data_dir.sh: sort, deduplicate, keep the utterances present "
                                             "in every table, regenerate spk2utt (in place).")

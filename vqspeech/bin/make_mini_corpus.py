@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ..corpora.mini import __doc__ as _MINI_DOC, build_mini_corpus
+from ..corpus_prep.mini import __doc__ as _MINI_DOC, build_mini_corpus
 from .runner import parser, run_user_command
 
 

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     def work() -> int:
         import numpy as np
 
-        from ..analysis.report import compute_phone_report, write_phone_report
+        from ..phones.report import compute_phone_report, write_phone_report
         from ..errors import UserError
         from .encode import read_codes
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ..corpora.vctk import prepare_vctk
+from ..corpus_prep.vctk import prepare_vctk
 from .runner import parser, run_user_command
 
 

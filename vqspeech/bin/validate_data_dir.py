@@ -8,7 +8,7 @@ from .runner import parser, run_user_command
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..datadir import read_data_dir
+    from ..kaldi_data_dir import read_data_dir
 
     p = parser("vqspeech validate-data-dir", "Check a Kaldi data directory (sorting, keys, consistency, audio).")
     p.add_argument("data_dir")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ..evaluation.vc_eval import run_vc_eval, write_vc_report
+from ..vc_eval.report import run_vc_eval, write_vc_report
 from .runner import parser, run_user_command
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..alignments import (PhoneInterval, align_to_frames, fold_intervals, read_ctm, remove_overlaps,
                           write_textgrid)
-from ..datadir import read_data_dir
+from ..kaldi_data_dir import read_data_dir
 from ..errors import UserError
 from ..fileio import atomic_write
 from ..ids import path_in

@@ -3,7 +3,7 @@ import pytest
 import soundfile as sf
 
 from vqspeech.cli import main as cli_main
-from vqspeech.datadir import DataDir, Segment, read_data_dir, write_data_dir
+from vqspeech.kaldi_data_dir import DataDir, Segment, read_data_dir, write_data_dir
 from vqspeech.errors import DataDirError
 
 

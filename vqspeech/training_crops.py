@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .audio import load_audio
-from .datadir import DataDir
+from .kaldi_data_dir import DataDir
 
 
 def _seeded(*ints: int) -> torch.Generator:

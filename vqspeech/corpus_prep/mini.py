@@ -29,7 +29,7 @@ from pathlib import Path
 import soundfile as sf
 
 from ..alignments import PhoneInterval, write_ctm
-from ..datadir import DataDir, write_data_dir
+from ..kaldi_data_dir import DataDir, write_data_dir
 from ..errors import UserError
 
 SAMPLE_RATE = 16000
@@ -56,7 +56,7 @@ class Utterance:
 
 def harvard_sentences() -> list[str]:
     """The 720 Harvard sentences shipped with the package, in list order."""
-    text = resources.files("vqspeech").joinpath("data/harvard-sentences.txt").read_text("utf-8")
+    text = resources.files("vqspeech").joinpath("texts/harvard-sentences.txt").read_text("utf-8")
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..datadir import DataDir, write_data_dir
+from ..kaldi_data_dir import DataDir, write_data_dir
 from ..errors import UserError
 
 _UTT = re.compile(r"^(p\d+|s\d+)_(\d+)(?:_(mic[12]))?$")

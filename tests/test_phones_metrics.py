@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from vqspeech.analysis.abx import Item, abx_error, build_items, dtw_distance
-from vqspeech.analysis.boundaries import boundary_scores, code_boundaries, evaluate_boundaries
-from vqspeech.analysis.mapping import (ContingencyTable, bitrate, chance_accuracy, cluster_purity, code_perplexity,
+from vqspeech.phones.abx import Item, abx_error, build_items, dtw_distance
+from vqspeech.phones.boundaries import boundary_scores, code_boundaries, evaluate_boundaries
+from vqspeech.phones.mapping import (ContingencyTable, bitrate, chance_accuracy, cluster_purity, code_perplexity,
                                        many_to_one_accuracy, per_phone_accuracy, pnmi)
 
 # 10 frames: code 0 -> a,a,a,b ; code 1 -> b,b,b ; code 2 -> a,c,c
@@ -141,7 +141,7 @@ def test_abx_averages_contexts_then_speakers_then_phone_pairs():
 
 
 def test_item_file_round_trip(tmp_path):
-    from vqspeech.analysis.abx import ITEM_HEADER, write_item_file
+    from vqspeech.phones.abx import ITEM_HEADER, write_item_file
 
     items = [Item("s1_u", 2, 5, "k", ("pau", "ae"), "s1"), Item("s1_u", 5, 9, "ae", ("k", "t"), "s1")]
     write_item_file(tmp_path / "x.item", items, 0.01)
@@ -171,7 +171,7 @@ def test_abx_equals_zerospeech_libriabx2(tmp_path):
     sys.modules.setdefault("torchaudio", types.ModuleType("torchaudio"))
     from zrc_abx2.eval_ABX import EvalABX, EvalArgs
 
-    from vqspeech.analysis.abx import write_item_file
+    from vqspeech.phones.abx import write_item_file
 
     rng = np.random.default_rng(0)
     proto = {p: rng.normal(size=8) for p in "abc"}

@@ -27,7 +27,7 @@ import numpy as np
 from ..audio import load_audio, save_audio
 from ..checkpoint import load_model
 from ..conversion import convert
-from ..datadir import read_data_dir
+from ..kaldi_data_dir import read_data_dir
 from ..errors import UserError
 from ..fileio import atomic_write
 from ..ids import path_in
@@ -171,7 +171,7 @@ def write_vc_report(rep: dict, out_dir: str | Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..analysis.report import _html, _png
+    from ..phones.report import _html, _png
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

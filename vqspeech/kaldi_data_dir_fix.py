@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .datadir import OPTIONAL_TABLES, _c_key, read_table
+from .kaldi_data_dir import OPTIONAL_TABLES, _c_key, read_table
 from .errors import DataDirError
 from .fileio import atomic_write
 
