@@ -12,6 +12,10 @@
 #   5  phone report: codes vs phones.ctm of the test set -> exp/${tag}/reports/phones_<set>/
 #   6  vc-eval:    convert the parallel test set between all speakers; MCD, F0, speaker similarity, WER
 #                  -> exp/${tag}/reports/vc_<set>/
+#   7  prior:      encode the training set, train the prior over codes (conf/${prior_config}.yaml) into
+#                  exp/${tag}/prior, sample ${prior_samples} utterance(s) per test speaker and report
+#                  (bits/code, speaker ID, phone statistics) -> exp/${tag}/prior/report/; the test set's
+#                  phone report gains the sampled codes' phone statistics
 set -euo pipefail
 
 log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') ($(basename "$0"):${BASH_LINENO[0]}) $*"; }
@@ -34,7 +38,11 @@ align=${align:-false}              # stage 1: forced alignment for corpora witho
 convert_examples=${convert_examples:-1}  # utterances converted per speaker pair in stage 4
 vc_sentences=${vc_sentences:-2}     # stage 6: sentences converted between every speaker pair
 decode_args=${decode_args:-}       # extra arguments for generation (e.g. "--temperature 0.9")
-__option_names="stage stop_stage config tag data_args python nproc_per_node train_args align convert_examples vc_sentences decode_args ${corpus_options:-}"
+heldout_speakers=${heldout_speakers:-}  # stages 2, 7: train without these speakers (comma-separated); stage 6
+                                   # then converts to them from reference audio (reference models)
+prior_config=${prior_config:-prior}  # stage 7: conf/<prior_config>.yaml (built-in defaults when absent)
+prior_samples=${prior_samples:-2}  # stage 7: samples per test speaker
+__option_names="stage stop_stage config tag data_args python nproc_per_node train_args align convert_examples vc_sentences decode_args heldout_speakers prior_config prior_samples ${corpus_options:-}"
 
 . "$(dirname "${BASH_SOURCE[0]}")/utils/parse_options.sh"
 if [ $# -gt 0 ]; then echo "$0: error: unexpected argument '$1'" >&2; exit 2; fi
@@ -76,17 +84,29 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
   log "Data directories: $(for s in ${train_sets} ${dev_set} ${test_sets}; do printf '%s ' "$(pwd)/data/$s"; done)"
 fi
 
+# The sets training sees: the train and dev sets, less --heldout-speakers when given.
+train_dir=data/${train_sets%% *}
+train_dev_dir=data/${dev_set}
+if [ -n "${heldout_speakers}" ]; then
+  train_dir=${train_dir}_without_${heldout_speakers//,/_}
+  train_dev_dir=${train_dev_dir}_without_${heldout_speakers//,/_}
+fi
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
+  if [ -n "${heldout_speakers}" ]; then
+    log "Stage 2: holding out ${heldout_speakers}: ${train_dir}, ${train_dev_dir}"
+    ${python} -m vqspeech subset-data-dir "data/${train_sets%% *}" "${train_dir}" --exclude-speakers "${heldout_speakers}"
+    ${python} -m vqspeech subset-data-dir "data/${dev_set}" "${train_dev_dir}" --exclude-speakers "${heldout_speakers}"
+  fi
   log "Stage 2: training ${conf_file} -> ${expdir}"
   if [ "${nproc_per_node}" -gt 1 ]; then
     # shellcheck disable=SC2086
     ${python} -m torch.distributed.run --standalone --nproc_per_node "${nproc_per_node}" \
-      -m vqspeech.bin.train --config "${conf_file}" --train-data "data/${train_sets%% *}" \
-      --dev-data "data/${dev_set}" --exp-dir "${expdir}" ${train_args}
+      -m vqspeech.bin.train --config "${conf_file}" --train-data "${train_dir}" \
+      --dev-data "${train_dev_dir}" --exp-dir "${expdir}" ${train_args}
   else
     # shellcheck disable=SC2086
-    ${python} -m vqspeech train --config "${conf_file}" --train-data "data/${train_sets%% *}" \
-      --dev-data "data/${dev_set}" --exp-dir "${expdir}" ${train_args}
+    ${python} -m vqspeech train --config "${conf_file}" --train-data "${train_dir}" \
+      --dev-data "${train_dev_dir}" --exp-dir "${expdir}" ${train_args}
   fi
   log "Model: ${expdir}/checkpoint.pt"
 fi
@@ -125,5 +145,26 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
       --centroid-data "data/${dev_set}" --output-dir "${expdir}/reports/vc_${set}" \
       --max-sentences "${vc_sentences}" --no-progress
   done
+fi
+if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ] && [ -n "${heldout_speakers}" ]; then
+  log "Stage 7: skipped with --heldout-speakers (the prior is trained and evaluated on the model's own speakers)"
+elif [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
+  train_set=$(basename "${train_dir}")
+  log "Stage 7: the prior over codes (encode ${train_set}, train, sample, report)"
+  ${python} -m vqspeech encode --model "${model}" --data-dir "${train_dir}" --output "${expdir}/codes/${train_set}.txt"
+  prior_conf_args=()
+  if [ -f "conf/${prior_config%.yaml}.yaml" ]; then prior_conf_args=(--config "conf/${prior_config%.yaml}.yaml"); fi
+  ${python} -m vqspeech train-prior --model "${model}" "${prior_conf_args[@]}" \
+    --train-codes "${expdir}/codes/${train_set}.txt" --train-data "${train_dir}" \
+    --dev-codes "${expdir}/codes/${dev_set}.txt" --dev-data "data/${dev_set}" --exp-dir "${expdir}/prior" --no-progress
+  set=${test_sets%% *}
+  ${python} -W ignore -m vqspeech prior-report --model "${model}" --prior "${expdir}/prior/prior.pt" \
+    --data-dir "data/${set}" --codes "${expdir}/codes/${set}.txt" --train-codes "${expdir}/codes/${train_set}.txt" \
+    --output-dir "${expdir}/prior/report" --per-speaker "${prior_samples}"
+  if [ -f "data/${set}/phones.ctm" ]; then
+    ${python} -m vqspeech phone-report --model "${model}" --codes "${expdir}/codes/${set}.txt" \
+      --features "${expdir}/codes/${set}_features.npz" --data-dir "data/${set}" \
+      --sampled-codes "${expdir}/prior/report/sampled_codes.txt" --output-dir "${expdir}/reports/phones_${set}"
+  fi
 fi
 log "Done (stages ${stage}..${stop_stage})"

@@ -89,6 +89,9 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> L
     from .models import build_model
 
     ckpt = load_checkpoint(path)
+    if ckpt.get("kind", "vqvae") != "vqvae":
+        raise CheckpointError(f"{path}: is a {ckpt['kind']} checkpoint, not a VQ-VAE model "
+                              f"(a prior goes to --prior)")
     cfg = config_from_dict(ckpt["config"], f"{path} (config)")
     model = build_model(cfg, len(ckpt["speakers"]))
     try:

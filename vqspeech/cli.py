@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "validate-data-dir": ("vqspeech.bin.validate_data_dir", "main", "check a Kaldi data directory (Kaldi's verdicts)"),
     "fix-data-dir": ("vqspeech.bin.fix_data_dir", "main", "repair a data directory like Kaldi's fix_data_dir.sh"),
     "make-mini-corpus": ("vqspeech.bin.make_mini_corpus", "main", "synthesize the mini corpus (flite/festival voices)"),
+    "subset-data-dir": ("vqspeech.bin.subset_data_dir", "main", "a data directory without some speakers"),
     "prepare-vctk": ("vqspeech.bin.prepare_vctk", "main", "make data directories from a VCTK tree"),
     "train": ("vqspeech.bin.train", "main", "train a VQ-VAE (resumes; torchrun + DDP for many processes)"),
     "encode": ("vqspeech.bin.encode", "main", "codes (and encoder features) of a data directory"),
@@ -25,6 +26,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "phone-report": ("vqspeech.bin.phone_report", "main", "how well the codes match phones (ABX, purity, ...)"),
     "align": ("vqspeech.bin.align", "main", "pocketsphinx forced alignment -> phones.ctm"),
     "vc-eval": ("vqspeech.bin.vc_eval", "main", "evaluate voice conversion (MCD, F0, speaker, WER)"),
+    "train-prior": ("vqspeech.bin.train_prior", "main", "train the autoregressive prior over a model's codes"),
+    "sample": ("vqspeech.bin.sample", "main", "speech sampled from the prior in a chosen voice"),
+    "prior-report": ("vqspeech.bin.prior_report", "main", "sample every voice; bits/code, speaker ID, phone stats"),
+    "export-zerospeech": ("vqspeech.bin.export_zerospeech", "main", "codes/features in ZeroSpeech file formats"),
     "demo": ("vqspeech.bin.demo", "main", "the Gradio demo in the browser"),
 }
 

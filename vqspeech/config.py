@@ -197,6 +197,10 @@ class ExperimentConfig:
     decoder: str = "wavenet"           # a name from DECODERS ...
     decoder_conf: DecoderConfig | SpectralDecoderConfig = field(default_factory=DecoderConfig)  # ... its options
     train_conf: TrainConfig = field(default_factory=TrainConfig)
+    # Where the decoder's speaker vector comes from: "table" (a learned row per training speaker,
+    # the paper's setting) or "reference" (a resemblyzer d-vector of reference audio, projected by
+    # a learned layer: converts to voices the model never heard; see vqspeech/speaker_reference.py).
+    speaker_conditioning: str = "table"
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -266,6 +270,9 @@ def config_from_dict(data: dict, source: str = "config") -> ExperimentConfig:
     dname = data.get("decoder", "wavenet")
     if dname not in DECODERS:
         raise ConfigError(f"{source}: decoder: unknown {dname!r}; choose from {', '.join(DECODERS)}")
+    if data.get("speaker_conditioning", "table") not in ("table", "reference"):
+        raise ConfigError(f"{source}: speaker_conditioning: must be table or reference, "
+                          f"got {data['speaker_conditioning']!r}")
     qconf = data.pop("quantizer_conf", None)
     dconf = data.pop("decoder_conf", None)
     try:
@@ -282,17 +289,21 @@ def config_from_dict(data: dict, source: str = "config") -> ExperimentConfig:
     return cfg
 
 
-def load_config(path: str | os.PathLike) -> ExperimentConfig:
+def read_yaml_mapping(path: str | os.PathLike):
+    """A YAML file's contents, with one-line ConfigErrors naming the file (and line)."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text("utf-8"))
+        return yaml.safe_load(path.read_text("utf-8"))
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
         raise ConfigError(f"{path}{line}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
-    return config_from_dict(data or {}, str(path))
+
+
+def load_config(path: str | os.PathLike) -> ExperimentConfig:
+    return config_from_dict(read_yaml_mapping(path) or {}, str(path))
 
 
 def save_config(path: str | os.PathLike, cfg: ExperimentConfig) -> None:

@@ -60,11 +60,26 @@ def _pad_codes(codes: torch.Tensor, start: int, length: int) -> torch.Tensor:
     return seg
 
 
+def speaker_batch(model: VQVAE, speakers: list, device) -> torch.Tensor:
+    """Targets as the model takes them: ids (ints) -> (N,) int64; when any is a reference embedding
+    ((256,) array from :func:`vqspeech.speaker_reference.reference_embedding`) -> (N, 256) float, ids
+    standing for their training speaker's mean d-vector."""
+    if all(isinstance(s, (int, np.integer)) for s in speakers):
+        return torch.tensor([int(s) for s in speakers], dtype=torch.long, device=device)
+    if not getattr(model, "reference", False):
+        raise ValueError("this model conditions on a table of training speakers; reference audio needs a model "
+                         "trained with speaker_conditioning: reference")
+    rows = [model.speaker_refs[int(s)].cpu() if isinstance(s, (int, np.integer))
+            else torch.as_tensor(np.asarray(s), dtype=torch.float32) for s in speakers]
+    return torch.stack(rows).to(device)
+
+
 @torch.no_grad()
-def decode_codes(model: VQVAE, codes: torch.Tensor, speaker: int, opts: SamplingOptions | None = None,
+def decode_codes(model: VQVAE, codes: torch.Tensor, speaker, opts: SamplingOptions | None = None,
                  method: str = "numba", fold: bool = True, max_batch: int | None = None,
                  crossfade: int | None = None, vocoder: str = "griffin-lim") -> np.ndarray:
-    """(F,) codes of one utterance + speaker index -> (F * hop,) float32 waveform.
+    """(F,) codes of one utterance + speaker (a training speaker's index, or a (256,) reference
+    embedding for a reference model) -> (F * hop,) float32 waveform.
 
     A WaveNet model samples with ``method`` (folded into segments unless ``fold`` is false); a
     spectral model predicts all frames at once and ``vocoder`` turns them into audio (the
@@ -76,14 +91,14 @@ def decode_codes(model: VQVAE, codes: torch.Tensor, speaker: int, opts: Sampling
         from .vocoders import frames_to_audio
 
         F = codes.shape[0]
-        frames = model.frames(codes.to(device)[None], torch.tensor([speaker], device=device))
+        frames = model.frames(codes.to(device)[None], speaker_batch(model, [speaker], device))
         wav = frames_to_audio(model, frames, vocoder, seed=opts.seed)[0].cpu().numpy().astype(np.float32)
         return np.pad(wav, (0, max(0, F * model.hop - len(wav))))[: F * model.hop]
     return decode_many(model, [codes], [speaker], opts, method, fold, max_batch, crossfade)[0]
 
 
 @torch.no_grad()
-def decode_many(model: VQVAE, codes: list[torch.Tensor], speakers: list[int], opts: SamplingOptions | None = None,
+def decode_many(model: VQVAE, codes: list[torch.Tensor], speakers: list, opts: SamplingOptions | None = None,
                 method: str = "numba", fold: bool = True, max_batch: int | None = None,
                 crossfade: int | None = None) -> list[np.ndarray]:
     """WaveNet models: utterances' (F_i,) codes + speaker indices -> their (F_i * hop,) waveforms.
@@ -111,7 +126,7 @@ def decode_many(model: VQVAE, codes: list[torch.Tensor], speakers: list[int], op
                                     min_core_factor=backend.min_core_factor))
     length = max(p.length for p in plans)
     batch = torch.stack([_pad_codes(c.to(device), s, length) for c, p in zip(codes, plans) for s in p.starts])
-    spk = torch.tensor([sp for sp, p in zip(speakers, plans) for _ in p.starts], dtype=torch.long, device=device)
+    spk = speaker_batch(model, [sp for sp, p in zip(speakers, plans) for _ in p.starts], device)
     # samples up to the end of the longest segment's own span (the rest is padding)
     T = max((p.cores[i + 1] - s) * hop for p in plans for i, s in enumerate(p.starts))
     segs = generate(model, batch, spk, num_samples=max(T, 1), opts=opts, method=method).cpu().numpy()
@@ -210,10 +225,11 @@ class ConversionResult:
         return self.audio_seconds / max(self.seconds, 1e-9)
 
 
-def convert(model: VQVAE, wav: np.ndarray, speaker: int, sample_rate: int, opts: SamplingOptions | None = None,
+def convert(model: VQVAE, wav: np.ndarray, speaker, sample_rate: int, opts: SamplingOptions | None = None,
             method: str = "numba", fold: bool = True, max_batch: int | None = None,
             vocoder: str = "griffin-lim") -> ConversionResult:
-    """Encode ``wav`` (T,) and decode its codes with ``speaker``: the converted (T,) waveform."""
+    """Encode ``wav`` (T,) and decode its codes with ``speaker`` (an index or a reference embedding):
+    the converted (T,) waveform."""
     t0 = time.perf_counter()
     codes = encode_wav(model, wav, sample_rate=sample_rate)
     out = decode_codes(model, codes, speaker, opts, method, fold, max_batch, vocoder=vocoder)[: len(wav)]

@@ -82,7 +82,9 @@ class Converter:
         self.how = ("encode + spectral decoder + Griffin-Lim on CPU" if self.lm.model.decoder_kind == "spectral"
                     else "encode + folded fast WaveNet decode on CPU")
 
-    def __call__(self, audio_path, speaker, temperature, seed):
+    def __call__(self, audio_path, speaker, temperature, seed, reference_path=None):
+        """Convert ``audio_path`` to ``speaker``, or to the voice of ``reference_path`` when given
+        (reference models)."""
         import gradio as gr
 
         from .audio import audio_info, load_audio
@@ -97,8 +99,22 @@ class Converter:
             raise gr.Error("That file is not an upload.")
         if path.stat().st_size > MAX_FILE_MB * 1024 * 1024:
             raise gr.Error(f"File too large: at most {MAX_FILE_MB} MB.")
-        if speaker not in self.lm.speakers:
+        target = None
+        if reference_path:
+            ref = Path(reference_path)
+            if not _allowed(ref) or ref.stat().st_size > MAX_FILE_MB * 1024 * 1024:
+                raise gr.Error(f"The reference voice must be an upload of at most {MAX_FILE_MB} MB.")
+            from .speaker_reference import reference_embedding
+
+            try:
+                target = reference_embedding([ref])
+            except UserError as exc:
+                raise gr.Error(f"Reference voice: {str(exc).split(': ', 1)[-1]}") from None
+            speaker = "the reference voice"
+        elif speaker not in self.lm.speakers:
             raise gr.Error(f"Unknown speaker {speaker!r}; choose one of {', '.join(self.lm.speakers)}.")
+        else:
+            target = self.lm.speakers.index(speaker)
         try:
             frames, sr, _ = audio_info(path)
             if frames / sr > MAX_SECONDS:
@@ -109,7 +125,7 @@ class Converter:
             raise gr.Error(f"Cannot read this audio ({str(exc).split(': ', 1)[-1]}). Accepted: {FORMATS}.") from None
         opts = SamplingOptions(temperature=float(temperature), seed=int(seed))
         with self.lock:
-            res = convert(self.lm.model, wav, self.lm.speakers.index(speaker), self.lm.sample_rate, opts, "numba")
+            res = convert(self.lm.model, wav, target, self.lm.sample_rate, opts, "numba")
         picture = codes_figure(wav, res.codes.numpy(), self.lm.sample_rate, self.lm.hop)
         info = (f"Converted {res.audio_seconds:.2f} s of audio to **{speaker}** in {res.seconds:.2f} s: "
                 f"**{res.real_time_factor:.2f}x real time** ({self.how}).")
@@ -132,6 +148,12 @@ def build_app(model_path: str | None = None):
                                   elem_id="source-audio")
                 speaker = gr.Dropdown(choices=speakers, value=speakers[0], label="Target speaker",
                                       elem_id="target-speaker")
+                inputs_extra = []
+                if getattr(conv.lm.model, "reference", False):
+                    # a reference model converts to any voice: upload or record a few seconds of it
+                    inputs_extra.append(gr.Audio(sources=["upload", "microphone"], type="filepath",
+                                                 label="Target voice (optional: a few seconds of anyone; "
+                                                       "overrides the speaker)", elem_id="reference-audio"))
                 with gr.Row():
                     temperature = gr.Slider(0.1, 1.5, value=1.0, step=0.05, label="Temperature")
                     seed = gr.Number(value=0, precision=0, label="Seed")
@@ -146,7 +168,7 @@ def build_app(model_path: str | None = None):
             examples.append([str(p), others[i % len(others)], 1.0, 0])
         if examples:
             gr.Examples(examples, [source, speaker, temperature, seed], label="Mini-corpus examples")
-        button.click(conv, [source, speaker, temperature, seed], [output, picture, info],
+        button.click(conv, [source, speaker, temperature, seed, *inputs_extra], [output, picture, info],
                      concurrency_limit=1, api_name="convert")
     app.queue(max_size=64, default_concurrency_limit=1)
     return app

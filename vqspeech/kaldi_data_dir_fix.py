@@ -109,3 +109,38 @@ def _write(path: Path, table: dict[str, str]) -> None:
     with atomic_write(path) as fh:
         for key in sorted(table, key=_c_key):
             fh.write(f"{key} {table[key]}\n" if table[key] else f"{key}\n")
+
+
+def subset_data_dir(src: str | Path, dst: str | Path, exclude_speakers: list[str]) -> FixReport:
+    """Copy data directory ``src`` to ``dst`` without the utterances of ``exclude_speakers`` (Kaldi's
+    ``utils/subset_data_dir.sh --spk-list`` for the complement), then fix it as
+    :func:`fix_data_dir` does; ``phones.ctm`` keeps the kept utterances' lines."""
+    import shutil
+
+    from .errors import UserError
+
+    src, dst = Path(src), Path(dst)
+    utt2spk_path = src / "utt2spk"
+    if not utt2spk_path.is_file():
+        raise UserError(f"{utt2spk_path}: no such file")
+    utt2spk = [line.split() for line in utt2spk_path.read_text("utf-8").splitlines() if line.strip()]
+    speakers = {p[1] for p in utt2spk if len(p) == 2}
+    missing = sorted(set(exclude_speakers) - speakers)
+    if missing:
+        raise UserError(f"--exclude-speakers: {', '.join(missing)} not in {utt2spk_path} (speakers: "
+                        f"{', '.join(sorted(speakers))})")
+    keep = {p[0] for p in utt2spk if len(p) == 2 and p[1] not in exclude_speakers}
+    if not keep:
+        raise UserError(f"{src}: excluding {', '.join(exclude_speakers)} leaves no utterances")
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in src.iterdir():
+        if f.is_file() and f.name not in ("utt2spk", "phones.ctm", "spk2utt"):
+            shutil.copyfile(f, dst / f.name)
+    with atomic_write(dst / "utt2spk") as fh:
+        fh.writelines(f"{u} {s}\n" for u, s in (p for p in utt2spk if len(p) == 2) if u in keep)
+    ctm = src / "phones.ctm"
+    if ctm.is_file():
+        with atomic_write(dst / "phones.ctm") as fh:
+            fh.writelines(line + "\n" for line in ctm.read_text("utf-8").splitlines()
+                          if line.split() and line.split()[0] in keep)
+    return fix_data_dir(dst)

@@ -142,6 +142,13 @@ def _train(cfg, tc, d: _Dist, train_dir: Path, dev_dir: Path | None, exp_dir: Pa
     start_step = _resume(model, optimizer, ckpt_dir, speakers, d.is_main and progress) if resume else 0
     if d.is_main:
         _prepare_exp_dir(exp_dir, ckpt_dir, cfg)
+    bank = None
+    if cfg.speaker_conditioning == "reference":
+        from .speaker_reference import ReferenceBank
+
+        bank = ReferenceBank.build(train_dd, speakers, cfg.sample_rate, exp_dir / "speaker_refs.pt",
+                                   say=d.is_main and progress)
+        model.speaker_refs.copy_(bank.means().to(d.device))
     ddp_model = _wrap_ddp(model, d)
     batches = CropBatches(train_dd, speakers, cfg.sample_rate, tc.batch_size, segment, tc.seed,
                           d.rank, d.world_size, tc.preload)
@@ -169,7 +176,9 @@ def _train(cfg, tc, d: _Dist, train_dir: Path, dev_dir: Path | None, exp_dir: Pa
         lr = learning_rate(step, tc)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        out, grad_norm = _optimise(ddp_model, optimizer, scaler, params, wav, spk, amp_dtype, d.device, tc.grad_clip)
+        ref = None if bank is None else bank.draw(spk, tc.seed, step, d.rank).to(d.device)
+        out, grad_norm = _optimise(ddp_model, optimizer, scaler, params, wav, spk, amp_dtype, d.device, tc.grad_clip,
+                                   ref)
         step += 1
         audio_done += wav.numel() * d.world_size / cfg.sample_rate
         window.add(out, grad_norm)
@@ -279,10 +288,11 @@ def _tensorboard(exp_dir: Path, start_step: int):
     return SummaryWriter(str(exp_dir / "tensorboard"), purge_step=start_step or None)
 
 
-def _optimise(model, optimizer, scaler, params, wav, spk, amp_dtype, device, grad_clip: float):
-    """One forward / backward / update; returns (model outputs, gradient norm before clipping)."""
+def _optimise(model, optimizer, scaler, params, wav, spk, amp_dtype, device, grad_clip: float, reference=None):
+    """One forward / backward / update; returns (model outputs, gradient norm before clipping).
+    ``reference`` (B, 256): d-vectors that condition the decoder instead of the speaker ids."""
     with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-        out = model(wav, spk)
+        out = model(wav, spk) if reference is None else model(wav, spk, reference)
     optimizer.zero_grad(set_to_none=True)
     if scaler is not None:
         scaler.scale(out["loss"]).backward()

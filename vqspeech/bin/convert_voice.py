@@ -5,6 +5,8 @@
     convert-voice --model M --data-dir data/test --target-speaker slt --output-dir out/   (batch)
     convert-voice --model M --data-dir data/test --all-pairs 1 --output-dir out/   (every speaker pair)
     convert-voice --model M --list jobs.txt            (lines: <input> <target speaker> <output>)
+    convert-voice --model M --input in.wav --target-audio ref.wav [ref2.wav ...] --output out.wav
+        (a voice given by recordings; needs a model trained with speaker_conditioning: reference)
 """
 
 from __future__ import annotations
@@ -23,10 +25,13 @@ def _jobs(args, lm) -> list[tuple[str, str, float, float | None, str, Path]]:
     from ..errors import UserError
     from ..ids import path_in
 
+    target = _target_name(args)
     if args.input:
-        if not args.output or not args.target_speaker:
-            raise UserError("--input needs --output and --target-speaker")
-        return [(args.input, args.input, 0.0, None, args.target_speaker, Path(args.output))]
+        if not args.output or not target:
+            raise UserError("--input needs --output and --target-speaker (or --target-audio)")
+        return [(args.input, args.input, 0.0, None, target, Path(args.output))]
+    if args.target_audio and (args.all_pairs is not None or args.list):
+        raise UserError("--target-audio goes with --input or --data-dir")
     if args.data_dir and args.all_pairs is not None:
         if not args.output_dir:
             raise UserError("--all-pairs needs --output-dir")
@@ -41,14 +46,14 @@ def _jobs(args, lm) -> list[tuple[str, str, float, float | None, str, Path]]:
                         for tgt in lm.speakers if tgt != src]
         return out
     if args.data_dir:
-        if not args.output_dir or not args.target_speaker:
-            raise UserError("--data-dir needs --output-dir and --target-speaker (or --all-pairs N)")
+        if not args.output_dir or not target:
+            raise UserError("--data-dir needs --output-dir and --target-speaker or --target-audio (or --all-pairs N)")
         dd = read_data_dir(args.data_dir)
         out = []
         for utt in dd.utterances:
             path, start, end = dd.audio_of(utt)
-            out.append((utt, path, start, end, args.target_speaker,
-                        path_in(args.output_dir, f"{utt}_to_{args.target_speaker}.wav")))
+            label = target[len(REFERENCE_PREFIX):] if target.startswith(REFERENCE_PREFIX) else target
+            out.append((utt, path, start, end, target, path_in(args.output_dir, f"{utt}_to_{label}.wav")))
         return out
     if args.list:
         out = []
@@ -65,6 +70,41 @@ def _jobs(args, lm) -> list[tuple[str, str, float, float | None, str, Path]]:
             out.append((parts[0], parts[0], 0.0, None, parts[1], Path(parts[2])))
         return out
     raise UserError("give --input, --data-dir or --list (or --list-speakers)")
+
+
+REFERENCE_PREFIX = "reference:"
+
+
+def _target_name(args) -> str | None:
+    """The target as jobs name it: a speaker id, or ``reference:<first reference's stem>``."""
+    from ..errors import UserError
+
+    if args.target_speaker and args.target_audio:
+        raise UserError("give --target-speaker or --target-audio, not both")
+    if args.target_audio:
+        return REFERENCE_PREFIX + Path(args.target_audio[0]).stem
+    return args.target_speaker
+
+
+def _targets(args, lm, jobs) -> dict:
+    """Each job's target -> what the model takes: a speaker index, or the references' d-vector."""
+    from ..errors import UserError
+
+    out = {}
+    for job in jobs:
+        name = job[4]
+        if name in out:
+            continue
+        if name.startswith(REFERENCE_PREFIX) and args.target_audio:
+            if not getattr(lm.model, "reference", False):
+                raise UserError("--target-audio: this model conditions on a table of training speakers; train one "
+                                "with 'speaker_conditioning: reference' (README: converting to an unheard voice)")
+            from ..speaker_reference import reference_embedding
+
+            out[name] = reference_embedding(args.target_audio)
+        else:
+            out[name] = speaker_index(lm, name)
+    return out
 
 
 def _refuse_overwriting_inputs(jobs, overwrite: bool) -> None:
@@ -90,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--input", help="audio file (wav, flac, ...; any rate and channel count)")
     p.add_argument("--output", help="output wav (with --input)")
     p.add_argument("--target-speaker", help="speaker id from --list-speakers")
+    p.add_argument("--target-audio", nargs="+", metavar="REF",
+                   help="the target voice as recordings (a few seconds of speech in all; reference models only)")
     p.add_argument("--data-dir", help="batch: convert every utterance of a Kaldi data dir")
     p.add_argument("--output-dir", help="batch: where <utt>_to_<speaker>.wav files go")
     p.add_argument("--all-pairs", type=int, default=None, metavar="N",
@@ -117,8 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         opts = sampling_from_args(args)
         method = default_method(args.method, device)
         jobs = _jobs(args, lm)
-        for job in jobs:  # check every speaker before spending time on the first job
-            speaker_index(lm, job[4])
+        targets = _targets(args, lm, jobs)  # every target checked before spending time on the first job
         _refuse_overwriting_inputs(jobs, args.overwrite)
         from tqdm import tqdm
 
@@ -129,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 wav = load_audio(path, lm.sample_rate, start, end)
                 require_one_code(wav, lm.hop, lm.sample_rate, path)
-                res = convert(lm.model, wav, speaker_index(lm, target), lm.sample_rate, opts, method,
+                res = convert(lm.model, wav, targets[target], lm.sample_rate, opts, method,
                               fold=not args.no_fold, max_batch=args.max_batch, vocoder=args.vocoder)
                 save_audio(out_path, res.wav, lm.sample_rate)
             except UserError as exc:

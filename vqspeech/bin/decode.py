@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         from ..conversion import decode_codes
         from ..errors import UserError
         from ..ids import path_in
-        from .encode import read_codes
+        from ..codes_file import read_codes
 
         device = resolve_device(args.device)
         lm = load_model_arg(args.model, device)

@@ -8,7 +8,6 @@ writes the continuous encoder outputs (before quantisation) as an .npz keyed by 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from .common import add_model_args, load_model_arg, report_failures, resolve_device
 from .runner import parser, run_user_command
@@ -64,30 +63,6 @@ def main(argv: list[str] | None = None) -> int:
         return report_failures("vqspeech encode", failures, len(dd.utt2spk), "utterances")
 
     return run_user_command(work, args.verbose, prog="vqspeech encode")
-
-
-def read_codes(path: str | Path) -> dict[str, list[int]]:
-    """Read a codes file written by ``vqspeech encode``: {utt: [code, ...]}."""
-    from ..errors import UserError
-    from ..ids import check_id
-
-    out: dict[str, list[int]] = {}
-    try:
-        lines = Path(path).read_text("utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read codes ({exc})") from None
-    for no, line in enumerate(lines, 1):
-        parts = line.split()
-        if not parts:
-            continue
-        check_id(parts[0], f"{path}:{no}", "utterance id")
-        try:
-            out[parts[0]] = [int(c) for c in parts[1:]]
-        except ValueError:
-            raise UserError(f"{path}:{no}: codes must be integers") from None
-        if not out[parts[0]]:
-            raise UserError(f"{path}:{no}: utterance {parts[0]!r} has no codes")
-    return out
 
 
 if __name__ == "__main__":

@@ -21,6 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--features", default=None, help=".npz of continuous encoder outputs (for ABX)")
     p.add_argument("--tolerance-ms", type=float, default=20.0, help="boundary tolerance")
     p.add_argument("--examples", type=int, default=2, help="example utterances plotted")
+    p.add_argument("--sampled-codes", default=None,
+                   help="codes sampled from the prior (vqspeech sample --codes-out / prior-report): adds their "
+                        "phone statistics")
     args = p.parse_args(argv)
 
     def work() -> int:
@@ -28,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
 
         from ..phones.report import compute_phone_report, write_phone_report
         from ..errors import UserError
-        from .encode import read_codes
+        from ..codes_file import read_codes
 
         if args.model:
             from ..checkpoint import load_checkpoint
@@ -48,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
                     features = {k: npz[k] for k in npz.files}
             except (OSError, ValueError) as exc:
                 raise UserError(f"{args.features}: cannot read features ({exc})") from None
-        rep = compute_phone_report(codes, args.data_dir, frame_shift, num_codes, features, args.tolerance_ms / 1000)
+        sampled = read_codes(args.sampled_codes) if args.sampled_codes else None
+        rep = compute_phone_report(codes, args.data_dir, frame_shift, num_codes, features, args.tolerance_ms / 1000,
+                                   sampled_codes=sampled)
         path = write_phone_report(rep, codes, args.data_dir, frame_shift, args.output_dir, args.examples)
         ac = rep["abx_codes"]
 

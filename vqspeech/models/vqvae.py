@@ -63,8 +63,15 @@ class SpeakerAdversary(nn.Module):
         return F.cross_entropy(logits.float(), speaker[:, None].expand(-1, z.shape[-1]))
 
 
+REFERENCE_DIM = 256  # resemblyzer d-vectors (vqspeech.speaker_reference)
+
+
 class _EncoderQuantizer(nn.Module):
-    """What both decoders share: the waveform encoder, the codebook and the speaker table."""
+    """What both decoders share: the waveform encoder, the codebook and the speaker conditioning.
+
+    ``speaker`` arguments are either (B,) int64 ids of training speakers or, for a model with
+    ``speaker_conditioning: reference``, (B, 256) float reference embeddings (d-vectors) of any
+    voice; :meth:`speaker_vectors` turns either into the decoder's (B, speaker_dim) vectors."""
 
     decoder_kind = ""
 
@@ -75,9 +82,29 @@ class _EncoderQuantizer(nn.Module):
         self.num_speakers = num_speakers
         self.encoder = ConvEncoder(cfg.encoder_conf)
         self.quantizer = VectorQuantizer(cfg.encoder_conf.latent_dim, cfg.quantizer_conf)
-        self.speakers = nn.Embedding(num_speakers, speaker_dim)
+        self.reference = cfg.speaker_conditioning == "reference"
+        if self.reference:
+            self.speakers = None
+            self.reference_proj = nn.Linear(REFERENCE_DIM, speaker_dim)
+            # The training speakers' mean d-vectors (set by training, saved with the weights), so a
+            # reference model still converts to a training speaker named by id.
+            self.register_buffer("speaker_refs", torch.zeros(num_speakers, REFERENCE_DIM))
+        else:
+            self.speakers = nn.Embedding(num_speakers, speaker_dim)
+            self.reference_proj = None
         w = cfg.encoder_conf.speaker_adversary_weight
         self.adversary = SpeakerAdversary(cfg.encoder_conf.latent_dim, num_speakers, w) if w > 0 else None
+
+    def speaker_vectors(self, speaker: torch.Tensor) -> torch.Tensor:
+        """(B,) speaker ids or (B, 256) reference embeddings -> (B, speaker_dim)."""
+        if speaker.is_floating_point():
+            if not self.reference:
+                raise ValueError("this model conditions on a table of training speakers; reference audio needs a "
+                                 "model trained with speaker_conditioning: reference")
+            return self.reference_proj(speaker.to(self.reference_proj.weight.dtype))
+        if self.reference:
+            return self.reference_proj(self.speaker_refs[speaker])
+        return self.speakers(speaker)
 
     def _adversary_loss(self, enc: dict, speaker: torch.Tensor) -> torch.Tensor:
         """The classifier's cross-entropy (0 when off); its gradient reaches the encoder reversed."""
@@ -117,19 +144,22 @@ class VQVAE(_EncoderQuantizer):
         self.decoder = WaveNet(d)
 
     def conditioning(self, z_q: torch.Tensor, speaker: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, D, F) code vectors, (B,) speaker ids -> (cond features (B, C, F), speaker vectors (B, S))."""
-        return self.cond_net(z_q), self.speakers(speaker)
+        """(B, D, F) code vectors, (B,) speaker ids or (B, 256) references -> (cond features (B, C, F),
+        speaker vectors (B, S))."""
+        return self.cond_net(z_q), self.speaker_vectors(speaker)
 
     def codes_to_conditioning(self, codes: torch.Tensor, speaker: torch.Tensor):
         """(B, F) code indices, (B,) speaker ids -> per-layer gate biases at frame rate [(B, 2G, F)]."""
         c, g = self.conditioning(self.quantizer.lookup(codes), speaker)
         return self.decoder.layer_conditioning(c, g)
 
-    def forward(self, wav: torch.Tensor, speaker: torch.Tensor) -> dict[str, torch.Tensor]:
-        """wav (B, T) in [-1, 1] with T a multiple of the hop, speaker (B,) ->
-        dict with ``loss`` (recon + vq), ``recon_loss`` (nats/sample), quantizer stats and ``logits`` (B, Q, T)."""
+    def forward(self, wav: torch.Tensor, speaker: torch.Tensor, reference: torch.Tensor | None = None
+                ) -> dict[str, torch.Tensor]:
+        """wav (B, T) in [-1, 1] with T a multiple of the hop, speaker (B,) ids [, reference (B, 256)
+        embeddings that condition the decoder instead of the ids] -> dict with ``loss`` (recon + vq),
+        ``recon_loss`` (nats/sample), quantizer stats and ``logits`` (B, Q, T)."""
         enc = self.encode(wav)
-        c, g = self.conditioning(self._jittered(enc["z_q"]), speaker)
+        c, g = self.conditioning(self._jittered(enc["z_q"]), speaker if reference is None else reference)
         targets = mulaw_encode(wav, self.cfg.decoder_conf.quantization_channels)
         logits = self.decoder(self.decoder.shift_inputs(targets), c, g, self.hop)
         recon = F.cross_entropy(logits.float(), targets)
@@ -153,8 +183,9 @@ class SpectralVQVAE(_EncoderQuantizer):
         self.register_buffer("mel_fbank", fbank, persistent=False)
 
     def frames(self, codes: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
-        """(B, F) code indices, (B,) speaker ids -> (B, bins, F * hop // frame_hop) log magnitude."""
-        return self.decoder(self.quantizer.lookup(codes), self.speakers(speaker))
+        """(B, F) code indices, (B,) speaker ids or (B, 256) references -> (B, bins, F * hop // frame_hop)
+        log magnitude."""
+        return self.decoder(self.quantizer.lookup(codes), self.speaker_vectors(speaker))
 
     def target_frames(self, wav: torch.Tensor) -> torch.Tensor:
         """(B, T) waveform -> (B, bins, T // frame_hop) log magnitude (the regression target)."""
@@ -169,11 +200,13 @@ class SpectralVQVAE(_EncoderQuantizer):
         mag = log_frames.float().exp()
         return mag if self.cfg.decoder_conf.features == "linear" else mel_to_linear(mag, self.mel_fbank)
 
-    def forward(self, wav: torch.Tensor, speaker: torch.Tensor) -> dict[str, torch.Tensor]:
-        """wav (B, T), T a multiple of both hops, speaker (B,) -> dict with ``loss`` (recon + vq),
-        ``recon_loss`` (mean absolute log-magnitude error), quantizer stats, ``frames`` and ``targets``."""
+    def forward(self, wav: torch.Tensor, speaker: torch.Tensor, reference: torch.Tensor | None = None
+                ) -> dict[str, torch.Tensor]:
+        """wav (B, T), T a multiple of both hops, speaker (B,) ids [, reference (B, 256)] -> dict with
+        ``loss`` (recon + vq), ``recon_loss`` (mean absolute log-magnitude error), quantizer stats,
+        ``frames`` and ``targets``."""
         enc = self.encode(wav)
-        pred = self.decoder(self._jittered(enc["z_q"]), self.speakers(speaker))
+        pred = self.decoder(self._jittered(enc["z_q"]), self.speaker_vectors(speaker if reference is None else reference))
         targets = self.target_frames(wav)
         n = min(pred.shape[-1], targets.shape[-1])
         recon = F.l1_loss(pred[..., :n].float(), targets[..., :n])

@@ -42,8 +42,9 @@ def _segments(labels: list[str]) -> list[tuple[int, int, str]]:
 
 def compute_phone_report(codes: dict[str, list[int]], data_dir: str | Path, frame_shift: float, num_codes: int,
                          features: dict[str, np.ndarray] | None = None, tolerance: float = 0.02,
-                         abx_max_per_cell: int = 5) -> dict:
-    """All measures as a JSON-ready dict (no files written)."""
+                         abx_max_per_cell: int = 5, sampled_codes: dict[str, list[int]] | None = None) -> dict:
+    """All measures as a JSON-ready dict (no files written).  ``sampled_codes`` (from the prior)
+    adds the phone statistics of samples against the real codes (:mod:`vqspeech.prior.evaluate`)."""
     data_dir = Path(data_dir)
     dd = read_data_dir(data_dir)
     ctm = data_dir / "phones.ctm"
@@ -113,6 +114,7 @@ def compute_phone_report(codes: dict[str, list[int]], data_dir: str | Path, fram
             "within_speaker_error_pct": pct(abx_cont.within), "across_speaker_error_pct": pct(abx_cont.across),
             "groups_within": abx_cont.n_within, "groups_across": abx_cont.n_across},
         "speaker_from_codes": leak,
+        "prior_samples": None if sampled_codes is None else _prior_samples(codes, labels, sampled_codes),
         "analysis_seconds": analysis_seconds,
         "_table": table,       # removed before writing JSON; used by the plots
         "_labels": labels,
@@ -121,6 +123,12 @@ def compute_phone_report(codes: dict[str, list[int]], data_dir: str | Path, fram
 
 
 # ------------------------------------------------------------------------------------- plots
+def _prior_samples(codes, labels, sampled) -> dict:
+    from ..prior.evaluate import phone_statistics
+
+    return phone_statistics({u: codes[u] for u in labels}, labels, sampled)
+
+
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
@@ -233,6 +241,18 @@ def _markdown(rep: dict) -> str:
         "![code usage](code_usage.png)", "",
     ]
     lines += [f"![example](example_{k + 1}.png)" for k in range(rep.get("_examples", 0))]
+    ps = rep.get("prior_samples")
+    if ps:
+        bp, run = ps["bigram_perplexity"], ps["codes_per_phone_run"]
+        lines += ["", "## Codes sampled from the prior", "",
+                  f"Codes mapped to phones by this report's many-to-one mapping, repeats merged; a phone bigram "
+                  f"model fit on {ps['utterances']['fit']} real utterances scores the other "
+                  f"{ps['utterances']['held_out']} real ones, {ps['utterances']['sampled']} sampled ones, and as "
+                  f"many drawn from the code unigram (lower perplexity: more like real phone sequences).", "",
+                  "| codes | phone bigram perplexity | codes per phone run |", "|---|---:|---:|",
+                  f"| real (held out) | {bp['held_out_real']:.1f} | {run['real']:.2f} |",
+                  f"| sampled from the prior | {bp['sampled']:.1f} | {run['sampled']:.2f} |",
+                  f"| drawn from the unigram | {bp['unigram_random']:.1f} | {run['unigram_random']:.2f} |", ""]
     return "\n".join(lines) + "\n"
 
 

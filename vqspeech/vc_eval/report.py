@@ -46,13 +46,21 @@ def _sentence(utt: str, spk: str) -> str:
 def run_vc_eval(model_path: str | Path, test_dir: str | Path, centroid_dir: str | Path, out_dir: str | Path,
                 max_sentences: int = 2, max_pairs: int | None = None, seed: int = 0,
                 centroid_utts: int = 10, opts: SamplingOptions | None = None, method: str = "numba",
-                progress: bool = True) -> dict:
+                progress: bool = True, reference_utts: int = 3) -> dict:
+    """Convert parallel test sentences between every pair of speakers and score them.
+
+    A model with ``speaker_conditioning: reference`` is also evaluated on test speakers it never
+    saw: such a target is given by the d-vector of its first ``reference_utts`` utterances in
+    ``centroid_dir`` (kinds ``converted_unseen`` / ``resynthesis_unseen``), and each of those rows
+    also records its similarity to the nearest training speaker."""
     lm = load_model(model_path)
     sr = lm.sample_rate
     test = read_data_dir(test_dir)
     if test.text is None:
         raise UserError(f"{test_dir}: a 'text' file is needed for the intelligibility measure")
-    speakers = [s for s in test.speakers if s in lm.speakers]
+    reference_model = getattr(lm.model, "reference", False)
+    speakers = [s for s in test.speakers if s in lm.speakers or reference_model]
+    unseen = [s for s in speakers if s not in lm.speakers]
     if len(speakers) < 2:
         raise UserError(f"{test_dir}: fewer than 2 of its speakers are known to the model ({lm.speakers})")
     by_sentence: dict[str, dict[str, str]] = defaultdict(dict)
@@ -78,6 +86,12 @@ def run_vc_eval(model_path: str | Path, test_dir: str | Path, centroid_dir: str 
         for u in utts:
             emb[spk].append(embed(load_audio(cdd.audio_of(u)[0], sr, *cdd.audio_of(u)[1:]), sr))
     centroids = SpeakerCentroids(emb)
+    seen_in_test = [s for s in speakers if s in lm.speakers]
+    targets = {t: lm.speakers.index(t) for t in seen_in_test}
+    for t in unseen:  # a voice the model never heard: its reference recordings
+        from ..speaker_reference import reference_embedding
+
+        targets[t] = reference_embedding([cdd.audio_of(u)[0] for u in cdd.spk2utt[t][:reference_utts]])
 
     audio_cache: dict[str, np.ndarray] = {}
 
@@ -114,11 +128,15 @@ def run_vc_eval(model_path: str | Path, test_dir: str | Path, centroid_dir: str 
     for sent, s, t in tqdm(jobs, desc="vc-eval", unit="pair", disable=not progress):
         src_utt, tgt_utt = by_sentence[sent][s], by_sentence[sent][t]
         text = test.text[tgt_utt]
-        res = convert(lm.model, real(src_utt), lm.speakers.index(t), sr, opts, method)
+        res = convert(lm.model, real(src_utt), targets[t], sr, opts, method)
         save_audio(path_in(out_dir / "wav", f"{s}_to_{t}", f"{src_utt}.wav"), res.wav, sr)
-        kind = "resynthesis" if s == t else "converted"
-        rows.append({"kind": kind, "sentence": sent, "source": s, "target": t,
-                     "real_time_factor": res.real_time_factor, **score(res.wav, tgt_utt, t, text)})
+        kind = ("resynthesis" if s == t else "converted") + ("_unseen" if t in unseen else "")
+        row = {"kind": kind, "sentence": sent, "source": s, "target": t,
+               "real_time_factor": res.real_time_factor, **score(res.wav, tgt_utt, t, text)}
+        if t in unseen and seen_in_test:
+            e = embed(res.wav, sr)
+            row["similarity_nearest_training_speaker"] = max(centroids.similarity(e, k) for k in seen_in_test)
+        rows.append(row)
         if s != t:
             rows.append({"kind": "source", "sentence": sent, "source": s, "target": t,
                          **score(real(src_utt), tgt_utt, t, text, key=src_utt)})
@@ -126,7 +144,9 @@ def run_vc_eval(model_path: str | Path, test_dir: str | Path, centroid_dir: str 
             real_done.add((sent, t))
             r = score(real(tgt_utt), tgt_utt, t, text, with_spectral=False, key=tgt_utt)
             rows.append({"kind": "real", "sentence": sent, "source": t, "target": t, "mcd_db": 0.0, **r})
-    return summarise(rows, speakers, str(model_path), str(test_dir), sentences)
+    rep = summarise(rows, speakers, str(model_path), str(test_dir), sentences)
+    rep["unseen_speakers"] = unseen
+    return rep
 
 
 def _mean(values):
@@ -136,11 +156,14 @@ def _mean(values):
 
 def summarise(rows: list[dict], speakers: list[str], model: str, test_dir: str, sentences: list[str]) -> dict:
     overall, matrices = {}, {}
-    for kind in ("converted", "resynthesis", "source", "real"):
+    for kind in ("converted", "resynthesis", "converted_unseen", "resynthesis_unseen", "source", "real"):
         sel = [r for r in rows if r["kind"] == kind]
         if not sel:
             continue
         summary = {m: _mean(r.get(m) for r in sel) for m in MEASURES}
+        if kind.endswith("_unseen"):
+            summary["similarity_nearest_training_speaker"] = _mean(
+                r.get("similarity_nearest_training_speaker") for r in sel)
         words = sum(r["ref_words"] for r in sel)
         summary["wer"] = sum(r["word_errors"] for r in sel) / max(1, words)  # pooled, as WER is defined
         for k in ("substitutions", "deletions", "insertions"):
@@ -152,8 +175,8 @@ def summarise(rows: list[dict], speakers: list[str], model: str, test_dir: str, 
         mat = [[None] * len(speakers) for _ in speakers]
         for i, s in enumerate(speakers):
             for j, t in enumerate(speakers):
-                kind = "resynthesis" if s == t else "converted"
-                mat[i][j] = _mean(r.get(m) for r in rows if r["kind"] == kind and r["source"] == s and r["target"] == t)
+                kinds = ("resynthesis", "resynthesis_unseen") if s == t else ("converted", "converted_unseen")
+                mat[i][j] = _mean(r.get(m) for r in rows if r["kind"] in kinds and r["source"] == s and r["target"] == t)
         matrices[m] = mat
     return {"model": model, "test_dir": test_dir, "speakers": speakers, "sentences": sentences,
             "overall": overall, "matrices": matrices, "rows": rows}
@@ -208,6 +231,8 @@ def write_vc_report(rep: dict, out_dir: str | Path) -> Path:
              "| n |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     names = {"converted": "converted (source -> target)", "resynthesis": "resynthesis (target -> target)",
+             "converted_unseen": "converted to an unheard voice (from its reference audio)",
+             "resynthesis_unseen": "resynthesis of an unheard voice (from its reference audio)",
              "source": "unconverted source vs target", "real": "real target"}
     for kind, o in rep["overall"].items():
         lines.append(f"| {names[kind]} | {f(o['mcd_db'])} | {f(o['f0_rmse_cents'], '{:.0f}')} | {f(o['f0_corr'])} | "
@@ -215,6 +240,14 @@ def write_vc_report(rep: dict, out_dir: str | Path) -> Path:
                      f"{f(o['wer'] * 100, '{:.1f}%')} | {o['substitutions']} / {o['deletions']} / {o['insertions']} "
                      f"of {o['ref_words']} | {o['n']} |")
     lines.append("")
+    for kind in ("converted_unseen", "resynthesis_unseen"):
+        o = rep["overall"].get(kind)
+        if o and o.get("similarity_nearest_training_speaker") is not None:
+            lines.append(f"{names[kind]}: similarity to the held-out target {f(o['speaker_similarity'], '{:.3f}')}, "
+                         f"to the nearest training speaker {f(o['similarity_nearest_training_speaker'], '{:.3f}')}.")
+    if rep.get("unseen_speakers"):
+        lines += [f"Speakers the model never heard: {', '.join(rep['unseen_speakers'])} (identification is among "
+                  f"all {len(spk)} test speakers).", ""]
     lines += [f"![{_LABELS[m]}]({m}.png)" for m in rep["matrices"]]
     md = "\n".join(lines) + "\n"
     with atomic_write(out_dir / "report.md") as fh:

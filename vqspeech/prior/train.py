@@ -1,0 +1,159 @@
+"""``vqspeech train-prior``: the prior's training loop, with the VQ-VAE loop's habits.
+
+Writes ``exp/config.yaml`` (resolved), ``exp/checkpoints/step_*.pt`` (full state, atomic),
+``exp/prior.pt`` (the model for sampling), ``exp/tensorboard/`` and ``exp/prior_summary.json``.
+Resumes from the newest readable checkpoint; batches are a pure function of (seed, step), so
+N steps + resume + N steps equals 2N.  Under torchrun it wraps the model in
+DistributedDataParallel (gloo on CPU, nccl on CUDA); only rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..checkpoint import list_step_checkpoints, newest_valid_checkpoint, save_checkpoint
+from ..errors import UserError
+from ..fileio import atomic_write
+from ..train import _Dist, _tensorboard, learning_rate
+from .config import PriorConfig, save_prior_config
+from .data import IGNORE, CodeCorpus, crop_batch
+from .evaluate import cross_entropy_bits
+from .model import CodePrior
+
+PRIOR_KIND = "prior"
+
+
+@dataclass
+class PriorSource:
+    """What the prior inherits from its VQ-VAE: the code inventory and the speakers."""
+
+    num_codes: int
+    speakers: list[str]
+    sample_rate: int
+    hop: int
+
+
+@dataclass
+class PriorResult:
+    step: int
+    train_bits: float = float("nan")       # last logged training cross-entropy, bits per code
+    dev_bits: float | None = None
+    model: CodePrior | None = None
+    summary: dict = field(default_factory=dict)
+
+
+def train_prior(cfg: PriorConfig, source: PriorSource, train: CodeCorpus, dev: CodeCorpus | None, exp_dir,
+                *, resume: bool = True, device: str | None = None, progress: bool = True,
+                dist_timeout_s: float = 600.0, until_step: int | None = None) -> PriorResult:
+    exp_dir = Path(exp_dir)
+    tc = cfg.train_conf
+    d = _Dist(device, dist_timeout_s)
+    try:
+        return _train(cfg, source, train, dev, exp_dir, d, resume, progress, min(until_step or tc.max_steps,
+                                                                                  tc.max_steps))
+    finally:
+        d.close()
+
+
+def _payload(cfg: PriorConfig, source: PriorSource, model: CodePrior) -> dict:
+    return {"kind": PRIOR_KIND, "config": cfg.to_dict(), "speakers": source.speakers,
+            "sample_rate": source.sample_rate, "hop": source.hop, "num_codes": source.num_codes,
+            "model": model.state_dict()}
+
+
+def _train(cfg, source, train, dev, exp_dir: Path, d: _Dist, resume: bool, progress: bool, last_step: int):
+    tc = cfg.train_conf
+    torch.manual_seed(tc.seed)
+    model = CodePrior(source.num_codes, len(source.speakers), cfg.model).to(d.device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=0.01)
+    ckpt_dir = exp_dir / "checkpoints"
+    step = 0
+    if resume:
+        found = newest_valid_checkpoint(ckpt_dir)
+        if found is not None:
+            ckpt, path = found
+            if ckpt.get("kind") != PRIOR_KIND or ckpt["speakers"] != source.speakers:
+                raise UserError(f"{path}: not a prior of this model's codes and speakers; use a new --exp-dir "
+                                f"or --no-resume")
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["train_state"]["optimizer"])
+            step = int(ckpt["train_state"]["step"])
+            if d.is_main and progress:
+                print(f"resuming from {path} (step {step})")
+    if d.is_main:
+        exp_dir.mkdir(parents=True, exist_ok=True)
+        save_prior_config(exp_dir / "config.yaml", cfg)
+    net = model
+    if d.world_size > 1:
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[d.device.index] if d.device.type == "cuda" else None)
+    writer = _tensorboard(exp_dir, step) if d.is_main else None
+    bar = None
+    if d.is_main and progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=tc.max_steps, initial=step, desc="train-prior", unit="step", dynamic_ncols=True)
+    result = PriorResult(step=step, model=model)
+    window_nats, window_n = torch.zeros((), device=d.device), torch.zeros((), device=d.device)
+    t0, start = time.perf_counter(), step
+    model.train()
+    while step < last_step:
+        inputs, targets, spk = crop_batch(train, tc.batch_size, cfg.model.context, tc.seed, step, d.rank)
+        inputs, targets, spk = inputs.to(d.device), targets.to(d.device), spk.to(d.device)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, tc)
+        logits = net(inputs, spk)
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if tc.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+        optimizer.step()
+        step += 1
+        n = (targets != IGNORE).sum()
+        window_nats += loss.detach() * n
+        window_n += n
+        if bar is not None:
+            bar.update(1)
+        if step % tc.log_every == 0 or step == last_step:
+            result.train_bits = (window_nats / window_n.clamp(min=1)).item() / math.log(2)
+            window_nats.zero_()
+            window_n.zero_()
+            if writer is not None:
+                writer.add_scalar("prior/train_bits_per_code", result.train_bits, step)
+                writer.add_scalar("lr", learning_rate(step - 1, tc), step)
+            if bar is not None:
+                bar.set_postfix(bits=f"{result.train_bits:.3f}")
+        if dev is not None and d.is_main and (step % tc.val_every == 0 or step == last_step):
+            result.dev_bits = cross_entropy_bits(model, dev, d.device)
+            if writer is not None:
+                writer.add_scalar("prior/dev_bits_per_code", result.dev_bits, step)
+            model.train()
+        if step % tc.checkpoint_every == 0 or step == last_step:
+            if d.is_main:
+                common = _payload(cfg, source, model)
+                state = {"step": step, "optimizer": optimizer.state_dict()}
+                save_checkpoint(ckpt_dir / f"step_{step:08d}.pt", {**common, "train_state": state})
+                save_checkpoint(exp_dir / "prior.pt", {**common, "step": step})
+                for _, old in list_step_checkpoints(ckpt_dir)[:-tc.keep_checkpoints]:
+                    old.unlink(missing_ok=True)
+            d.barrier()
+    if bar is not None:
+        bar.close()
+    if writer is not None:
+        writer.close()
+    result.step = step
+    if d.is_main:
+        result.summary = {"step": step, "train_bits_per_code": result.train_bits, "dev_bits_per_code": result.dev_bits,
+                          "wall_seconds": time.perf_counter() - t0, "steps_this_run": step - start,
+                          "codes_per_second_of_audio": source.sample_rate / source.hop}
+        with atomic_write(exp_dir / "prior_summary.json") as fh:
+            json.dump(result.summary, fh, indent=2)
+    return result

@@ -1,0 +1,135 @@
+"""Reference embeddings of a voice: resemblyzer d-vectors, for models with
+``speaker_conditioning: reference`` (conversion to a voice given by a few seconds of audio).
+
+Why a pretrained speaker encoder and not one trained jointly: the toolkit's corpora have 5
+(mini) to 100 (VCTK) speakers, too few for a speaker encoder to learn a space that places a new
+voice sensibly; resemblyzer's GE2E encoder was trained on thousands of speakers and ships
+offline in its wheel.  The VQ-VAE learns one linear layer from its 256-d d-vector to the
+decoder's speaker vector.
+
+Checks on references (one-line errors naming the file): the sample rate must be at least
+8 kHz; the file must not be silent; after resemblyzer trims silences at least
+:data:`MIN_SPEECH_SECONDS` of speech must remain.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import UserError
+
+EMBED_RATE = 16000          # resemblyzer works at 16 kHz
+MIN_RATE = 8000             # below this a recording does not carry the voice band
+MIN_SPEECH_SECONDS = 1.0    # of speech after silence trimming, over all references of a voice
+SILENCE_RMS = 1e-4          # full scale; a recording quieter than this throughout is silent
+
+
+def _encoder():
+    from .vc_eval.deps import require
+
+    resemblyzer = require("resemblyzer")
+    global _ENCODER
+    if _ENCODER is None:
+        _ENCODER = resemblyzer.VoiceEncoder("cpu", verbose=False)
+    return resemblyzer, _ENCODER
+
+
+_ENCODER = None
+
+
+def utterance_embedding(wav: np.ndarray, sample_rate: int) -> np.ndarray:
+    """(T,) waveform -> (256,) unit-norm d-vector (no checks: for training data)."""
+    resemblyzer, enc = _encoder()
+    return enc.embed_utterance(resemblyzer.preprocess_wav(np.asarray(wav, dtype=np.float32), sample_rate))
+
+
+def reference_embedding(paths, min_speech_seconds: float = MIN_SPEECH_SECONDS) -> np.ndarray:
+    """Reference recordings of one voice -> (256,) unit-norm d-vector (their speech pooled).
+
+    UserError (one line, naming the file) for an unreadable file, a rate below 8 kHz, silence,
+    or less than ``min_speech_seconds`` of speech in all of them together.
+    """
+    import soundfile as sf
+
+    from .audio import load_audio
+
+    resemblyzer, enc = _encoder()
+    speech = []
+    for path in paths:
+        try:
+            rate = sf.info(str(path)).samplerate
+        except (RuntimeError, OSError) as exc:
+            raise UserError(f"{path}: cannot read the reference audio ({str(exc).strip()[:120]})") from None
+        if rate < MIN_RATE:
+            raise UserError(f"{path}: sample rate {rate} Hz is below the {MIN_RATE} Hz a reference voice needs")
+        wav = load_audio(path, EMBED_RATE)
+        if len(wav) == 0 or float(np.sqrt(np.mean(np.square(wav)))) < SILENCE_RMS:
+            raise UserError(f"{path}: the reference audio is silent")
+        trimmed = resemblyzer.preprocess_wav(wav.astype(np.float32), EMBED_RATE)
+        if len(trimmed) == 0:
+            raise UserError(f"{path}: no speech found in the reference audio")
+        speech.append(trimmed)
+    total = sum(len(s) for s in speech) / EMBED_RATE
+    if total < min_speech_seconds:
+        names = ", ".join(str(p) for p in paths)
+        raise UserError(f"{names}: {total:.2f} s of speech after trimming silence; a reference voice needs at least "
+                        f"{min_speech_seconds:g} s (3-10 s is better)")
+    e = enc.embed_utterance(np.concatenate(speech))
+    return (e / np.linalg.norm(e)).astype(np.float32)
+
+
+class ReferenceBank:
+    """For each training speaker, the d-vectors of its utterances ((n_s, 256) each): training draws
+    one per crop, another utterance of the same voice, so the decoder learns to follow the
+    reference and not the crop's own content."""
+
+    def __init__(self, speakers: list[str], per_speaker: list):
+        import torch
+
+        self.speakers = speakers
+        self.per_speaker = [torch.as_tensor(np.asarray(e), dtype=torch.float32) for e in per_speaker]
+
+    @classmethod
+    def build(cls, dd, speakers: list[str], sample_rate: int, cache=None, say: bool = False) -> "ReferenceBank":
+        """Embed every training utterance once (cached in ``cache``, a weights-only torch file)."""
+        import torch
+
+        from .audio import load_audio
+        from .fileio import atomic_path
+
+        if cache is not None and cache.is_file():
+            data = torch.load(cache, map_location="cpu", weights_only=True)
+            if data.get("speakers") == speakers:
+                return cls(speakers, data["embeddings"])
+        if say:
+            print(f"embedding {len(dd.utt2spk)} training utterances with resemblyzer (once; cached in {cache})")
+        per = []
+        for spk in speakers:
+            rows = []
+            for utt in dd.spk2utt[spk]:
+                path, start, end = dd.audio_of(utt)
+                rows.append(utterance_embedding(load_audio(path, EMBED_RATE, start, end), EMBED_RATE))
+            per.append(np.stack(rows).astype(np.float32))
+        bank = cls(speakers, per)
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(cache) as tmp:
+                torch.save({"speakers": speakers, "embeddings": bank.per_speaker}, tmp)
+        return bank
+
+    def means(self):
+        """(S, 256) unit-norm mean d-vector per speaker."""
+        import torch
+
+        m = torch.stack([e.mean(0) for e in self.per_speaker])
+        return m / m.norm(dim=1, keepdim=True)
+
+    def draw(self, speaker, seed: int, step: int, rank: int = 0):
+        """(B,) speaker ids -> (B, 256): a random utterance embedding of each speaker, a pure function
+        of (seed, step, rank) so resumed training sees the same draws."""
+        import torch
+
+        g = torch.Generator().manual_seed((seed * 1_000_003 + step) * 64 + rank + 17)
+        rows = [self.per_speaker[int(s)][int(torch.randint(len(self.per_speaker[int(s)]), (1,), generator=g))]
+                for s in speaker.cpu()]
+        return torch.stack(rows)
