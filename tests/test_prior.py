@@ -254,3 +254,25 @@ def test_export_zerospeech_round_trip(prior_setup, tmp_path, fmt):
             np.testing.assert_allclose(back["features"], expected, rtol=1e-5, atol=1e-6)
         if fmt == "times":
             np.testing.assert_allclose(back["times"], (np.arange(len(seq)) + 0.5) * 16 / 16000, atol=6e-5)
+
+
+def test_prior_trains_under_torchrun_with_two_gloo_processes(tmp_path):
+    import os
+    from pathlib import Path
+
+    tests = Path(__file__).parent
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(tests.parent))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(tests / "prior_ddp_worker.py"), str(tmp_path / "exp"), str(tmp_path), "12"]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    r0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    r1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    for k in r0:  # gradients were averaged: both ranks hold the same weights
+        assert torch.equal(r0[k], r1[k]), k
+    # ... which differ from one process trained alone on rank 0's shard
+    codes, u2s = _chain_codes(10, 40, seed=6)
+    alone = train_prior(_tiny_cfg(12), SOURCE, CodeCorpus.from_codes(codes, u2s, SOURCE.speakers, 4, "c"), None,
+                        tmp_path / "alone", progress=False).model.state_dict()
+    assert any(not torch.allclose(alone[k], r0[k]) for k in r0)
+    assert (tmp_path / "exp" / "prior.pt").is_file()
