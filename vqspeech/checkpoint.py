@@ -50,6 +50,19 @@ def save_checkpoint(path: str | os.PathLike, payload: dict) -> None:
         torch.save(payload, tmp)
 
 
+def save_training_checkpoints(exp_dir: str | os.PathLike, inference_name: str, common: dict, train_state: dict,
+                              keep: int) -> None:
+    """A training run's checkpoint at ``train_state["step"]``: ``exp_dir/checkpoints/step_N.pt`` (full
+    state, for resuming), ``exp_dir/<inference_name>`` (weights for use) and only the newest ``keep``
+    step files kept."""
+    exp_dir = Path(exp_dir)
+    step = train_state["step"]
+    save_checkpoint(exp_dir / "checkpoints" / f"step_{step:08d}.pt", {**common, "train_state": train_state})
+    save_checkpoint(exp_dir / inference_name, {**common, "step": step})
+    for _, old in list_step_checkpoints(exp_dir / "checkpoints")[:-keep]:
+        old.unlink(missing_ok=True)
+
+
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     """Load and check a checkpoint without unpickling arbitrary objects.
 

@@ -24,37 +24,17 @@ MIN_SPEECH_SECONDS = 1.0    # of speech after silence trimming, over all referen
 SILENCE_RMS = 1e-4          # full scale; a recording quieter than this throughout is silent
 
 
-def _encoder():
-    from .vc_eval.deps import require
-
-    resemblyzer = require("resemblyzer")
-    global _ENCODER
-    if _ENCODER is None:
-        _ENCODER = resemblyzer.VoiceEncoder("cpu", verbose=False)
-    return resemblyzer, _ENCODER
-
-
-_ENCODER = None
-
-
-def utterance_embedding(wav: np.ndarray, sample_rate: int) -> np.ndarray:
-    """(T,) waveform -> (256,) unit-norm d-vector (no checks: for training data)."""
-    resemblyzer, enc = _encoder()
-    return enc.embed_utterance(resemblyzer.preprocess_wav(np.asarray(wav, dtype=np.float32), sample_rate))
-
-
 def reference_embedding(paths, min_speech_seconds: float = MIN_SPEECH_SECONDS) -> np.ndarray:
     """Reference recordings of one voice -> (256,) unit-norm d-vector (their speech pooled).
 
-    UserError (one line, naming the file) for an unreadable file, a rate below 8 kHz, silence,
-    or less than ``min_speech_seconds`` of speech in all of them together.
+    UserError (one line, naming the file) for an unreadable file, a rate below 8 kHz, or the
+    failures of :func:`embed_reference_clips`.
     """
     import soundfile as sf
 
     from .audio import load_audio
 
-    resemblyzer, enc = _encoder()
-    speech = []
+    clips = []
     for path in paths:
         try:
             rate = sf.info(str(path)).samplerate
@@ -62,19 +42,33 @@ def reference_embedding(paths, min_speech_seconds: float = MIN_SPEECH_SECONDS) -
             raise UserError(f"{path}: cannot read the reference audio ({str(exc).strip()[:120]})") from None
         if rate < MIN_RATE:
             raise UserError(f"{path}: sample rate {rate} Hz is below the {MIN_RATE} Hz a reference voice needs")
-        wav = load_audio(path, EMBED_RATE)
+        clips.append((path, load_audio(path, EMBED_RATE)))
+    return embed_reference_clips(clips, min_speech_seconds)
+
+
+def embed_reference_clips(clips, min_speech_seconds: float = MIN_SPEECH_SECONDS) -> np.ndarray:
+    """[(name, (T,) waveform at 16 kHz)] of one voice -> (256,) unit-norm d-vector.
+
+    UserError naming the clip for silence, and for less than ``min_speech_seconds`` of speech in
+    all of them together after resemblyzer trims silences.
+    """
+    from .vc_eval.speaker_similarity import voice_encoder
+
+    resemblyzer, encoder = voice_encoder()
+    speech = []
+    for name, wav in clips:
         if len(wav) == 0 or float(np.sqrt(np.mean(np.square(wav)))) < SILENCE_RMS:
-            raise UserError(f"{path}: the reference audio is silent")
-        trimmed = resemblyzer.preprocess_wav(wav.astype(np.float32), EMBED_RATE)
+            raise UserError(f"{name}: the reference audio is silent")
+        trimmed = resemblyzer.preprocess_wav(np.asarray(wav, dtype=np.float32), EMBED_RATE)
         if len(trimmed) == 0:
-            raise UserError(f"{path}: no speech found in the reference audio")
+            raise UserError(f"{name}: no speech found in the reference audio")
         speech.append(trimmed)
     total = sum(len(s) for s in speech) / EMBED_RATE
     if total < min_speech_seconds:
-        names = ", ".join(str(p) for p in paths)
+        names = ", ".join(str(n) for n, _ in clips)
         raise UserError(f"{names}: {total:.2f} s of speech after trimming silence; a reference voice needs at least "
                         f"{min_speech_seconds:g} s (3-10 s is better)")
-    e = enc.embed_utterance(np.concatenate(speech))
+    e = encoder.embed_utterance(np.concatenate(speech))
     return (e / np.linalg.norm(e)).astype(np.float32)
 
 
@@ -96,6 +90,7 @@ class ReferenceBank:
 
         from .audio import load_audio
         from .fileio import atomic_path
+        from .vc_eval.speaker_similarity import embed
 
         if cache is not None and cache.is_file():
             data = torch.load(cache, map_location="cpu", weights_only=True)
@@ -108,7 +103,7 @@ class ReferenceBank:
             rows = []
             for utt in dd.spk2utt[spk]:
                 path, start, end = dd.audio_of(utt)
-                rows.append(utterance_embedding(load_audio(path, EMBED_RATE, start, end), EMBED_RATE))
+                rows.append(embed(load_audio(path, EMBED_RATE, start, end), EMBED_RATE))
             per.append(np.stack(rows).astype(np.float32))
         bank = cls(speakers, per)
         if cache is not None:

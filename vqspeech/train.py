@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from .checkpoint import list_step_checkpoints, newest_valid_checkpoint, save_checkpoint
+from .checkpoint import newest_valid_checkpoint, save_training_checkpoints
 from .config import ExperimentConfig, save_config
 from .training_crops import CropBatches
 from .kaldi_data_dir import read_data_dir
@@ -375,10 +375,7 @@ def _save(exp_dir: Path, model: VQVAE, optimizer, cfg: ExperimentConfig, speaker
     common = {"config": cfg.to_dict(), "speakers": speakers, "sample_rate": cfg.sample_rate,
               "hop": cfg.encoder_conf.hop, "model": model.state_dict()}
     state = {"step": step, "optimizer": optimizer.state_dict(), "rng_cpu": torch.get_rng_state()}
-    save_checkpoint(exp_dir / "checkpoints" / f"step_{step:08d}.pt", {**common, "train_state": state})
-    save_checkpoint(exp_dir / "checkpoint.pt", {**common, "step": step})
-    for _, old in list_step_checkpoints(exp_dir / "checkpoints")[:-keep]:
-        old.unlink(missing_ok=True)
+    save_training_checkpoints(exp_dir, "checkpoint.pt", common, state, keep)
 
 
 @torch.no_grad()

@@ -105,15 +105,16 @@ def phone_statistics(real: dict[str, list[int]], labels: dict[str, list[str]], s
     samp = [phone_runs(c, mapping) for c in sampled.values()]
     rand = [phone_runs(c, mapping) for c in random_codes]
 
-    def mean_run(seqs_codes):
-        lengths = [len(c) / max(1, len(phone_runs(c, mapping))) for c in seqs_codes]
+    def mean_run(codes_seqs, run_seqs):
+        lengths = [len(c) / max(1, len(r)) for c, r in zip(codes_seqs, run_seqs)]
         return float(np.mean(lengths)) if lengths else float("nan")
 
     return {
         "bigram_perplexity": {"held_out_real": lm.perplexity(held), "sampled": lm.perplexity(samp),
                               "unigram_random": lm.perplexity(rand)},
-        "codes_per_phone_run": {"real": mean_run([real[u] for u in utts]), "sampled": mean_run(list(sampled.values())),
-                                "unigram_random": mean_run(random_codes)},
+        "codes_per_phone_run": {"real": mean_run([real[u] for u in utts], [runs[u] for u in utts]),
+                                "sampled": mean_run(list(sampled.values()), samp),
+                                "unigram_random": mean_run(random_codes, rand)},
         "phones_in_mapping": len(set(mapping.values())),
         "utterances": {"fit": len(fit), "held_out": len(held), "sampled": len(samp)},
     }

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..audio import load_audio, save_audio
+from ..audio import save_audio
 from ..codes_file import read_codes, write_codes
 from ..conversion import decode_codes
 from ..errors import UserError
@@ -67,16 +67,9 @@ def run_prior_report(lm, prior_path, data_dir, codes_path, train_codes_path, out
 
 def _identify(dd, sr: int, wavs: dict) -> dict:
     """Identify each sample's voice among the test speakers' resemblyzer centroids."""
-    from ..vc_eval.speaker_similarity import SpeakerCentroids, embed
+    from ..vc_eval.speaker_similarity import centroids_from_data_dir, embed
 
-    per_spk: dict[str, list] = {}
-    for utt in dd.utterances:
-        spk = dd.utt2spk[utt]
-        if len(per_spk.get(spk, [])) >= 5:
-            continue
-        path, start, end = dd.audio_of(utt)
-        per_spk.setdefault(spk, []).append(embed(load_audio(path, sr, start, end), sr))
-    centroids = SpeakerCentroids(per_spk)
+    centroids = centroids_from_data_dir(dd, dd.speakers, sr, 5, "--data-dir")
     hits = {name: centroids.identify(embed(wav, sr)) == spk for name, (spk, wav) in wavs.items()}
     return {"accuracy": float(np.mean(list(hits.values()))), "chance": 1.0 / len(centroids.speakers),
             "per_sample": hits}

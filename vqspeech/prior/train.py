@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..checkpoint import list_step_checkpoints, newest_valid_checkpoint, save_checkpoint
+from ..checkpoint import newest_valid_checkpoint, save_training_checkpoints
 from ..errors import UserError
 from ..fileio import atomic_write
 from ..train import _Dist, _tensorboard, learning_rate
@@ -138,12 +138,8 @@ def _train(cfg, source, train, dev, exp_dir: Path, d: _Dist, resume: bool, progr
             model.train()
         if step % tc.checkpoint_every == 0 or step == last_step:
             if d.is_main:
-                common = _payload(cfg, source, model)
-                state = {"step": step, "optimizer": optimizer.state_dict()}
-                save_checkpoint(ckpt_dir / f"step_{step:08d}.pt", {**common, "train_state": state})
-                save_checkpoint(exp_dir / "prior.pt", {**common, "step": step})
-                for _, old in list_step_checkpoints(ckpt_dir)[:-tc.keep_checkpoints]:
-                    old.unlink(missing_ok=True)
+                save_training_checkpoints(exp_dir, "prior.pt", _payload(cfg, source, model),
+                                          {"step": step, "optimizer": optimizer.state_dict()}, tc.keep_checkpoints)
             d.barrier()
     if bar is not None:
         bar.close()

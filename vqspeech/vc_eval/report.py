@@ -34,7 +34,7 @@ from ..ids import path_in
 from ..generation import SamplingOptions
 from .intelligibility import word_error_counts, word_errors
 from .spectral import compare
-from .speaker_similarity import SpeakerCentroids, embed
+from .speaker_similarity import centroids_from_data_dir, embed
 
 MEASURES = ("mcd_db", "filterbank_mcd_db", "f0_rmse_cents", "f0_corr", "speaker_similarity", "speaker_id_correct", "wer")
 
@@ -78,20 +78,17 @@ def run_vc_eval(model_path: str | Path, test_dir: str | Path, centroid_dir: str 
 
     # centroids from real utterances of another set
     cdd = read_data_dir(centroid_dir)
-    emb = defaultdict(list)
-    for spk in speakers:
-        utts = cdd.spk2utt.get(spk, [])[:centroid_utts]
-        if not utts:
-            raise UserError(f"{centroid_dir}: no utterances of speaker {spk!r} to build its centroid")
-        for u in utts:
-            emb[spk].append(embed(load_audio(cdd.audio_of(u)[0], sr, *cdd.audio_of(u)[1:]), sr))
-    centroids = SpeakerCentroids(emb)
+    centroids = centroids_from_data_dir(cdd, speakers, sr, centroid_utts, centroid_dir)
     seen_in_test = [s for s in speakers if s in lm.speakers]
     targets = {t: lm.speakers.index(t) for t in seen_in_test}
-    for t in unseen:  # a voice the model never heard: its reference recordings
-        from ..speaker_reference import reference_embedding
+    for t in unseen:  # a voice the model never heard: its reference recordings (segments respected)
+        from ..speaker_reference import EMBED_RATE, embed_reference_clips
 
-        targets[t] = reference_embedding([cdd.audio_of(u)[0] for u in cdd.spk2utt[t][:reference_utts]])
+        clips = []
+        for u in cdd.spk2utt[t][:reference_utts]:
+            path, start, end = cdd.audio_of(u)
+            clips.append((u, load_audio(path, EMBED_RATE, start, end)))
+        targets[t] = embed_reference_clips(clips)
 
     audio_cache: dict[str, np.ndarray] = {}
 
@@ -103,7 +100,9 @@ def run_vc_eval(model_path: str | Path, test_dir: str | Path, centroid_dir: str 
 
     per_wav: dict[str, tuple] = {}  # real utterances recur across pairs: embed / recognise them once
 
-    def score(wav, target_utt, target_spk, text, with_spectral=True, key=None):
+    def score(wav, target_utt, target_spk, text, with_spectral=True, key=None, nearest_of=()):
+        """Measures of ``wav`` against the target; ``nearest_of``: speakers to report the best
+        similarity among (the training speakers, for an unheard target)."""
         row = {}
         if with_spectral:
             sc = compare(wav, real(target_utt), sr)
@@ -115,6 +114,8 @@ def run_vc_eval(model_path: str | Path, test_dir: str | Path, centroid_dir: str 
                 per_wav[key] = value
         e, (err, n, hyp) = per_wav[key] if key is not None else value
         row["speaker_similarity"] = centroids.similarity(e, target_spk)
+        if nearest_of:
+            row["similarity_nearest_training_speaker"] = max(centroids.similarity(e, k) for k in nearest_of)
         row["speaker_id_correct"] = float(centroids.identify(e) == target_spk)
         row.update(word_errors=err, wer=err / max(1, n), hypothesis=" ".join(hyp), **word_error_counts(text, hyp))
         return row
@@ -131,12 +132,9 @@ def run_vc_eval(model_path: str | Path, test_dir: str | Path, centroid_dir: str 
         res = convert(lm.model, real(src_utt), targets[t], sr, opts, method)
         save_audio(path_in(out_dir / "wav", f"{s}_to_{t}", f"{src_utt}.wav"), res.wav, sr)
         kind = ("resynthesis" if s == t else "converted") + ("_unseen" if t in unseen else "")
-        row = {"kind": kind, "sentence": sent, "source": s, "target": t,
-               "real_time_factor": res.real_time_factor, **score(res.wav, tgt_utt, t, text)}
-        if t in unseen and seen_in_test:
-            e = embed(res.wav, sr)
-            row["similarity_nearest_training_speaker"] = max(centroids.similarity(e, k) for k in seen_in_test)
-        rows.append(row)
+        rows.append({"kind": kind, "sentence": sent, "source": s, "target": t,
+                     "real_time_factor": res.real_time_factor,
+                     **score(res.wav, tgt_utt, t, text, nearest_of=seen_in_test if t in unseen else ())})
         if s != t:
             rows.append({"kind": "source", "sentence": sent, "source": s, "target": t,
                          **score(real(src_utt), tgt_utt, t, text, key=src_utt)})
