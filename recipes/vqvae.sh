@@ -16,6 +16,10 @@
 #                  exp/${tag}/prior, sample ${prior_samples} utterance(s) per test speaker and report
 #                  (bits/code, speaker ID, phone statistics) -> exp/${tag}/prior/report/; the test set's
 #                  phone report gains the sampled codes' phone statistics
+#   8  vocoder:    only with --vocoder-config NAME (spectral models): train the WaveNet vocoder
+#                  conf/NAME.yaml on the training audio's real log-mel frames into exp/NAME (shared by
+#                  every spectral model with those frames; resumes), then stage 6's evaluation with it
+#                  -> exp/${tag}/reports/vc_<set>_wavenet/
 set -euo pipefail
 
 log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') ($(basename "$0"):${BASH_LINENO[0]}) $*"; }
@@ -42,7 +46,8 @@ heldout_speakers=${heldout_speakers:-}  # stages 2, 7: train without these speak
                                    # then converts to them from reference audio (reference models)
 prior_config=${prior_config:-prior}  # stage 7: conf/<prior_config>.yaml (built-in defaults when absent)
 prior_samples=${prior_samples:-2}  # stage 7: samples per test speaker
-__option_names="stage stop_stage config tag data_args python nproc_per_node train_args align convert_examples vc_sentences decode_args heldout_speakers prior_config prior_samples ${corpus_options:-}"
+vocoder_config=${vocoder_config:-}  # stage 8: conf/<vocoder_config>.yaml (empty: stage 8 is skipped)
+__option_names="stage stop_stage config tag data_args train_sets python nproc_per_node train_args align convert_examples vc_sentences decode_args heldout_speakers prior_config prior_samples vocoder_config ${corpus_options:-}"
 
 . "$(dirname "${BASH_SOURCE[0]}")/utils/parse_options.sh"
 if [ $# -gt 0 ]; then echo "$0: error: unexpected argument '$1'" >&2; exit 2; fi
@@ -165,6 +170,22 @@ elif [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
     ${python} -m vqspeech phone-report --model "${model}" --codes "${expdir}/codes/${set}.txt" \
       --features "${expdir}/codes/${set}_features.npz" --data-dir "data/${set}" \
       --sampled-codes "${expdir}/prior/report/sampled_codes.txt" --output-dir "${expdir}/reports/phones_${set}"
+  fi
+fi
+if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
+  if [ -z "${vocoder_config}" ]; then
+    log "Stage 8: skipped (give --vocoder-config vocoder to train and use a WaveNet vocoder)"
+  else
+    vocoder_dir=exp/$(basename "${vocoder_config}" .yaml)
+    log "Stage 8: WaveNet vocoder conf/${vocoder_config%.yaml}.yaml on $(basename "${train_dir}") -> ${vocoder_dir}"
+    ${python} -m vqspeech train-vocoder --config "conf/${vocoder_config%.yaml}.yaml" --train-data "${train_dir}" \
+      --dev-data "${train_dev_dir}" --exp-dir "${vocoder_dir}" --no-progress
+    for set in ${test_sets}; do
+      log "Stage 8: voice-conversion evaluation on ${set} with the WaveNet vocoder"
+      ${python} -W ignore -m vqspeech vc-eval --model "${model}" --data-dir "data/${set}" \
+        --centroid-data "data/${dev_set}" --output-dir "${expdir}/reports/vc_${set}_wavenet" \
+        --max-sentences "${vc_sentences}" --vocoder-model "${vocoder_dir}/vocoder.pt" --no-progress
+    done
   fi
 fi
 log "Done (stages ${stage}..${stop_stage})"

@@ -24,12 +24,13 @@ def _need_flite():
 
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory) -> Path:
-    """6 sentences x every available voice: data/{train,dev,test} with phones.ctm."""
+    """6 sentences x every available voice: data/{train,dev,test} with phones.ctm, and
+    data/train_large (train + the next 2 sentences)."""
     _need_flite()
     from vqspeech.corpus_prep.mini import build_mini_corpus
 
     out = tmp_path_factory.mktemp("mini")
-    build_mini_corpus(out, num_sentences=6, progress=False)
+    build_mini_corpus(out, num_sentences=6, progress=False, extra_train_sentences=2)
     return out
 
 

@@ -46,3 +46,20 @@ def test_corpus_is_parallel_aligned_and_valid(tiny_corpus):
     # one consistent inventory: CMU-style lower-case phones plus the pause symbol
     assert "pau" in inventory and all(p.isalpha() and p.islower() for p in inventory)
     assert len(inventory) <= 41
+
+
+def test_train_large_adds_sentences_and_leaves_dev_and_test(tiny_corpus):
+    data = tiny_corpus / "data"
+    train, large = read_data_dir(data / "train"), read_data_dir(data / "train_large", check_audio=True)
+    sentences = lambda dd: {u.split("_", 1)[1] for u in dd.utt2spk}  # noqa: E731
+    assert sentences(large) == sentences(train) | {"h007", "h008"}  # the 2 Harvard sentences after the 6
+    assert set(large.speakers) == set(train.speakers)
+    assert set(read_ctm(data / "train_large" / "phones.ctm")) == set(large.utt2spk)
+    for name in ("dev", "test"):
+        assert not sentences(read_data_dir(data / name)) & sentences(large)
+
+
+def test_extra_train_sentences_beyond_the_harvard_list_is_a_one_line_error(tmp_path):
+    from vqspeech.bin.make_mini_corpus import main
+
+    assert main(["--out-dir", str(tmp_path / "c"), "--num-sentences", "700", "--extra-train-sentences", "21"]) == 2

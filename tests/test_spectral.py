@@ -126,6 +126,55 @@ def test_encoder_residual_layers_widen_the_context_not_the_hop():
     assert not moved(mw.encoder, 64 * 24)  # beyond the wide field too
 
 
+def test_mel_input_encoder_hop_and_measured_receptive_field():
+    cfg = config_from_dict({"encoder_conf": {"input": "mel", "channels": 8, "kernel_sizes": [3, 3],
+                                             "strides": [1, 2], "latent_dim": 4, "mel_bins": 20,
+                                             "mel_n_fft": 128, "mel_hop": 32}})
+    assert cfg.encoder_conf.hop == 64
+    torch.manual_seed(0)
+    m = build_model(cfg, 1)
+    enc = m.encoder
+    assert enc.reads_mel and enc.receptive_field == 128 + (5 - 1) * 32  # 5 mel frames 32 apart, 128-sample windows
+    x = 0.1 * torch.randn(1, 64 * 40)
+    assert enc(x).shape == (1, 4, 40)
+
+    def moved(offset):
+        y = x.clone()
+        y[0, 20 * 64 + offset] += 1.0
+        with torch.no_grad():
+            return float((enc(x)[..., 20] - enc(y)[..., 20]).abs().max()) > 0
+
+    # code 20 (samples 1280..1343) reads mel frames 39..43, whose windows span samples 1184..1439
+    assert moved(0) and moved(-80) and moved(140) and not moved(-130) and not moved(200)
+    # the model feeds it the plain waveform (mu-law companding is for the waveform encoder only)
+    with torch.no_grad():
+        assert torch.equal(m.encode(x)["z"], enc(x))
+    with pytest.raises(ConfigError, match="encoder_conf.input"):
+        config_from_dict({"encoder_conf": {"input": "spectrogram"}})
+    with pytest.raises(ConfigError, match="mel_n_fft"):
+        config_from_dict({"encoder_conf": {"input": "mel", "mel_n_fft": 500}})
+
+
+def test_instance_norm_removes_what_is_constant_over_the_utterance():
+    cfg = config_from_dict({"encoder_conf": {"channels": 8, "latent_dim": 4, "instance_norm": True}})
+    torch.manual_seed(0)
+    enc = build_model(cfg, 1).encoder.double()  # float64: the untrained latents vary little
+    x = 0.3 * torch.randn(2, 64 * 40, dtype=torch.float64)
+    with torch.no_grad():
+        z = enc(x)
+        enc.instance_norm = False
+        z_raw = enc(x)
+    assert z.shape == (2, 4, 40)
+    assert torch.allclose(z.mean(-1), torch.zeros(2, 4, dtype=torch.float64), atol=1e-6)
+    var = z_raw.var(-1, unbiased=False)
+    assert torch.allclose(z.std(-1, unbiased=False), (var / (var + 1e-5)).sqrt(), atol=1e-4)  # 1 but for eps
+    # torch's own instance norm agrees; a per-channel shift and scale of the raw latents cancels
+    assert torch.allclose(z, torch.nn.functional.instance_norm(z_raw, eps=1e-5), atol=1e-5)
+    shifted = 3.0 * z_raw + torch.randn(2, 4, 1, dtype=torch.float64)
+    assert torch.allclose(torch.nn.functional.instance_norm(shifted, eps=1e-5 * 9), z, atol=1e-4)
+    assert not config_from_dict({}).encoder_conf.instance_norm  # off by default (the paper's encoder)
+
+
 def test_time_jitter():
     x = torch.arange(2000.0).view(1, 1, -1).expand(2, 3, -1).contiguous()
     assert torch.equal(time_jitter(x, 0.0), x)

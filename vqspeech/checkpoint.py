@@ -77,7 +77,8 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
         raise CheckpointError(f"{path}: refused to load: the file contains objects other than tensors and "
                               f"plain data ({first[:160]})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, IndexError, KeyError, TypeError,
+            AttributeError) as exc:  # what torch's unpickler raises on other files (e.g. IndexError for text)
         raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt: "
                               f"{str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
@@ -103,8 +104,9 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> L
 
     ckpt = load_checkpoint(path)
     if ckpt.get("kind", "vqvae") != "vqvae":
+        where = {"prior": "a prior goes to --prior", "wavenet-vocoder": "a vocoder goes to --vocoder-model"}
         raise CheckpointError(f"{path}: is a {ckpt['kind']} checkpoint, not a VQ-VAE model "
-                              f"(a prior goes to --prior)")
+                              f"({where.get(ckpt['kind'], 'not a model')})")
     cfg = config_from_dict(ckpt["config"], f"{path} (config)")
     model = build_model(cfg, len(ckpt["speakers"]))
     try:

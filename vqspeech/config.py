@@ -44,8 +44,28 @@ class EncoderConfig:
     # trained through a gradient-reversal layer, so the encoder learns to hide the speaker.
     # 0 turns it off (the paper's setting).
     speaker_adversary_weight: float = 0.0
+    # Instance normalisation of the latents before quantization: each latent channel is set to
+    # zero mean and unit variance over the time of one utterance (one crop in training), which
+    # removes whatever is constant over the utterance, the voice's average above all, from what
+    # the codebook sees (the content encoders of AdaIN-VC and VQVC+).
+    instance_norm: bool = False
+    # What the first convolution reads: "waveform" (the paper's: mu-law companded samples) or
+    # "mel" (natural-log mel frames, ``mel_bins`` bands of a ``mel_n_fft``-point STFT every
+    # ``mel_hop`` samples); then hop = mel_hop x product of strides.
+    input: str = "waveform"
+    mel_bins: int = 80
+    mel_n_fft: int = 512
+    mel_hop: int = 64
 
     def check(self) -> None:
+        if self.input not in ("waveform", "mel"):
+            raise ConfigError(f"encoder_conf.input: must be waveform or mel, got {self.input!r}")
+        if self.input == "mel":
+            if self.mel_n_fft < 16 or self.mel_n_fft & (self.mel_n_fft - 1):
+                raise ConfigError(f"encoder_conf.mel_n_fft: must be a power of two >= 16, got {self.mel_n_fft}")
+            if not 1 <= self.mel_bins <= self.mel_n_fft // 2 + 1 or not 1 <= self.mel_hop <= self.mel_n_fft:
+                raise ConfigError("encoder_conf: mel_bins must be in [1, mel_n_fft / 2 + 1] and mel_hop in "
+                                  "[1, mel_n_fft]")
         if self.speaker_adversary_weight < 0:
             raise ConfigError("encoder_conf.speaker_adversary_weight: must be >= 0")
         if self.residual_layers < 0 or self.residual_kernel < 1 or self.residual_kernel % 2 == 0:
@@ -58,7 +78,7 @@ class EncoderConfig:
 
     @property
     def hop(self) -> int:
-        return math.prod(self.strides)
+        return math.prod(self.strides) * (self.mel_hop if self.input == "mel" else 1)
 
 
 @dataclass

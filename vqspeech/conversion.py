@@ -53,10 +53,11 @@ def plan_folds(num_frames: int, hop: int, receptive_field: int, max_batch: int =
 
 
 def _pad_codes(codes: torch.Tensor, start: int, length: int) -> torch.Tensor:
-    """codes[start:start+length], padded at the end by repeating the last code."""
+    """codes[start:start+length] ((F,) codes or (F, bins) vocoder frames), padded at the end by
+    repeating the last row."""
     seg = codes[start:start + length]
     if seg.shape[0] < length:
-        seg = torch.cat([seg, seg[-1:].expand(length - seg.shape[0])])
+        seg = torch.cat([seg, seg[-1:].expand(length - seg.shape[0], *seg.shape[1:])])
     return seg
 
 
@@ -77,13 +78,14 @@ def speaker_batch(model: VQVAE, speakers: list, device) -> torch.Tensor:
 @torch.no_grad()
 def decode_codes(model: VQVAE, codes: torch.Tensor, speaker, opts: SamplingOptions | None = None,
                  method: str = "numba", fold: bool = True, max_batch: int | None = None,
-                 crossfade: int | None = None, vocoder: str = "griffin-lim") -> np.ndarray:
+                 crossfade: int | None = None, vocoder="griffin-lim") -> np.ndarray:
     """(F,) codes of one utterance + speaker (a training speaker's index, or a (256,) reference
     embedding for a reference model) -> (F * hop,) float32 waveform.
 
     A WaveNet model samples with ``method`` (folded into segments unless ``fold`` is false); a
-    spectral model predicts all frames at once and ``vocoder`` turns them into audio (the
-    sampling options then only seed the vocoder).
+    spectral model predicts all frames at once and ``vocoder`` (``"griffin-lim"`` or a
+    :class:`vqspeech.vocoders.WaveNetVocoding`) turns them into audio (the sampling options
+    then only seed the vocoder).
     """
     opts = opts or SamplingOptions()
     device = next(model.parameters()).device
@@ -92,7 +94,8 @@ def decode_codes(model: VQVAE, codes: torch.Tensor, speaker, opts: SamplingOptio
 
         F = codes.shape[0]
         frames = model.frames(codes.to(device)[None], speaker_batch(model, [speaker], device))
-        wav = frames_to_audio(model, frames, vocoder, seed=opts.seed)[0].cpu().numpy().astype(np.float32)
+        wav = frames_to_audio(model, frames, vocoder, seed=opts.seed, speakers=[speaker])[0].cpu().numpy()
+        wav = wav.astype(np.float32)
         return np.pad(wav, (0, max(0, F * model.hop - len(wav))))[: F * model.hop]
     return decode_many(model, [codes], [speaker], opts, method, fold, max_batch, crossfade)[0]
 
@@ -227,7 +230,7 @@ class ConversionResult:
 
 def convert(model: VQVAE, wav: np.ndarray, speaker, sample_rate: int, opts: SamplingOptions | None = None,
             method: str = "numba", fold: bool = True, max_batch: int | None = None,
-            vocoder: str = "griffin-lim") -> ConversionResult:
+            vocoder="griffin-lim") -> ConversionResult:
     """Encode ``wav`` (T,) and decode its codes with ``speaker`` (an index or a reference embedding):
     the converted (T,) waveform."""
     t0 = time.perf_counter()

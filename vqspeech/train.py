@@ -157,11 +157,7 @@ def _train(cfg, tc, d: _Dist, train_dir: Path, dev_dir: Path | None, exp_dir: Pa
     writer = _tensorboard(exp_dir, start_step) if d.is_main else None
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(tc.amp) if d.device.type == "cuda" else None
     scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
-    bar = None
-    if d.is_main and progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=tc.max_steps, initial=start_step, desc="train", unit="step", dynamic_ncols=True)
+    bar = progress_bar(d, progress, tc.max_steps, start_step, "train")
 
     result = TrainResult(step=start_step, model=model)
     window = MetricWindow()
@@ -247,21 +243,37 @@ def _build(cfg, num_speakers: int, device, tc):
 
 
 def _resume(model, optimizer, ckpt_dir: Path, speakers: list[str], say: bool) -> int:
-    """Load the newest readable step checkpoint into model and optimizer; return its step (0: none)."""
+    return resume_newest(model, optimizer, ckpt_dir, "vqvae", speakers, "a VQ-VAE", say)
+
+
+def resume_newest(model, optimizer, ckpt_dir: Path, kind: str, speakers: list[str], what: str, say: bool) -> int:
+    """Load the newest readable step checkpoint of ``kind`` (``"vqvae"``, ``"prior"``, ...) into model
+    and optimizer (and the CPU RNG when saved); return its step (0: none). A checkpoint of another
+    kind or other speakers is a UserError naming it."""
     found = newest_valid_checkpoint(ckpt_dir)
     if found is None:
         return 0
     ckpt, path = found
-    if ckpt["speakers"] != speakers:
-        raise UserError(f"{path}: was trained on speakers {ckpt['speakers']}, the data has {speakers}; "
+    if ckpt.get("kind", "vqvae") != kind or ckpt["speakers"] != speakers:
+        raise UserError(f"{path}: not {what} of these speakers (it has {ckpt['speakers']}, the data {speakers}); "
                         f"use a new --exp-dir or --no-resume")
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["train_state"]["optimizer"])
-    torch.set_rng_state(ckpt["train_state"]["rng_cpu"])
+    if "rng_cpu" in ckpt["train_state"]:
+        torch.set_rng_state(ckpt["train_state"]["rng_cpu"])
     step = int(ckpt["train_state"]["step"])
     if say:
         print(f"resuming from {path} (step {step})")
     return step
+
+
+def progress_bar(d: "_Dist", progress: bool, total: int, initial: int, desc: str):
+    """A tqdm bar on the main process when ``progress``, else None."""
+    if not (d.is_main and progress):
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, unit="step", dynamic_ncols=True)
 
 
 def _prepare_exp_dir(exp_dir: Path, ckpt_dir: Path, cfg) -> None:
@@ -272,11 +284,16 @@ def _prepare_exp_dir(exp_dir: Path, ckpt_dir: Path, cfg) -> None:
 
 
 def _wrap_ddp(model, d: _Dist):
+    return wrap_ddp(model, d, sync_buffers=False)  # the quantizer synchronises its own buffers
+
+
+def wrap_ddp(model, d: _Dist, sync_buffers: bool = True):
+    """``model`` in DistributedDataParallel when there are several processes, else itself."""
     if d.world_size == 1:
         return model
     return torch.nn.parallel.DistributedDataParallel(
         model, device_ids=[d.device.index] if d.device.type == "cuda" else None,
-        **_no_buffer_sync())  # the quantizer synchronises its own buffers
+        **({} if sync_buffers else _no_buffer_sync()))
 
 
 def _tensorboard(exp_dir: Path, start_step: int):

@@ -28,8 +28,12 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-batch", type=int, default=None,
                    help="segments per utterance for folded batching (default: the backend's, 16 for numba, "
                         "512 for triton)")
-    p.add_argument("--vocoder", default="griffin-lim", choices=list(VOCODERS),
-                   help="spectral models: frames -> audio (default griffin-lim); WaveNet models ignore it")
+    p.add_argument("--vocoder", default=None, choices=list(VOCODERS),
+                   help="spectral models: frames -> audio: griffin-lim (the default without --vocoder-model) or "
+                        "wavenet (a trained WaveNet vocoder, --vocoder-model); WaveNet models ignore it")
+    p.add_argument("--vocoder-model", default=None, metavar="VOCODER_PT",
+                   help="a WaveNet vocoder from 'vqspeech train-vocoder' (exp/<vocoder>/vocoder.pt); implies "
+                        "--vocoder wavenet")
 
 
 def sampling_from_args(args):
@@ -40,6 +44,30 @@ def sampling_from_args(args):
     if args.max_batch is not None and args.max_batch < 1:
         raise UserError(f"--max-batch must be >= 1, got {args.max_batch}")
     return SamplingOptions(temperature=args.temperature, seed=args.seed, argmax=args.argmax)
+
+
+def vocoder_from_args(args, lm, method: str, device):
+    """``"griffin-lim"`` or a bound :class:`vqspeech.vocoders.WaveNetVocoding` from --vocoder/--vocoder-model."""
+    from ..vocoders import WaveNetVocoding
+
+    name = args.vocoder or ("wavenet" if args.vocoder_model else "griffin-lim")
+    if name == "griffin-lim":
+        if args.vocoder_model:
+            raise UserError("--vocoder-model goes with --vocoder wavenet, not griffin-lim")
+        return name
+    if not args.vocoder_model:
+        raise UserError("--vocoder wavenet needs --vocoder-model (a vocoder.pt from 'vqspeech train-vocoder')")
+    if lm.model.decoder_kind != "spectral":
+        raise UserError("--vocoder-model: this is a WaveNet model, which makes its own samples; vocoders serve "
+                        "spectral models")
+    from ..wavenet_vocoder import load_vocoder
+
+    vocoder = load_vocoder(args.vocoder_model, device)
+    try:
+        return WaveNetVocoding.bind(vocoder, lm.config, lm.speakers, method, fold=not args.no_fold,
+                                    max_batch=args.max_batch)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
 
 
 def resolve_device(name: str) -> torch.device:

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from .common import (add_model_args, add_sampling_args, default_method, load_model_arg, report_failures,
-                     resolve_device, sampling_from_args, speaker_index)
+                     resolve_device, sampling_from_args, speaker_index, vocoder_from_args)
 
 from .runner import parser, run_user_command
 
@@ -158,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         opts = sampling_from_args(args)
         method = default_method(args.method, device)
+        vocoder = vocoder_from_args(args, lm, method, device)
         jobs = _jobs(args, lm)
         targets = _targets(args, lm, jobs)  # every target checked before spending time on the first job
         _refuse_overwriting_inputs(jobs, args.overwrite)
@@ -171,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                 wav = load_audio(path, lm.sample_rate, start, end)
                 require_one_code(wav, lm.hop, lm.sample_rate, path)
                 res = convert(lm.model, wav, targets[target], lm.sample_rate, opts, method,
-                              fold=not args.no_fold, max_batch=args.max_batch, vocoder=args.vocoder)
+                              fold=not args.no_fold, max_batch=args.max_batch, vocoder=vocoder)
                 save_audio(out_path, res.wav, lm.sample_rate)
             except UserError as exc:
                 if len(jobs) == 1:
@@ -182,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
             total_time += res.seconds
             bar.set_postfix(rtf=f"{total_audio / max(total_time, 1e-9):.2f}x")
             if len(jobs) == 1 or args.no_progress:
-                how = args.vocoder if lm.model.decoder_kind == "spectral" else method
+                how = (vocoder if isinstance(vocoder, str) else f"WaveNet vocoder, {method}") \
+                    if lm.model.decoder_kind == "spectral" else method
                 print(f"{out_path}: {res.audio_seconds:.2f} s of audio in {res.seconds:.2f} s "
                       f"({res.real_time_factor:.2f}x real time, {how})")
         if len(jobs) > 1:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 from .common import (add_model_args, add_sampling_args, default_method, load_model_arg, resolve_device,
-                     sampling_from_args, speaker_index)
+                     sampling_from_args, speaker_index, vocoder_from_args)
 
 from .runner import parser, run_user_command
 
@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         lm = load_model_arg(args.model, device)
         opts = sampling_from_args(args)
         method = default_method(args.method, device)
+        vocoder = vocoder_from_args(args, lm, method, device)
         codes = read_codes(args.codes)
         wanted = [u for u in args.utts.split(",") if u] or list(codes)
         K = lm.config.quantizer_conf.num_codes
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
                 spk = args.speaker
             idx = speaker_index(lm, spk)
             wav = decode_codes(lm.model, torch.tensor(codes[utt]), idx, opts, method, not args.no_fold,
-                               args.max_batch, vocoder=args.vocoder)
+                               args.max_batch, vocoder=vocoder)
             out = path_in(args.output_dir, f"{utt}_{spk}.wav")
             save_audio(out, wav, lm.sample_rate)
             print(f"wrote {out}")

@@ -12,6 +12,8 @@ def main(argv: list[str] | None = None) -> int:
     p = parser("vqspeech make-mini-corpus", _MINI_DOC.split("\n\n")[0])
     p.add_argument("--out-dir", required=True, help="where wav/ and data/ are written")
     p.add_argument("--num-sentences", type=int, default=200, help="sentences per speaker (>= 3)")
+    p.add_argument("--extra-train-sentences", type=int, default=0,
+                   help="also write data/train_large: train plus the next M Harvard sentences (dev/test unchanged)")
     p.add_argument("--speakers", default="", help="comma-separated subset of speakers (default: all available)")
     p.add_argument("--jobs", type=int, default=None, help="parallel synthesis processes")
     p.add_argument("--force", action="store_true", help="re-synthesize even when up to date")
@@ -19,7 +21,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def work() -> int:
         splits = build_mini_corpus(args.out_dir, args.num_sentences,
-                                   [s for s in args.speakers.split(",") if s] or None, args.jobs, args.force)
+                                   [s for s in args.speakers.split(",") if s] or None, args.jobs, args.force,
+                                   extra_train_sentences=args.extra_train_sentences)
         for name, path in splits.items():
             print(f"wrote {path}")
         return 0

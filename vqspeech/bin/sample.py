@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 
 from .common import (add_model_args, add_sampling_args, default_method, load_model_arg, resolve_device,
-                     sampling_from_args, speaker_index)
+                     sampling_from_args, speaker_index, vocoder_from_args)
 from .runner import parser, run_user_command
 
 
@@ -55,8 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         n = max(1, round(args.seconds * lm.sample_rate / lm.hop))
         codes = prompt + sample_codes(prior.model, spk, n, opts, prompt)
         method = default_method(args.method, device)
+        vocoder = vocoder_from_args(args, lm, method, device)
         audio = decode_codes(lm.model, torch.tensor(codes), spk, opts, method, not args.no_fold, args.max_batch,
-                             vocoder=args.vocoder)
+                             vocoder=vocoder)
         save_audio(args.output, audio.astype(np.float32), lm.sample_rate)
         if args.codes_out:
             write_codes(args.codes_out, {f"sample_{args.speaker}_{args.seed}": codes})

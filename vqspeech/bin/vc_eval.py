@@ -9,7 +9,6 @@ from .runner import parser, run_user_command
 
 
 def main(argv: list[str] | None = None) -> int:
-    
     p = parser("vqspeech vc-eval", "Evaluate voice conversion on a parallel test set.")
     p.add_argument("--model", required=True)
     p.add_argument("--data-dir", required=True, help="parallel test set (ids <speaker>_<sentence>, with text)")
@@ -18,12 +17,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-sentences", type=int, default=2, help="sentences converted between all speaker pairs")
     p.add_argument("--max-pairs", type=int, default=None, help="seeded sample of (sentence, source, target) jobs")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--vocoder-model", default=None, metavar="VOCODER_PT",
+                   help="spectral models: voice the frames with this WaveNet vocoder instead of Griffin-Lim")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
 
     def work() -> int:
         rep = run_vc_eval(args.model, args.data_dir, args.centroid_data, args.output_dir, args.max_sentences,
-                          args.max_pairs, args.seed, progress=not args.no_progress)
+                          args.max_pairs, args.seed, progress=not args.no_progress,
+                          vocoder_model=args.vocoder_model)
         path = write_vc_report(rep, args.output_dir)
         c = rep["overall"].get("converted", {})
         print(f"{path}: converted MCD {c.get('mcd_db', float('nan')):.2f} dB, speaker similarity "

@@ -12,7 +12,11 @@ Layout written under ``out_dir``::
 Sentences are split by sentence id, so test (and dev) sentences are never seen in
 training, while every speaker appears in every split.
 
-``vqspeech make-mini-corpus --out-dir DIR [--num-sentences N]``
+``--extra-train-sentences M`` also synthesizes the M Harvard sentences after the first N and
+writes ``data/train_large``: the train split plus those sentences, with dev and test
+unchanged, so a model trained on more text is measured on the same test set.
+
+``vqspeech make-mini-corpus --out-dir DIR [--num-sentences N] [--extra-train-sentences M]``
 """
 
 from __future__ import annotations
@@ -164,15 +168,21 @@ def _synthesize_one(job: tuple[Utterance, str, str, Path]) -> tuple[Utterance, l
 
 def build_mini_corpus(out_dir: str | os.PathLike, num_sentences: int = 200,
                       speakers: list[str] | None = None, jobs: int | None = None,
-                      force: bool = False, progress: bool = True) -> dict[str, Path]:
+                      force: bool = False, progress: bool = True,
+                      extra_train_sentences: int = 0) -> dict[str, Path]:
     """Synthesize the corpus and write its data directories; return {split: data dir}.
 
-    Idempotent: when ``out_dir/.done`` records the same settings, nothing is redone.
+    With ``extra_train_sentences`` > 0 the split ``train_large`` (train + the next
+    ``extra_train_sentences`` Harvard sentences) is written too. Idempotent: when
+    ``out_dir/.done`` records the same settings, nothing is redone.
     """
     out_dir = Path(out_dir)
     all_sentences = harvard_sentences()
     if not 3 <= num_sentences <= len(all_sentences):
         raise UserError(f"--num-sentences must be between 3 and {len(all_sentences)}, got {num_sentences}")
+    if not 0 <= extra_train_sentences <= len(all_sentences) - num_sentences:
+        raise UserError(f"--extra-train-sentences must be between 0 and {len(all_sentences) - num_sentences} "
+                        f"(the Harvard sentences after the first {num_sentences}), got {extra_train_sentences}")
     avail = available_speakers()
     if speakers:
         unknown = [s for s in speakers if s not in avail]
@@ -180,13 +190,18 @@ def build_mini_corpus(out_dir: str | os.PathLike, num_sentences: int = 200,
             raise UserError(f"--speakers: unknown or unavailable {unknown}; available: {sorted(avail)}")
         avail = {s: avail[s] for s in speakers}
     stamp = f"num_sentences={num_sentences} speakers={','.join(avail)}\n"
+    if extra_train_sentences:
+        stamp += f"extra_train_sentences={extra_train_sentences}\n"
     done = out_dir / ".done"
-    splits = {name: out_dir / "data" / name for name in ("train", "dev", "test")}
+    split_idx = split_sentences(num_sentences)
+    if extra_train_sentences:
+        split_idx["train_large"] = split_idx["train"] + list(range(num_sentences, num_sentences + extra_train_sentences))
+    splits = {name: out_dir / "data" / name for name in split_idx}
     if not force and done.is_file() and done.read_text() == stamp:
         return splits
 
     sentences = [Utterance(spk, f"h{i + 1:03d}", all_sentences[i])
-                 for spk in avail for i in range(num_sentences)]
+                 for spk in avail for i in range(num_sentences + extra_train_sentences)]
     jobs_list = [(u, *avail[u.speaker], out_dir / "wav" / u.speaker / f"{u.utt_id}.wav") for u in sentences]
     workers = jobs or max(2, (os.cpu_count() or 2) * 2)  # subprocess-bound: oversubscribe a little
     results = {}
@@ -199,7 +214,8 @@ def build_mini_corpus(out_dir: str | os.PathLike, num_sentences: int = 200,
         for utt, intervals, duration in iterator:
             results[utt.utt_id] = (utt, intervals, duration)
 
-    split_idx = split_sentences(num_sentences)
+    if not extra_train_sentences:  # a train_large of an earlier build would no longer match
+        shutil.rmtree(out_dir / "data" / "train_large", ignore_errors=True)
     for name, idx in split_idx.items():
         ids = {f"h{i + 1:03d}" for i in idx}
         chosen = {k: v for k, v in results.items() if v[0].sentence_id in ids}

@@ -41,7 +41,7 @@ def naive_step(model, classes: torch.Tensor, c: torch.Tensor, g: torch.Tensor,
 def generate_naive(model, codes, speaker, T: int, uniforms, opts: SamplingOptions,
                    window: int | None = None) -> torch.Tensor:
     """Recompute the decoder for every sample (see :func:`naive_step`): (B, T) classes."""
-    c, g = model.conditioning(model.quantizer.lookup(codes), speaker)
+    c, g = model.code_conditioning(codes, speaker)
     classes = torch.zeros((codes.shape[0], 0), dtype=torch.long, device=codes.device)
     for t in range(T):
         logits = naive_step(model, classes, c, g, window)

@@ -4,7 +4,9 @@ Every backend has one signature::
 
     run(model, codes (B, F), speaker (B,), T, uniforms (B, T) float64, opts) -> (B, T) int64 classes
 
-and implements the cached recursion of :mod:`.reference` with its inverse-CDF sampling.
+and implements the cached recursion of :mod:`.reference` with its inverse-CDF sampling. For a
+WaveNet vocoder (:mod:`vqspeech.wavenet_vocoder`) the "codes" are (B, F, n_mels) log-mel frames:
+backends only hand them to ``model.codes_to_conditioning`` and read F from ``shape[1]``.
 Modules are imported when a backend is first used, so numba and triton load only on demand.
 """
 

@@ -145,7 +145,7 @@ def generate_triton(model, codes: torch.Tensor, speaker: torch.Tensor, T: int, u
     R, G, S, Q = cfg.residual_channels, cfg.gate_channels, cfg.skip_channels, cfg.quantization_channels
     w = StepWeights.from_decoder(model.decoder)
     cond = frame_conditioning(model, codes, speaker, w.b_conv)  # (L, B, F, 2G)
-    B, F = codes.shape
+    B, F = codes.shape[:2]
     dil = w.dilations.to(device)
     off = w.queue_offsets.to(device)
     queue = torch.zeros(int(w.dilations.sum()), B, R, device=device)

@@ -7,22 +7,43 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import EncoderConfig
+from .mel import mel_filterbank
+from .spectral import log_mel_frames
+
+
+def instance_normalise(z: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """(B, D, F) -> (B, D, F), each (utterance, channel) row shifted and scaled to zero mean and
+    unit variance over its F frames (no learned affine: the decoder's speaker input puts a voice back)."""
+    mean = z.mean(dim=-1, keepdim=True)
+    var = z.var(dim=-1, keepdim=True, unbiased=False)
+    return (z - mean) * torch.rsqrt(var + eps)
 
 
 class ConvEncoder(nn.Module):
     """(B, 1, T) waveform -> (B, latent_dim, T // hop) continuous latents.
 
+    With ``input: mel`` the convolutions read log-mel frames (``mel_hop`` samples apart) instead
+    of samples: the stack then works at the frame rate, so it can be wide and deep for the cost of
+    the paper's waveform stack (``forward`` takes the plain waveform; the caller mu-law compands
+    the input only for the waveform encoder, see :attr:`reads_mel`).
+
     Each layer pads by (kernel - stride) split around the signal, so a length that is a
     multiple of the hop maps to exactly ``T / hop`` frames, frame ``i`` centred on samples
-    ``[i * hop, (i + 1) * hop)``.
+    ``[i * hop, (i + 1) * hop)``. With ``instance_norm`` the latents are normalised per
+    utterance (:func:`instance_normalise`): then a frame depends on the whole input, so
+    long files encoded in blocks get each block's statistics.
     """
 
-    def __init__(self, cfg: EncoderConfig):
+    def __init__(self, cfg: EncoderConfig, sample_rate: int = 16000):
         super().__init__()
+        self.cfg = cfg
         self.hop = cfg.hop
+        self.reads_mel = cfg.input == "mel"
         self.pads = [((k - s) // 2, (k - s) - (k - s) // 2) for k, s in zip(cfg.kernel_sizes, cfg.strides)]
         layers = []
-        in_ch = 1
+        in_ch = cfg.mel_bins if self.reads_mel else 1
+        fbank = mel_filterbank(sample_rate, cfg.mel_n_fft, cfg.mel_bins) if self.reads_mel else torch.zeros(0)
+        self.register_buffer("mel_fbank", fbank, persistent=False)  # derived from the config
         for k, s in zip(cfg.kernel_sizes, cfg.strides):
             layers.append(nn.Conv1d(in_ch, cfg.channels, k, stride=s))
             in_ch = cfg.channels
@@ -30,6 +51,7 @@ class ConvEncoder(nn.Module):
         self.residual = nn.ModuleList(
             ResidualConvBlock(cfg.channels, cfg.residual_kernel, 2 ** (i % 4)) for i in range(cfg.residual_layers))
         self.proj = nn.Conv1d(cfg.channels, cfg.latent_dim, 1)
+        self.instance_norm = cfg.instance_norm
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         if wav.dim() == 2:
@@ -37,22 +59,26 @@ class ConvEncoder(nn.Module):
         if wav.shape[-1] % self.hop:
             wav = F.pad(wav, (0, self.hop - wav.shape[-1] % self.hop))
         x = wav
+        if self.reads_mel:  # (B, 1, T) -> (B, mel_bins, T // mel_hop), scaled to about [-1, 1]
+            c = self.cfg
+            x = (log_mel_frames(wav[:, 0], self.mel_fbank, c.mel_n_fft, c.mel_hop, 1e-5) + 5.0) / 4.0
         for conv, pad in zip(self.convs, self.pads):
             x = F.relu(conv(F.pad(x, pad)))
         for block in self.residual:
             x = block(x)
-        return self.proj(x)
+        z = self.proj(x)
+        return instance_normalise(z) if self.instance_norm else z
 
     @property
     def receptive_field(self) -> int:
         """Input samples that one output frame depends on."""
-        rf, jump = 1, 1
+        rf, jump = 1, 1  # in the first convolution's input units (samples, or mel frames)
         for conv in self.convs:
             rf += (conv.kernel_size[0] - 1) * jump
             jump *= conv.stride[0]
         for block in self.residual:
             rf += (block.conv.kernel_size[0] - 1) * block.conv.dilation[0] * jump
-        return rf
+        return self.cfg.mel_n_fft + (rf - 1) * self.cfg.mel_hop if self.reads_mel else rf
 
 
 class ResidualConvBlock(nn.Module):

@@ -28,6 +28,14 @@ def log_magnitude(wav: torch.Tensor, n_fft: int, frame_hop: int, floor: float) -
     return spec.abs().clamp(min=floor).log()[..., : wav.shape[-1] // frame_hop]
 
 
+def log_mel_frames(wav: torch.Tensor, fbank: torch.Tensor, n_fft: int, frame_hop: int, floor: float) -> torch.Tensor:
+    """(B, T) waveform -> (B, n_mels, T // frame_hop) natural-log mel magnitudes, ``fbank``
+    (n_mels, n_fft // 2 + 1) applied to :func:`log_magnitude`'s frames, floored at ``floor``.
+    The spectral decoder's regression target and the WaveNet vocoder's input."""
+    mag = log_magnitude(wav, n_fft, frame_hop, 1e-12).exp()
+    return (fbank.to(mag.device) @ mag).clamp(min=floor).log()
+
+
 class FiLMResBlock(nn.Module):
     """(B, C, F) -> (B, C, F): x + conv(gelu(norm(x) * (1 + scale(g)) + shift(g)))."""
 

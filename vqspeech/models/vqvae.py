@@ -16,7 +16,7 @@ from ..config import ExperimentConfig
 from .encoder import ConvEncoder
 from .quantizer import VectorQuantizer
 from .mel import mel_filterbank, mel_to_linear
-from .spectral import SpectralDecoder, log_magnitude
+from .spectral import SpectralDecoder, log_magnitude, log_mel_frames
 from .wavenet import WaveNet
 
 # The encoder input is mu-law companded with mu = 255 (same sign, log amplitude): quiet
@@ -80,7 +80,7 @@ class _EncoderQuantizer(nn.Module):
         self.cfg = cfg
         self.hop = cfg.encoder_conf.hop
         self.num_speakers = num_speakers
-        self.encoder = ConvEncoder(cfg.encoder_conf)
+        self.encoder = ConvEncoder(cfg.encoder_conf, cfg.sample_rate)
         self.quantizer = VectorQuantizer(cfg.encoder_conf.latent_dim, cfg.quantizer_conf)
         self.reference = cfg.speaker_conditioning == "reference"
         if self.reference:
@@ -114,7 +114,7 @@ class _EncoderQuantizer(nn.Module):
 
     def encode(self, wav: torch.Tensor) -> dict[str, torch.Tensor]:
         """(B, T) waveform -> quantizer outputs (``codes`` (B, F), ``z_q`` (B, D, F), ...) + ``z`` (B, D, F)."""
-        z = self.encoder(mulaw_compress(wav, _ENCODER_MU))
+        z = self.encoder(wav if self.encoder.reads_mel else mulaw_compress(wav, _ENCODER_MU))
         out = self.quantizer(z)
         out["z"] = z
         return out
@@ -148,10 +148,13 @@ class VQVAE(_EncoderQuantizer):
         speaker vectors (B, S))."""
         return self.cond_net(z_q), self.speaker_vectors(speaker)
 
+    def code_conditioning(self, codes: torch.Tensor, speaker: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, F) code indices, (B,) speaker ids -> (cond features (B, C, F), speaker vectors (B, S))."""
+        return self.conditioning(self.quantizer.lookup(codes), speaker)
+
     def codes_to_conditioning(self, codes: torch.Tensor, speaker: torch.Tensor):
         """(B, F) code indices, (B,) speaker ids -> per-layer gate biases at frame rate [(B, 2G, F)]."""
-        c, g = self.conditioning(self.quantizer.lookup(codes), speaker)
-        return self.decoder.layer_conditioning(c, g)
+        return self.decoder.layer_conditioning(*self.code_conditioning(codes, speaker))
 
     def forward(self, wav: torch.Tensor, speaker: torch.Tensor, reference: torch.Tensor | None = None
                 ) -> dict[str, torch.Tensor]:
@@ -192,8 +195,7 @@ class SpectralVQVAE(_EncoderQuantizer):
         d = self.cfg.decoder_conf
         if d.features == "linear":
             return log_magnitude(wav, d.n_fft, d.frame_hop, d.min_magnitude)
-        mag = log_magnitude(wav, d.n_fft, d.frame_hop, 1e-12).exp()
-        return (self.mel_fbank @ mag).clamp(min=d.min_magnitude).log()
+        return log_mel_frames(wav, self.mel_fbank, d.n_fft, d.frame_hop, d.min_magnitude)
 
     def linear_magnitude(self, log_frames: torch.Tensor) -> torch.Tensor:
         """(B, bins, F') predicted log frames -> (B, n_fft // 2 + 1, F') linear magnitude for a vocoder."""

@@ -18,10 +18,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..checkpoint import newest_valid_checkpoint, save_training_checkpoints
-from ..errors import UserError
+from ..checkpoint import save_training_checkpoints
 from ..fileio import atomic_write
-from ..train import _Dist, _tensorboard, learning_rate
+from ..train import _Dist, _tensorboard, learning_rate, progress_bar, resume_newest, wrap_ddp
 from .config import PriorConfig, save_prior_config
 from .data import IGNORE, CodeCorpus, crop_batch
 from .evaluate import cross_entropy_bits
@@ -74,32 +73,14 @@ def _train(cfg, source, train, dev, exp_dir: Path, d: _Dist, resume: bool, progr
     model = CodePrior(source.num_codes, len(source.speakers), cfg.model).to(d.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=0.01)
     ckpt_dir = exp_dir / "checkpoints"
-    step = 0
-    if resume:
-        found = newest_valid_checkpoint(ckpt_dir)
-        if found is not None:
-            ckpt, path = found
-            if ckpt.get("kind") != PRIOR_KIND or ckpt["speakers"] != source.speakers:
-                raise UserError(f"{path}: not a prior of this model's codes and speakers; use a new --exp-dir "
-                                f"or --no-resume")
-            model.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["train_state"]["optimizer"])
-            step = int(ckpt["train_state"]["step"])
-            if d.is_main and progress:
-                print(f"resuming from {path} (step {step})")
+    step = resume_newest(model, optimizer, ckpt_dir, PRIOR_KIND, source.speakers, "a prior of this model's codes",
+                         d.is_main and progress) if resume else 0
     if d.is_main:
         exp_dir.mkdir(parents=True, exist_ok=True)
         save_prior_config(exp_dir / "config.yaml", cfg)
-    net = model
-    if d.world_size > 1:
-        net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[d.device.index] if d.device.type == "cuda" else None)
+    net = wrap_ddp(model, d)
     writer = _tensorboard(exp_dir, step) if d.is_main else None
-    bar = None
-    if d.is_main and progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=tc.max_steps, initial=step, desc="train-prior", unit="step", dynamic_ncols=True)
+    bar = progress_bar(d, progress, tc.max_steps, step, "train-prior")
     result = PriorResult(step=step, model=model)
     window_nats, window_n = torch.zeros((), device=d.device), torch.zeros((), device=d.device)
     t0, start = time.perf_counter(), step

@@ -46,14 +46,26 @@ def _sentence(utt: str, spk: str) -> str:
 def run_vc_eval(model_path: str | Path, test_dir: str | Path, centroid_dir: str | Path, out_dir: str | Path,
                 max_sentences: int = 2, max_pairs: int | None = None, seed: int = 0,
                 centroid_utts: int = 10, opts: SamplingOptions | None = None, method: str = "numba",
-                progress: bool = True, reference_utts: int = 3) -> dict:
+                progress: bool = True, reference_utts: int = 3, vocoder_model: str | Path | None = None) -> dict:
     """Convert parallel test sentences between every pair of speakers and score them.
 
     A model with ``speaker_conditioning: reference`` is also evaluated on test speakers it never
     saw: such a target is given by the d-vector of its first ``reference_utts`` utterances in
     ``centroid_dir`` (kinds ``converted_unseen`` / ``resynthesis_unseen``), and each of those rows
-    also records its similarity to the nearest training speaker."""
+    also records its similarity to the nearest training speaker. ``vocoder_model``: a WaveNet
+    vocoder (``vocoder.pt``) that voices a spectral model's frames instead of Griffin-Lim."""
     lm = load_model(model_path)
+    vocoder = "griffin-lim"
+    if vocoder_model is not None:
+        from ..vocoders import WaveNetVocoding
+        from ..wavenet_vocoder import load_vocoder
+
+        if lm.model.decoder_kind != "spectral":
+            raise UserError("--vocoder-model: a WaveNet model makes its own samples; vocoders serve spectral models")
+        try:
+            vocoder = WaveNetVocoding.bind(load_vocoder(vocoder_model), lm.config, lm.speakers, method)
+        except ValueError as exc:
+            raise UserError(f"--vocoder-model {vocoder_model}: {exc}") from None
     sr = lm.sample_rate
     test = read_data_dir(test_dir)
     if test.text is None:
@@ -129,7 +141,7 @@ def run_vc_eval(model_path: str | Path, test_dir: str | Path, centroid_dir: str 
     for sent, s, t in tqdm(jobs, desc="vc-eval", unit="pair", disable=not progress):
         src_utt, tgt_utt = by_sentence[sent][s], by_sentence[sent][t]
         text = test.text[tgt_utt]
-        res = convert(lm.model, real(src_utt), targets[t], sr, opts, method)
+        res = convert(lm.model, real(src_utt), targets[t], sr, opts, method, vocoder=vocoder)
         save_audio(path_in(out_dir / "wav", f"{s}_to_{t}", f"{src_utt}.wav"), res.wav, sr)
         kind = ("resynthesis" if s == t else "converted") + ("_unseen" if t in unseen else "")
         rows.append({"kind": kind, "sentence": sent, "source": s, "target": t,
@@ -144,6 +156,8 @@ def run_vc_eval(model_path: str | Path, test_dir: str | Path, centroid_dir: str 
             rows.append({"kind": "real", "sentence": sent, "source": t, "target": t, "mcd_db": 0.0, **r})
     rep = summarise(rows, speakers, str(model_path), str(test_dir), sentences)
     rep["unseen_speakers"] = unseen
+    rep["vocoder"] = str(vocoder_model) if vocoder_model is not None else (
+        "griffin-lim" if lm.model.decoder_kind == "spectral" else None)
     return rep
 
 
@@ -222,7 +236,9 @@ def write_vc_report(rep: dict, out_dir: str | Path) -> Path:
         return "n/a" if v is None else fmt.format(v)
 
     lines = [f"# Voice-conversion report: {rep['test_dir']}", "",
-             f"Model {rep['model']}; speakers {', '.join(spk)}; sentences {', '.join(rep['sentences'])}.", "",
+             f"Model {rep['model']}"
+             + (f", vocoder {rep['vocoder']}" if rep.get("vocoder") else "")
+             + f"; speakers {', '.join(spk)}; sentences {', '.join(rep['sentences'])}.", "",
              "MCD: WORLD + SPTK mel-cepstrum (order 24, c0 excluded), DTW; WER: pocketsphinx, "
              "substitutions / deletions / insertions of the reference words.", "",
              "| system | MCD (dB) | log-F0 RMSE (cents) | log-F0 corr | speaker similarity | speaker ID | WER | S / D / I "

@@ -1,0 +1,175 @@
+"""The WaveNet vocoder: trains on real frames, resumes exactly, is served by the generation
+backends like a WaveNet model, and converts a spectral model's frames from the CLI."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from helpers import tiny_config  # noqa: E402
+
+from vqspeech.config import config_from_dict  # noqa: E402
+from vqspeech.errors import CheckpointError, ConfigError  # noqa: E402
+from vqspeech.generation import SamplingOptions, generate_classes  # noqa: E402
+from vqspeech.wavenet_vocoder import (WaveNetVocoder, load_vocoder, vocoder_config_from_dict)  # noqa: E402
+from vqspeech.wavenet_vocoder.train import train_vocoder  # noqa: E402
+
+TINY = {"features": {"n_mels": 20, "n_fft": 256, "frame_hop": 64},
+        "decoder_conf": {"layers": 4, "dilation_cycle": 4, "residual_channels": 8, "gate_channels": 8,
+                         "skip_channels": 8, "speaker_dim": 4, "cond_channels": 8},
+        "train_conf": {"batch_size": 4, "segment_samples": 1024, "max_steps": 150, "lr": 1e-2, "warmup_steps": 0,
+                       "lr_schedule": "none", "log_every": 25, "val_every": 75, "checkpoint_every": 75,
+                       "val_batches": 1}}
+
+
+def tiny_vocoder_config(**train):
+    cfg = {k: dict(v) for k, v in TINY.items()}
+    cfg["train_conf"].update(train)
+    return vocoder_config_from_dict(cfg)
+
+
+def _sharp(model):
+    for p in model.decoder.parameters():
+        p.data.mul_(3.0)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def trained_vocoder(tiny_corpus, tmp_path_factory):
+    exp = tmp_path_factory.mktemp("vocoder")
+    res = train_vocoder(tiny_vocoder_config(), tiny_corpus / "data" / "train", tiny_corpus / "data" / "dev", exp,
+                        progress=False)
+    return exp, res
+
+
+def test_vocoder_learns_from_real_frames(trained_vocoder, tiny_corpus):
+    exp, res = trained_vocoder
+    first = load_vocoder(exp / "checkpoints" / "step_00000075.pt")
+    assert first.step == 75 and res.step == 150 and (exp / "vocoder.pt").is_file() and (exp / "config.yaml").is_file()
+    # mu-law 256 classes: a uniform guess is log(256) = 5.55 nats per sample
+    assert res.train_nats < 4.9, res.train_nats
+    assert res.dev_nats is not None and res.dev_nats < 4.9, res.dev_nats
+    untrained = WaveNetVocoder(tiny_vocoder_config(), len(first.speakers)).eval()
+    from vqspeech.wavenet_vocoder.train import validate_vocoder
+    from vqspeech.kaldi_data_dir import read_data_dir
+
+    dev = read_data_dir(tiny_corpus / "data" / "dev")
+    lv = load_vocoder(exp / "vocoder.pt")
+    before = validate_vocoder(untrained, dev, lv.speakers, lv.config, 1024, "cpu")
+    after = validate_vocoder(lv.model, dev, lv.speakers, lv.config, 1024, "cpu")
+    print(before, after)
+    assert after < before - 0.7, (before, after)
+
+
+def test_training_in_two_chunks_equals_one_run(tiny_corpus, tmp_path):
+    data = tiny_corpus / "data" / "train"
+    cfg = tiny_vocoder_config(max_steps=20, checkpoint_every=10)
+    one = train_vocoder(cfg, data, None, tmp_path / "one", progress=False)
+    train_vocoder(cfg, data, None, tmp_path / "two", progress=False, until_step=10)
+    two = train_vocoder(cfg, data, None, tmp_path / "two", progress=False)
+    assert two.step == 20
+    for (k, a), b in zip(one.model.state_dict().items(), two.model.state_dict().values()):
+        assert torch.equal(a, b), k
+
+
+@pytest.mark.parametrize("method", ["numba", "naive"])
+def test_generation_backends_serve_the_vocoder_like_a_wavenet(method):
+    """The cached recursion reproduces the teacher-forced forward (reference backend), and the
+    other exact backends draw the reference's samples from frames instead of codes."""
+    torch.manual_seed(0)
+    voc = _sharp(WaveNetVocoder(tiny_vocoder_config(), 3))
+    frames = torch.randn(2, 6, 20) - 4.0
+    spk = torch.tensor([0, 2])
+    T = 6 * 64
+    teacher = torch.randint(0, 256, (2, T))
+    _, logits = generate_classes(voc, frames, spk, T, SamplingOptions(), "reference", teacher=teacher,
+                                 return_logits=True)
+    c, g = voc.code_conditioning(frames, spk)
+    with torch.no_grad():
+        forward = voc.decoder(voc.decoder.shift_inputs(teacher), c, g, voc.hop)
+    assert torch.allclose(logits, forward, atol=1e-4)
+    ref = generate_classes(voc, frames, spk, T, SamplingOptions(seed=3), "reference")
+    other = generate_classes(voc, frames, spk, T, SamplingOptions(seed=3), method)
+    assert torch.equal(ref, other)
+    assert len(set(ref[0].tolist())) > 10  # not a constant output
+
+
+def test_vocoder_config_errors_name_the_key():
+    with pytest.raises(ConfigError, match="features.n_fft"):
+        vocoder_config_from_dict({"features": {"n_fft": 1000}})
+    with pytest.raises(ConfigError, match="unknown key"):
+        vocoder_config_from_dict({"decoder_conf": {"layer": 3}})
+    assert vocoder_config_from_dict({}).decoder_conf.layers == 10  # the mini WaveNet's size by default
+
+
+@pytest.fixture(scope="module")
+def tiny_spectral_model(tiny_corpus, tmp_path_factory):
+    from vqspeech.train import train
+
+    cfg = tiny_config(max_steps=10).to_dict()
+    cfg["decoder"] = "spectral"
+    cfg["decoder_conf"] = {"n_fft": 256, "n_mels": 20, "frame_hop": 64, "channels": 16, "layers": 1,
+                           "speaker_dim": 4}
+    exp = tmp_path_factory.mktemp("spectral")
+    train(config_from_dict(cfg), tiny_corpus / "data" / "train", None, exp, progress=False)
+    return exp / "checkpoint.pt"
+
+
+def test_convert_voice_with_the_wavenet_vocoder(tiny_spectral_model, trained_vocoder, tiny_corpus, tmp_path, capsys):
+    import soundfile as sf
+
+    from vqspeech.bin.convert_voice import main
+
+    exp, _ = trained_vocoder
+    wav = (tiny_corpus / "data" / "test" / "wav.scp").read_text().splitlines()[0].split()[1]
+    args = ["--model", str(tiny_spectral_model), "--input", wav, "--target-speaker", "slt"]
+    out = tmp_path / "out.wav"
+    assert main(args + ["--output", str(out), "--vocoder-model", str(exp / "vocoder.pt"), "--no-progress"]) == 0
+    y, sr = sf.read(out)
+    x, _ = sf.read(wav)
+    assert sr == 16000 and abs(len(y) - len(x)) < 64 and np.abs(y).max() > 0.01
+    assert "WaveNet vocoder" in capsys.readouterr().out
+    # the same seed gives the same audio; Griffin-Lim gives other audio
+    out2, gl = tmp_path / "again.wav", tmp_path / "gl.wav"
+    assert main(args + ["--output", str(out2), "--vocoder", "wavenet", "--vocoder-model", str(exp / "vocoder.pt")]) == 0
+    assert np.array_equal(sf.read(out2)[0], y)
+    assert main(args + ["--output", str(gl)]) == 0
+    assert not np.array_equal(sf.read(gl)[0][: len(y)], y)
+
+
+def test_vocoder_misuse_is_a_one_line_error(tiny_spectral_model, trained_vocoder, trained_tiny, tiny_corpus,
+                                            tmp_path, capsys):
+    from vqspeech.bin.convert_voice import main
+
+    exp, _ = trained_vocoder
+    wav = (tiny_corpus / "data" / "test" / "wav.scp").read_text().splitlines()[0].split()[1]
+    base = ["--input", wav, "--target-speaker", "slt", "--output", str(tmp_path / "o.wav")]
+    cases = [
+        (["--model", str(tiny_spectral_model), "--vocoder", "wavenet"], "needs --vocoder-model"),
+        (["--model", str(tiny_spectral_model), "--vocoder-model", str(tiny_spectral_model)], "not a WaveNet vocoder"),
+        (["--model", str(exp / "vocoder.pt")], "a vocoder goes to --vocoder-model"),
+        (["--model", str(trained_tiny / "checkpoint.pt"), "--vocoder-model", str(exp / "vocoder.pt")],
+         "WaveNet model"),
+        (["--model", str(tiny_spectral_model), "--vocoder", "griffin-lim", "--vocoder-model", str(exp / "vocoder.pt")],
+         "goes with --vocoder wavenet"),
+    ]
+    for extra, message in cases:
+        assert main(base + extra) == 2, extra
+        err = capsys.readouterr().err.strip()
+        assert message in err and "\n" not in err and "Traceback" not in err, err
+    assert not (tmp_path / "o.wav").exists()
+
+
+def test_vocoder_refuses_frames_of_another_shape(trained_vocoder):
+    exp, _ = trained_vocoder
+    lv = load_vocoder(exp / "vocoder.pt")
+    cfg = config_from_dict({"decoder": "spectral", "decoder_conf": {"n_fft": 1024, "n_mels": 80, "frame_hop": 256}})
+    with pytest.raises(ValueError, match="differ from the model"):
+        lv.check_frames_of(cfg)
+    with pytest.raises(ValueError, match="not 'nobody'"):
+        lv.speaker_index("nobody")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_vocoder(exp / "config.yaml")

@@ -1,0 +1,52 @@
+"""``vqspeech train-vocoder`` / ``python -m vqspeech.bin.train_vocoder`` (the form torchrun launches).
+
+    vqspeech train-vocoder --config conf/vocoder.yaml --train-data data/train --dev-data data/dev \\
+        --exp-dir exp/vocoder
+"""
+
+from __future__ import annotations
+
+import sys
+
+from .runner import parser, run_user_command
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser("vqspeech train-vocoder",
+               "Train a WaveNet vocoder on the log-mel frames of real audio (for spectral models).")
+    p.add_argument("--config", default=None, help="vocoder YAML (conf/vocoder.yaml); default: built-in defaults")
+    p.add_argument("--train-data", required=True, help="Kaldi data directory of training audio (any corpus)")
+    p.add_argument("--dev-data", default=None, help="data directory to report dev cross-entropy on")
+    p.add_argument("--exp-dir", required=True, help="output folder (vocoder.pt, checkpoints/, tensorboard/)")
+    p.add_argument("--max-steps", type=int, default=None, help="override train_conf.max_steps")
+    p.add_argument("--until-step", type=int, default=None, help="stop (with a checkpoint) at this step")
+    p.add_argument("--no-resume", action="store_true", help="start from scratch even if checkpoints exist")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda:LOCAL_RANK if available)")
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+
+    def work() -> int:
+        import os
+
+        from ..errors import UserError
+        from ..wavenet_vocoder.config import VocoderConfig, load_vocoder_config
+        from ..wavenet_vocoder.train import train_vocoder
+
+        cfg = load_vocoder_config(args.config) if args.config else VocoderConfig()
+        if args.max_steps is not None:
+            if args.max_steps < 1:
+                raise UserError(f"--max-steps must be >= 1, got {args.max_steps}")
+            cfg.train_conf.max_steps = args.max_steps
+        res = train_vocoder(cfg, args.train_data, args.dev_data, args.exp_dir, resume=not args.no_resume,
+                            device=args.device, progress=not args.no_progress, until_step=args.until_step)
+        if int(os.environ.get("RANK", "0")) == 0:
+            dev = "" if res.dev_nats is None else f", dev {res.dev_nats:.3f}"
+            print(f"step {res.step}: train {res.train_nats:.3f}{dev} nats/sample -> "
+                  f"{os.path.join(args.exp_dir, 'vocoder.pt')}")
+        return 0
+
+    return run_user_command(work, args.verbose, prog="vqspeech train-vocoder")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

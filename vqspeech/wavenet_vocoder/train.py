@@ -1,0 +1,158 @@
+"""``vqspeech train-vocoder``: the WaveNet vocoder's training loop, with the VQ-VAE loop's habits.
+
+Trains on ground-truth log-mel frames of random crops of a data directory (any corpus).
+Writes ``exp/config.yaml`` (resolved), ``exp/checkpoints/step_*.pt`` (full state, atomic),
+``exp/vocoder.pt`` (the model for conversion), ``exp/tensorboard/`` and
+``exp/vocoder_summary.json``. Resumes from the newest readable checkpoint; batches are a pure
+function of (seed, step), so N steps + resume + N steps equals 2N. Under torchrun it wraps
+the model in DistributedDataParallel (gloo on CPU, nccl on CUDA); only rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..checkpoint import save_training_checkpoints
+from ..errors import UserError
+from ..fileio import atomic_write
+from ..kaldi_data_dir import read_data_dir
+from ..train import _Dist, _tensorboard, learning_rate, progress_bar, resume_newest, wrap_ddp
+from ..training_crops import CropBatches
+from .config import VocoderConfig, save_vocoder_config
+from .model import VOCODER_KIND, WaveNetVocoder
+
+
+@dataclass
+class VocoderResult:
+    step: int
+    train_nats: float = float("nan")     # last logged teacher-forced cross-entropy, nats per sample
+    dev_nats: float | None = None
+    model: WaveNetVocoder | None = None
+    summary: dict = field(default_factory=dict)
+
+
+def train_vocoder(cfg: VocoderConfig, train_data, dev_data, exp_dir, *, resume: bool = True,
+                  device: str | None = None, progress: bool = True, dist_timeout_s: float = 600.0,
+                  until_step: int | None = None) -> VocoderResult:
+    """Train (or resume) a WaveNet vocoder on the audio of ``train_data``; ``until_step`` stops
+    early without changing the schedule (``train_conf.max_steps``)."""
+    tc = cfg.train_conf
+    train_dd = read_data_dir(train_data)
+    dev_dd = read_data_dir(dev_data) if dev_data else None
+    speakers = train_dd.speakers
+    if dev_dd is not None and cfg.use_speaker and set(dev_dd.speakers) - set(speakers):
+        raise UserError(f"{dev_data}: speakers {sorted(set(dev_dd.speakers) - set(speakers))} are not in the "
+                        f"training data {train_data}")
+    hop = cfg.features.frame_hop
+    segment = tc.segment_samples // hop * hop
+    if segment < hop:
+        raise UserError(f"train_conf.segment_samples ({tc.segment_samples}) is shorter than frame_hop ({hop})")
+    d = _Dist(device, dist_timeout_s)
+    try:
+        return _train(cfg, train_dd, dev_dd, speakers, segment, Path(exp_dir), d, resume, progress,
+                      min(until_step or tc.max_steps, tc.max_steps))
+    finally:
+        d.close()
+
+
+def _payload(cfg: VocoderConfig, speakers: list[str], model: WaveNetVocoder) -> dict:
+    return {"kind": VOCODER_KIND, "config": cfg.to_dict(), "speakers": speakers, "sample_rate": cfg.sample_rate,
+            "hop": cfg.features.frame_hop, "model": model.state_dict()}
+
+
+def _train(cfg, train_dd, dev_dd, speakers, segment, exp_dir: Path, d: _Dist, resume: bool, progress: bool,
+           last_step: int) -> VocoderResult:
+    tc = cfg.train_conf
+    torch.manual_seed(tc.seed)
+    model = WaveNetVocoder(cfg, len(speakers)).to(d.device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr)
+    ckpt_dir = exp_dir / "checkpoints"
+    step = resume_newest(model, optimizer, ckpt_dir, VOCODER_KIND, speakers, "a WaveNet vocoder",
+                         d.is_main and progress) if resume else 0
+    if d.is_main:
+        exp_dir.mkdir(parents=True, exist_ok=True)
+        save_vocoder_config(exp_dir / "config.yaml", cfg)
+    net = wrap_ddp(model, d)
+    batches = CropBatches(train_dd, speakers, cfg.sample_rate, tc.batch_size, segment, tc.seed, d.rank,
+                          d.world_size, tc.preload)
+    writer = _tensorboard(exp_dir, step) if d.is_main else None
+    bar = progress_bar(d, progress, tc.max_steps, step, "train-vocoder")
+    result = VocoderResult(step=step, model=model)
+    window, window_n = torch.zeros((), device=d.device), 0
+    t0, start = time.perf_counter(), step
+    model.train()
+    while step < last_step:
+        wav, spk = batches[step]
+        wav, spk = wav.to(d.device), spk.to(d.device)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, tc)
+        loss = net(wav, spk)["loss"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if tc.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+        optimizer.step()
+        step += 1
+        window += loss.detach()
+        window_n += 1
+        if bar is not None:
+            bar.update(1)
+        if step % tc.log_every == 0 or step == last_step:
+            result.train_nats = float(window) / window_n
+            window.zero_()
+            window_n = 0
+            if writer is not None:
+                writer.add_scalar("vocoder/train_nats_per_sample", result.train_nats, step)
+                writer.add_scalar("lr", learning_rate(step - 1, tc), step)
+            if bar is not None:
+                bar.set_postfix(nats=f"{result.train_nats:.3f}")
+        if dev_dd is not None and d.is_main and (step % tc.val_every == 0 or step == last_step):
+            result.dev_nats = validate_vocoder(model, dev_dd, speakers, cfg, segment, d.device)
+            if writer is not None:
+                writer.add_scalar("vocoder/dev_nats_per_sample", result.dev_nats, step)
+            model.train()
+        if step % tc.checkpoint_every == 0 or step == last_step:
+            if d.is_main:
+                save_training_checkpoints(exp_dir, "vocoder.pt", _payload(cfg, speakers, model),
+                                          {"step": step, "optimizer": optimizer.state_dict(),
+                                           "rng_cpu": torch.get_rng_state()}, tc.keep_checkpoints)
+            d.barrier()
+    if bar is not None:
+        bar.close()
+    if writer is not None:
+        writer.close()
+    result.step = step
+    if d.is_main:
+        seconds = time.perf_counter() - t0
+        result.summary = {"step": step, "train_nats_per_sample": result.train_nats,
+                          "dev_nats_per_sample": result.dev_nats, "wall_seconds": seconds,
+                          "steps_this_run": step - start,
+                          "audio_seconds_per_second": (step - start) * tc.batch_size * d.world_size * segment
+                          / cfg.sample_rate / max(seconds, 1e-9)}
+        with atomic_write(exp_dir / "vocoder_summary.json") as fh:
+            json.dump(result.summary, fh, indent=2)
+    return result
+
+
+@torch.no_grad()
+def validate_vocoder(model: WaveNetVocoder, dev_dd, speakers: list[str], cfg: VocoderConfig, segment: int,
+                     device) -> float:
+    """Teacher-forced cross-entropy (nats per sample) over fixed crops of the dev set."""
+    model.eval()
+    tc = cfg.train_conf
+    data = CropBatches(dev_dd, speakers if cfg.use_speaker else sorted(set(dev_dd.speakers) | set(speakers)),
+                       cfg.sample_rate, tc.batch_size, segment, seed=tc.seed + 1, preload=False)
+    n = min(tc.val_batches, max(1, math.ceil(len(data.utts) / tc.batch_size)))
+    total = 0.0
+    for i in range(n):
+        wav, spk = data[i]
+        if not cfg.use_speaker:
+            spk = torch.zeros_like(spk)
+        total += model(wav.to(device), spk.to(device))["loss"].item() / n
+    return total
