@@ -46,8 +46,10 @@ heldout_speakers=${heldout_speakers:-}  # stages 2, 7: train without these speak
                                    # then converts to them from reference audio (reference models)
 prior_config=${prior_config:-prior}  # stage 7: conf/<prior_config>.yaml (built-in defaults when absent)
 prior_samples=${prior_samples:-2}  # stage 7: samples per test speaker
+voice_shifts=${voice_shifts:-}     # stage 2: also train on every training speaker shifted by these semitones
+                                   # (comma-separated, e.g. -4,-2,2,4; 'vqspeech shift-voices'), after --heldout-speakers
 vocoder_config=${vocoder_config:-}  # stage 8: conf/<vocoder_config>.yaml (empty: stage 8 is skipped)
-__option_names="stage stop_stage config tag data_args train_sets python nproc_per_node train_args align convert_examples vc_sentences decode_args heldout_speakers prior_config prior_samples vocoder_config ${corpus_options:-}"
+__option_names="stage stop_stage config tag data_args train_sets python nproc_per_node train_args align convert_examples vc_sentences decode_args heldout_speakers prior_config prior_samples voice_shifts vocoder_config ${corpus_options:-}"
 
 . "$(dirname "${BASH_SOURCE[0]}")/utils/parse_options.sh"
 if [ $# -gt 0 ]; then echo "$0: error: unexpected argument '$1'" >&2; exit 2; fi
@@ -89,18 +91,25 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
   log "Data directories: $(for s in ${train_sets} ${dev_set} ${test_sets}; do printf '%s ' "$(pwd)/data/$s"; done)"
 fi
 
-# The sets training sees: the train and dev sets, less --heldout-speakers when given.
+# The sets training sees: the train and dev sets, less --heldout-speakers when given, plus shifted
+# copies of the training voices with --voice-shifts.
 train_dir=data/${train_sets%% *}
 train_dev_dir=data/${dev_set}
 if [ -n "${heldout_speakers}" ]; then
   train_dir=${train_dir}_without_${heldout_speakers//,/_}
   train_dev_dir=${train_dev_dir}_without_${heldout_speakers//,/_}
 fi
+unshifted_train_dir=${train_dir}
+if [ -n "${voice_shifts}" ]; then train_dir=${train_dir}_shifted${voice_shifts//,/_}; fi
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
   if [ -n "${heldout_speakers}" ]; then
-    log "Stage 2: holding out ${heldout_speakers}: ${train_dir}, ${train_dev_dir}"
-    ${python} -m vqspeech subset-data-dir "data/${train_sets%% *}" "${train_dir}" --exclude-speakers "${heldout_speakers}"
+    log "Stage 2: holding out ${heldout_speakers}: ${unshifted_train_dir}, ${train_dev_dir}"
+    ${python} -m vqspeech subset-data-dir "data/${train_sets%% *}" "${unshifted_train_dir}" --exclude-speakers "${heldout_speakers}"
     ${python} -m vqspeech subset-data-dir "data/${dev_set}" "${train_dev_dir}" --exclude-speakers "${heldout_speakers}"
+  fi
+  if [ -n "${voice_shifts}" ]; then
+    log "Stage 2: the training voices also shifted by ${voice_shifts} semitones: ${train_dir}"
+    ${python} -m vqspeech shift-voices "${unshifted_train_dir}" "${train_dir}" --semitones="${voice_shifts}"
   fi
   log "Stage 2: training ${conf_file} -> ${expdir}"
   if [ "${nproc_per_node}" -gt 1 ]; then

@@ -40,3 +40,24 @@ def test_ten_minutes_in_bounded_memory(trained_tiny, tmp_path):
     assert codes.shape == (16000 * 600 // lm.hop,)
     whole_file_bytes = 16000 * 600 * 4
     assert peak < whole_file_bytes / 4, peak  # a fraction of the 38 MB the whole signal would take
+
+
+def test_chunked_encoding_covers_a_wide_encoders_receptive_field():
+    """A log-mel encoder sees ~46 hops; blocks keep that much context, so chunking changes nothing."""
+    import torch
+
+    from vqspeech.config import config_from_dict
+    from vqspeech.conversion import encode_wav, encoder_margin
+    from vqspeech.models import build_model
+
+    cfg = config_from_dict({"encoder_conf": {"input": "mel", "channels": 16, "kernel_sizes": [5, 5],
+                                             "strides": [1, 1], "residual_layers": 4, "latent_dim": 8},
+                            "quantizer_conf": {"num_codes": 16}})
+    torch.manual_seed(0)
+    model = build_model(cfg, 2).eval()
+    assert encoder_margin(model) >= model.encoder.receptive_field > 16 * model.hop
+    wav = (0.3 * np.random.default_rng(0).standard_normal(16000 * 3)).astype(np.float32)
+    whole, f_whole = encode_wav(model, wav, chunk_seconds=60.0, return_features=True)
+    chunked, f_chunked = encode_wav(model, wav, chunk_seconds=0.5, return_features=True)
+    assert torch.equal(whole, chunked)
+    assert np.allclose(f_whole, f_chunked, atol=1e-6)  # with a 16-hop margin: 8.5e-5 apart

@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "fix-data-dir": ("vqspeech.bin.fix_data_dir", "main", "repair a data directory like Kaldi's fix_data_dir.sh"),
     "make-mini-corpus": ("vqspeech.bin.make_mini_corpus", "main", "synthesize the mini corpus (flite/festival voices)"),
     "subset-data-dir": ("vqspeech.bin.subset_data_dir", "main", "a data directory without some speakers"),
+    "shift-voices": ("vqspeech.bin.shift_voices", "main", "more training voices: every speaker shifted by semitones"),
     "prepare-vctk": ("vqspeech.bin.prepare_vctk", "main", "make data directories from a VCTK tree"),
     "train": ("vqspeech.bin.train", "main", "train a VQ-VAE (resumes; torchrun + DDP for many processes)"),
     "train-vocoder": ("vqspeech.bin.train_vocoder", "main", "train a WaveNet vocoder on log-mel frames (spectral models)"),

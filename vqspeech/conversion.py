@@ -160,7 +160,7 @@ def encode_wav(model: VQVAE, wav: np.ndarray, chunk_seconds: float = 60.0, sampl
     """
     hop = model.hop
     chunk = max(hop, int(chunk_seconds * sample_rate) // hop * hop)
-    margin = _ENCODER_MARGIN_HOPS * hop
+    margin = encoder_margin(model)
 
     def blocks():
         for start in range(0, len(wav), chunk):
@@ -170,7 +170,15 @@ def encode_wav(model: VQVAE, wav: np.ndarray, chunk_seconds: float = 60.0, sampl
     return _encode_blocks(model, blocks(), margin, return_features)
 
 
-_ENCODER_MARGIN_HOPS = 16  # context on each side of a block; the encoder's receptive field is a few hops
+_ENCODER_MARGIN_HOPS = 16  # at least this much context on each side of a block
+
+
+def encoder_margin(model) -> int:
+    """Samples of context kept on each side of an encoding block: the encoder's whole receptive
+    field (rounded up to hops, at least 16), so a code near a block edge sees what it would see in
+    one pass (wide encoders, e.g. the log-mel one, see 46 hops)."""
+    hops = max(_ENCODER_MARGIN_HOPS, math.ceil(model.encoder.receptive_field / model.hop) + 1)
+    return hops * model.hop
 
 
 def _encode_blocks(model: VQVAE, blocks, margin: int, return_features: bool):
@@ -201,7 +209,7 @@ def encode_file(model: VQVAE, path, sample_rate: int, chunk_seconds: float = 30.
     """
     from .audio import stream_audio
 
-    margin = _ENCODER_MARGIN_HOPS * model.hop
+    margin = encoder_margin(model)
     blocks = stream_audio(path, sample_rate, int(chunk_seconds * sample_rate), margin, multiple=model.hop)
     return _encode_blocks(model, blocks, margin, return_features)
 

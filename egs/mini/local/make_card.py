@@ -1,0 +1,69 @@
+"""Ship an experiment as the pretrained model: copy its inference checkpoint to
+vqspeech/pretrained/mini.pt and write the card mini.json from the experiment's own records
+(config, training curve from tensorboard, validation, the stage 5 and 6 reports).
+
+    python local/make_card.py EXP_TAG --config-name pretrained --minutes 45 --note "..."   (from egs/mini)
+"""
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+CURVE = {"loss/recon": "loss/recon (mean |log-mel error|)", "vq/perplexity": "vq/perplexity",
+         "vq/codes_used": "vq/codes_used"}
+STEPS = (25, 250, 500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000)
+
+
+def curve(exp: Path) -> dict:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(exp / "tensorboard"), size_guidance={"scalars": 0})
+    acc.Reload()
+    out = {}
+    for tag, label in CURVE.items():
+        points = {e.step: round(e.value, 4) for e in acc.Scalars(tag)}
+        out[label] = {str(s): points[s] for s in STEPS if s in points}
+        last = max(points)
+        out[label][str(last)] = points[last]
+    return out
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("tag", help="exp/<tag> with checkpoint.pt, tensorboard/ and reports/")
+    p.add_argument("--config-name", default="pretrained", help="conf/<name>.yaml it was trained with")
+    p.add_argument("--minutes", type=float, required=True, help="wall minutes of the training")
+    p.add_argument("--note", default="")
+    p.add_argument("--dest", default="../../vqspeech/pretrained")
+    args = p.parse_args()
+    exp = Path("exp") / args.tag
+    summary = json.loads((exp / "train_summary.json").read_text())
+    phones = json.loads((exp / "reports" / "phones_test" / "report.json").read_text())
+    vc = json.loads((exp / "reports" / "vc_test" / "report.json").read_text())
+    card = {
+        "name": "vqspeech mini pretrained (spectral decoder)",
+        "step": summary["step"],
+        "config": f"egs/mini/conf/{args.config_name}.yaml",
+        "command": f"cd egs/mini && ./run.sh --stage 0 --stop-stage 2 --config {args.config_name}   "
+                   "# then stages 3-6 for the reports",
+        "trained_on": "the mini corpus train split (5 synthesized voices x 160 Harvard sentences, 16 kHz)",
+        "machine": f"2 x86_64 CPU cores, torch 2.13.0+cpu, one thread, {args.minutes:.0f} minutes of wall time "
+                   "sharing the cores with other jobs",
+        "note": args.note,
+        "curve": curve(exp),
+        "validation_at_end": summary["validation"],
+        "phone_report_test": {k: phones.get(k) for k in ("many_to_one_accuracy", "chance_accuracy", "cluster_purity",
+                                                         "pnmi", "code_perplexity", "bitrate_bps", "abx_codes",
+                                                         "abx_features", "speaker_from_codes")},
+        "vc_report_test": {k: vc["overall"].get(k) for k in ("converted", "resynthesis", "source", "real")},
+    }
+    dest = Path(args.dest)
+    shutil.copyfile(exp / "checkpoint.pt", dest / "mini.pt.tmp")
+    (dest / "mini.pt.tmp").replace(dest / "mini.pt")
+    (dest / "mini.json").write_text(json.dumps(card, indent=1) + "\n")
+    print(f"{dest / 'mini.pt'}: step {card['step']}; card {dest / 'mini.json'}")
+
+
+if __name__ == "__main__":
+    main()
