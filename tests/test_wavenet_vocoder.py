@@ -173,3 +173,30 @@ def test_vocoder_refuses_frames_of_another_shape(trained_vocoder):
         lv.speaker_index("nobody")
     with pytest.raises(CheckpointError, match="not a readable checkpoint"):
         load_vocoder(exp / "config.yaml")
+
+
+def test_demo_and_vc_eval_voice_frames_with_the_vocoder(tiny_spectral_model, trained_vocoder, tiny_corpus,
+                                                          tmp_path, monkeypatch):
+    pytest.importorskip("gradio")
+    import json
+
+    from vqspeech import demo_app
+    from vqspeech.bin.vc_eval import main as vc_eval
+
+    exp, _ = trained_vocoder
+    src = (tiny_corpus / "data" / "test" / "wav.scp").read_text().splitlines()[0].split()[1]
+    monkeypatch.setattr(demo_app, "_allowed", lambda path: True)
+    conv = demo_app.Converter(str(tiny_spectral_model), str(exp / "vocoder.pt"))
+    (sr, pcm), _, info = conv(src, "slt", 1.0, 0, None)
+    gl = demo_app.Converter(str(tiny_spectral_model))
+    (_, pcm_gl), _, info_gl = gl(src, "slt", 1.0, 0, None)
+    assert sr == 16000 and len(pcm) == len(pcm_gl) > 0 and not np.array_equal(pcm, pcm_gl)
+    assert "WaveNet vocoder" in info and "Griffin-Lim" in info_gl
+    out = tmp_path / "vc"
+    assert vc_eval(["--model", str(tiny_spectral_model), "--data-dir", str(tiny_corpus / "data" / "test"),
+                    "--centroid-data", str(tiny_corpus / "data" / "train"), "--output-dir", str(out),
+                    "--max-sentences", "1", "--max-pairs", "3", "--no-progress",
+                    "--vocoder-model", str(exp / "vocoder.pt")]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["vocoder"].endswith("vocoder.pt") and rep["overall"]["converted"]["n"] >= 1
+    assert "vocoder" in (out / "report.md").read_text()

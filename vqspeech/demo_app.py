@@ -68,7 +68,7 @@ def codes_figure(wav: np.ndarray, codes: np.ndarray, sr: int, hop: int) -> np.nd
 class Converter:
     """Holds the model; one conversion at a time (the numba path already uses every core)."""
 
-    def __init__(self, model_path: str | None):
+    def __init__(self, model_path: str | None, vocoder_model: str | None = None):
         from .checkpoint import load_model
         from .pretrained import default_model_path
 
@@ -77,10 +77,26 @@ class Converter:
             raise UserError("--model: no model given and no pretrained model is shipped with this install")
         self.lm = load_model(path, "cpu")
         self.lock = threading.Lock()
-        # The best vocoder the model has: a spectral model's frames go through Griffin-Lim, the
-        # WaveNet samples with the numba path.
-        self.how = ("encode + spectral decoder + Griffin-Lim on CPU" if self.lm.model.decoder_kind == "spectral"
-                    else "encode + folded fast WaveNet decode on CPU")
+        # The best vocoder available: a spectral model's frames go through Griffin-Lim (the best on
+        # a CPU budget, README's decoder study) unless a trained WaveNet vocoder is given; a WaveNet
+        # model samples with the numba path.
+        self.vocoder = "griffin-lim"
+        if vocoder_model:
+            from .vocoders import WaveNetVocoding
+            from .wavenet_vocoder import load_vocoder
+
+            if self.lm.model.decoder_kind != "spectral":
+                raise UserError("--vocoder-model: a WaveNet model makes its own samples; vocoders serve spectral models")
+            try:
+                self.vocoder = WaveNetVocoding.bind(load_vocoder(vocoder_model), self.lm.config, self.lm.speakers)
+            except ValueError as exc:
+                raise UserError(f"--vocoder-model {vocoder_model}: {exc}") from None
+        if self.lm.model.decoder_kind != "spectral":
+            self.how = "encode + folded fast WaveNet decode on CPU"
+        elif vocoder_model:
+            self.how = "encode + spectral decoder + WaveNet vocoder (numba) on CPU"
+        else:
+            self.how = "encode + spectral decoder + Griffin-Lim on CPU"
 
     def __call__(self, audio_path, speaker, temperature, seed, reference_path=None):
         """Convert ``audio_path`` to ``speaker``, or to the voice of ``reference_path`` when given
@@ -125,7 +141,7 @@ class Converter:
             raise gr.Error(f"Cannot read this audio ({str(exc).split(': ', 1)[-1]}). Accepted: {FORMATS}.") from None
         opts = SamplingOptions(temperature=float(temperature), seed=int(seed))
         with self.lock:
-            res = convert(self.lm.model, wav, target, self.lm.sample_rate, opts, "numba")
+            res = convert(self.lm.model, wav, target, self.lm.sample_rate, opts, "numba", vocoder=self.vocoder)
         picture = codes_figure(wav, res.codes.numpy(), self.lm.sample_rate, self.lm.hop)
         info = (f"Converted {res.audio_seconds:.2f} s of audio to **{speaker}** in {res.seconds:.2f} s: "
                 f"**{res.real_time_factor:.2f}x real time** ({self.how}).")
@@ -133,10 +149,10 @@ class Converter:
         return (self.lm.sample_rate, pcm), picture, info
 
 
-def build_app(model_path: str | None = None):
+def build_app(model_path: str | None = None, vocoder_model: str | None = None):
     import gradio as gr
 
-    conv = Converter(model_path)
+    conv = Converter(model_path, vocoder_model)
     speakers = conv.lm.speakers
     with gr.Blocks(title="vqspeech voice conversion") as app:
         gr.Markdown(f"# vqspeech voice conversion\nVQ-VAE codes keep *what* is said; the WaveNet decoder says it "

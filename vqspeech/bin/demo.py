@@ -11,6 +11,8 @@ from .runner import parser, run_user_command
 def main(argv: list[str] | None = None) -> int:
     p = parser("vqspeech demo", "Serve the Gradio voice-conversion demo.")
     p.add_argument("--model", default=None, help="checkpoint (default: the shipped pretrained model)")
+    p.add_argument("--vocoder-model", default=None, metavar="VOCODER_PT",
+                   help="voice a spectral model's frames with this WaveNet vocoder (default: Griffin-Lim)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--share", action="store_true", help="ask Gradio for a public link (needs network)")
@@ -23,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
             from ..errors import UserError
 
             raise UserError("the demo needs gradio: pip install 'vqspeech[demo]'") from None
-        app = build_app(args.model)
+        app = build_app(args.model, args.vocoder_model)
         app.launch(server_name=args.host, server_port=args.port, share=args.share,
                    max_file_size=f"{MAX_FILE_MB}mb", show_error=True)
         return 0
