@@ -104,3 +104,22 @@ def test_cuda_kernel_logits_match_the_reference(precision, tolerance):
         ref = generate_classes(m, codes, spk, T, opts, "reference")
         first_flip = [(row != r).nonzero()[0].item() if (row != r).any() else T for row, r in zip(free, ref)]
         assert sorted(first_flip)[len(first_flip) // 2] >= T // 4, first_flip
+
+
+def test_interpreted_kernel_serves_the_wavenet_vocoder(interpret):
+    """A vocoder's "codes" are (B, F, n_mels) frames: the kernel takes them through the same
+    frame conditioning and gives the reference's samples."""
+    from vqspeech.wavenet_vocoder import WaveNetVocoder, vocoder_config_from_dict
+
+    cfg = vocoder_config_from_dict({"features": {"n_mels": 12, "n_fft": 128, "frame_hop": 32},
+                                    "decoder_conf": {"layers": 3, "dilation_cycle": 3, "residual_channels": 16,
+                                                     "gate_channels": 16, "skip_channels": 16, "speaker_dim": 4,
+                                                     "cond_channels": 8}})
+    torch.manual_seed(0)
+    voc = WaveNetVocoder(cfg, 2).eval()
+    for p in voc.decoder.parameters():
+        p.data.mul_(3.0)
+    frames, spk = torch.randn(2, 3, 12) - 4.0, torch.tensor([0, 1])
+    ref = generate_classes(voc, frames, spk, 96, SamplingOptions(seed=1), "reference")
+    out = generate_classes(voc, frames, spk, 96, SamplingOptions(seed=1), "triton")
+    assert torch.equal(ref, out)
