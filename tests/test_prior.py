@@ -171,6 +171,20 @@ def test_train_prior_summary_reports_bits_and_bitrates(prior_setup):
     assert 0 < s["unigram_entropy_bits"] <= 4.0 + 1e-9  # 16 codes at most
 
 
+def test_rerunning_a_finished_prior_changes_nothing(prior_setup):
+    """Stage 7 run again: the prior resumes at its last step, says so, keeps its summary (it used to
+    crash on the missing dev figure)."""
+    model, out, data = prior_setup
+    before = (out / "exp" / "prior_summary.json").read_text()
+    code, stdout, err = _cli("train-prior", "--model", str(model), "--config", str(out / "prior.yaml"),
+                             "--train-codes", str(out / "train.txt"), "--train-data", str(data / "train"),
+                             "--dev-codes", str(out / "test.txt"), "--dev-data", str(data / "test"),
+                             "--exp-dir", str(out / "exp"), "--no-progress")
+    assert code == 0, err
+    assert "already trained to step 30" in stdout
+    assert (out / "exp" / "prior_summary.json").read_text() == before
+
+
 def test_sample_command_writes_audio_and_codes(prior_setup, tmp_path):
     import soundfile as sf
 

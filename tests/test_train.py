@@ -76,6 +76,14 @@ def test_outputs_and_checkpoint_roundtrip(tiny_corpus, tmp_path):
     assert lm.speakers == read_data_dir(tiny_corpus / "data" / "train").speakers
     summary = json.loads((exp / "train_summary.json").read_text())
     assert set(summary["validation"]) >= {"recon_loss", "perplexity", "codes_used"}
+    # stage 2 run again: nothing to train, the summary of the real run is kept
+    from vqspeech.bin.train import main
+
+    before = (exp / "train_summary.json").read_text()
+    cfg_path = exp / "config.yaml"
+    assert main(["--config", str(cfg_path), "--train-data", str(tiny_corpus / "data" / "train"),
+                 "--exp-dir", str(exp), "--no-progress"]) == 0
+    assert (exp / "train_summary.json").read_text() == before
 
 
 def test_ddp_two_gloo_processes_stay_identical(tiny_corpus, tmp_path):

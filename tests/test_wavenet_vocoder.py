@@ -75,6 +75,18 @@ def test_training_in_two_chunks_equals_one_run(tiny_corpus, tmp_path):
         assert torch.equal(a, b), k
 
 
+def test_rerunning_a_finished_vocoder_keeps_its_summary(trained_vocoder, tiny_corpus, capsys):
+    from vqspeech.bin.train_vocoder import main
+
+    exp, _ = trained_vocoder
+    before = (exp / "vocoder_summary.json").read_text()
+    cfg = exp / "config.yaml"
+    assert main(["--config", str(cfg), "--train-data", str(tiny_corpus / "data" / "train"), "--exp-dir", str(exp),
+                 "--no-progress"]) == 0
+    assert "already trained to step 150" in capsys.readouterr().out
+    assert (exp / "vocoder_summary.json").read_text() == before
+
+
 @pytest.mark.parametrize("method", ["numba", "naive"])
 def test_generation_backends_serve_the_vocoder_like_a_wavenet(method):
     """The cached recursion reproduces the teacher-forced forward (reference backend), and the

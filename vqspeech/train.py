@@ -206,7 +206,7 @@ def _train(cfg, tc, d: _Dist, train_dir: Path, dev_dir: Path | None, exp_dir: Pa
     result.step = step
     if writer is not None:
         writer.close()
-    if d.is_main:
+    if d.is_main and step > start_step:  # a run that resumed at its last step keeps the summary it had
         _write_summary(exp_dir, result, d, time.perf_counter() - t_start, step - start_step)
     return result
 

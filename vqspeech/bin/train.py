@@ -36,7 +36,9 @@ def main(argv: list[str] | None = None) -> int:
                     until_step=args.until_step)
         import os
 
-        if int(os.environ.get("RANK", "0")) == 0:
+        if int(os.environ.get("RANK", "0")) == 0 and not res.final:
+            print(f"{exp}: already trained to step {res.step}; nothing to do")
+        elif int(os.environ.get("RANK", "0")) == 0:
             f = res.final
             unit = "mean |log-magnitude error|" if cfg.decoder == "spectral" else "nats/sample"
             print(f"step {res.step}: recon {f.get('loss/recon', float('nan')):.4f} {unit}, "

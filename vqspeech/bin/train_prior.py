@@ -59,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
                                         args.dev_codes)
         res = train_prior(cfg, source, train, dev, args.exp_dir, resume=not args.no_resume, device=args.device,
                           progress=not args.no_progress, until_step=args.until_step)
-        if int(os.environ.get("RANK", "0")) == 0:
+        if int(os.environ.get("RANK", "0")) == 0 and not res.summary:
+            print(f"{args.exp_dir}: already trained to step {res.step}; nothing to do")
+        elif int(os.environ.get("RANK", "0")) == 0:
             rate = lm.sample_rate / lm.hop
             summary = dict(res.summary)
             if dev_codes is not None:

@@ -39,7 +39,9 @@ def main(argv: list[str] | None = None) -> int:
             cfg.train_conf.max_steps = args.max_steps
         res = train_vocoder(cfg, args.train_data, args.dev_data, args.exp_dir, resume=not args.no_resume,
                             device=args.device, progress=not args.no_progress, until_step=args.until_step)
-        if int(os.environ.get("RANK", "0")) == 0:
+        if int(os.environ.get("RANK", "0")) == 0 and not res.summary:
+            print(f"{args.exp_dir}: already trained to step {res.step}; nothing to do")
+        elif int(os.environ.get("RANK", "0")) == 0:
             dev = "" if res.dev_nats is None else f", dev {res.dev_nats:.3f}"
             print(f"step {res.step}: train {res.train_nats:.3f}{dev} nats/sample -> "
                   f"{os.path.join(args.exp_dir, 'vocoder.pt')}")

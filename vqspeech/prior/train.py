@@ -127,7 +127,7 @@ def _train(cfg, source, train, dev, exp_dir: Path, d: _Dist, resume: bool, progr
     if writer is not None:
         writer.close()
     result.step = step
-    if d.is_main:
+    if d.is_main and step > start:  # a run that resumed at its last step keeps the summary it had
         result.summary = {"step": step, "train_bits_per_code": result.train_bits, "dev_bits_per_code": result.dev_bits,
                           "wall_seconds": time.perf_counter() - t0, "steps_this_run": step - start,
                           "codes_per_second_of_audio": source.sample_rate / source.hop}

@@ -128,7 +128,7 @@ def _train(cfg, train_dd, dev_dd, speakers, segment, exp_dir: Path, d: _Dist, re
     if writer is not None:
         writer.close()
     result.step = step
-    if d.is_main:
+    if d.is_main and step > start:  # a run that resumed at its last step keeps the summary it had
         seconds = time.perf_counter() - t0
         result.summary = {"step": step, "train_nats_per_sample": result.train_nats,
                           "dev_nats_per_sample": result.dev_nats, "wall_seconds": seconds,
