@@ -83,14 +83,8 @@ class Converter:
         self.vocoder = "griffin-lim"
         if vocoder_model:
             from .vocoders import WaveNetVocoding
-            from .wavenet_vocoder import load_vocoder
 
-            if self.lm.model.decoder_kind != "spectral":
-                raise UserError("--vocoder-model: a WaveNet model makes its own samples; vocoders serve spectral models")
-            try:
-                self.vocoder = WaveNetVocoding.bind(load_vocoder(vocoder_model), self.lm.config, self.lm.speakers)
-            except ValueError as exc:
-                raise UserError(f"--vocoder-model {vocoder_model}: {exc}") from None
+            self.vocoder = WaveNetVocoding.load(vocoder_model, self.lm)
         if self.lm.model.decoder_kind != "spectral":
             self.how = "encode + folded fast WaveNet decode on CPU"
         elif vocoder_model:

@@ -57,17 +57,8 @@ def vocoder_from_args(args, lm, method: str, device):
         return name
     if not args.vocoder_model:
         raise UserError("--vocoder wavenet needs --vocoder-model (a vocoder.pt from 'vqspeech train-vocoder')")
-    if lm.model.decoder_kind != "spectral":
-        raise UserError("--vocoder-model: this is a WaveNet model, which makes its own samples; vocoders serve "
-                        "spectral models")
-    from ..wavenet_vocoder import load_vocoder
-
-    vocoder = load_vocoder(args.vocoder_model, device)
-    try:
-        return WaveNetVocoding.bind(vocoder, lm.config, lm.speakers, method, fold=not args.no_fold,
-                                    max_batch=args.max_batch)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
+    return WaveNetVocoding.load(args.vocoder_model, lm, method, fold=not args.no_fold, max_batch=args.max_batch,
+                                device=device)
 
 
 def resolve_device(name: str) -> torch.device:

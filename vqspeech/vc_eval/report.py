@@ -58,14 +58,8 @@ def run_vc_eval(model_path: str | Path, test_dir: str | Path, centroid_dir: str 
     vocoder = "griffin-lim"
     if vocoder_model is not None:
         from ..vocoders import WaveNetVocoding
-        from ..wavenet_vocoder import load_vocoder
 
-        if lm.model.decoder_kind != "spectral":
-            raise UserError("--vocoder-model: a WaveNet model makes its own samples; vocoders serve spectral models")
-        try:
-            vocoder = WaveNetVocoding.bind(load_vocoder(vocoder_model), lm.config, lm.speakers, method)
-        except ValueError as exc:
-            raise UserError(f"--vocoder-model {vocoder_model}: {exc}") from None
+        vocoder = WaveNetVocoding.load(vocoder_model, lm, method)
     sr = lm.sample_rate
     test = read_data_dir(test_dir)
     if test.text is None:

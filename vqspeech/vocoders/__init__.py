@@ -41,6 +41,22 @@ class WaveNetVocoding:
                 rows.append(None)
         return cls(vocoder, rows, method, fold, max_batch)
 
+    @classmethod
+    def load(cls, path, lm, method: str = "numba", fold: bool = True, max_batch: int | None = None,
+             device="cpu", where: str = "--vocoder-model") -> "WaveNetVocoding":
+        """The vocoder checkpoint ``path`` bound to the loaded model ``lm`` (a
+        :class:`vqspeech.checkpoint.LoadedModel`); every misuse is a one-line UserError."""
+        from ..errors import UserError
+        from ..wavenet_vocoder import load_vocoder
+
+        if lm.model.decoder_kind != "spectral":
+            raise UserError(f"{where}: this is a WaveNet model, which makes its own samples; vocoders serve "
+                            f"spectral models")
+        try:
+            return cls.bind(load_vocoder(path, device), lm.config, lm.speakers, method, fold, max_batch)
+        except ValueError as exc:
+            raise UserError(f"{where} {path}: {exc}") from None
+
     def row(self, speaker) -> int:
         """The vocoder row for a model speaker index (a reference embedding: the shared row, if any)."""
         if not self.vocoder.config.use_speaker:
