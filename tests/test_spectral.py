@@ -175,6 +175,46 @@ def test_instance_norm_removes_what_is_constant_over_the_utterance():
     assert not config_from_dict({}).encoder_conf.instance_norm  # off by default (the paper's encoder)
 
 
+def test_input_perturbation_warps_the_encoders_view_in_training_only():
+    from vqspeech.models.perturb import random_tilts, random_warp_factors, warp_frequencies
+
+    # a 1 kHz tone sits in bin 32 of a 512-point STFT at 16 kHz; factors 2 and 0.5 move it an octave
+    t = torch.arange(8192) / 16000
+    mag = log_magnitude(torch.sin(2 * torch.pi * 1000 * t)[None], 512, 64, 1e-12).exp()
+    assert int(mag[0, :, 10].argmax()) == 32
+    out = warp_frequencies(mag.repeat(3, 1, 1), torch.tensor([1.0, 2.0, 0.5]))
+    assert out[:, :, 10].argmax(1).tolist() == [32, 64, 16]
+    assert torch.allclose(out[0], mag[0])
+    assert float(out[2, 129:].abs().max()) == 0.0  # read from above the top bin: silence
+    g = torch.Generator().manual_seed(0)
+    f = random_warp_factors(20000, 0.25, generator=g)
+    assert 0.8 - 1e-6 <= float(f.min()) < 0.81 and 1.24 < float(f.max()) <= 1.25 + 1e-6
+    assert abs(float(f.log().mean())) < 0.01  # log-uniform: as many up as down
+    tilt = random_tilts(4000, 80, 0.5, generator=g)
+    assert tilt.shape == (4000, 80, 1) and 0.5 < float(tilt.std()) < 0.75  # 3 cosines of std 0.5 / sqrt(2) each
+    assert float((tilt[:, 1:] - tilt[:, :-1]).abs().mean()) < 0.05  # smooth: neighbouring bands nearly agree
+
+    cfg = config_from_dict({"encoder_conf": {"input": "mel", "channels": 8, "kernel_sizes": [3], "strides": [1],
+                                             "latent_dim": 4, "mel_bins": 20, "mel_n_fft": 128, "mel_hop": 32,
+                                             "input_warp": 0.3, "input_tilt": 0.5}})
+    torch.manual_seed(0)
+    enc = build_model(cfg, 1).encoder
+    x = 0.1 * torch.randn(2, 32 * 40)
+    with torch.no_grad():
+        enc.eval()
+        assert torch.equal(enc(x), enc(x))  # inference reads the audio as it is
+        plain = enc(x)
+        enc.train()
+        a, b = enc(x), enc(x)
+        enc.cfg.input_warp = enc.cfg.input_tilt = 0.0
+        assert torch.equal(enc(x), plain)  # without perturbation training and inference agree
+    assert not torch.allclose(a, plain, atol=1e-3) and not torch.allclose(a, b, atol=1e-3)
+    with pytest.raises(ConfigError, match="need input: mel"):
+        config_from_dict({"encoder_conf": {"input_warp": 0.1}})
+    with pytest.raises(ConfigError, match="input_warp must be in"):
+        config_from_dict({"encoder_conf": {"input": "mel", "input_warp": 1.5}})
+
+
 def test_time_jitter():
     x = torch.arange(2000.0).view(1, 1, -1).expand(2, 3, -1).contiguous()
     assert torch.equal(time_jitter(x, 0.0), x)

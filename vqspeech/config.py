@@ -56,6 +56,13 @@ class EncoderConfig:
     mel_bins: int = 80
     mel_n_fft: int = 512
     mel_hop: int = 64
+    # Information perturbation (``input: mel`` only; training only, see models/perturb.py): each
+    # crop the encoder reads has its frequency axis scaled by a random factor in
+    # [1 / (1 + input_warp), 1 + input_warp] and a smooth random equaliser of standard deviation
+    # ``input_tilt`` (natural-log units) added to its log-mel frames, while the decoder reconstructs
+    # the untouched frames: the codes gain nothing from carrying formant scale or spectral slope.
+    input_warp: float = 0.0
+    input_tilt: float = 0.0
 
     def check(self) -> None:
         if self.input not in ("waveform", "mel"):
@@ -68,6 +75,11 @@ class EncoderConfig:
                                   "[1, mel_n_fft]")
         if self.speaker_adversary_weight < 0:
             raise ConfigError("encoder_conf.speaker_adversary_weight: must be >= 0")
+        if not 0.0 <= self.input_warp < 1.0 or self.input_tilt < 0:
+            raise ConfigError(f"encoder_conf: input_warp must be in [0, 1) and input_tilt >= 0, got "
+                              f"{self.input_warp}, {self.input_tilt}")
+        if (self.input_warp or self.input_tilt) and self.input != "mel":
+            raise ConfigError("encoder_conf: input_warp and input_tilt perturb log-mel frames; they need input: mel")
         if self.residual_layers < 0 or self.residual_kernel < 1 or self.residual_kernel % 2 == 0:
             raise ConfigError("encoder_conf: residual_layers must be >= 0 and residual_kernel odd and >= 1")
         if len(self.kernel_sizes) != len(self.strides) or not self.strides:

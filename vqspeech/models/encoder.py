@@ -8,6 +8,7 @@ from torch import nn
 
 from ..config import EncoderConfig
 from .mel import mel_filterbank
+from .perturb import random_tilts, random_warp_factors
 from .spectral import log_mel_frames
 
 
@@ -31,7 +32,8 @@ class ConvEncoder(nn.Module):
     multiple of the hop maps to exactly ``T / hop`` frames, frame ``i`` centred on samples
     ``[i * hop, (i + 1) * hop)``. With ``instance_norm`` the latents are normalised per
     utterance (:func:`instance_normalise`): then a frame depends on the whole input, so
-    long files encoded in blocks get each block's statistics.
+    long files encoded in blocks get each block's statistics. ``input_warp`` / ``input_tilt``
+    perturb the log-mel input in training mode only (:mod:`.perturb`).
     """
 
     def __init__(self, cfg: EncoderConfig, sample_rate: int = 16000):
@@ -61,7 +63,12 @@ class ConvEncoder(nn.Module):
         x = wav
         if self.reads_mel:  # (B, 1, T) -> (B, mel_bins, T // mel_hop), scaled to about [-1, 1]
             c = self.cfg
-            x = (log_mel_frames(wav[:, 0], self.mel_fbank, c.mel_n_fft, c.mel_hop, 1e-5) + 5.0) / 4.0
+            perturb = self.training and (c.input_warp > 0 or c.input_tilt > 0)
+            warp = random_warp_factors(wav.shape[0], c.input_warp, wav.device) if perturb and c.input_warp else None
+            x = log_mel_frames(wav[:, 0], self.mel_fbank, c.mel_n_fft, c.mel_hop, 1e-5, warp)
+            if perturb and c.input_tilt:
+                x = x + random_tilts(wav.shape[0], c.mel_bins, c.input_tilt, device=wav.device)
+            x = (x + 5.0) / 4.0
         for conv, pad in zip(self.convs, self.pads):
             x = F.relu(conv(F.pad(x, pad)))
         for block in self.residual:

@@ -28,11 +28,17 @@ def log_magnitude(wav: torch.Tensor, n_fft: int, frame_hop: int, floor: float) -
     return spec.abs().clamp(min=floor).log()[..., : wav.shape[-1] // frame_hop]
 
 
-def log_mel_frames(wav: torch.Tensor, fbank: torch.Tensor, n_fft: int, frame_hop: int, floor: float) -> torch.Tensor:
+def log_mel_frames(wav: torch.Tensor, fbank: torch.Tensor, n_fft: int, frame_hop: int, floor: float,
+                   warp: torch.Tensor | None = None) -> torch.Tensor:
     """(B, T) waveform -> (B, n_mels, T // frame_hop) natural-log mel magnitudes, ``fbank``
     (n_mels, n_fft // 2 + 1) applied to :func:`log_magnitude`'s frames, floored at ``floor``.
-    The spectral decoder's regression target and the WaveNet vocoder's input."""
+    The spectral decoder's regression target and the WaveNet vocoder's input. ``warp`` (B,)
+    scales each row's frequency axis first (:func:`vqspeech.models.perturb.warp_frequencies`)."""
     mag = log_magnitude(wav, n_fft, frame_hop, 1e-12).exp()
+    if warp is not None:
+        from .perturb import warp_frequencies
+
+        mag = warp_frequencies(mag, warp)
     return (fbank.to(mag.device) @ mag).clamp(min=floor).log()
 
 

@@ -1,0 +1,94 @@
+"""Does sharpening the spectral decoder's frames before Griffin-Lim help intelligibility?
+
+    python local/postfilter_study.py --model exp/spectral_mel_melenc_long/checkpoint.pt [--sentences 6]
+                                     [--variants base,gl100,time1.3,...]          (run from egs/mini)
+
+Converts the parallel test sentences between every pair of speakers (as stage 6 does, more
+sentences if asked) and scores each post-filter variant by pocketsphinx WER on the same
+predicted frames. Variants: ``base`` (as shipped), ``glN`` (N Griffin-Lim iterations),
+``timeK`` (each band's deviation from its utterance mean scaled by K), ``freqK`` (each frame's
+deviation from its 9-band moving average scaled by K), combinations joined by ``+``.
+"""
+
+import argparse
+import random
+import time
+from collections import defaultdict
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vqspeech.audio import load_audio
+from vqspeech.checkpoint import load_model
+from vqspeech.conversion import encode_wav, speaker_batch
+from vqspeech.kaldi_data_dir import read_data_dir
+from vqspeech.vc_eval.intelligibility import word_errors
+from vqspeech.vocoders import griffin_lim
+
+
+def postfilter(frames: torch.Tensor, variant: str) -> tuple[torch.Tensor, int]:
+    """(1, bins, F) log frames -> filtered frames and the Griffin-Lim iterations."""
+    iterations = 32
+    for part in variant.split("+"):
+        if part == "base":
+            continue
+        if part.startswith("gl"):
+            iterations = int(part[2:])
+        elif part.startswith("time"):
+            k = float(part[4:])
+            mean = frames.mean(-1, keepdim=True)
+            frames = mean + k * (frames - mean)
+        elif part.startswith("freq"):
+            k = float(part[4:])
+            smooth = F.avg_pool1d(F.pad(frames.transpose(1, 2), (4, 4), mode="replicate"), 9, 1).transpose(1, 2)
+            frames = smooth + k * (frames - smooth)
+        else:
+            raise SystemExit(f"unknown variant part {part!r}")
+    return frames, iterations
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", required=True)
+    p.add_argument("--data-dir", default="data/test")
+    p.add_argument("--sentences", type=int, default=2)
+    p.add_argument("--variants", default="base,gl100,time1.2,time1.4,freq1.5")
+    args = p.parse_args()
+    lm = load_model(args.model)
+    model = lm.model
+    test = read_data_dir(args.data_dir)
+    speakers = [s for s in test.speakers if s in lm.speakers]
+    by_sentence = defaultdict(dict)
+    for utt, spk in test.utt2spk.items():
+        by_sentence[utt.split("_", 1)[1]][spk] = utt
+    parallel = sorted(s for s, d in by_sentence.items() if all(sp in d for sp in speakers))
+    sentences = sorted(random.Random(0).sample(parallel, min(args.sentences, len(parallel))))
+    variants = args.variants.split(",")
+    d = model.cfg.decoder_conf
+    errs = {v: [0, 0, 0, 0] for v in variants}  # converted errors, words, resynthesis errors, words
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        for sent in sentences:
+            for s in speakers:
+                path, start, end = test.audio_of(by_sentence[sent][s])
+                codes = encode_wav(model, load_audio(path, lm.sample_rate, start, end), sample_rate=lm.sample_rate)
+                for t in speakers:
+                    text = test.text[by_sentence[sent][t]]
+                    frames = model.frames(codes[None], speaker_batch(model, [lm.speakers.index(t)], "cpu"))
+                    for v in variants:
+                        f, it = postfilter(frames, v)
+                        wav = griffin_lim(model.linear_magnitude(f), d.n_fft, d.frame_hop, iterations=it).clamp(-1, 1)
+                        e, n, _ = word_errors(text, wav[0].numpy())
+                        k = 2 if s == t else 0
+                        errs[v][k] += e
+                        errs[v][k + 1] += n
+    print(f"| variant ({len(sentences)} sentences, {len(speakers)} speakers) | converted WER | resynthesis WER |")
+    print("|---|---:|---:|")
+    for v, (ce, cn, re_, rn) in errs.items():
+        print(f"| {v} | {100 * ce / cn:.1f}% ({ce} / {cn}) | {100 * re_ / rn:.1f}% ({re_} / {rn}) |")
+    print(f"({time.perf_counter() - t0:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
