@@ -65,3 +65,23 @@ def test_phone_report_with_overlapping_alignment_and_no_abx(trained_tiny, tiny_c
     for text in (printed, (out / "report.md").read_text()):
         assert "None" not in text and "n/a" in text
     assert (out / "abx.item").read_text().startswith("#file onset offset #phone prev-phone next-phone speaker")
+
+
+def test_phone_labels_leakage_floor_equals_the_classifier_on_phone_perfect_codes(tiny_corpus):
+    """The report's reference figure: the speaker classifier on the reference phone labels. Codes that
+    *are* the phone labels (one code per phone) must score exactly that, and many-to-one 100%."""
+    import math
+
+    from vqspeech.alignments import fold_intervals, frame_labels, read_ctm
+    from vqspeech.phones.report import compute_phone_report
+
+    data = tiny_corpus / "data" / "train"
+    alignment = read_ctm(data / "phones.ctm")
+    shift = 0.004
+    labels = {u: frame_labels(fold_intervals(ivs), math.ceil(ivs[-1].end / shift), shift) for u, ivs in alignment.items()}
+    ids = {p: i for i, p in enumerate(sorted({p for lab in labels.values() for p in lab}))}
+    codes = {u: [ids[p] for p in lab] for u, lab in labels.items()}
+    rep = compute_phone_report(codes, data, shift, len(ids))
+    assert rep["many_to_one_accuracy"] == 1.0
+    assert rep["speaker_from_phone_labels"]["accuracy"] is not None
+    assert rep["speaker_from_phone_labels"]["accuracy"] == rep["speaker_from_codes"]["accuracy"]

@@ -83,6 +83,10 @@ def compute_phone_report(codes: dict[str, list[int]], data_dir: str | Path, fram
             raise UserError(f"features lack {len(missing)} utterances (e.g. {missing[0]!r})")
         abx_cont = abx_error({u: features[u] for u in utts}, items, cosine=True, max_per_cell=abx_max_per_cell)
     leak = speaker_leakage({u: codes[u] for u in utts}, dd.utt2spk, num_codes)
+    # The same classifier on the reference phone labels of the same frames: what perfectly phonetic
+    # codes would still give away (speaking rate, accent), the floor the code figure is read against.
+    phone_ids = {p: i for i, p in enumerate(table.phones)}
+    leak_phones = speaker_leakage({u: [phone_ids[p] for p in labels[u]] for u in utts}, dd.utt2spk, len(phone_ids))
     abx_items = items
     analysis_seconds = time.perf_counter() - t0
 
@@ -114,6 +118,7 @@ def compute_phone_report(codes: dict[str, list[int]], data_dir: str | Path, fram
             "within_speaker_error_pct": pct(abx_cont.within), "across_speaker_error_pct": pct(abx_cont.across),
             "groups_within": abx_cont.n_within, "groups_across": abx_cont.n_across},
         "speaker_from_codes": leak,
+        "speaker_from_phone_labels": leak_phones,
         "prior_samples": None if sampled_codes is None else _prior_samples(codes, labels, sampled_codes),
         "analysis_seconds": analysis_seconds,
         "_table": table,       # removed before writing JSON; used by the plots
@@ -211,6 +216,7 @@ def _markdown(rep: dict) -> str:
         return "n/a" if x is None else fmt.format(x)
 
     b, ac, af, lk = rep["boundaries"], rep["abx_codes"], rep["abx_features"] or {}, rep["speaker_from_codes"]
+    lp = rep.get("speaker_from_phone_labels") or {"accuracy": None}
     lines = [
         f"# Phone report: {rep['data_dir']}", "",
         f"{rep['utterances']} utterances, {rep['frames']} frames ({rep['audio_hours'] * 60:.1f} min), "
@@ -233,7 +239,9 @@ def _markdown(rep: dict) -> str:
         f"| ABX error, encoder features, within / across speaker | {f(af.get('within_speaker_error_pct'))} / "
         f"{f(af.get('across_speaker_error_pct'))} |",
         f"| speaker accuracy from code histograms (lower is better) | "
-        f"{f(None if lk['accuracy'] is None else 100 * lk['accuracy'])} (chance {100 * lk['chance']:.1f}%) |", "",
+        f"{f(None if lk['accuracy'] is None else 100 * lk['accuracy'])} (chance {100 * lk['chance']:.1f}%) |",
+        f"| the same from the reference phone labels' histograms (what phone-perfect codes give away) | "
+        f"{f(None if lp['accuracy'] is None else 100 * lp['accuracy'])} |", "",
         "ABX items (ZeroSpeech .item format, for other tools): `abx.item`.", "",
         f"Alignment: {rep['alignment']['matched']} matched, {rep['alignment']['missing_alignment']} without alignment, "
         f"{rep['alignment']['length_mismatch']} with a length mismatch.", "",
