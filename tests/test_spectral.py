@@ -294,3 +294,35 @@ def test_speaker_adversary_reverses_the_gradient():
     out = m(0.1 * torch.randn(2, 1024), spk)
     assert out["adversary_loss"] > 0 and torch.isclose(out["loss"], out["recon_loss"] + out["vq_loss"] + out["adversary_loss"])
     assert build_model(tiny_spectral(), 3).adversary is None
+
+
+def test_code_histogram_adversary_reads_soft_histograms_and_reverses_the_gradient():
+    from vqspeech.models.vqvae import CodeHistogramAdversary
+
+    cfg = tiny_spectral().to_dict()
+    cfg["encoder_conf"].update(speaker_adversary_weight=0.5, speaker_adversary_input="code_histogram")
+    m = build_model(config_from_dict(cfg), 3)
+    assert isinstance(m.adversary, CodeHistogramAdversary)
+    K, D = m.quantizer.codebook.shape
+    book = torch.randn(K, D)
+    # frames sitting on codes 1 and 3 (far apart at temperature 1e-3): the histogram counts them
+    z = torch.stack([book[[1, 1, 3, 1]].t(), book[[3, 3, 3, 3]].t()])    # (2, D, 4)
+    adv = CodeHistogramAdversary(K, 3, 0.5, temperature=1e-3)
+    h = adv.histograms(z, book)
+    expect = torch.zeros(2, K)
+    expect[0, 1], expect[0, 3], expect[1, 3] = 0.75, 0.25, 1.0
+    assert torch.allclose(h, expect, atol=1e-4)
+    # at temperature 1 it is the mean softmax of -squared distances, computed by hand
+    zt = torch.randn(2, D, 5, requires_grad=True)
+    d = ((zt.detach().transpose(1, 2)[:, :, None, :] - book[None, None]) ** 2).sum(-1)
+    assert torch.allclose(m.adversary.histograms(zt.detach(), book), torch.softmax(-d, -1).mean(1), atol=1e-5)
+    # the encoder receives -0.5 x the classifier's gradient
+    spk = torch.tensor([0, 2])
+    m.adversary.loss(zt, book, spk).backward()
+    z2 = zt.detach().clone().requires_grad_(True)
+    torch.nn.functional.cross_entropy(m.adversary.net(torch.log(m.adversary.histograms(z2, book) + 1e-4)), spk).backward()
+    assert torch.allclose(zt.grad, -0.5 * z2.grad, atol=1e-6)
+    out = m(0.1 * torch.randn(2, 1024), spk)
+    assert out["adversary_loss"] > 0
+    with pytest.raises(ConfigError, match="speaker_adversary_input"):
+        config_from_dict({"encoder_conf": {"speaker_adversary_input": "codes"}})

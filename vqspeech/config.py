@@ -44,6 +44,9 @@ class EncoderConfig:
     # trained through a gradient-reversal layer, so the encoder learns to hide the speaker.
     # 0 turns it off (the paper's setting).
     speaker_adversary_weight: float = 0.0
+    # What the adversary reads: "frames" (each encoder output frame) or "code_histogram" (each
+    # crop's soft histogram over the codebook, what reveals the speaker in the phone report).
+    speaker_adversary_input: str = "frames"
     # Instance normalisation of the latents before quantization: each latent channel is set to
     # zero mean and unit variance over the time of one utterance (one crop in training), which
     # removes whatever is constant over the utterance, the voice's average above all, from what
@@ -75,6 +78,9 @@ class EncoderConfig:
                                   "[1, mel_n_fft]")
         if self.speaker_adversary_weight < 0:
             raise ConfigError("encoder_conf.speaker_adversary_weight: must be >= 0")
+        if self.speaker_adversary_input not in ("frames", "code_histogram"):
+            raise ConfigError(f"encoder_conf.speaker_adversary_input: must be frames or code_histogram, got "
+                              f"{self.speaker_adversary_input!r}")
         if not 0.0 <= self.input_warp < 1.0 or self.input_tilt < 0:
             raise ConfigError(f"encoder_conf: input_warp must be in [0, 1) and input_tilt >= 0, got "
                               f"{self.input_warp}, {self.input_tilt}")

@@ -63,6 +63,30 @@ class SpeakerAdversary(nn.Module):
         return F.cross_entropy(logits.float(), speaker[:, None].expand(-1, z.shape[-1]))
 
 
+class CodeHistogramAdversary(nn.Module):
+    """(B, D, F) encoder outputs + (K, D) codebook -> (B, S) speaker logits from each crop's soft code
+    histogram, behind a gradient reversal: the encoder learns to use the codes alike whoever speaks
+    (what the phone report's speaker-from-code-histograms classifier measures), where the frame-level
+    :class:`SpeakerAdversary` only hides the speaker from single frames."""
+
+    def __init__(self, num_codes: int, num_speakers: int, scale: float, temperature: float = 1.0):
+        super().__init__()
+        self.scale = scale
+        self.temperature = temperature
+        self.net = nn.Sequential(nn.Linear(num_codes, 128), nn.ReLU(), nn.Linear(128, num_speakers))
+
+    def histograms(self, z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
+        """(B, D, F), (K, D) -> (B, K) mean over frames of softmax(-squared distance / temperature)."""
+        zf = z.transpose(1, 2).float()                                    # (B, F, D)
+        e = codebook.float()
+        d = (zf.pow(2).sum(-1, keepdim=True) - 2 * zf @ e.t() + e.pow(2).sum(-1))  # (B, F, K)
+        return torch.softmax(-d / self.temperature, dim=-1).mean(1)
+
+    def loss(self, z: torch.Tensor, codebook: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
+        h = self.histograms(_GradientReversal.apply(z, self.scale), codebook.detach())
+        return F.cross_entropy(self.net(torch.log(h + 1e-4)), speaker)
+
+
 REFERENCE_DIM = 256  # resemblyzer d-vectors (vqspeech.speaker_reference)
 
 
@@ -93,7 +117,11 @@ class _EncoderQuantizer(nn.Module):
             self.speakers = nn.Embedding(num_speakers, speaker_dim)
             self.reference_proj = None
         w = cfg.encoder_conf.speaker_adversary_weight
-        self.adversary = SpeakerAdversary(cfg.encoder_conf.latent_dim, num_speakers, w) if w > 0 else None
+        self.adversary = None
+        if w > 0 and cfg.encoder_conf.speaker_adversary_input == "code_histogram":
+            self.adversary = CodeHistogramAdversary(cfg.quantizer_conf.num_codes, num_speakers, w)
+        elif w > 0:
+            self.adversary = SpeakerAdversary(cfg.encoder_conf.latent_dim, num_speakers, w)
 
     def speaker_vectors(self, speaker: torch.Tensor) -> torch.Tensor:
         """(B,) speaker ids or (B, 256) reference embeddings -> (B, speaker_dim)."""
@@ -110,6 +138,8 @@ class _EncoderQuantizer(nn.Module):
         """The classifier's cross-entropy (0 when off); its gradient reaches the encoder reversed."""
         if self.adversary is None:
             return enc["loss"].new_zeros(())
+        if isinstance(self.adversary, CodeHistogramAdversary):
+            return self.adversary.loss(enc["z"], self.quantizer.codebook, speaker)
         return self.adversary.loss(enc["z"], speaker)
 
     def encode(self, wav: torch.Tensor) -> dict[str, torch.Tensor]:
