@@ -3,8 +3,10 @@ log-mel frames (no VQ-VAE involved), beside the recordings.
 
     python local/vocoder_ceiling.py [--every 5] [--vocoder-model exp/vocoder/vocoder.pt]   (run from egs/mini)
 
-Rows: the recordings; Griffin-Lim (32 iterations) from the true 80-band mel (the spectral
-configs' frames); the WaveNet vocoder from the same frames (with --vocoder-model).
+Rows: the recordings; Griffin-Lim (32 iterations) from the true linear magnitude (phase
+reconstruction alone), from the true 80-band mel (the spectral configs' frames) and from 128
+bands (the mel inverted to a linear magnitude by non-negative least squares first); the WaveNet
+vocoder from the 80-band frames (with --vocoder-model).
 """
 
 import argparse
@@ -18,7 +20,7 @@ from vqspeech.conversion import decode_many
 from vqspeech.generation import SamplingOptions
 from vqspeech.kaldi_data_dir import read_data_dir
 from vqspeech.models.mel import mel_filterbank, mel_to_linear
-from vqspeech.models.spectral import log_mel_frames
+from vqspeech.models.spectral import log_magnitude, log_mel_frames
 from vqspeech.vc_eval.intelligibility import word_errors
 from vqspeech.vocoders import griffin_lim
 
@@ -33,24 +35,31 @@ def main():
     utts = dd.utterances[:: args.every]
     sr, n_fft, hop = 16000, 1024, 256
     fbank = mel_filterbank(sr, n_fft, 80)
+    fbank128 = mel_filterbank(sr, n_fft, 128)
     vocoder = None
     if args.vocoder_model:
         from vqspeech.wavenet_vocoder import load_vocoder
 
         vocoder = load_vocoder(args.vocoder_model)
 
-    def true_mel(wav):
+    def true_mel(wav, bank=fbank):
         w = torch.from_numpy(wav[: len(wav) // hop * hop])[None]
-        return log_mel_frames(w, fbank, n_fft, hop, 1e-5)
+        return log_mel_frames(w, bank, n_fft, hop, 1e-5)
 
-    def gl(wav, utt):
-        return griffin_lim(mel_to_linear(true_mel(wav).exp(), fbank), n_fft, hop, 32)[0].numpy()
+    def gl(wav, utt, bank=fbank):
+        return griffin_lim(mel_to_linear(true_mel(wav, bank).exp(), bank), n_fft, hop, 32)[0].numpy()
+
+    def gl_linear(wav, utt):
+        w = torch.from_numpy(wav[: len(wav) // hop * hop])[None]
+        return griffin_lim(log_magnitude(w, n_fft, hop, 1e-5).exp(), n_fft, hop, 32)[0].numpy()
 
     def wavenet(wav, utt):
         row = vocoder.speaker_index(dd.utt2spk[utt])
         return decode_many(vocoder.model, [true_mel(wav)[0].t()], [row], SamplingOptions(seed=0))[0]
 
-    systems = {"recordings": lambda wav, utt: wav, "griffin-lim from the true mel": gl}
+    systems = {"recordings": lambda wav, utt: wav, "griffin-lim from the true linear magnitude": gl_linear,
+               "griffin-lim from the true mel": gl,
+               "griffin-lim from the true 128-band mel": lambda wav, utt: gl(wav, utt, fbank128)}
     if vocoder is not None:
         systems["WaveNet vocoder from the true mel"] = wavenet
     print(f"| system ({len(utts)} utterances of {args.data_dir}) | WER | errors / words | seconds |")
