@@ -326,3 +326,19 @@ def test_code_histogram_adversary_reads_soft_histograms_and_reverses_the_gradien
     assert out["adversary_loss"] > 0
     with pytest.raises(ConfigError, match="speaker_adversary_input"):
         config_from_dict({"encoder_conf": {"speaker_adversary_input": "codes"}})
+
+
+def test_delta_loss_is_the_l1_of_frame_differences_and_weighted_into_the_loss():
+    cfg = tiny_spectral().to_dict()
+    cfg["decoder_conf"]["delta_weight"] = 2.0
+    torch.manual_seed(0)
+    m = build_model(config_from_dict(cfg), 3)
+    wav, spk = 0.1 * torch.randn(2, 1024), torch.tensor([0, 2])
+    out = m(wav, spk)
+    p, t = out["frames"].detach(), out["targets"]
+    n = min(p.shape[-1], t.shape[-1])
+    by_hand = (p[..., 1:n] - p[..., : n - 1] - (t[..., 1:n] - t[..., : n - 1])).abs().mean()
+    assert torch.isclose(out["delta_loss"], by_hand, atol=1e-6)
+    assert torch.isclose(out["loss"], out["recon_loss"] + 2.0 * out["delta_loss"] + out["vq_loss"], atol=1e-6)
+    with pytest.raises(ConfigError, match="delta_weight"):
+        config_from_dict({"decoder": "spectral", "decoder_conf": {"delta_weight": -1}})

@@ -172,6 +172,9 @@ class SpectralDecoderConfig:
     speaker_dim: int = 64              # learned speaker embedding (FiLM on every block)
     min_magnitude: float = 1.0e-5      # floor before the log (about -100 dB)
     dropout: float = 0.0               # on each block's hidden features, training only
+    # Weight of an L1 loss on the frame-to-frame differences (deltas) of the log frames, beside the
+    # L1 on the frames: it penalises transitions smoothed over in time, not only wrong levels.
+    delta_weight: float = 0.0
 
     def check(self) -> None:
         if self.features not in ("mel", "linear"):
@@ -184,6 +187,8 @@ class SpectralDecoderConfig:
             raise ConfigError(f"decoder_conf.frame_hop: must be in [1, n_fft], got {self.frame_hop}")
         if self.kernel_size < 1 or self.kernel_size % 2 == 0:
             raise ConfigError(f"decoder_conf.kernel_size: must be odd, got {self.kernel_size}")
+        if self.delta_weight < 0:
+            raise ConfigError(f"decoder_conf.delta_weight: must be >= 0, got {self.delta_weight}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"decoder_conf.dropout: must be in [0, 1), got {self.dropout}")
         if self.layers < 0 or self.channels < 1 or self.speaker_dim < 1:

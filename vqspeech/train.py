@@ -331,14 +331,14 @@ class MetricWindow:
 
     NAMES = {"loss/total": "loss", "loss/recon": "recon_loss", "loss/vq": "vq_loss", "loss/commit": "commit_loss",
              "loss/codebook": "codebook_loss", "loss/speaker_adversary": "adversary_loss",
-             "vq/perplexity": "perplexity", "vq/codes_used": "codes_used"}
+             "loss/delta": "delta_loss", "vq/perplexity": "perplexity", "vq/codes_used": "codes_used"}
 
     def __init__(self):
         self.sums: dict[str, torch.Tensor] = {}
         self.n = 0
 
     def add(self, out: dict, grad_norm: torch.Tensor) -> None:
-        values = {k: out[v] for k, v in self.NAMES.items()}
+        values = {k: out[v] for k, v in self.NAMES.items() if v in out}  # delta_loss: spectral models only
         values["grad_norm"] = grad_norm
         for k, v in values.items():
             v = v.detach().float()

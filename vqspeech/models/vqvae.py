@@ -235,16 +235,19 @@ class SpectralVQVAE(_EncoderQuantizer):
     def forward(self, wav: torch.Tensor, speaker: torch.Tensor, reference: torch.Tensor | None = None
                 ) -> dict[str, torch.Tensor]:
         """wav (B, T), T a multiple of both hops, speaker (B,) ids [, reference (B, 256)] -> dict with
-        ``loss`` (recon + vq), ``recon_loss`` (mean absolute log-magnitude error), quantizer stats,
-        ``frames`` and ``targets``."""
+        ``loss`` (recon + delta_weight x delta + vq [+ adversary]), ``recon_loss`` (mean absolute
+        log-magnitude error), ``delta_loss`` (the same on frame-to-frame differences), quantizer
+        stats, ``frames`` and ``targets``."""
         enc = self.encode(wav)
         pred = self.decoder(self._jittered(enc["z_q"]), self.speaker_vectors(speaker if reference is None else reference))
         targets = self.target_frames(wav)
         n = min(pred.shape[-1], targets.shape[-1])
-        recon = F.l1_loss(pred[..., :n].float(), targets[..., :n])
+        pred_n, targets_n = pred[..., :n].float(), targets[..., :n]
+        recon = F.l1_loss(pred_n, targets_n)
+        delta = F.l1_loss(pred_n.diff(dim=-1), targets_n.diff(dim=-1)) if n > 1 else recon.new_zeros(())
         adv = self._adversary_loss(enc, speaker)
-        enc.update(frames=pred, targets=targets, recon_loss=recon, vq_loss=enc["loss"], adversary_loss=adv,
-                   loss=recon + enc["loss"] + adv)
+        enc.update(frames=pred, targets=targets, recon_loss=recon, delta_loss=delta, vq_loss=enc["loss"],
+                   adversary_loss=adv, loss=recon + self.cfg.decoder_conf.delta_weight * delta + enc["loss"] + adv)
         return enc
 
 
