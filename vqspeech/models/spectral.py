@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import SpectralDecoderConfig
+from .perturb import warp_frequencies
 
 
 def log_magnitude(wav: torch.Tensor, n_fft: int, frame_hop: int, floor: float) -> torch.Tensor:
@@ -36,8 +37,6 @@ def log_mel_frames(wav: torch.Tensor, fbank: torch.Tensor, n_fft: int, frame_hop
     scales each row's frequency axis first (:func:`vqspeech.models.perturb.warp_frequencies`)."""
     mag = log_magnitude(wav, n_fft, frame_hop, 1e-12).exp()
     if warp is not None:
-        from .perturb import warp_frequencies
-
         mag = warp_frequencies(mag, warp)
     return (fbank.to(mag.device) @ mag).clamp(min=floor).log()
 
