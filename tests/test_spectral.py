@@ -318,7 +318,7 @@ def test_code_histogram_adversary_reads_soft_histograms_and_reverses_the_gradien
     assert torch.allclose(m.adversary.histograms(zt.detach(), book), torch.softmax(-d, -1).mean(1), atol=1e-5)
     # the encoder receives -0.5 x the classifier's gradient
     spk = torch.tensor([0, 2])
-    m.adversary.loss(zt, book, spk).backward()
+    m.adversary.loss(zt, spk, book).backward()
     z2 = zt.detach().clone().requires_grad_(True)
     torch.nn.functional.cross_entropy(m.adversary.net(torch.log(m.adversary.histograms(z2, book) + 1e-4)), spk).backward()
     assert torch.allclose(zt.grad, -0.5 * z2.grad, atol=1e-6)

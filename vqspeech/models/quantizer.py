@@ -25,6 +25,13 @@ def _dist_on() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
+def squared_distances(x: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
+    """(..., D) vectors, (K, D) codebook -> (..., K) squared Euclidean distances, in float32
+    (differentiable in both arguments)."""
+    x, e = x.float(), codebook.float()
+    return x.pow(2).sum(-1, keepdim=True) - 2 * x @ e.t() + e.pow(2).sum(-1)
+
+
 def perplexity_from_counts(counts: torch.Tensor) -> torch.Tensor:
     """exp(entropy) of the code distribution given by (K,) usage counts (0-dim tensor; 0 counts -> 1)."""
     p = counts / counts.sum().clamp(min=1)
@@ -86,10 +93,7 @@ class VectorQuantizer(nn.Module):
     # ------------------------------------------------------------------ lookup
     def nearest(self, flat: torch.Tensor) -> torch.Tensor:
         """(N, D) -> (N,) index of the nearest code (squared Euclidean distance)."""
-        e = self.codebook.detach().float()
-        flat = flat.float()
-        d = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ e.t() + e.pow(2).sum(1)
-        return d.argmin(1)
+        return squared_distances(flat, self.codebook.detach()).argmin(1)
 
     def lookup(self, codes: torch.Tensor) -> torch.Tensor:
         """(B, T) code indices -> (B, D, T) code vectors."""

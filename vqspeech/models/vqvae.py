@@ -14,7 +14,7 @@ from torch import nn
 from ..audio import mulaw_compress, mulaw_encode
 from ..config import ExperimentConfig
 from .encoder import ConvEncoder
-from .quantizer import VectorQuantizer
+from .quantizer import VectorQuantizer, squared_distances
 from .mel import mel_filterbank, mel_to_linear
 from .spectral import SpectralDecoder, log_magnitude, log_mel_frames
 from .wavenet import WaveNet
@@ -58,7 +58,9 @@ class SpeakerAdversary(nn.Module):
         self.scale = scale
         self.net = nn.Sequential(nn.Conv1d(dim, 128, 3, padding=1), nn.ReLU(), nn.Conv1d(128, num_speakers, 1))
 
-    def loss(self, z: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
+    def loss(self, z: torch.Tensor, speaker: torch.Tensor, codebook: torch.Tensor | None = None) -> torch.Tensor:
+        """Cross-entropy of every frame's speaker guess (``codebook`` unused: the signature every
+        adversary shares)."""
         logits = self.net(_GradientReversal.apply(z, self.scale))
         return F.cross_entropy(logits.float(), speaker[:, None].expand(-1, z.shape[-1]))
 
@@ -77,12 +79,10 @@ class CodeHistogramAdversary(nn.Module):
 
     def histograms(self, z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
         """(B, D, F), (K, D) -> (B, K) mean over frames of softmax(-squared distance / temperature)."""
-        zf = z.transpose(1, 2).float()                                    # (B, F, D)
-        e = codebook.float()
-        d = (zf.pow(2).sum(-1, keepdim=True) - 2 * zf @ e.t() + e.pow(2).sum(-1))  # (B, F, K)
+        d = squared_distances(z.transpose(1, 2), codebook)               # (B, F, K)
         return torch.softmax(-d / self.temperature, dim=-1).mean(1)
 
-    def loss(self, z: torch.Tensor, codebook: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
+    def loss(self, z: torch.Tensor, speaker: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
         h = self.histograms(_GradientReversal.apply(z, self.scale), codebook.detach())
         return F.cross_entropy(self.net(torch.log(h + 1e-4)), speaker)
 
@@ -138,9 +138,7 @@ class _EncoderQuantizer(nn.Module):
         """The classifier's cross-entropy (0 when off); its gradient reaches the encoder reversed."""
         if self.adversary is None:
             return enc["loss"].new_zeros(())
-        if isinstance(self.adversary, CodeHistogramAdversary):
-            return self.adversary.loss(enc["z"], self.quantizer.codebook, speaker)
-        return self.adversary.loss(enc["z"], speaker)
+        return self.adversary.loss(enc["z"], speaker, self.quantizer.codebook)
 
     def encode(self, wav: torch.Tensor) -> dict[str, torch.Tensor]:
         """(B, T) waveform -> quantizer outputs (``codes`` (B, F), ``z_q`` (B, D, F), ...) + ``z`` (B, D, F)."""
