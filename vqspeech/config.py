@@ -175,6 +175,11 @@ class SpectralDecoderConfig:
     # Weight of an L1 loss on the frame-to-frame differences (deltas) of the log frames, beside the
     # L1 on the frames: it penalises transitions smoothed over in time, not only wrong levels.
     delta_weight: float = 0.0
+    # Weight of an adversarial loss on the frames (a convolutional critic trained beside the
+    # decoder, vqspeech.models.frame_critic): gan_weight x (least-squares GAN loss + 2 x feature
+    # matching). 0 = off (no critic is built).
+    gan_weight: float = 0.0
+    gan_critic_channels: int = 32
 
     def check(self) -> None:
         if self.features not in ("mel", "linear"):
@@ -189,6 +194,9 @@ class SpectralDecoderConfig:
             raise ConfigError(f"decoder_conf.kernel_size: must be odd, got {self.kernel_size}")
         if self.delta_weight < 0:
             raise ConfigError(f"decoder_conf.delta_weight: must be >= 0, got {self.delta_weight}")
+        if self.gan_weight < 0 or self.gan_critic_channels < 1:
+            raise ConfigError(f"decoder_conf: gan_weight must be >= 0 and gan_critic_channels >= 1, got "
+                              f"{self.gan_weight} and {self.gan_critic_channels}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"decoder_conf.dropout: must be in [0, 1), got {self.dropout}")
         if self.layers < 0 or self.channels < 1 or self.speaker_dim < 1:

@@ -331,14 +331,15 @@ class MetricWindow:
 
     NAMES = {"loss/total": "loss", "loss/recon": "recon_loss", "loss/vq": "vq_loss", "loss/commit": "commit_loss",
              "loss/codebook": "codebook_loss", "loss/speaker_adversary": "adversary_loss",
-             "loss/delta": "delta_loss", "vq/perplexity": "perplexity", "vq/codes_used": "codes_used"}
+             "loss/delta": "delta_loss", "loss/gan": "gan_loss", "loss/feature_matching": "feature_matching_loss",
+             "loss/critic": "critic_loss", "vq/perplexity": "perplexity", "vq/codes_used": "codes_used"}
 
     def __init__(self):
         self.sums: dict[str, torch.Tensor] = {}
         self.n = 0
 
     def add(self, out: dict, grad_norm: torch.Tensor) -> None:
-        values = {k: out[v] for k, v in self.NAMES.items() if v in out}  # delta_loss: spectral models only
+        values = {k: out[v] for k, v in self.NAMES.items() if v in out}  # delta, gan: spectral models only
         values["grad_norm"] = grad_norm
         for k, v in values.items():
             v = v.detach().float()

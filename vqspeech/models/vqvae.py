@@ -14,6 +14,7 @@ from torch import nn
 from ..audio import mulaw_compress, mulaw_encode
 from ..config import ExperimentConfig
 from .encoder import ConvEncoder
+from .frame_critic import FrameCritic, adversarial_losses
 from .quantizer import VectorQuantizer, squared_distances
 from .mel import mel_filterbank, mel_to_linear
 from .spectral import SpectralDecoder, log_magnitude, log_mel_frames
@@ -212,6 +213,7 @@ class SpectralVQVAE(_EncoderQuantizer):
         # Derived from the config, so not saved in checkpoints.
         fbank = mel_filterbank(cfg.sample_rate, d.n_fft, d.n_mels) if d.features == "mel" else torch.zeros(0)
         self.register_buffer("mel_fbank", fbank, persistent=False)
+        self.critic = FrameCritic(d.gan_critic_channels) if d.gan_weight > 0 else None
 
     def frames(self, codes: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
         """(B, F) code indices, (B,) speaker ids or (B, 256) references -> (B, bins, F * hop // frame_hop)
@@ -233,9 +235,11 @@ class SpectralVQVAE(_EncoderQuantizer):
     def forward(self, wav: torch.Tensor, speaker: torch.Tensor, reference: torch.Tensor | None = None
                 ) -> dict[str, torch.Tensor]:
         """wav (B, T), T a multiple of both hops, speaker (B,) ids [, reference (B, 256)] -> dict with
-        ``loss`` (recon + delta_weight x delta + vq [+ adversary]), ``recon_loss`` (mean absolute
-        log-magnitude error), ``delta_loss`` (the same on frame-to-frame differences), quantizer
-        stats, ``frames`` and ``targets``."""
+        ``loss`` (recon + delta_weight x delta + vq [+ adversary] [+ gan_weight x (gan + 2 x feature
+        matching) + critic]), ``recon_loss`` (mean absolute log-magnitude error), ``delta_loss`` (the
+        same on frame-to-frame differences), with a critic ``gan_loss``, ``feature_matching_loss``
+        and ``critic_loss`` (:mod:`vqspeech.models.frame_critic`), quantizer stats, ``frames`` and
+        ``targets``."""
         enc = self.encode(wav)
         pred = self.decoder(self._jittered(enc["z_q"]), self.speaker_vectors(speaker if reference is None else reference))
         targets = self.target_frames(wav)
@@ -244,8 +248,14 @@ class SpectralVQVAE(_EncoderQuantizer):
         recon = F.l1_loss(pred_n, targets_n)
         delta = F.l1_loss(pred_n.diff(dim=-1), targets_n.diff(dim=-1)) if n > 1 else recon.new_zeros(())
         adv = self._adversary_loss(enc, speaker)
+        d = self.cfg.decoder_conf
+        loss = recon + d.delta_weight * delta + enc["loss"] + adv
+        if self.critic is not None:
+            gan = adversarial_losses(self.critic, targets_n, pred_n)
+            loss = loss + d.gan_weight * (gan["gan_loss"] + 2 * gan["feature_matching_loss"]) + gan["critic_loss"]
+            enc.update(gan)
         enc.update(frames=pred, targets=targets, recon_loss=recon, delta_loss=delta, vq_loss=enc["loss"],
-                   adversary_loss=adv, loss=recon + self.cfg.decoder_conf.delta_weight * delta + enc["loss"] + adv)
+                   adversary_loss=adv, loss=loss)
         return enc
 
 

@@ -1,0 +1,61 @@
+"""An adversarial loss on the spectral decoder's frames: a small convolutional critic.
+
+An L1 regression predicts the median frame given the codes: where several frames fit the same
+codes (a formant transition, a burst) the prediction averages them, and Griffin-Lim voices the
+average. A critic that tells real log-mel patches from predicted ones, trained beside the decoder,
+penalises that average (least-squares GAN, plus feature matching on the critic's layers as in
+MelGAN / HiFi-GAN, which keeps the adversarial gradient steady).
+
+Both sides train in the model's one forward / backward with the model's one optimizer:
+
+- the critic's loss sees the predicted frames detached, so it trains the critic only;
+- the decoder's adversarial and feature-matching losses run the critic with its parameters
+  detached (:func:`torch.func.functional_call`), so they train the decoder only.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+
+
+class FrameCritic(nn.Module):
+    """(B, bins, F) log-magnitude frames -> ([feature maps (B, C_i, bins_i, F_i)], (B, 1, bins', F')
+    patch scores): 2-D convolutions over (frequency, time), so it judges local spectro-temporal
+    shapes (a formant's slope, an onset), not whole utterances."""
+
+    def __init__(self, channels: int = 32):
+        super().__init__()
+        c = channels
+        # (in, out, stride (freq, time)): frequency shrinks 8x, time 2x; each score sees about
+        # 22 bands x 11 frames
+        shapes = [(1, c, (2, 1)), (c, 2 * c, (2, 2)), (2 * c, 2 * c, (2, 1)), (2 * c, 2 * c, (1, 1))]
+        self.convs = nn.ModuleList(nn.Conv2d(i, o, 3, stride=s, padding=1) for i, o, s in shapes)
+        self.score = nn.Conv2d(2 * c, 1, 3, padding=1)
+
+    def forward(self, frames: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        # Log magnitudes span about -11.5 (the floor) to +3: a fixed affine map brings them near
+        # [-1, 1] so the first layer's initial weights suit them.
+        h = (frames.float().unsqueeze(1) + 4.0) / 4.0
+        features = []
+        for conv in self.convs:
+            h = F.leaky_relu(conv(h), 0.2)
+            features.append(h)
+        return features, self.score(h)
+
+
+def adversarial_losses(critic: FrameCritic, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+    """real, fake (B, bins, F) log frames -> ``critic_loss`` (trains the critic: real patches -> 1,
+    predicted -> 0, least squares), ``gan_loss`` (trains the decoder: predicted -> 1) and
+    ``feature_matching_loss`` (trains the decoder: mean L1 between the critic's features of the
+    real and the predicted frames, averaged over layers)."""
+    real_features, real_score = critic(real)
+    _, fake_score_for_critic = critic(fake.detach())
+    critic_loss = (real_score - 1).pow(2).mean() + fake_score_for_critic.pow(2).mean()
+    frozen = {name: p.detach() for name, p in critic.named_parameters()}
+    fake_features, fake_score = functional_call(critic, frozen, (fake,))
+    adversarial = (fake_score - 1).pow(2).mean()
+    matching = torch.stack([F.l1_loss(f, r.detach()) for f, r in zip(fake_features, real_features)]).mean()
+    return {"critic_loss": critic_loss, "gan_loss": adversarial, "feature_matching_loss": matching}
