@@ -30,3 +30,15 @@ def sharp_tiny_wavenet(seed: int = 0, num_speakers: int = 3):
     for p in m.decoder.parameters():
         p.data.mul_(3.0)
     return m
+
+
+def train_without_last_speaker(tiny_corpus, out, cfg):
+    """Train ``cfg`` on the tiny corpus's train set minus its last speaker (written to
+    ``out/train``) into ``out/exp``; return (the training result, the held-out speaker)."""
+    from vqspeech.kaldi_data_dir import read_data_dir
+    from vqspeech.kaldi_data_dir_fix import subset_data_dir
+    from vqspeech.train import train
+
+    heldout = read_data_dir(tiny_corpus / "data" / "train").speakers[-1]
+    subset_data_dir(tiny_corpus / "data" / "train", out / "train", [heldout])
+    return train(cfg, out / "train", None, out / "exp", progress=False), heldout

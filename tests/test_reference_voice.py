@@ -15,7 +15,7 @@ from vqspeech.conversion import decode_codes
 from vqspeech.generation import SamplingOptions, generate_classes
 from vqspeech.models import build_model
 
-from helpers import tiny_config
+from helpers import tiny_config, train_without_last_speaker
 
 pytest.importorskip("resemblyzer", reason="resemblyzer (the eval extra) makes the reference embeddings")
 
@@ -113,18 +113,11 @@ def _cli(*args):
 @pytest.fixture(scope="module")
 def reference_model(tiny_corpus, tmp_path_factory):
     """A tiny reference model trained on the tiny corpus without one speaker."""
-    from vqspeech.kaldi_data_dir import read_data_dir
-    from vqspeech.kaldi_data_dir_fix import subset_data_dir
-    from vqspeech.train import train
-
     out = tmp_path_factory.mktemp("ref")
-    speakers = read_data_dir(tiny_corpus / "data" / "train").speakers
-    heldout = speakers[-1]
-    subset_data_dir(tiny_corpus / "data" / "train", out / "train", [heldout])
     d = tiny_config(max_steps=60, batch_size=4, segment_samples=2048, checkpoint_every=60, audio_samples=0,
                     val_every=1000).to_dict()
     d["speaker_conditioning"] = "reference"
-    res = train(config_from_dict(d), out / "train", None, out / "exp", progress=False)
+    res, heldout = train_without_last_speaker(tiny_corpus, out, config_from_dict(d))
     return out / "exp", heldout, res
 
 

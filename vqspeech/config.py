@@ -249,8 +249,10 @@ class ExperimentConfig:
     decoder_conf: DecoderConfig | SpectralDecoderConfig = field(default_factory=DecoderConfig)  # ... its options
     train_conf: TrainConfig = field(default_factory=TrainConfig)
     # Where the decoder's speaker vector comes from: "table" (a learned row per training speaker,
-    # the paper's setting) or "reference" (a resemblyzer d-vector of reference audio, projected by
-    # a learned layer: converts to voices the model never heard; see vqspeech/speaker_reference.py).
+    # the paper's setting), "reference" (a resemblyzer d-vector of reference audio, projected by
+    # a learned layer: converts to voices the model never heard; see vqspeech/speaker_reference.py)
+    # or "learned" (the same from a speaker encoder trained jointly on other utterances of each
+    # training speaker, vqspeech/models/speaker_encoder.py: the comparison row).
     speaker_conditioning: str = "table"
 
     def to_dict(self) -> dict:
@@ -321,8 +323,8 @@ def config_from_dict(data: dict, source: str = "config") -> ExperimentConfig:
     dname = data.get("decoder", "wavenet")
     if dname not in DECODERS:
         raise ConfigError(f"{source}: decoder: unknown {dname!r}; choose from {', '.join(DECODERS)}")
-    if data.get("speaker_conditioning", "table") not in ("table", "reference"):
-        raise ConfigError(f"{source}: speaker_conditioning: must be table or reference, "
+    if data.get("speaker_conditioning", "table") not in ("table", "reference", "learned"):
+        raise ConfigError(f"{source}: speaker_conditioning: must be table, reference or learned, "
                           f"got {data['speaker_conditioning']!r}")
     qconf = data.pop("quantizer_conf", None)
     dconf = data.pop("decoder_conf", None)
@@ -330,6 +332,9 @@ def config_from_dict(data: dict, source: str = "config") -> ExperimentConfig:
         cfg = _build(ExperimentConfig, data, "")
         cfg.quantizer_conf = _build(QUANTIZERS[qname], qconf, "quantizer_conf")
         cfg.decoder_conf = _build(DECODERS[dname], dconf, "decoder_conf")
+        if cfg.speaker_conditioning == "learned" and cfg.train_conf.batch_size < 2:
+            raise ConfigError("train_conf.batch_size: speaker_conditioning: learned needs at least 2 crops per "
+                              "batch (its speaker encoder normalises over the batch)")
         if dname == "spectral":
             fh, ch = cfg.decoder_conf.frame_hop, cfg.encoder_conf.hop
             if fh % ch and ch % fh:

@@ -117,7 +117,7 @@ class Converter:
             from .speaker_reference import reference_embedding
 
             try:
-                target = reference_embedding([ref])
+                target = reference_embedding([ref], model=self.lm.model)
             except UserError as exc:
                 raise gr.Error(f"Reference voice: {str(exc).split(': ', 1)[-1]}") from None
             speaker = "the reference voice"

@@ -1,11 +1,12 @@
 """Reference embeddings of a voice: resemblyzer d-vectors, for models with
-``speaker_conditioning: reference`` (conversion to a voice given by a few seconds of audio).
+``speaker_conditioning: reference`` (conversion to a voice given by a few seconds of audio), or
+the model's own jointly trained speaker encoder's embeddings (``learned``).
 
-Why a pretrained speaker encoder and not one trained jointly: the toolkit's corpora have 5
-(mini) to 100 (VCTK) speakers, too few for a speaker encoder to learn a space that places a new
-voice sensibly; resemblyzer's GE2E encoder was trained on thousands of speakers and ships
-offline in its wheel.  The VQ-VAE learns one linear layer from its 256-d d-vector to the
-decoder's speaker vector.
+Why a pretrained speaker encoder is the default and not one trained jointly: the toolkit's
+corpora have 5 (mini) to 100 (VCTK) speakers, too few for a speaker encoder to learn a space that
+places a new voice sensibly; resemblyzer's GE2E encoder was trained on thousands of speakers and
+ships offline in its wheel (the README's held-out-speaker rows measure both). The VQ-VAE learns one
+linear layer from the 256-d embedding to the decoder's speaker vector.
 
 Checks on references (one-line errors naming the file): the sample rate must be at least
 8 kHz; the file must not be silent; after resemblyzer trims silences at least
@@ -24,8 +25,9 @@ MIN_SPEECH_SECONDS = 1.0    # of speech after silence trimming, over all referen
 SILENCE_RMS = 1e-4          # full scale; a recording quieter than this throughout is silent
 
 
-def reference_embedding(paths, min_speech_seconds: float = MIN_SPEECH_SECONDS) -> np.ndarray:
-    """Reference recordings of one voice -> (256,) unit-norm d-vector (their speech pooled).
+def reference_embedding(paths, min_speech_seconds: float = MIN_SPEECH_SECONDS, model=None) -> np.ndarray:
+    """Reference recordings of one voice -> (256,) unit-norm embedding (their speech pooled): a
+    resemblyzer d-vector, or ``model``'s own when it has a jointly trained speaker encoder.
 
     UserError (one line, naming the file) for an unreadable file, a rate below 8 kHz, or the
     failures of :func:`embed_reference_clips`.
@@ -43,14 +45,15 @@ def reference_embedding(paths, min_speech_seconds: float = MIN_SPEECH_SECONDS) -
         if rate < MIN_RATE:
             raise UserError(f"{path}: sample rate {rate} Hz is below the {MIN_RATE} Hz a reference voice needs")
         clips.append((path, load_audio(path, EMBED_RATE)))
-    return embed_reference_clips(clips, min_speech_seconds)
+    return embed_reference_clips(clips, min_speech_seconds, model)
 
 
-def embed_reference_clips(clips, min_speech_seconds: float = MIN_SPEECH_SECONDS) -> np.ndarray:
-    """[(name, (T,) waveform at 16 kHz)] of one voice -> (256,) unit-norm d-vector.
+def embed_reference_clips(clips, min_speech_seconds: float = MIN_SPEECH_SECONDS, model=None) -> np.ndarray:
+    """[(name, (T,) waveform at 16 kHz)] of one voice -> (256,) unit-norm embedding: resemblyzer's
+    d-vector, or, when ``model`` has a jointly trained ``speaker_encoder``, that encoder's.
 
     UserError naming the clip for silence, and for less than ``min_speech_seconds`` of speech in
-    all of them together after resemblyzer trims silences.
+    all of them together after resemblyzer trims silences (the same checks for both encoders).
     """
     from .vc_eval.speaker_similarity import voice_encoder
 
@@ -68,6 +71,9 @@ def embed_reference_clips(clips, min_speech_seconds: float = MIN_SPEECH_SECONDS)
         names = ", ".join(str(n) for n, _ in clips)
         raise UserError(f"{names}: {total:.2f} s of speech after trimming silence; a reference voice needs at least "
                         f"{min_speech_seconds:g} s (3-10 s is better)")
+    learned = getattr(model, "speaker_encoder", None)
+    if learned is not None:
+        return learned.embed(np.concatenate(speech), EMBED_RATE)
     e = encoder.embed_utterance(np.concatenate(speech))
     return (e / np.linalg.norm(e)).astype(np.float32)
 

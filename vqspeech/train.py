@@ -26,7 +26,7 @@ import torch.distributed as dist
 
 from .checkpoint import newest_valid_checkpoint, save_training_checkpoints
 from .config import ExperimentConfig, save_config
-from .training_crops import CropBatches
+from .training_crops import CropBatches, ReferenceCrops
 from .kaldi_data_dir import read_data_dir
 from .errors import UserError
 from .fileio import atomic_write
@@ -152,6 +152,7 @@ def _train(cfg, tc, d: _Dist, train_dir: Path, dev_dir: Path | None, exp_dir: Pa
     ddp_model = _wrap_ddp(model, d)
     batches = CropBatches(train_dd, speakers, cfg.sample_rate, tc.batch_size, segment, tc.seed,
                           d.rank, d.world_size, tc.preload)
+    ref_crops = ReferenceCrops(batches) if cfg.speaker_conditioning == "learned" else None
     loader = torch.utils.data.DataLoader(batches, batch_size=None, sampler=range(start_step, last_step),
                                          num_workers=tc.num_workers, pin_memory=d.device.type == "cuda")
     writer = _tensorboard(exp_dir, start_step) if d.is_main else None
@@ -172,7 +173,11 @@ def _train(cfg, tc, d: _Dist, train_dir: Path, dev_dir: Path | None, exp_dir: Pa
         lr = learning_rate(step, tc)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        ref = None if bank is None else bank.draw(spk, tc.seed, step, d.rank).to(d.device)
+        ref = None
+        if bank is not None:
+            ref = bank.draw(spk, tc.seed, step, d.rank).to(d.device)
+        elif ref_crops is not None:
+            ref = ref_crops.draw(step).to(d.device, non_blocking=True)
         out, grad_norm = _optimise(ddp_model, optimizer, scaler, params, wav, spk, amp_dtype, d.device, tc.grad_clip,
                                    ref)
         step += 1
@@ -191,7 +196,11 @@ def _train(cfg, tc, d: _Dist, train_dir: Path, dev_dir: Path | None, exp_dir: Pa
                 bar.set_postfix(recon=f"{avg['loss/recon']:.3f}", ppl=f"{avg['vq/perplexity']:.1f}",
                                 codes=f"{avg['vq/codes_used']:.0f}", rt=f"{result.throughput:.2f}x")
         epochs.end_epoch_if_new(int(batches.epoch_of(step)), step, writer, sync=d.world_size > 1 and not model.quantizer.ema)
-        if dev_dd is not None and (step % tc.val_every == 0 or step == tc.max_steps) and d.is_main:
+        validating = dev_dd is not None and (step % tc.val_every == 0 or step == tc.max_steps) and d.is_main
+        saving = (step % tc.checkpoint_every == 0 or step == last_step) and d.is_main
+        if ref_crops is not None and (validating or saving):
+            _learned_speaker_means(model, ref_crops, len(speakers))
+        if validating:
             result.validation = validate(model, dev_dd, speakers, cfg, segment, d.device)
             _log_scalars(writer, {f"val/{k}": v for k, v in result.validation.items()}, step)
             if writer is not None:
@@ -212,6 +221,19 @@ def _train(cfg, tc, d: _Dist, train_dir: Path, dev_dir: Path | None, exp_dir: Pa
 
 
 # --- the parts ------------------------------------------------------------------------------------
+@torch.no_grad()
+def _learned_speaker_means(model, ref_crops: ReferenceCrops, num_speakers: int) -> None:
+    """A ``learned`` model's ``speaker_refs``: each training speaker's mean embedding by its current
+    speaker encoder (unit norm), so validation and conversion by id use the encoder as trained."""
+    was_training = model.training
+    model.eval()
+    device = model.speaker_refs.device
+    for s in range(num_speakers):
+        e = model.speaker_encoder(ref_crops.speaker_clips(s).to(device)).mean(0)
+        model.speaker_refs[s] = e / e.norm().clamp(min=1e-8)
+    model.train(was_training)
+
+
 def _read_data(cfg, train_dir: Path, dev_dir: Path | None):
     """(train data dir, dev data dir or None, speakers, crop length in samples)."""
     train_dd = read_data_dir(train_dir)

@@ -82,8 +82,52 @@ class CropBatches(torch.utils.data.Dataset):
         out[start:start + len(wav)] = wav
         return out
 
+    def utterance_indices(self, step: int) -> list[int]:
+        """The indices (into ``utts``) of the utterances batch ``step`` crops, in batch order."""
+        base = step * self.global_batch + self.rank * self.batch_size
+        return [self._utt_index(base + j) for j in range(self.batch_size)]
+
     def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         base = step * self.global_batch + self.rank * self.batch_size
-        idx = [self._utt_index(base + j) for j in range(self.batch_size)]
+        idx = self.utterance_indices(step)
         wav = np.stack([self.crop(i, base + j) for j, i in enumerate(idx)])
         return torch.from_numpy(wav), torch.tensor([self.spk[i] for i in idx], dtype=torch.long)
+
+
+class ReferenceCrops:
+    """For each crop of a :class:`CropBatches` batch, a crop of *another* utterance of the same
+    speaker (the same one only when the speaker has no other): the audio a jointly trained speaker
+    encoder embeds (``speaker_conditioning: learned``), so the voice it passes on cannot carry the
+    crop's own words. A pure function of (seed, step, rank), like the batches."""
+
+    def __init__(self, batches: CropBatches, seconds: float = 2.0):
+        self.batches = batches
+        self.length = int(seconds * batches.sample_rate)
+        self.by_speaker: dict[int, list[int]] = {}
+        for i, s in enumerate(batches.spk):
+            self.by_speaker.setdefault(s, []).append(i)
+
+    def _fit(self, wav: np.ndarray, gen: torch.Generator) -> np.ndarray:
+        """A random ``length``-sample window; a shorter utterance is repeated to fill it."""
+        if len(wav) < self.length:
+            return np.resize(wav, self.length)
+        start = int(torch.randint(len(wav) - self.length + 1, (1,), generator=gen))
+        return wav[start:start + self.length]
+
+    def draw(self, step: int) -> torch.Tensor:
+        """(B, length) float32 reference audio for batch ``step``."""
+        b = self.batches
+        gen = _seeded(b.seed, 2, step, b.rank)
+        rows = []
+        for i in b.utterance_indices(step):
+            others = [j for j in self.by_speaker[b.spk[i]] if j != i] or [i]
+            j = others[int(torch.randint(len(others), (1,), generator=gen))]
+            rows.append(self._fit(b.audio(j), gen))
+        return torch.from_numpy(np.stack(rows))
+
+    def speaker_clips(self, speaker: int, count: int = 8) -> torch.Tensor:
+        """(n, length) audio of the speaker's first ``count`` utterances (the training speakers'
+        mean embeddings, for conversion by id)."""
+        gen = _seeded(self.batches.seed, 3, speaker)
+        return torch.from_numpy(np.stack([self._fit(self.batches.audio(j), gen)
+                                          for j in self.by_speaker[speaker][:count]]))

@@ -98,10 +98,10 @@ def _targets(args, lm, jobs) -> dict:
         if name.startswith(REFERENCE_PREFIX) and args.target_audio:
             if not getattr(lm.model, "reference", False):
                 raise UserError("--target-audio: this model conditions on a table of training speakers; train one "
-                                "with 'speaker_conditioning: reference' (README: converting to an unheard voice)")
+                                "with 'speaker_conditioning: reference' (or learned) (README: converting to an unheard voice)")
             from ..speaker_reference import reference_embedding
 
-            out[name] = reference_embedding(args.target_audio)
+            out[name] = reference_embedding(args.target_audio, model=lm.model)
         else:
             out[name] = speaker_index(lm, name)
     return out

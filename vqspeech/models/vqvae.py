@@ -16,6 +16,7 @@ from ..config import ExperimentConfig
 from .encoder import ConvEncoder
 from .frame_critic import FrameCritic, adversarial_losses
 from .quantizer import VectorQuantizer, squared_distances
+from .speaker_encoder import EMBEDDING_DIM, SpeakerEncoder
 from .mel import mel_filterbank, mel_to_linear
 from .spectral import SpectralDecoder, log_magnitude, log_mel_frames
 from .wavenet import WaveNet
@@ -88,15 +89,18 @@ class CodeHistogramAdversary(nn.Module):
         return F.cross_entropy(self.net(torch.log(h + 1e-4)), speaker)
 
 
-REFERENCE_DIM = 256  # resemblyzer d-vectors (vqspeech.speaker_reference)
+REFERENCE_DIM = EMBEDDING_DIM  # resemblyzer d-vectors (vqspeech.speaker_reference) and the learned encoder's
 
 
 class _EncoderQuantizer(nn.Module):
     """What both decoders share: the waveform encoder, the codebook and the speaker conditioning.
 
     ``speaker`` arguments are either (B,) int64 ids of training speakers or, for a model with
-    ``speaker_conditioning: reference``, (B, 256) float reference embeddings (d-vectors) of any
-    voice; :meth:`speaker_vectors` turns either into the decoder's (B, speaker_dim) vectors."""
+    ``speaker_conditioning: reference`` or ``learned``, (B, 256) float reference embeddings of any
+    voice (resemblyzer d-vectors, or this model's own :class:`SpeakerEncoder`'s);
+    :meth:`speaker_vectors` turns either into the decoder's (B, speaker_dim) vectors. In training a
+    ``learned`` model's ``reference`` argument is (B, L) audio of other utterances of each speaker,
+    which the speaker encoder embeds."""
 
     decoder_kind = ""
 
@@ -107,11 +111,12 @@ class _EncoderQuantizer(nn.Module):
         self.num_speakers = num_speakers
         self.encoder = ConvEncoder(cfg.encoder_conf, cfg.sample_rate)
         self.quantizer = VectorQuantizer(cfg.encoder_conf.latent_dim, cfg.quantizer_conf)
-        self.reference = cfg.speaker_conditioning == "reference"
+        self.reference = cfg.speaker_conditioning in ("reference", "learned")
+        self.speaker_encoder = SpeakerEncoder(cfg.sample_rate) if cfg.speaker_conditioning == "learned" else None
         if self.reference:
             self.speakers = None
             self.reference_proj = nn.Linear(REFERENCE_DIM, speaker_dim)
-            # The training speakers' mean d-vectors (set by training, saved with the weights), so a
+            # The training speakers' mean embeddings (set by training, saved with the weights), so a
             # reference model still converts to a training speaker named by id.
             self.register_buffer("speaker_refs", torch.zeros(num_speakers, REFERENCE_DIM))
         else:
@@ -134,6 +139,15 @@ class _EncoderQuantizer(nn.Module):
         if self.reference:
             return self.reference_proj(self.speaker_refs[speaker])
         return self.speakers(speaker)
+
+    def _decoder_speaker(self, speaker: torch.Tensor, reference: torch.Tensor | None) -> torch.Tensor:
+        """forward()'s speaker vectors: from the ids, or from the reference (embeddings; for a
+        ``learned`` model, audio that its speaker encoder embeds)."""
+        if reference is None:
+            return self.speaker_vectors(speaker)
+        if self.speaker_encoder is not None:
+            reference = self.speaker_encoder(reference)
+        return self.speaker_vectors(reference)
 
     def _adversary_loss(self, enc: dict, speaker: torch.Tensor) -> torch.Tensor:
         """The classifier's cross-entropy (0 when off); its gradient reaches the encoder reversed."""
@@ -188,10 +202,12 @@ class VQVAE(_EncoderQuantizer):
     def forward(self, wav: torch.Tensor, speaker: torch.Tensor, reference: torch.Tensor | None = None
                 ) -> dict[str, torch.Tensor]:
         """wav (B, T) in [-1, 1] with T a multiple of the hop, speaker (B,) ids [, reference (B, 256)
-        embeddings that condition the decoder instead of the ids] -> dict with ``loss`` (recon + vq),
+        embeddings, or (B, L) audio for a ``learned`` model, that condition the decoder instead of
+        the ids] -> dict with ``loss`` (recon + vq),
         ``recon_loss`` (nats/sample), quantizer stats and ``logits`` (B, Q, T)."""
         enc = self.encode(wav)
-        c, g = self.conditioning(self._jittered(enc["z_q"]), speaker if reference is None else reference)
+        c = self.cond_net(self._jittered(enc["z_q"]))
+        g = self._decoder_speaker(speaker, reference)
         targets = mulaw_encode(wav, self.cfg.decoder_conf.quantization_channels)
         logits = self.decoder(self.decoder.shift_inputs(targets), c, g, self.hop)
         recon = F.cross_entropy(logits.float(), targets)
@@ -234,14 +250,15 @@ class SpectralVQVAE(_EncoderQuantizer):
 
     def forward(self, wav: torch.Tensor, speaker: torch.Tensor, reference: torch.Tensor | None = None
                 ) -> dict[str, torch.Tensor]:
-        """wav (B, T), T a multiple of both hops, speaker (B,) ids [, reference (B, 256)] -> dict with
+        """wav (B, T), T a multiple of both hops, speaker (B,) ids [, reference (B, 256), or (B, L) audio
+        for a ``learned`` model] -> dict with
         ``loss`` (recon + delta_weight x delta + vq [+ adversary] [+ gan_weight x (gan + 2 x feature
         matching) + critic]), ``recon_loss`` (mean absolute log-magnitude error), ``delta_loss`` (the
         same on frame-to-frame differences), with a critic ``gan_loss``, ``feature_matching_loss``
         and ``critic_loss`` (:mod:`vqspeech.models.frame_critic`), quantizer stats, ``frames`` and
         ``targets``."""
         enc = self.encode(wav)
-        pred = self.decoder(self._jittered(enc["z_q"]), self.speaker_vectors(speaker if reference is None else reference))
+        pred = self.decoder(self._jittered(enc["z_q"]), self._decoder_speaker(speaker, reference))
         targets = self.target_frames(wav)
         n = min(pred.shape[-1], targets.shape[-1])
         pred_n, targets_n = pred[..., :n].float(), targets[..., :n]

@@ -94,7 +94,7 @@ def run_vc_eval(model_path: str | Path, test_dir: str | Path, centroid_dir: str 
         for u in cdd.spk2utt[t][:reference_utts]:
             path, start, end = cdd.audio_of(u)
             clips.append((u, load_audio(path, EMBED_RATE, start, end)))
-        targets[t] = embed_reference_clips(clips)
+        targets[t] = embed_reference_clips(clips, model=lm.model)
 
     audio_cache: dict[str, np.ndarray] = {}
 
