@@ -43,6 +43,16 @@ def test_the_losses_equal_the_least_squares_and_feature_matching_definitions():
     by_hand = sum((a - b).abs().mean() for a, b in zip(ff, fr)) / len(ff)
     assert torch.isclose(out["feature_matching_loss"], by_hand, atol=1e-6)
     assert len(ff) == 4 and sf.shape == (3, 1, 2, 5)   # 16 bands / 8, 10 frames / 2
+    # unpaired frames (conversions: no real counterpart) join the critic and GAN terms only
+    unpaired = torch.randn(2, 16, 14, requires_grad=True)
+    both = adversarial_losses(critic, real, fake, unpaired)
+    su = critic(unpaired)[1]
+    assert torch.isclose(both["critic_loss"], ((sr - 1) ** 2).mean() + ((sf ** 2).mean() + (su ** 2).mean()) / 2,
+                         atol=1e-6)
+    assert torch.isclose(both["gan_loss"], (((sf - 1) ** 2).mean() + ((su - 1) ** 2).mean()) / 2, atol=1e-6)
+    assert torch.isclose(both["feature_matching_loss"], out["feature_matching_loss"], atol=1e-6)
+    both["gan_loss"].backward()
+    assert unpaired.grad is not None and unpaired.grad.abs().sum() > 0
 
 
 def test_against_a_critic_a_blurred_prediction_regains_the_detail_that_an_l1_average_removes():
@@ -73,11 +83,11 @@ def test_against_a_critic_a_blurred_prediction_regains_the_detail_that_an_l1_ave
     assert abs(float(halves[0] - halves[1])) > 1.5
 
 
-def _tiny_spectral(gan_weight):
+def _tiny_spectral(gan_weight, **decoder):
     cfg = tiny_config().to_dict()
     cfg["decoder"] = "spectral"
     cfg["decoder_conf"] = {"n_fft": 256, "frame_hop": 64, "channels": 32, "layers": 2, "speaker_dim": 8,
-                           "gan_weight": gan_weight, "gan_critic_channels": 4}
+                           "gan_weight": gan_weight, "gan_critic_channels": 4, **decoder}
     return config_from_dict(cfg)
 
 
@@ -94,3 +104,19 @@ def test_the_spectral_model_weighs_the_gan_terms_into_its_loss_and_builds_no_cri
     assert off.critic is None and "gan_loss" not in off(wav, spk)
     with pytest.raises(ConfigError, match="gan_weight"):
         _tiny_spectral(-1.0)
+
+
+def test_gan_on_conversions_judges_the_codes_decoded_with_the_rolled_speakers():
+    torch.manual_seed(0)
+    m = build_model(_tiny_spectral(0.5, gan_on_conversions=True), 3).eval()   # eval: no jitter
+    wav, spk = 0.1 * torch.randn(3, 1024), torch.tensor([0, 2, 1])
+    with torch.no_grad():
+        out = m(wav, spk)
+        z_q, g = m.encode(wav)["z_q"], m.speaker_vectors(spk)
+        pred = m.decoder(z_q, g)
+        n = min(pred.shape[-1], out["targets"].shape[-1])
+        by_hand = adversarial_losses(m.critic, out["targets"][..., :n], pred[..., :n], m.decoder(z_q, g[[2, 0, 1]]))
+    for k in ("gan_loss", "critic_loss", "feature_matching_loss"):
+        assert torch.isclose(out[k], by_hand[k], atol=1e-6), k
+    with pytest.raises(ConfigError, match="gan_on_conversions: needs gan_weight > 0"):
+        _tiny_spectral(0.0, gan_on_conversions=True)

@@ -180,6 +180,11 @@ class SpectralDecoderConfig:
     # matching). 0 = off (no critic is built).
     gan_weight: float = 0.0
     gan_critic_channels: int = 32
+    # With the critic: also decode each crop's codes with another crop's speaker (the batch's
+    # speakers rolled by one) and give those conversions, which have no target frames, the GAN
+    # loss too, so the decoder learns to make real-looking frames from mismatched codes and
+    # voice, the case voice conversion is.
+    gan_on_conversions: bool = False
 
     def check(self) -> None:
         if self.features not in ("mel", "linear"):
@@ -194,6 +199,8 @@ class SpectralDecoderConfig:
             raise ConfigError(f"decoder_conf.kernel_size: must be odd, got {self.kernel_size}")
         if self.delta_weight < 0:
             raise ConfigError(f"decoder_conf.delta_weight: must be >= 0, got {self.delta_weight}")
+        if self.gan_on_conversions and self.gan_weight <= 0:
+            raise ConfigError("decoder_conf.gan_on_conversions: needs gan_weight > 0 (the critic judges them)")
         if self.gan_weight < 0 or self.gan_critic_channels < 1:
             raise ConfigError(f"decoder_conf: gan_weight must be >= 0 and gan_critic_channels >= 1, got "
                               f"{self.gan_weight} and {self.gan_critic_channels}")

@@ -46,16 +46,21 @@ class FrameCritic(nn.Module):
         return features, self.score(h)
 
 
-def adversarial_losses(critic: FrameCritic, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
-    """real, fake (B, bins, F) log frames -> ``critic_loss`` (trains the critic: real patches -> 1,
+def adversarial_losses(critic: FrameCritic, real: torch.Tensor, fake: torch.Tensor,
+                       unpaired: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """real, fake (B, bins, F) log frames [, unpaired (B', bins, F') predicted frames with no real
+    counterpart, e.g. conversions] -> ``critic_loss`` (trains the critic: real patches -> 1,
     predicted -> 0, least squares), ``gan_loss`` (trains the decoder: predicted -> 1) and
     ``feature_matching_loss`` (trains the decoder: mean L1 between the critic's features of the
-    real and the predicted frames, averaged over layers)."""
+    real and the paired predicted frames, averaged over layers). Unpaired frames join the critic
+    and GAN terms (each the mean of the paired and the unpaired term), not feature matching."""
     real_features, real_score = critic(real)
-    _, fake_score_for_critic = critic(fake.detach())
-    critic_loss = (real_score - 1).pow(2).mean() + fake_score_for_critic.pow(2).mean()
+    fakes = [fake] if unpaired is None else [fake, unpaired]
+    critic_fake = torch.stack([critic(f.detach())[1].pow(2).mean() for f in fakes]).mean()
+    critic_loss = (real_score - 1).pow(2).mean() + critic_fake
     frozen = {name: p.detach() for name, p in critic.named_parameters()}
-    fake_features, fake_score = functional_call(critic, frozen, (fake,))
-    adversarial = (fake_score - 1).pow(2).mean()
+    judged = [functional_call(critic, frozen, (f,)) for f in fakes]
+    adversarial = torch.stack([(score - 1).pow(2).mean() for _, score in judged]).mean()
+    fake_features = judged[0][0]
     matching = torch.stack([F.l1_loss(f, r.detach()) for f, r in zip(fake_features, real_features)]).mean()
     return {"critic_loss": critic_loss, "gan_loss": adversarial, "feature_matching_loss": matching}

@@ -255,10 +255,13 @@ class SpectralVQVAE(_EncoderQuantizer):
         ``loss`` (recon + delta_weight x delta + vq [+ adversary] [+ gan_weight x (gan + 2 x feature
         matching) + critic]), ``recon_loss`` (mean absolute log-magnitude error), ``delta_loss`` (the
         same on frame-to-frame differences), with a critic ``gan_loss``, ``feature_matching_loss``
-        and ``critic_loss`` (:mod:`vqspeech.models.frame_critic`), quantizer stats, ``frames`` and
-        ``targets``."""
+        and ``critic_loss`` (:mod:`vqspeech.models.frame_critic`; with ``gan_on_conversions`` the
+        critic and GAN terms also judge the crops decoded with the batch's speakers rolled by one),
+        quantizer stats, ``frames`` and ``targets``."""
         enc = self.encode(wav)
-        pred = self.decoder(self._jittered(enc["z_q"]), self._decoder_speaker(speaker, reference))
+        z_q = self._jittered(enc["z_q"])
+        g = self._decoder_speaker(speaker, reference)
+        pred = self.decoder(z_q, g)
         targets = self.target_frames(wav)
         n = min(pred.shape[-1], targets.shape[-1])
         pred_n, targets_n = pred[..., :n].float(), targets[..., :n]
@@ -268,7 +271,8 @@ class SpectralVQVAE(_EncoderQuantizer):
         d = self.cfg.decoder_conf
         loss = recon + d.delta_weight * delta + enc["loss"] + adv
         if self.critic is not None:
-            gan = adversarial_losses(self.critic, targets_n, pred_n)
+            conversions = self.decoder(z_q, g.roll(1, 0)).float() if d.gan_on_conversions else None
+            gan = adversarial_losses(self.critic, targets_n, pred_n, conversions)
             loss = loss + d.gan_weight * (gan["gan_loss"] + 2 * gan["feature_matching_loss"]) + gan["critic_loss"]
             enc.update(gan)
         enc.update(frames=pred, targets=targets, recon_loss=recon, delta_loss=delta, vq_loss=enc["loss"],

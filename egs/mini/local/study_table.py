@@ -18,13 +18,14 @@ def pct(x):
 
 
 def main(configs):
-    print("| config | train min | codes/s | bit/s | WER conv. | WER resynth. | target ID | MCD dB | F0 corr | "
-          "conv. RTF | many-to-one | ABX codes within / across | speaker from codes |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| config | train min | codes/s | bit/s | WER conv. | WER resynth. | WER conv. / resynth., 10 sentences | "
+          "target ID | MCD dB | F0 corr | conv. RTF | many-to-one | ABX codes within / across | speaker from codes |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for c in configs:
         exp = Path("exp") / c
         tr = load(exp / "train_summary.json")
         vc = load(exp / "reports" / "vc_test" / "report.json")
+        wide = load(exp / "reports" / "vc_test_s10" / "report.json").get("overall", {})  # local/wide_eval.sh
         ph = load(exp / "reports" / "phones_test" / "report.json")
         conv = vc.get("overall", {}).get("converted", {})
         res = vc.get("overall", {}).get("resynthesis", {})
@@ -35,6 +36,7 @@ def main(configs):
         print(f"| {c} | {f(tr.get('wall_seconds_this_run') and tr['wall_seconds_this_run'] / 60, '{:.1f}')} | "
               f"{f(ph.get('frame_shift_ms') and 1000 / ph['frame_shift_ms'], '{:.1f}')} | "
               f"{f(ph.get('bitrate_bps'), '{:.0f}')} | {pct(conv.get('wer'))} | {pct(res.get('wer'))} | "
+              f"{pct(wide.get('converted', {}).get('wer'))} / {pct(wide.get('resynthesis', {}).get('wer'))} | "
               f"{pct(conv.get('speaker_id_correct'))} | {f(conv.get('mcd_db'), '{:.2f}')} | "
               f"{f(conv.get('f0_corr'), '{:.2f}')} | {f(sum(rtfs) / len(rtfs) if rtfs else None, '{:.1f}x')} | "
               f"{pct(ph.get('many_to_one_accuracy'))} | {f(abx.get('within_speaker_error_pct'), '{:.1f}%')} / "
