@@ -70,7 +70,7 @@ def embed_reference_clips(clips, min_speech_seconds: float = MIN_SPEECH_SECONDS,
     if total < min_speech_seconds:
         names = ", ".join(str(n) for n, _ in clips)
         raise UserError(f"{names}: {total:.2f} s of speech after trimming silence; a reference voice needs at least "
-                        f"{min_speech_seconds:g} s (3-10 s is better)")
+                        f"{min_speech_seconds:g} s")
     learned = getattr(model, "speaker_encoder", None)
     if learned is not None:
         return learned.embed(np.concatenate(speech), EMBED_RATE)
