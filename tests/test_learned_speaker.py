@@ -148,3 +148,22 @@ def test_convert_voice_to_an_unheard_voice_with_the_learned_encoder(learned_mode
 
     with pytest.raises(UserError, match="silent"):
         reference_embedding([silent], model=lm.model)
+
+
+def test_demo_converts_to_an_uploaded_voice_with_the_learned_encoder(learned_model, tiny_corpus, monkeypatch):
+    pytest.importorskip("gradio")
+    pytest.importorskip("resemblyzer", reason="resemblyzer trims the reference's silences")
+    from vqspeech import demo_app
+
+    exp, heldout, _, _ = learned_model
+    lines = [ln.split() for ln in (tiny_corpus / "data" / "test" / "wav.scp").read_text().splitlines()]
+    ref = next(p for u, p in lines if u.startswith(heldout + "_"))
+    src = next(p for u, p in lines if not u.startswith(heldout + "_"))
+    monkeypatch.setattr(demo_app, "_allowed", lambda path: True)
+    conv = demo_app.Converter(str(exp / "checkpoint.pt"))
+    calls = []
+    real_embed = conv.lm.model.speaker_encoder.embed
+    monkeypatch.setattr(conv.lm.model.speaker_encoder, "embed", lambda *a: calls.append(1) or real_embed(*a))
+    (sr, pcm), _, info = conv(src, conv.lm.speakers[0], 1.0, 0, ref)
+    assert sr == 16000 and pcm.dtype == np.int16 and len(pcm) > 0 and "the reference voice" in info
+    assert calls == [1]   # the model's own encoder embedded the upload, not resemblyzer
