@@ -55,9 +55,10 @@ def embed_reference_clips(clips, min_speech_seconds: float = MIN_SPEECH_SECONDS,
     UserError naming the clip for silence, and for less than ``min_speech_seconds`` of speech in
     all of them together after resemblyzer trims silences (the same checks for both encoders).
     """
+    from .vc_eval.deps import require
     from .vc_eval.speaker_similarity import voice_encoder
 
-    resemblyzer, encoder = voice_encoder()
+    resemblyzer = require("resemblyzer")   # its silence trimming serves both encoders
     speech = []
     for name, wav in clips:
         if len(wav) == 0 or float(np.sqrt(np.mean(np.square(wav)))) < SILENCE_RMS:
@@ -72,8 +73,9 @@ def embed_reference_clips(clips, min_speech_seconds: float = MIN_SPEECH_SECONDS,
         raise UserError(f"{names}: {total:.2f} s of speech after trimming silence; a reference voice needs at least "
                         f"{min_speech_seconds:g} s")
     learned = getattr(model, "speaker_encoder", None)
-    if learned is not None:
+    if learned is not None:   # the model's own encoder: resemblyzer's network is not loaded
         return learned.embed(np.concatenate(speech), EMBED_RATE)
+    _, encoder = voice_encoder()
     e = encoder.embed_utterance(np.concatenate(speech))
     return (e / np.linalg.norm(e)).astype(np.float32)
 
