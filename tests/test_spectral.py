@@ -328,6 +328,35 @@ def test_code_histogram_adversary_reads_soft_histograms_and_reverses_the_gradien
         config_from_dict({"encoder_conf": {"speaker_adversary_input": "codes"}})
 
 
+def test_hard_code_histogram_adversary_counts_the_picked_codes_with_the_soft_gradient():
+    from vqspeech.models.vqvae import CodeHistogramAdversary
+
+    cfg = tiny_spectral().to_dict()
+    cfg["encoder_conf"].update(speaker_adversary_weight=0.5, speaker_adversary_input="hard_code_histogram")
+    m = build_model(config_from_dict(cfg), 3)
+    assert isinstance(m.adversary, CodeHistogramAdversary) and m.adversary.hard
+    torch.manual_seed(4)
+    K, D = m.quantizer.codebook.shape
+    book = torch.randn(K, D)
+    z = torch.randn(2, D, 6, requires_grad=True)
+    # at temperature 1 the soft histogram is far from one-hot; the hard one counts the nearest codes exactly
+    nearest = ((z.detach().transpose(1, 2)[:, :, None, :] - book[None, None]) ** 2).sum(-1).argmin(-1)  # (2, 6)
+    expect = torch.stack([torch.bincount(row, minlength=K).float() / 6 for row in nearest])
+    hard = m.adversary.histograms(z, book)
+    assert torch.allclose(hard, expect, atol=1e-6)
+    soft_adv = CodeHistogramAdversary(K, 3, 0.5)
+    soft_adv.load_state_dict(m.adversary.state_dict())
+    assert not torch.allclose(soft_adv.histograms(z.detach(), book), expect, atol=0.05)
+    # backward: the soft histogram's gradient (straight-through)
+    w = torch.randn(2, K)
+    (hard * w).sum().backward()
+    z2 = z.detach().clone().requires_grad_(True)
+    (soft_adv.histograms(z2, book) * w).sum().backward()
+    assert z.grad.abs().sum() > 0 and torch.allclose(z.grad, z2.grad, atol=1e-6)
+    out = m(0.1 * torch.randn(2, 1024), torch.tensor([0, 2]))
+    assert out["adversary_loss"] > 0
+
+
 def test_delta_loss_is_the_l1_of_frame_differences_and_weighted_into_the_loss():
     cfg = tiny_spectral().to_dict()
     cfg["decoder_conf"]["delta_weight"] = 2.0

@@ -45,7 +45,9 @@ class EncoderConfig:
     # 0 turns it off (the paper's setting).
     speaker_adversary_weight: float = 0.0
     # What the adversary reads: "frames" (each encoder output frame) or "code_histogram" (each
-    # crop's soft histogram over the codebook, what reveals the speaker in the phone report).
+    # crop's soft histogram over the codebook, what reveals the speaker in the phone report) or
+    # "hard_code_histogram" (the counts of the codes the quantizer picks, with the soft histogram's
+    # gradient: straight-through, so the classifier sees what the phone report's classifier sees).
     speaker_adversary_input: str = "frames"
     # Instance normalisation of the latents before quantization: each latent channel is set to
     # zero mean and unit variance over the time of one utterance (one crop in training), which
@@ -78,8 +80,9 @@ class EncoderConfig:
                                   "[1, mel_n_fft]")
         if self.speaker_adversary_weight < 0:
             raise ConfigError("encoder_conf.speaker_adversary_weight: must be >= 0")
-        if self.speaker_adversary_input not in ("frames", "code_histogram"):
-            raise ConfigError(f"encoder_conf.speaker_adversary_input: must be frames or code_histogram, got "
+        if self.speaker_adversary_input not in ("frames", "code_histogram", "hard_code_histogram"):
+            raise ConfigError(f"encoder_conf.speaker_adversary_input: must be frames, code_histogram or "
+                              f"hard_code_histogram, got "
                               f"{self.speaker_adversary_input!r}")
         if not 0.0 <= self.input_warp < 1.0 or self.input_tilt < 0:
             raise ConfigError(f"encoder_conf: input_warp must be in [0, 1) and input_tilt >= 0, got "
@@ -185,6 +188,12 @@ class SpectralDecoderConfig:
     # loss too, so the decoder learns to make real-looking frames from mismatched codes and
     # voice, the case voice conversion is.
     gan_on_conversions: bool = False
+    # Weight of the content-consistency loss (vqspeech.models.content_consistency): each crop's codes
+    # are also decoded with another crop's speaker, and the log-mel encoder (frozen for this term)
+    # must read those converted frames as it reads the crop's true frames. Needs encoder_conf.input:
+    # mel, mel features with n_mels = encoder_conf.mel_bins and frame_hop a multiple of its mel_hop.
+    # 0 = off.
+    content_consistency_weight: float = 0.0
 
     def check(self) -> None:
         if self.features not in ("mel", "linear"):
@@ -201,6 +210,9 @@ class SpectralDecoderConfig:
             raise ConfigError(f"decoder_conf.delta_weight: must be >= 0, got {self.delta_weight}")
         if self.gan_on_conversions and self.gan_weight <= 0:
             raise ConfigError("decoder_conf.gan_on_conversions: needs gan_weight > 0 (the critic judges them)")
+        if self.content_consistency_weight < 0:
+            raise ConfigError(f"decoder_conf.content_consistency_weight: must be >= 0, got "
+                              f"{self.content_consistency_weight}")
         if self.gan_weight < 0 or self.gan_critic_channels < 1:
             raise ConfigError(f"decoder_conf: gan_weight must be >= 0 and gan_critic_channels >= 1, got "
                               f"{self.gan_weight} and {self.gan_critic_channels}")
@@ -347,9 +359,24 @@ def config_from_dict(data: dict, source: str = "config") -> ExperimentConfig:
             if fh % ch and ch % fh:
                 raise ConfigError(f"decoder_conf.frame_hop ({fh}) must be a multiple or a divisor of the "
                                   f"encoder's hop ({ch})")
+            _check_content_consistency(cfg)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     return cfg
+
+
+def _check_content_consistency(cfg: ExperimentConfig) -> None:
+    """The content-consistency loss feeds the decoder's log-mel frames to the encoder."""
+    d, e = cfg.decoder_conf, cfg.encoder_conf
+    if d.content_consistency_weight <= 0:
+        return
+    if e.input != "mel" or d.features != "mel":
+        raise ConfigError("decoder_conf.content_consistency_weight: needs encoder_conf.input: mel and "
+                          "decoder_conf.features: mel (the encoder reads the decoded frames)")
+    if d.n_mels != e.mel_bins or d.frame_hop % e.mel_hop:
+        raise ConfigError(f"decoder_conf.content_consistency_weight: needs decoder_conf.n_mels ({d.n_mels}) = "
+                          f"encoder_conf.mel_bins ({e.mel_bins}) and decoder_conf.frame_hop ({d.frame_hop}) a "
+                          f"multiple of encoder_conf.mel_hop ({e.mel_hop})")
 
 
 def read_yaml_mapping(path: str | os.PathLike):

@@ -354,7 +354,8 @@ class MetricWindow:
     NAMES = {"loss/total": "loss", "loss/recon": "recon_loss", "loss/vq": "vq_loss", "loss/commit": "commit_loss",
              "loss/codebook": "codebook_loss", "loss/speaker_adversary": "adversary_loss",
              "loss/delta": "delta_loss", "loss/gan": "gan_loss", "loss/feature_matching": "feature_matching_loss",
-             "loss/critic": "critic_loss", "vq/perplexity": "perplexity", "vq/codes_used": "codes_used"}
+             "loss/critic": "critic_loss", "loss/content_consistency": "content_consistency_loss",
+             "vq/perplexity": "perplexity", "vq/codes_used": "codes_used"}
 
     def __init__(self):
         self.sums: dict[str, torch.Tensor] = {}

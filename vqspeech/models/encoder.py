@@ -55,20 +55,32 @@ class ConvEncoder(nn.Module):
         self.proj = nn.Conv1d(cfg.channels, cfg.latent_dim, 1)
         self.instance_norm = cfg.instance_norm
 
-    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+    def forward(self, wav: torch.Tensor | None, *, log_mel: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, [1,] T) waveform -> (B, latent_dim, T // hop); or, for a log-mel encoder, ``log_mel``
+        (B, mel_bins, T // mel_hop) natural-log mel frames given directly (``wav`` None, no
+        perturbation): what the content-consistency loss feeds it (:mod:`.content_consistency`)."""
+        if log_mel is not None:
+            if not self.reads_mel:
+                raise ValueError("log_mel input needs an encoder with input: mel")
+            return self._from_log_mel(log_mel)
         if wav.dim() == 2:
             wav = wav.unsqueeze(1)
         if wav.shape[-1] % self.hop:
             wav = F.pad(wav, (0, self.hop - wav.shape[-1] % self.hop))
-        x = wav
-        if self.reads_mel:  # (B, 1, T) -> (B, mel_bins, T // mel_hop), scaled to about [-1, 1]
+        if self.reads_mel:  # (B, 1, T) -> (B, mel_bins, T // mel_hop)
             c = self.cfg
             perturb = self.training and (c.input_warp > 0 or c.input_tilt > 0)
             warp = random_warp_factors(wav.shape[0], c.input_warp, wav.device) if perturb and c.input_warp else None
             x = log_mel_frames(wav[:, 0], self.mel_fbank, c.mel_n_fft, c.mel_hop, 1e-5, warp)
             if perturb and c.input_tilt:
                 x = x + random_tilts(wav.shape[0], c.mel_bins, c.input_tilt, device=wav.device)
-            x = (x + 5.0) / 4.0
+            return self._from_log_mel(x)
+        return self._from_input(wav)
+
+    def _from_log_mel(self, log_mel: torch.Tensor) -> torch.Tensor:
+        return self._from_input((log_mel + 5.0) / 4.0)   # scaled to about [-1, 1]
+
+    def _from_input(self, x: torch.Tensor) -> torch.Tensor:
         for conv, pad in zip(self.convs, self.pads):
             x = F.relu(conv(F.pad(x, pad)))
         for block in self.residual:

@@ -14,6 +14,7 @@ from torch import nn
 from ..audio import mulaw_compress, mulaw_encode
 from ..config import ExperimentConfig
 from .encoder import ConvEncoder
+from .content_consistency import content_consistency_loss
 from .frame_critic import FrameCritic, adversarial_losses
 from .quantizer import VectorQuantizer, squared_distances
 from .speaker_encoder import EMBEDDING_DIM, SpeakerEncoder
@@ -73,16 +74,25 @@ class CodeHistogramAdversary(nn.Module):
     (what the phone report's speaker-from-code-histograms classifier measures), where the frame-level
     :class:`SpeakerAdversary` only hides the speaker from single frames."""
 
-    def __init__(self, num_codes: int, num_speakers: int, scale: float, temperature: float = 1.0):
+    def __init__(self, num_codes: int, num_speakers: int, scale: float, temperature: float = 1.0,
+                 hard: bool = False):
         super().__init__()
         self.scale = scale
         self.temperature = temperature
+        self.hard = hard
         self.net = nn.Sequential(nn.Linear(num_codes, 128), nn.ReLU(), nn.Linear(128, num_speakers))
 
     def histograms(self, z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
-        """(B, D, F), (K, D) -> (B, K) mean over frames of softmax(-squared distance / temperature)."""
+        """(B, D, F), (K, D) -> (B, K) mean over frames of softmax(-squared distance / temperature);
+        with ``hard``, the nearest codes' counts / F in the forward pass and the soft histogram's
+        gradient in the backward pass (straight-through): with many codes a classifier on soft
+        histograms can be fooled while the codes actually picked still tell the voices apart."""
         d = squared_distances(z.transpose(1, 2), codebook)               # (B, F, K)
-        return torch.softmax(-d / self.temperature, dim=-1).mean(1)
+        soft = torch.softmax(-d / self.temperature, dim=-1)
+        if self.hard:
+            picked = F.one_hot(d.argmin(-1), d.shape[-1]).to(soft.dtype)
+            soft = picked + soft - soft.detach()
+        return soft.mean(1)
 
     def loss(self, z: torch.Tensor, speaker: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
         h = self.histograms(_GradientReversal.apply(z, self.scale), codebook.detach())
@@ -124,8 +134,9 @@ class _EncoderQuantizer(nn.Module):
             self.reference_proj = None
         w = cfg.encoder_conf.speaker_adversary_weight
         self.adversary = None
-        if w > 0 and cfg.encoder_conf.speaker_adversary_input == "code_histogram":
-            self.adversary = CodeHistogramAdversary(cfg.quantizer_conf.num_codes, num_speakers, w)
+        if w > 0 and cfg.encoder_conf.speaker_adversary_input in ("code_histogram", "hard_code_histogram"):
+            self.adversary = CodeHistogramAdversary(cfg.quantizer_conf.num_codes, num_speakers, w,
+                                                    hard=cfg.encoder_conf.speaker_adversary_input == "hard_code_histogram")
         elif w > 0:
             self.adversary = SpeakerAdversary(cfg.encoder_conf.latent_dim, num_speakers, w)
 
@@ -257,6 +268,8 @@ class SpectralVQVAE(_EncoderQuantizer):
         same on frame-to-frame differences), with a critic ``gan_loss``, ``feature_matching_loss``
         and ``critic_loss`` (:mod:`vqspeech.models.frame_critic`; with ``gan_on_conversions`` the
         critic and GAN terms also judge the crops decoded with the batch's speakers rolled by one),
+        with ``content_consistency_weight`` a ``content_consistency_loss`` on those conversions
+        (:mod:`vqspeech.models.content_consistency`, weighted into ``loss``),
         quantizer stats, ``frames`` and ``targets``."""
         enc = self.encode(wav)
         z_q = self._jittered(enc["z_q"])
@@ -270,8 +283,16 @@ class SpectralVQVAE(_EncoderQuantizer):
         adv = self._adversary_loss(enc, speaker)
         d = self.cfg.decoder_conf
         loss = recon + d.delta_weight * delta + enc["loss"] + adv
+        conversions = None
+        if d.gan_on_conversions or d.content_consistency_weight > 0:
+            conversions = self.decoder(z_q, g.roll(1, 0)).float()[..., :n]
+        if d.content_consistency_weight > 0:
+            ratio = d.frame_hop // self.cfg.encoder_conf.mel_hop
+            consistency = content_consistency_loss(self.encoder, targets_n, conversions, ratio)
+            loss = loss + d.content_consistency_weight * consistency
+            enc["content_consistency_loss"] = consistency
         if self.critic is not None:
-            conversions = self.decoder(z_q, g.roll(1, 0)).float() if d.gan_on_conversions else None
+            conversions = conversions if d.gan_on_conversions else None
             gan = adversarial_losses(self.critic, targets_n, pred_n, conversions)
             loss = loss + d.gan_weight * (gan["gan_loss"] + 2 * gan["feature_matching_loss"]) + gan["critic_loss"]
             enc.update(gan)

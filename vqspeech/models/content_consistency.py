@@ -1,0 +1,48 @@
+"""Content consistency: a conversion should read, to the encoder, as its source does.
+
+The spectral decoder only ever reconstructs a crop with the crop's own speaker, yet voice
+conversion decodes a source's codes with another speaker: a combination training never shows.
+This loss shows it. Each crop's codes are decoded with another crop's speaker (the batch's
+speakers rolled by one); the log-mel encoder reads those converted frames and the crop's own
+target frames, and the two readings must agree (mean squared error of the latents). So the decoder
+learns to render mismatched codes and voice with the content the codes stand for, which is what a
+listener (or pocketsphinx) needs from a conversion. (AutoVC's content-code reconstruction loss,
+applied to the conversion instead of the reconstruction.)
+
+- The encoder is run with its parameters detached (:func:`torch.func.functional_call`): the loss
+  trains the decoder only, so the encoder cannot make it small by reading less.
+- Both readings take the same path into the encoder: the decoder's log-mel frames (``frame_hop``
+  samples apart) interpolated in time to the encoder's frame rate (``mel_hop``). The two STFTs
+  differ (window length, filter normalisation), so the path shifts the encoder's input a little,
+  but equally on both sides; the target is the reading of the true frames along that path, not
+  the codes the wave gave.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call
+
+from .encoder import ConvEncoder
+
+
+def to_encoder_rate(log_mel: torch.Tensor, ratio: int) -> torch.Tensor:
+    """(B, bins, F') decoder log-mel frames -> (B, bins, F' * ratio), linearly interpolated in
+    time (``ratio`` = decoder frame hop / encoder mel hop)."""
+    if ratio == 1:
+        return log_mel
+    return F.interpolate(log_mel, scale_factor=ratio, mode="linear", align_corners=False)
+
+
+def content_consistency_loss(encoder: ConvEncoder, real_frames: torch.Tensor, converted_frames: torch.Tensor,
+                             ratio: int) -> torch.Tensor:
+    """real_frames (B, bins, F') the crops' true log-mel frames, converted_frames (B, bins, F') the
+    same crops decoded with other speakers -> scalar mean squared difference between the encoder's
+    latents (B, D, F' * ratio / strides) of the two. Gradients reach ``converted_frames`` only."""
+    frozen = {name: p.detach() for name, p in encoder.named_parameters()}
+    frozen.update(dict(encoder.named_buffers()))
+    with torch.no_grad():
+        target = functional_call(encoder, frozen, (None,), {"log_mel": to_encoder_rate(real_frames.float(), ratio)})
+    reading = functional_call(encoder, frozen, (None,), {"log_mel": to_encoder_rate(converted_frames.float(), ratio)})
+    return F.mse_loss(reading, target)
