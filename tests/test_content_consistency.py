@@ -72,11 +72,39 @@ def test_the_spectral_model_weighs_the_loss_and_only_the_decoder_learns_from_it(
     assert c > 0
     assert torch.isclose(out["loss"], out["recon_loss"] + out["vq_loss"] + out["adversary_loss"] + 0.5 * c, atol=1e-6)
     c.backward()
-    # the term trains the decoder and the speaker vectors that converted the crops
+    # the term trains the decoder and the speaker vectors that converted the crops, never the encoder
+    # (frozen reader, and the conversions are decoded from detached codes)
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in m.decoder.parameters())
     assert m.speakers.weight.grad.abs().sum() > 0
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in m.encoder.parameters())
     off = _model(content_consistency_weight=0.0)(wav, spk)
     assert "content_consistency_loss" not in off
+
+
+def test_the_codes_target_is_the_cross_entropy_against_the_true_readings_nearest_codes():
+    from vqspeech.models.quantizer import squared_distances
+
+    enc = _model().encoder
+    torch.manual_seed(5)
+    book = torch.randn(8, 4)
+    real = torch.randn(2, 20, 8) - 3
+    converted = (real + 0.3 * torch.randn(2, 20, 8)).requires_grad_(True)
+    loss = content_consistency_loss(enc, real, converted, 4, book)
+    with torch.no_grad():
+        zr = enc(None, log_mel=to_encoder_rate(real, 4)).transpose(1, 2)        # (2, F, 4)
+        zc = enc(None, log_mel=to_encoder_rate(converted, 4)).transpose(1, 2)
+    nearest = ((zr[:, :, None] - book) ** 2).sum(-1).argmin(-1)                  # (2, F)
+    logp = torch.log_softmax(-((zc[:, :, None] - book) ** 2).sum(-1), -1)
+    by_hand = -logp.gather(-1, nearest[..., None]).mean()
+    assert torch.isclose(loss, by_hand, atol=1e-5)
+    loss.backward()
+    assert converted.grad.abs().sum() > 0 and all(p.grad is None for p in enc.parameters())
+    # a reading that sits on its own code is scored better than one between codes
+    on_code = book[squared_distances(zr, book).argmin(-1)]                        # (2, F, 4) the picked codes
+    assert float(F.cross_entropy(-squared_distances(on_code, book).flatten(0, 1), nearest.flatten())) < float(by_hand)
+    m = _model(content_consistency_target="codes")
+    out = m(0.1 * torch.randn(2, 2048), torch.tensor([0, 1]))
+    assert out["content_consistency_loss"] > 0
 
 
 def test_training_the_decoder_on_the_loss_alone_lowers_it():
@@ -101,6 +129,7 @@ def test_config_errors_name_the_key():
         ({"decoder_conf": {**base["decoder_conf"], "n_mels": 30}}, r"n_mels \(30\) = encoder_conf.mel_bins \(20\)"),
         ({"decoder_conf": {**base["decoder_conf"], "frame_hop": 16}}, "a multiple of encoder_conf.mel_hop"),
         ({"decoder_conf": {**base["decoder_conf"], "content_consistency_weight": -1.0}}, "must be >= 0"),
+        ({"decoder_conf": {**base["decoder_conf"], "content_consistency_target": "phones"}}, "latents or codes"),
     ]:
         with pytest.raises(ConfigError, match=match):
             config_from_dict({**base, **change})

@@ -194,6 +194,9 @@ class SpectralDecoderConfig:
     # mel, mel features with n_mels = encoder_conf.mel_bins and frame_hop a multiple of its mel_hop.
     # 0 = off.
     content_consistency_weight: float = 0.0
+    # What the two readings must agree on: "latents" (mean squared difference) or "codes" (the
+    # conversion's reading must pick the true reading's code; cross-entropy over the codebook).
+    content_consistency_target: str = "latents"
 
     def check(self) -> None:
         if self.features not in ("mel", "linear"):
@@ -210,6 +213,9 @@ class SpectralDecoderConfig:
             raise ConfigError(f"decoder_conf.delta_weight: must be >= 0, got {self.delta_weight}")
         if self.gan_on_conversions and self.gan_weight <= 0:
             raise ConfigError("decoder_conf.gan_on_conversions: needs gan_weight > 0 (the critic judges them)")
+        if self.content_consistency_target not in ("latents", "codes"):
+            raise ConfigError(f"decoder_conf.content_consistency_target: must be latents or codes, got "
+                              f"{self.content_consistency_target!r}")
         if self.content_consistency_weight < 0:
             raise ConfigError(f"decoder_conf.content_consistency_weight: must be >= 0, got "
                               f"{self.content_consistency_weight}")

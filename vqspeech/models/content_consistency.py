@@ -9,8 +9,14 @@ learns to render mismatched codes and voice with the content the codes stand for
 listener (or pocketsphinx) needs from a conversion. (AutoVC's content-code reconstruction loss,
 applied to the conversion instead of the reconstruction.)
 
-- The encoder is run with its parameters detached (:func:`torch.func.functional_call`): the loss
-  trains the decoder only, so the encoder cannot make it small by reading less.
+- The encoder is run with its parameters detached (:func:`torch.func.functional_call`) and the
+  conversions are decoded from detached code vectors: the loss trains the decoder (and the speaker
+  vectors) only, so the encoder cannot make it small by reading less.
+- What must agree (``target``): ``latents``, the mean squared difference of the two readings'
+  continuous latents, which carry the voice as well as the content; or ``codes``, the
+  cross-entropy of the conversion's reading, as a softmax over minus its squared distances to the
+  codebook, against the code the true frames' reading is nearest to: only the code identity, the
+  content, must survive the conversion.
 - Both readings take the same path into the encoder: the decoder's log-mel frames (``frame_hop``
   samples apart) interpolated in time to the encoder's frame rate (``mel_hop``). The two STFTs
   differ (window length, filter normalisation), so the path shifts the encoder's input a little,
@@ -25,6 +31,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from .encoder import ConvEncoder
+from .quantizer import squared_distances
 
 
 def to_encoder_rate(log_mel: torch.Tensor, ratio: int) -> torch.Tensor:
@@ -36,13 +43,20 @@ def to_encoder_rate(log_mel: torch.Tensor, ratio: int) -> torch.Tensor:
 
 
 def content_consistency_loss(encoder: ConvEncoder, real_frames: torch.Tensor, converted_frames: torch.Tensor,
-                             ratio: int) -> torch.Tensor:
+                             ratio: int, codebook: torch.Tensor | None = None) -> torch.Tensor:
     """real_frames (B, bins, F') the crops' true log-mel frames, converted_frames (B, bins, F') the
-    same crops decoded with other speakers -> scalar mean squared difference between the encoder's
-    latents (B, D, F' * ratio / strides) of the two. Gradients reach ``converted_frames`` only."""
+    same crops decoded with other speakers -> scalar: without ``codebook``, the mean squared
+    difference between the encoder's latents (B, D, F) of the two; with ``codebook`` (K, D), the
+    mean cross-entropy of each converted latent's softmax(-squared distance) over the codes against
+    the code nearest the true latent. Gradients reach ``converted_frames`` only."""
     frozen = {name: p.detach() for name, p in encoder.named_parameters()}
     frozen.update(dict(encoder.named_buffers()))
     with torch.no_grad():
         target = functional_call(encoder, frozen, (None,), {"log_mel": to_encoder_rate(real_frames.float(), ratio)})
     reading = functional_call(encoder, frozen, (None,), {"log_mel": to_encoder_rate(converted_frames.float(), ratio)})
-    return F.mse_loss(reading, target)
+    if codebook is None:
+        return F.mse_loss(reading, target)
+    book = codebook.detach().float()
+    nearest = squared_distances(target.transpose(1, 2), book).argmin(-1)          # (B, F)
+    logits = -squared_distances(reading.transpose(1, 2), book)                      # (B, F, K)
+    return F.cross_entropy(logits.flatten(0, 1), nearest.flatten())

@@ -283,16 +283,16 @@ class SpectralVQVAE(_EncoderQuantizer):
         adv = self._adversary_loss(enc, speaker)
         d = self.cfg.decoder_conf
         loss = recon + d.delta_weight * delta + enc["loss"] + adv
-        conversions = None
-        if d.gan_on_conversions or d.content_consistency_weight > 0:
-            conversions = self.decoder(z_q, g.roll(1, 0)).float()[..., :n]
         if d.content_consistency_weight > 0:
+            # decoded from detached codes: the term trains the decoder and the speaker vectors only
+            converted = self.decoder(z_q.detach(), g.roll(1, 0)).float()[..., :n]
+            book = self.quantizer.codebook if d.content_consistency_target == "codes" else None
             ratio = d.frame_hop // self.cfg.encoder_conf.mel_hop
-            consistency = content_consistency_loss(self.encoder, targets_n, conversions, ratio)
+            consistency = content_consistency_loss(self.encoder, targets_n, converted, ratio, book)
             loss = loss + d.content_consistency_weight * consistency
             enc["content_consistency_loss"] = consistency
         if self.critic is not None:
-            conversions = conversions if d.gan_on_conversions else None
+            conversions = self.decoder(z_q, g.roll(1, 0)).float() if d.gan_on_conversions else None
             gan = adversarial_losses(self.critic, targets_n, pred_n, conversions)
             loss = loss + d.gan_weight * (gan["gan_loss"] + 2 * gan["feature_matching_loss"]) + gan["critic_loss"]
             enc.update(gan)
