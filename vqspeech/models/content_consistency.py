@@ -4,7 +4,7 @@ The spectral decoder only ever reconstructs a crop with the crop's own speaker, 
 conversion decodes a source's codes with another speaker: a combination training never shows.
 This loss shows it. Each crop's codes are decoded with another crop's speaker (the batch's
 speakers rolled by one); the log-mel encoder reads those converted frames and the crop's own
-target frames, and the two readings must agree (mean squared error of the latents). So the decoder
+target frames, and the two readings must agree (``target`` below). So the decoder
 learns to render mismatched codes and voice with the content the codes stand for, which is what a
 listener (or pocketsphinx) needs from a conversion. (AutoVC's content-code reconstruction loss,
 applied to the conversion instead of the reconstruction.)
@@ -19,9 +19,13 @@ applied to the conversion instead of the reconstruction.)
   content, must survive the conversion.
 - Both readings take the same path into the encoder: the decoder's log-mel frames (``frame_hop``
   samples apart) interpolated in time to the encoder's frame rate (``mel_hop``). The two STFTs
-  differ (window length, filter normalisation), so the path shifts the encoder's input a little,
-  but equally on both sides; the target is the reading of the true frames along that path, not
-  the codes the wave gave.
+  differ (window length, filter normalisation, time resolution), so the path changes what the
+  encoder reads (on training crops of a trained model only about 40% of the frames read this
+  way pick the code the waveform gives), but equally on both sides: the target is the reading
+  of the true frames along that path, not the codes the wave gave.
+- Measured on the mini corpus (README, decoder study), neither target helped: matching latents
+  pulled conversions back to the source's voice, and the codes' cross-entropy grew with the
+  latents' spread until it outweighed the reconstruction.
 """
 
 from __future__ import annotations

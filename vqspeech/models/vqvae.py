@@ -268,8 +268,9 @@ class SpectralVQVAE(_EncoderQuantizer):
         same on frame-to-frame differences), with a critic ``gan_loss``, ``feature_matching_loss``
         and ``critic_loss`` (:mod:`vqspeech.models.frame_critic`; with ``gan_on_conversions`` the
         critic and GAN terms also judge the crops decoded with the batch's speakers rolled by one),
-        with ``content_consistency_weight`` a ``content_consistency_loss`` on those conversions
-        (:mod:`vqspeech.models.content_consistency`, weighted into ``loss``),
+        with ``content_consistency_weight`` a ``content_consistency_loss`` on the crops decoded from
+        detached codes with the rolled speakers (:mod:`vqspeech.models.content_consistency`,
+        weighted into ``loss``),
         quantizer stats, ``frames`` and ``targets``."""
         enc = self.encode(wav)
         z_q = self._jittered(enc["z_q"])
