@@ -53,10 +53,10 @@ def content_consistency_loss(encoder: ConvEncoder, real_frames: torch.Tensor, co
     difference between the encoder's latents (B, D, F) of the two; with ``codebook`` (K, D), the
     mean cross-entropy of each converted latent's softmax(-squared distance) over the codes against
     the code nearest the true latent. Gradients reach ``converted_frames`` only."""
+    with torch.no_grad():
+        target = encoder(None, log_mel=to_encoder_rate(real_frames.float(), ratio))
     frozen = {name: p.detach() for name, p in encoder.named_parameters()}
     frozen.update(dict(encoder.named_buffers()))
-    with torch.no_grad():
-        target = functional_call(encoder, frozen, (None,), {"log_mel": to_encoder_rate(real_frames.float(), ratio)})
     reading = functional_call(encoder, frozen, (None,), {"log_mel": to_encoder_rate(converted_frames.float(), ratio)})
     if codebook is None:
         return F.mse_loss(reading, target)

@@ -43,6 +43,20 @@ def _sentence(utt: str, spk: str) -> str:
     return utt[len(spk) + 1:] if utt.startswith(spk + "_") else utt[len(spk):].lstrip("_-")
 
 
+def parallel_sentences(utt2spk: dict[str, str], speakers: list[str], max_sentences: int, rng: random.Random,
+                       where: str) -> tuple[dict[str, dict[str, str]], list[str]]:
+    """The test set's parallel sentences: ({sentence: {speaker: utterance}}, up to ``max_sentences``
+    sentences read by every one of ``speakers``, drawn with ``rng`` and sorted). Utterance ids are
+    <speaker>_<sentence>; a UserError naming ``where`` when no sentence is read by all."""
+    by_sentence: dict[str, dict[str, str]] = defaultdict(dict)
+    for utt, spk in utt2spk.items():
+        by_sentence[_sentence(utt, spk)][spk] = utt
+    parallel = sorted(s for s, d in by_sentence.items() if all(sp in d for sp in speakers))
+    if not parallel:
+        raise UserError(f"{where}: no sentence is read by every speaker (utterance ids <speaker>_<sentence>)")
+    return by_sentence, sorted(rng.sample(parallel, min(max_sentences, len(parallel))))
+
+
 def run_vc_eval(model_path: str | Path, test_dir: str | Path, centroid_dir: str | Path, out_dir: str | Path,
                 max_sentences: int = 2, max_pairs: int | None = None, seed: int = 0,
                 centroid_utts: int = 10, opts: SamplingOptions | None = None, method: str = "numba",
@@ -69,14 +83,8 @@ def run_vc_eval(model_path: str | Path, test_dir: str | Path, centroid_dir: str 
     unseen = [s for s in speakers if s not in lm.speakers]
     if len(speakers) < 2:
         raise UserError(f"{test_dir}: fewer than 2 of its speakers are known to the model ({lm.speakers})")
-    by_sentence: dict[str, dict[str, str]] = defaultdict(dict)
-    for utt, spk in test.utt2spk.items():
-        by_sentence[_sentence(utt, spk)][spk] = utt
-    parallel = sorted(s for s, d in by_sentence.items() if all(sp in d for sp in speakers))
-    if not parallel:
-        raise UserError(f"{test_dir}: no sentence is read by every speaker (utterance ids <speaker>_<sentence>)")
     rng = random.Random(seed)
-    sentences = sorted(rng.sample(parallel, min(max_sentences, len(parallel))))
+    by_sentence, sentences = parallel_sentences(test.utt2spk, speakers, max_sentences, rng, str(test_dir))
     pairs = [(s, t) for s in speakers for t in speakers]
     jobs = [(sent, s, t) for sent in sentences for s, t in pairs]
     if max_pairs is not None and len(jobs) > max_pairs:

@@ -13,7 +13,6 @@ deviation from its 9-band moving average scaled by K), combinations joined by ``
 import argparse
 import random
 import time
-from collections import defaultdict
 
 import numpy as np
 import torch
@@ -23,7 +22,9 @@ from vqspeech.audio import load_audio
 from vqspeech.checkpoint import load_model
 from vqspeech.conversion import encode_wav, speaker_batch
 from vqspeech.kaldi_data_dir import read_data_dir
+from vqspeech.errors import UserError
 from vqspeech.vc_eval.intelligibility import word_errors
+from vqspeech.vc_eval.report import parallel_sentences
 from vqspeech.vocoders import griffin_lim
 
 
@@ -59,11 +60,7 @@ def main():
     model = lm.model
     test = read_data_dir(args.data_dir)
     speakers = [s for s in test.speakers if s in lm.speakers]
-    by_sentence = defaultdict(dict)
-    for utt, spk in test.utt2spk.items():
-        by_sentence[utt.split("_", 1)[1]][spk] = utt
-    parallel = sorted(s for s, d in by_sentence.items() if all(sp in d for sp in speakers))
-    sentences = sorted(random.Random(0).sample(parallel, min(args.sentences, len(parallel))))
+    by_sentence, sentences = parallel_sentences(test.utt2spk, speakers, args.sentences, random.Random(0), args.data_dir)
     variants = args.variants.split(",")
     d = model.cfg.decoder_conf
     errs = {v: [0, 0, 0, 0] for v in variants}  # converted errors, words, resynthesis errors, words
@@ -91,4 +88,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except UserError as exc:  # bad model or data: one line, non-zero exit
+        raise SystemExit(f"{__file__.rsplit('/', 1)[-1]}: error: {exc}") from None

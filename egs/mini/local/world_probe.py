@@ -20,7 +20,6 @@ import argparse
 import random
 import time
 import warnings
-from collections import defaultdict
 
 import numpy as np
 import torch
@@ -29,7 +28,9 @@ from vqspeech.audio import load_audio
 from vqspeech.checkpoint import load_model
 from vqspeech.conversion import encode_wav, speaker_batch
 from vqspeech.kaldi_data_dir import read_data_dir
+from vqspeech.errors import UserError
 from vqspeech.vc_eval.intelligibility import word_errors
+from vqspeech.vc_eval.report import parallel_sentences
 from vqspeech.vocoders import griffin_lim
 
 warnings.filterwarnings("ignore", message="pkg_resources")
@@ -89,11 +90,7 @@ def main():
             values = np.concatenate(values)
             log_f0[s] = (values.mean(), values.std())
     offset = {k: np.mean(v, axis=0) for k, v in offsets.items()}
-    by_sentence = defaultdict(dict)
-    for utt, spk in test.utt2spk.items():
-        by_sentence[utt.split("_", 1)[1]][spk] = utt
-    parallel = sorted(s for s, dd in by_sentence.items() if all(sp in dd for sp in speakers))
-    sentences = sorted(random.Random(0).sample(parallel, min(args.sentences, len(parallel))))
+    by_sentence, sentences = parallel_sentences(test.utt2spk, speakers, args.sentences, random.Random(0), "data/test")
     rows = ["griffin-lim", "world-analysis-synthesis"] + [f"world-lifter{k}" for k in keeps]
     errs = {r: [0, 0, 0, 0] for r in rows}  # converted errors, words, resynthesis errors, words
 
@@ -134,4 +131,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except UserError as exc:  # bad model or data: one line, non-zero exit
+        raise SystemExit(f"{__file__.rsplit('/', 1)[-1]}: error: {exc}") from None
