@@ -10,7 +10,14 @@ on random audio (speed does not depend on the data), with the training loop's ow
 - ``repeat``: the conditioning repeated to the sample rate in every layer (the previous form);
 - ``broadcast``: added at the frame rate through a (B, 2G, F, hop) view (the current form);
 - ``channels-last``: (B, T, C) activations, every convolution a matrix product over B*T rows;
-- ``+ torch.compile`` (CUDA only): the decoder compiled, gates and adds fused.
+- ``+ torch.compile`` (CUDA only): the decoder compiled, gates and adds fused;
+- CUDA only, on top of the shipped form (channels-last, decoder compiled): ``fused Adam``
+  (``torch.optim.Adam(fused=True)``), ``whole model compiled`` (encoder, quantizer, loss too),
+  ``max-autotune`` (Inductor's matrix-product templates with fused epilogues; slow to compile),
+  and ``batch x2`` (the shipped form at twice the batch).
+
+``--variants`` picks rows by name; ``--profile F`` writes the CUDA kernels that take the
+shipped form's time (torch.profiler, 3 steps) to F and prints the top of the table.
 
 It prints seconds of audio per second, steps/s, the ratio to ``repeat`` and the achieved
 TFLOP/s, counted as 3 x 2 x the decoder's forward multiply-adds per sample (forward + the two
@@ -52,14 +59,19 @@ def _sync(device):
 
 
 def time_variant(cfg, device, batch: int, segment: int, steps: int, warmup: int, upsample: str,
-                 compile_: bool) -> dict:
+                 compile_: str | None = None, fused_adam: bool = False, profile: str | None = None) -> dict:
+    """``compile_``: None, ``decoder``, ``model`` or ``decoder-autotune``."""
     torch.manual_seed(0)
     model = build_model(cfg, num_speakers=4).to(device)
     model.decoder.upsample = upsample
-    if compile_:
+    if compile_ == "decoder":
         model.decoder.compile(dynamic=False)
+    elif compile_ == "decoder-autotune":
+        model.decoder.compile(dynamic=False, mode="max-autotune-no-cudagraphs")
+    elif compile_ == "model":
+        model.compile(dynamic=False)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=1e-4)
+    opt = torch.optim.Adam(params, lr=1e-4, **({"fused": True} if fused_adam else {}))
     amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.train_conf.amp) if device.type == "cuda" else None
     scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
     g = torch.Generator(device="cpu").manual_seed(1)
@@ -79,10 +91,35 @@ def time_variant(cfg, device, batch: int, segment: int, steps: int, warmup: int,
     loss = out["loss"].item()  # synchronises
     _sync(device)
     dt = (time.perf_counter() - t0) / steps
+    if profile:
+        write_profile(lambda: _optimise(model, opt, scaler, params, wav, spk, amp, device, 1.0), profile)
     audio = batch * segment / cfg.sample_rate
     flops = 6 * decoder_macs_per_sample(cfg.decoder_conf) * batch * segment
     return {"steps_per_s": 1 / dt, "audio_s_per_s": audio / dt, "tflops": flops / dt / 1e12, "warmup_s": first,
-            "final_loss": loss}
+            "final_loss": loss, "batch": batch}
+
+
+def write_profile(step, path: str, rows: int = 25) -> None:
+    """CUDA kernel time of 3 steps, by kernel, to ``path``; prints the first lines."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for _ in range(3):
+            step()
+        torch.cuda.synchronize()
+    averages = prof.key_averages()
+    table = None
+    for key in ("self_device_time_total", "self_cuda_time_total"):
+        try:
+            table = averages.table(sort_by=key, row_limit=rows, max_name_column_width=70)
+            break
+        except Exception:  # the sort key's name changed across torch versions
+            continue
+    if table is None:
+        print("profile: no kernel table (unknown sort key in this torch)")
+        return
+    Path(path).write_text(table)
+    print("\n".join(table.splitlines()[:rows // 2 + 4]))
 
 
 def time_loader(cfg, train_data: str, batch: int, segment: int, batches: int) -> float:
@@ -112,6 +149,8 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--train-data", default=None, help="a data directory: also time the data loader")
+    p.add_argument("--variants", default=None, help="comma-separated row names (default: all but max-autotune)")
+    p.add_argument("--profile", default=None, help="CUDA: write the shipped form's kernel-time table here")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     cfg = load_config(args.config)
@@ -123,25 +162,44 @@ def main(argv=None) -> int:
     print(f"# {name}, torch {torch.__version__}, {os.cpu_count()} CPU cores ({torch.get_num_threads()} threads); "
           f"{Path(args.config).name}: {d.layers}-layer {d.residual_channels}/{d.gate_channels}/{d.skip_channels} "
           f"decoder, batch {batch} x {segment} samples, amp {cfg.train_conf.amp if device.type == 'cuda' else 'none'}")
-    variants = [("repeat", "repeat", False), ("broadcast", "broadcast", False),
-                ("channels-last", "channels-last", False)]
+    variants = {  # name: (upsample, compile, fused Adam, batch factor)
+        "repeat": ("repeat", None, False, 1), "broadcast": ("broadcast", None, False, 1),
+        "channels-last": ("channels-last", None, False, 1)}
     if device.type == "cuda":
-        variants += [("broadcast + torch.compile", "broadcast", True),
-                     ("channels-last + torch.compile", "channels-last", True)]
+        variants.update({
+            "broadcast + torch.compile": ("broadcast", "decoder", False, 1),
+            "channels-last + torch.compile": ("channels-last", "decoder", False, 1),
+            "+ fused Adam": ("channels-last", "decoder", True, 1),
+            "+ whole model compiled": ("channels-last", "model", False, 1),
+            "+ whole model compiled + fused Adam": ("channels-last", "model", True, 1),
+            "channels-last + torch.compile, batch x2": ("channels-last", "decoder", False, 2),
+            "+ max-autotune": ("channels-last", "decoder-autotune", False, 1)})
+    names = [n.strip() for n in args.variants.split(",")] if args.variants else [
+        n for n in variants if n not in ("+ max-autotune",)]
+    unknown = [n for n in names if n not in variants]
+    if unknown:
+        p.error(f"unknown --variants {', '.join(unknown)}; choose from {', '.join(variants)}")
     rows = []
-    for label, upsample, comp in variants:
-        r = time_variant(cfg, device, batch, segment, args.steps, args.warmup, upsample, comp)
+    for label in names:
+        upsample, comp, fused, factor = variants[label]
+        prof = args.profile if label == "channels-last + torch.compile" else None
+        try:
+            r = time_variant(cfg, device, batch * factor, segment, args.steps, args.warmup, upsample, comp, fused, prof)
+        except Exception as e:  # one failed variant (a compiler error) must not lose the others
+            print(f"{label}: failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}", flush=True)
+            continue
         rows.append({"variant": label, **r})
+        print(f"{label}: {r['audio_s_per_s']:,.1f} s of audio/s (warm-up {r['warmup_s']:.0f} s)", flush=True)
     base = rows[0]["audio_s_per_s"]
-    print("\n| variant | s of audio / s | steps/s | vs repeat | TFLOP/s (decoder) | warm-up |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print(f"\n| variant | batch | s of audio / s | steps/s | vs {rows[0]['variant']} | TFLOP/s (decoder) | warm-up |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['variant']} | {r['audio_s_per_s']:,.1f} | {r['steps_per_s']:.2f} | "
+        print(f"| {r['variant']} | {r['batch']} | {r['audio_s_per_s']:,.1f} | {r['steps_per_s']:.2f} | "
               f"{r['audio_s_per_s'] / base:.2f}x | {r['tflops']:.2f} | {r['warmup_s']:.1f} s |")
     result = {"config": args.config, "device": name, "batch": batch, "segment": segment, "rows": rows}
     if args.train_data:
         rate = time_loader(cfg, args.train_data, batch, segment, max(10, args.steps))
-        best = max(r["steps_per_s"] for r in rows)
+        best = max(r["steps_per_s"] for r in rows if r["batch"] == batch)
         print(f"\ndata loader alone ({cfg.train_conf.num_workers} workers): {rate:.1f} batches/s, "
               f"{rate / best:.1f}x the fastest step")
         result["loader_batches_per_s"] = rate

@@ -53,6 +53,55 @@ def test_interpreted_kernel_logits_match_the_reference_under_teacher_forcing(int
     assert (out - ref).abs().max().item() < 1e-4
 
 
+@pytest.mark.parametrize("fused,block,warps", [(False, 16, 4), (True, 32, 8)], ids=["four-products", "block32"])
+def test_interpreted_kernel_shapes_give_the_reference_samples(interpret, fused, block, warps):
+    """Every kernel layout computes the same recursion: the unfused gate (four N = G products)
+    and a 32-row block give the reference's samples, as the default layout does."""
+    from vqspeech.generation.triton_backend import KernelShape, generate_triton
+
+    m = _model()
+    codes, spk = torch.randint(0, 16, (3, 3)), torch.tensor([0, 2, 1])
+    T, opts = 3 * m.hop, SamplingOptions(seed=6)
+    ref = generate_classes(m, codes, spk, T, opts, "reference")
+    out = generate_triton(m, codes, spk, T, opts.uniforms(3, T), opts,
+                          shape=KernelShape(block=block, num_warps=warps, fused_gate=fused))
+    assert torch.equal(out, ref)
+
+
+def test_interpreted_bf16_kernel_logits_within_the_stated_tolerance(interpret):
+    """bf16 rounds weights and product inputs (8-bit mantissas): under teacher forcing its logits
+    stay within 2% of the logits' range of the reference, and differ (it is not float32)."""
+    from vqspeech.generation.triton_backend import generate_triton
+
+    m = _model()
+    codes, spk = torch.randint(0, 16, (2, 3)), torch.tensor([1, 2])
+    T = 3 * m.hop
+    teacher = torch.randint(0, 256, (2, T))
+    _, ref = generate_classes(m, codes, spk, T, SamplingOptions(), "reference", teacher=teacher, return_logits=True)
+    _, out = generate_triton(m, codes, spk, T, SamplingOptions().uniforms(2, T), SamplingOptions(), teacher=teacher,
+                             return_logits=True, precision="bf16")
+    err = (out - ref).abs().max().item()
+    scale = (ref.amax() - ref.amin()).item()
+    assert 1e-4 < err < 0.02 * scale, (err, scale)
+    # a bfloat16 rounding of the inputs, not garbage: the most likely class agrees almost everywhere
+    assert (out.argmax(1) == ref.argmax(1)).double().mean().item() > 0.9
+
+
+def test_kernel_settings_apply_within_the_block_only(interpret):
+    from vqspeech.generation import triton_backend as tb
+
+    with pytest.raises(ValueError, match="unknown triton precision 'fp8'"):
+        with tb.kernel_settings(precision="fp8"):
+            generate_classes(_model(), torch.zeros(1, 2, dtype=torch.long), torch.zeros(1, dtype=torch.long),
+                             method="triton")
+    assert tb._settings["precision"] is None
+    with pytest.raises(ValueError, match="block must be a power of two >= 16, got 24"):
+        with tb.kernel_settings(shape=tb.KernelShape(block=24)):
+            generate_classes(_model(), torch.zeros(1, 2, dtype=torch.long), torch.zeros(1, dtype=torch.long),
+                             method="triton")
+    assert tb._settings["shape"] == tb.KernelShape()
+
+
 def test_many_utterances_in_one_batch_equal_one_at_a_time(interpret):
     """decode_many folds every utterance into one kernel launch; with argmax (no draws) each
     utterance must come out as it does alone."""
@@ -84,9 +133,10 @@ def test_without_cuda_or_the_interpreter_triton_is_refused(monkeypatch):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
-@pytest.mark.parametrize("precision,tolerance", [("ieee", 1e-3), ("tf32", 0.1)])
-def test_cuda_kernel_logits_match_the_reference(precision, tolerance):
-    from vqspeech.generation.triton_backend import generate_triton
+@pytest.mark.parametrize("precision,tolerance,fused", [("ieee", 1e-3, True), ("tf32", 0.1, True),
+                                                       ("ieee", 1e-3, False), ("bf16", 0.5, True)])
+def test_cuda_kernel_logits_match_the_reference(precision, tolerance, fused):
+    from vqspeech.generation.triton_backend import KernelShape, generate_triton
 
     m = _model().cuda()
     codes = torch.randint(0, 16, (40, 8)).cuda()  # 3 programs, the last one partly masked
@@ -97,7 +147,7 @@ def test_cuda_kernel_logits_match_the_reference(precision, tolerance):
     torch.backends.cuda.matmul.allow_tf32 = False
     _, ref = generate_classes(m, codes, spk, T, opts, "reference", teacher=teacher, return_logits=True)
     out, logits = generate_triton(m, codes, spk, T, opts.uniforms(40, T), opts, teacher=teacher,
-                                  return_logits=True, precision=precision)
+                                  return_logits=True, precision=precision, shape=KernelShape(fused_gate=fused))
     assert (logits - ref).abs().max().item() < tolerance
     if precision == "ieee":  # free-running: identical until a near-tie draw flips (see the module docstring)
         free, _ = generate_triton(m, codes, spk, T, opts.uniforms(40, T), opts, return_logits=True, precision="ieee")

@@ -3,7 +3,7 @@
 On a GPU the cached step of :mod:`.reference` is ~10 tiny kernels per layer and sample;
 their launches, not the arithmetic, bound the speed, and even a CUDA graph (:mod:`.cuda_graph`)
 still runs them one after another.  Here, in the style of NVIDIA's nv-wavenet persistent
-kernel, one launch generates every sample: each program owns ``BLOCK_B`` batch elements
+kernel, one launch generates every sample: each program owns ``KernelShape.block`` batch elements
 (the folded segments of an utterance, or many utterances) and loops over samples and layers
 itself, with the matrix products on tensor cores (``tl.dot``) and the inverse-CDF sampling
 inside.  Batch elements never interact, so programs never wait for each other.
@@ -14,24 +14,26 @@ memory (each program touches only its own rows); the weights are re-read from L2
 Precision: ``precision="tf32"`` (the default on CUDA) rounds the products' inputs to 10-bit
 mantissas, so logits differ from the float32 reference by ~1e-3 and a draw that falls near
 a CDF step can flip (after which the sequence follows another path of the same model);
-``"ieee"`` keeps float32 products (logits within ~1e-5).  The tolerance is tested with teacher
-forcing (``tests/test_generation_backends.py``).  Runs on the CPU under ``TRITON_INTERPRET=1``
-(slowly), which is how CI checks the kernel.
+``"ieee"`` keeps float32 products (logits within ~1e-5); ``"bf16"`` stores the weight matrices
+as bfloat16 (half the bytes re-read each step) and rounds the products' inputs to bfloat16
+(logits within ~2% of their range).  The tolerances are tested with teacher forcing
+(``tests/test_generation_triton.py``).  Runs on the CPU under ``TRITON_INTERPRET=1`` (slowly),
+which is how CI checks the kernel; the kernel itself is in :mod:`.triton_kernel`.
 
 Sizes: R, G, S and Q must be powers of two >= 16 (``tl.dot`` and ``tl.arange`` need it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+from dataclasses import dataclass
 
 import torch
 
 from .sampling import SamplingOptions
 from .step_weights import StepWeights, frame_conditioning
-
-BLOCK_B = 16  # batch elements per program: the smallest M of a tensor-core tl.dot
 
 
 def interpreting() -> bool:
@@ -49,72 +51,9 @@ def available(device: torch.device) -> bool:
 
 @functools.lru_cache(maxsize=2)
 def _kernel(interpret: bool):
-    """The jitted kernel; built on first use so TRITON_INTERPRET is read when it is needed."""
-    import triton
-    import triton.language as tl
-
-    @triton.jit
-    def wavenet_generate(out_ptr, logits_ptr, teacher_ptr, uniforms_ptr, embed_ptr, w_past_ptr, w_cur_ptr,
-                         cond_ptr, skip0_ptr, w_skip_ptr, w_res_ptr, b_res_ptr, w1_ptr, b1_ptr, w2_ptr, b2_ptr,
-                         dil_ptr, off_ptr, queue_ptr, B, T, F, L, hop, inv_temp, first_class,
-                         R: tl.constexpr, G: tl.constexpr, S: tl.constexpr, Q: tl.constexpr,
-                         BLOCK: tl.constexpr, ARGMAX: tl.constexpr, TEACHER: tl.constexpr,
-                         STORE_LOGITS: tl.constexpr, PRECISION: tl.constexpr):
-        rows = (tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)).to(tl.int64)  # (BB,)
-        valid = rows < B
-        r = tl.arange(0, R)
-        g = tl.arange(0, G)
-        s = tl.arange(0, S)
-        q = tl.arange(0, Q)
-        skip0 = tl.load(skip0_ptr + s)  # all layers' skip biases, summed
-        b1 = tl.load(b1_ptr + s)
-        b2 = tl.load(b2_ptr + q)
-        prev = tl.zeros((BLOCK,), tl.int64) + first_class
-        for t in range(T):
-            frame = t // hop
-            x = tl.load(embed_ptr + prev[:, None] * R + r[None, :])  # (BB, R)
-            skip = tl.zeros((BLOCK, S), tl.float32) + skip0[None, :]
-            for l in range(L):  # a runtime loop: unrolling 20 layers made compiles take minutes
-                slot = tl.load(off_ptr + l) + t % tl.load(dil_ptr + l)
-                qp = queue_ptr + (slot * B + rows[:, None]) * R + r[None, :]
-                past = tl.load(qp, mask=valid[:, None], other=0.0)  # this layer's input d samples ago
-                tl.debug_barrier()
-                tl.store(qp, x, mask=valid[:, None])
-                wl = l * R * 2 * G + r[:, None] * (2 * G) + g[None, :]
-                cp = cond_ptr + ((l * B + rows[:, None]) * F + frame) * (2 * G) + g[None, :]
-                a = (tl.dot(past, tl.load(w_past_ptr + wl), input_precision=PRECISION)
-                     + tl.dot(x, tl.load(w_cur_ptr + wl), input_precision=PRECISION)
-                     + tl.load(cp, mask=valid[:, None], other=0.0))
-                b = (tl.dot(past, tl.load(w_past_ptr + wl + G), input_precision=PRECISION)
-                     + tl.dot(x, tl.load(w_cur_ptr + wl + G), input_precision=PRECISION)
-                     + tl.load(cp + G, mask=valid[:, None], other=0.0))
-                z = (2.0 * tl.sigmoid(2.0 * a) - 1.0) * tl.sigmoid(b)  # tanh(a) * sigmoid(b)
-                skip += tl.dot(z, tl.load(w_skip_ptr + l * G * S + g[:, None] * S + s[None, :]),
-                               input_precision=PRECISION)
-                res = tl.dot(z, tl.load(w_res_ptr + l * G * R + g[:, None] * R + r[None, :]), input_precision=PRECISION)
-                x = (x + res + tl.load(b_res_ptr + l * R + r)[None, :]) * 0.7071067811865476
-            # output weights re-read each step like the layers' (held in registers they would spill)
-            w1 = tl.load(w1_ptr + s[:, None] * S + s[None, :])
-            o1 = tl.maximum(tl.dot(tl.maximum(skip, 0.0), w1, input_precision=PRECISION) + b1[None, :], 0.0)
-            w2 = tl.load(w2_ptr + s[:, None] * Q + q[None, :])
-            logits = tl.dot(o1, w2, input_precision=PRECISION) + b2[None, :]  # (BB, Q)
-            if STORE_LOGITS:
-                tl.store(logits_ptr + (rows[:, None] * Q + q[None, :]) * T + t, logits, mask=valid[:, None])
-            if ARGMAX:
-                sample = tl.argmax(logits, axis=1).to(tl.int64)
-            else:
-                m = tl.max(logits, axis=1)
-                weights = tl.exp((logits - m[:, None]) * inv_temp).to(tl.float64)
-                cdf = tl.cumsum(weights, axis=1)
-                u = tl.load(uniforms_ptr + rows * T + t, mask=valid, other=0.0)
-                target = u * tl.sum(weights, axis=1)
-                # the first class whose cumulative weight exceeds the target
-                sample = tl.minimum(tl.sum((cdf <= target[:, None]).to(tl.int64), axis=1), Q - 1)
-            tl.store(out_ptr + rows * T + t, sample, mask=valid)
-            if TEACHER:
-                prev = tl.load(teacher_ptr + rows * T + t, mask=valid, other=first_class)
-            else:
-                prev = tl.where(valid, sample, first_class)
+    """The jitted kernel, imported on first use so TRITON_INTERPRET is read when it is needed
+    (``interpret`` keys the cache)."""
+    from .triton_kernel import wavenet_generate
 
     return wavenet_generate
 
@@ -128,23 +67,73 @@ def check_sizes(model) -> None:
             raise ValueError(f"the triton generator needs decoder_conf.{name} to be a power of two >= 16, got {n}")
 
 
+@dataclass(frozen=True)
+class KernelShape:
+    """How the kernel is laid out; every shape computes the same recursion.
+
+    block: batch elements per program (>= 16, the smallest M of a tensor-core ``tl.dot``);
+    num_warps: warps per program; fused_gate: the gate's tanh and sigmoid halves from two
+    N = 2G products (input d samples back, current input) instead of four N = G ones."""
+
+    block: int = 16
+    num_warps: int = 4
+    fused_gate: bool = True
+
+
+PRECISIONS = ("ieee", "tf32", "bf16")
+# What a call without ``shape`` / ``precision`` uses; :func:`kernel_settings` changes it for a
+# block of code (the benchmark sweeps shapes through ``convert``, which does not pass them on).
+_settings = {"shape": KernelShape(), "precision": None}
+
+
+@contextlib.contextmanager
+def kernel_settings(shape: KernelShape | None = None, precision: str | None = None):
+    """Within the block, calls that do not name a shape or precision use these."""
+    saved = dict(_settings)
+    _settings.update({k: v for k, v in (("shape", shape), ("precision", precision)) if v is not None})
+    try:
+        yield
+    finally:
+        _settings.update(saved)
+
+
+def _interleave_halves(t: torch.Tensor) -> torch.Tensor:
+    """(..., 2G) [tanh half | sigmoid half] -> (..., 2G) with column j of each half at 2j, 2j + 1."""
+    G = t.shape[-1] // 2
+    return torch.stack([t[..., :G], t[..., G:]], dim=-1).reshape(t.shape).contiguous()
+
+
 @torch.no_grad()
 def generate_triton(model, codes: torch.Tensor, speaker: torch.Tensor, T: int, uniforms: torch.Tensor,
                     opts: SamplingOptions, teacher: torch.Tensor | None = None, return_logits: bool = False,
-                    precision: str | None = None):
+                    precision: str | None = None, shape: KernelShape | None = None):
     """(B, F) codes, (B,) speakers -> (B, T) int64 classes [and (B, Q, T) logits].
 
-    ``teacher`` (B, T) classes are fed back instead of the samples (testing).
+    ``teacher`` (B, T) classes are fed back instead of the samples (testing).  ``precision``:
+    ``ieee`` (float32 products), ``tf32`` (the CUDA default) or ``bf16`` (bfloat16 weights and
+    product inputs, float32 accumulation and everything else).
     """
     check_sizes(model)
     device = codes.device
     if not available(device):
         raise ValueError("the triton generator needs triton and a CUDA device (or TRITON_INTERPRET=1 on the CPU)")
-    precision = precision or ("tf32" if device.type == "cuda" else "ieee")
+    shape = shape or _settings["shape"]
+    precision = precision or _settings["precision"] or ("tf32" if device.type == "cuda" else "ieee")
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown triton precision {precision!r}; choose from {', '.join(PRECISIONS)}")
+    if shape.block < 16 or shape.block & (shape.block - 1):
+        raise ValueError(f"the triton kernel's block must be a power of two >= 16, got {shape.block}")
     cfg = model.decoder.cfg
     R, G, S, Q = cfg.residual_channels, cfg.gate_channels, cfg.skip_channels, cfg.quantization_channels
     w = StepWeights.from_decoder(model.decoder)
     cond = frame_conditioning(model, codes, speaker, w.b_conv)  # (L, B, F, 2G)
+    w_past, w_cur = w.w_past, w.w_cur
+    if shape.fused_gate:
+        w_past, w_cur, cond = _interleave_halves(w_past), _interleave_halves(w_cur), _interleave_halves(cond)
+    mats = [w_past, w_cur, w.w_skip, w.w_res, w.w1, w.w2]
+    if precision == "bf16":
+        mats = [m.to(torch.bfloat16).contiguous() for m in mats]
+    w_past, w_cur, w_skip, w_res, w1, w2 = mats
     B, F = codes.shape[:2]
     dil = w.dilations.to(device)
     off = w.queue_offsets.to(device)
@@ -153,13 +142,14 @@ def generate_triton(model, codes: torch.Tensor, speaker: torch.Tensor, T: int, u
     logits = torch.empty(B, Q, T, device=device) if return_logits else out
     teacher_t = teacher.to(device=device, dtype=torch.long).contiguous() if teacher is not None else out
     u = uniforms.to(device=device, dtype=torch.float64).contiguous()
-    grid = (-(-B // BLOCK_B),)
+    grid = (-(-B // shape.block),)
     _kernel(interpreting())[grid](
-        out, logits, teacher_t, u, w.embed, w.w_past, w.w_cur, cond, w.b_skip.sum(0).contiguous(), w.w_skip,
-        w.w_res, w.b_res, w.w1, w.b1.contiguous(), w.w2, w.b2.contiguous(), dil, off, queue,
+        out, logits, teacher_t, u, w.embed, w_past, w_cur, cond, w.b_skip.sum(0).contiguous(), w_skip,
+        w_res, w.b_res, w1, w.b1.contiguous(), w2, w.b2.contiguous(), dil, off, queue,
         B, T, F, w.num_layers, model.hop, float(opts.inverse_temperature), Q // 2,
-        R=R, G=G, S=S, Q=Q, BLOCK=BLOCK_B, ARGMAX=bool(opts.argmax), TEACHER=teacher is not None,
-        STORE_LOGITS=return_logits, PRECISION=precision, num_warps=4)
+        R=R, G=G, S=S, Q=Q, BLOCK=shape.block, ARGMAX=bool(opts.argmax), TEACHER=teacher is not None,
+        STORE_LOGITS=return_logits, PRECISION="ieee" if precision == "bf16" else precision,
+        BF16=precision == "bf16", FUSED_GATE=shape.fused_gate, num_warps=shape.num_warps)
     if return_logits:
         return out, logits
     return out
