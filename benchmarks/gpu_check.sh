@@ -3,6 +3,7 @@
 # layouts and precisions, the training benchmark (with a kernel profile), the generation benchmark and
 # `vqspeech train --device cuda`; each step starts only if DEADLINE (seconds from the start) leaves it
 # room.  Needs .device/ as ../shared/device/prepare.sh fills it (soundfile wheels, the mini corpus).
+# STEPS picks steps by number (default "1 2 3 4 5").
 #   device run, carry [".device"]:  OUT=$OUT DEADLINE=480 bash benchmarks/gpu_check.sh
 set -u
 T0=$(date +%s); export PYTHONUNBUFFERED=1
@@ -18,24 +19,27 @@ for s in train dev test; do sed -i "s#@ROOT@#$ROOT/corpus#" /tmp/gdata/$s/wav.sc
 { nvidia-smi -L; $PY -c "import torch,numba,triton,soundfile;print('torch',torch.__version__,'triton',triton.__version__,'numba',numba.__version__)"; nproc; } 2>&1 | tee "$OUT/env.txt"
 left() { echo $(( DEADLINE - ($(date +%s) - T0) )); }
 # step NAME NEEDED_SECONDS: announce a step, or skip it when less than NEEDED_SECONDS are left
-step() { echo; echo "== $1 (at $(( $(date +%s) - T0 )) s)"; [ "$(left)" -ge "$2" ] || { echo "skipped: $(left) s left"; return 1; }; }
+step() {
+  case " ${STEPS:-1 2 3 4 5} " in *" ${1%%.*} "*) ;; *) return 1;; esac
+  echo; echo "== $1 (at $(( $(date +%s) - T0 )) s)"; [ "$(left)" -ge "$2" ] || { echo "skipped: $(left) s left"; return 1; }
+}
 lim() { local l; l=$(left); echo $(( $1 < l ? $1 : l )); }
 if step "1. CUDA tests" 60; then
-  timeout "$(lim 150)" $PY -m pytest -q -p no:cacheprovider tests/test_wavenet.py tests/test_generation_triton.py -k cuda 2>&1 | tail -8
+  timeout "$(lim 150)" $PY -m pytest -q -p no:cacheprovider tests/test_wavenet.py tests/test_generation_triton.py -k cuda 2>&1 | tail -4
 fi
 if step "2. Triton kernel layouts and precisions (20-layer 64/128/128 decoder)" 60; then
   timeout "$(lim 200)" $PY benchmarks/triton_variants.py --json "$OUT/triton_variants.json" 2>&1 | grep -v -i warn | tail -30
 fi
 if step "3. training benchmark (gpu.yaml model, batch 32 x 16384) and kernel profile" 90; then
-  timeout "$(lim 260)" $PY benchmarks/training.py --config egs/mini/conf/gpu.yaml --batch 32 --steps 20 \
-    --variants "${TRAIN_VARIANTS:-channels-last + torch.compile,+ fused Adam,+ whole model compiled,channels-last + torch.compile, batch x2}" \
+  timeout "$(lim 260)" $PY benchmarks/training.py --config egs/mini/conf/gpu.yaml --batch 32 --steps 30 --warmup 5 \
+    --variants "${TRAIN_VARIANTS:-channels-last + torch.compile, conditioning (B, 2G, F);channels-last + torch.compile;+ fused Adam;channels-last + torch.compile, batch x2}" \
     --train-data /tmp/gdata/train --profile "$OUT/train_profile.txt" --json "$OUT/train.json" 2>&1 | grep -v -i warn | tail -40
 fi
-if [ "${GENERATION:-1}" != 0 ] && step "4. generation benchmark (20-layer 64/128/128 decoder)" 120; then
+if step "4. generation benchmark (20-layer 64/128/128 decoder)" 120; then
   timeout "$(lim 250)" $PY benchmarks/generation.py --device cuda --config decoder-20-layers --cached-samples 2048 \
     --naive-steps 3 --repeat 2 --json "$OUT/gen.json" 2>&1 | grep -v -i warn | tail -30
 fi
-if [ "${PROBE:-0}" != 0 ] && step "5. vqspeech train --device cuda (30 steps)" 60; then
+if step "5. vqspeech train --device cuda (30 steps)" 60; then
   timeout "$(lim 90)" $PY -m vqspeech.cli train --config egs/mini/conf/gpu.yaml --train-data /tmp/gdata/train \
     --exp-dir /tmp/probe --max-steps 30 --no-progress --device cuda 2>&1 | tail -2
   $PY -c "import json;s=json.load(open('/tmp/probe/train_summary.json'));print('throughput',s['throughput_audio_seconds_per_second'],'s audio/s')"

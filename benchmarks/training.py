@@ -11,13 +11,15 @@ on random audio (speed does not depend on the data), with the training loop's ow
 - ``broadcast``: added at the frame rate through a (B, 2G, F, hop) view (the current form);
 - ``channels-last``: (B, T, C) activations, every convolution a matrix product over B*T rows;
 - ``+ torch.compile`` (CUDA only): the decoder compiled, gates and adds fused;
-- CUDA only, on top of the shipped form (channels-last, decoder compiled): ``fused Adam``
-  (``torch.optim.Adam(fused=True)``), ``whole model compiled`` (encoder, quantizer, loss too),
-  ``max-autotune`` (Inductor's matrix-product templates with fused epilogues; slow to compile),
-  and ``batch x2`` (the shipped form at twice the batch).
+- ``conditioning (B, 2G, F)``: the channels-last form reading the frame-rate conditioning
+  through a transposed view (the earlier layout; now it is computed (B, F, 2G));
+- CUDA only, on top of channels-last + compile (what ``vqspeech train`` runs on CUDA with
+  ``train_conf.compile``): ``fused Adam`` (``Adam(fused=True)``), and, on request, ``whole
+  model compiled`` (encoder, quantizer and loss too), ``max-autotune`` (Inductor's
+  matrix-product templates; slow to compile) and the same at twice the batch.
 
-``--variants`` picks rows by name; ``--profile F`` writes the CUDA kernels that take the
-shipped form's time (torch.profiler, 3 steps) to F and prints the top of the table.
+``--variants`` picks rows by name (separated by ';'); ``--profile F`` writes the CUDA kernels
+that take the channels-last + compile step's time (torch.profiler, 3 steps) to F and prints the top.
 
 It prints seconds of audio per second, steps/s, the ratio to ``repeat`` and the achieved
 TFLOP/s, counted as 3 x 2 x the decoder's forward multiply-adds per sample (forward + the two
@@ -59,11 +61,13 @@ def _sync(device):
 
 
 def time_variant(cfg, device, batch: int, segment: int, steps: int, warmup: int, upsample: str,
-                 compile_: str | None = None, fused_adam: bool = False, profile: str | None = None) -> dict:
+                 compile_: str | None = None, fused_adam: bool = False, profile: str | None = None,
+                 cond_layout: str = "frames-last") -> dict:
     """``compile_``: None, ``decoder``, ``model`` or ``decoder-autotune``."""
     torch.manual_seed(0)
     model = build_model(cfg, num_speakers=4).to(device)
     model.decoder.upsample = upsample
+    model.decoder.cond_layout = cond_layout
     if compile_ == "decoder":
         model.decoder.compile(dynamic=False)
     elif compile_ == "decoder-autotune":
@@ -149,7 +153,8 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--train-data", default=None, help="a data directory: also time the data loader")
-    p.add_argument("--variants", default=None, help="comma-separated row names (default: all but max-autotune)")
+    p.add_argument("--variants", default=None,
+                   help="row names separated by ';' (default: all but the slow ones: whole model, max-autotune, x2)")
     p.add_argument("--profile", default=None, help="CUDA: write the shipped form's kernel-time table here")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
@@ -162,29 +167,31 @@ def main(argv=None) -> int:
     print(f"# {name}, torch {torch.__version__}, {os.cpu_count()} CPU cores ({torch.get_num_threads()} threads); "
           f"{Path(args.config).name}: {d.layers}-layer {d.residual_channels}/{d.gate_channels}/{d.skip_channels} "
           f"decoder, batch {batch} x {segment} samples, amp {cfg.train_conf.amp if device.type == 'cuda' else 'none'}")
-    variants = {  # name: (upsample, compile, fused Adam, batch factor)
-        "repeat": ("repeat", None, False, 1), "broadcast": ("broadcast", None, False, 1),
-        "channels-last": ("channels-last", None, False, 1)}
+    # name: (upsample, conditioning layout, compile, fused Adam, batch factor)
+    variants = {"repeat": ("repeat", "", None, False, 1), "broadcast": ("broadcast", "", None, False, 1),
+                "channels-last": ("channels-last", "frames-last", None, False, 1)}
     if device.type == "cuda":
         variants.update({
-            "broadcast + torch.compile": ("broadcast", "decoder", False, 1),
-            "channels-last + torch.compile": ("channels-last", "decoder", False, 1),
-            "+ fused Adam": ("channels-last", "decoder", True, 1),
-            "+ whole model compiled": ("channels-last", "model", False, 1),
-            "+ whole model compiled + fused Adam": ("channels-last", "model", True, 1),
-            "channels-last + torch.compile, batch x2": ("channels-last", "decoder", False, 2),
-            "+ max-autotune": ("channels-last", "decoder-autotune", False, 1)})
-    names = [n.strip() for n in args.variants.split(",")] if args.variants else [
-        n for n in variants if n not in ("+ max-autotune",)]
+            "broadcast + torch.compile": ("broadcast", "", "decoder", False, 1),
+            "channels-last + torch.compile, conditioning (B, 2G, F)": ("channels-last", "channels-first", "decoder",
+                                                                       False, 1),
+            "channels-last + torch.compile": ("channels-last", "frames-last", "decoder", False, 1),
+            "+ fused Adam": ("channels-last", "frames-last", "decoder", True, 1),
+            "+ whole model compiled": ("channels-last", "frames-last", "model", False, 1),
+            "+ max-autotune": ("channels-last", "frames-last", "decoder-autotune", False, 1),
+            "channels-last + torch.compile, batch x2": ("channels-last", "frames-last", "decoder", False, 2)})
+    slow = ("+ whole model compiled", "+ max-autotune", "channels-last + torch.compile, batch x2")
+    names = [n.strip() for n in args.variants.split(";")] if args.variants else [n for n in variants if n not in slow]
     unknown = [n for n in names if n not in variants]
     if unknown:
-        p.error(f"unknown --variants {', '.join(unknown)}; choose from {', '.join(variants)}")
+        p.error(f"unknown --variants {'; '.join(unknown)}; choose from {'; '.join(variants)}")
     rows = []
     for label in names:
-        upsample, comp, fused, factor = variants[label]
+        upsample, layout, comp, fused, factor = variants[label]
         prof = args.profile if label == "channels-last + torch.compile" else None
         try:
-            r = time_variant(cfg, device, batch * factor, segment, args.steps, args.warmup, upsample, comp, fused, prof)
+            r = time_variant(cfg, device, batch * factor, segment, args.steps, args.warmup, upsample, comp, fused, prof,
+                             layout or "frames-last")
         except Exception as e:  # one failed variant (a compiler error) must not lose the others
             print(f"{label}: failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}", flush=True)
             continue

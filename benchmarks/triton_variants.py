@@ -35,16 +35,14 @@ from vqspeech.generation import triton_backend as tb  # noqa: E402
 from vqspeech.models import VQVAE  # noqa: E402
 
 VARIANTS = [  # (label, shape, precision); the first is the layout measured before this benchmark
-    ("four N=G products, tf32, 4 warps", tb.KernelShape(fused_gate=False), "tf32"),
-    ("two N=2G products, tf32, 4 warps", tb.KernelShape(), "tf32"),
-    ("two N=2G products, tf32, 8 warps", tb.KernelShape(num_warps=8), "tf32"),
-    ("two N=2G products, tf32, 16 warps", tb.KernelShape(num_warps=16), "tf32"),
-    ("two N=2G products, ieee, 4 warps", tb.KernelShape(), "ieee"),
-    ("four N=G products, bf16, 4 warps", tb.KernelShape(fused_gate=False), "bf16"),
-    ("two N=2G products, bf16, 4 warps", tb.KernelShape(), "bf16"),
-    ("two N=2G products, bf16, 8 warps", tb.KernelShape(num_warps=8), "bf16"),
-    ("two N=2G products, bf16, 16 warps", tb.KernelShape(num_warps=16), "bf16"),
-    ("two N=2G products, bf16, 4 warps, block 32", tb.KernelShape(block=32), "bf16"),
+    ("tf32, 4 warps", tb.KernelShape(num_warps=4), "tf32"),
+    ("tf32, 2 warps", tb.KernelShape(num_warps=2), "tf32"),
+    ("tf32, 1 warp", tb.KernelShape(num_warps=1), "tf32"),
+    ("bf16, 4 warps", tb.KernelShape(num_warps=4), "bf16"),
+    ("bf16, 2 warps", tb.KernelShape(num_warps=2), "bf16"),
+    ("bf16, 1 warp", tb.KernelShape(num_warps=1), "bf16"),
+    ("bf16, 8 warps", tb.KernelShape(num_warps=8), "bf16"),
+    ("bf16, 4 warps, block 32", tb.KernelShape(block=32), "bf16"),
 ]
 
 
@@ -120,7 +118,7 @@ def main(argv=None) -> int:
             dt = best_of(lambda: decode_codes(model, codes, 0, opts, "triton", max_batch=512), args.repeat)
         err = (lg - ref).abs().max().item()
         rows.append({"variant": label, "block": shape.block, "num_warps": shape.num_warps,
-                     "fused_gate": shape.fused_gate, "precision": precision, "decode_s": dt,
+                     "precision": precision, "decode_s": dt,
                      "us_per_step": 1e6 * dt / steps, "max_logit_error": err, "logit_range": scale,
                      "first_call_s": first})
         print(f"  {label}: decode {dt:.3f} s, {1e6 * dt / steps:.1f} us/step, logits within {err:.2e}", flush=True)
@@ -138,7 +136,7 @@ def main(argv=None) -> int:
     print(f"\n| variant | segments | end to end {args.seconds:g} s (encode + folded decode) | x real time |")
     print("|---|---:|---:|---:|")
     for r in [exact, best] if exact is not best else [best]:
-        shape = tb.KernelShape(block=r["block"], num_warps=r["num_warps"], fused_gate=r["fused_gate"])
+        shape = tb.KernelShape(block=r["block"], num_warps=r["num_warps"])
         with tb.kernel_settings(shape=shape, precision=r["precision"]):
             for segments in (512, 1024, 2048):
                 convert(model, wav[: sr // 2], 0, sr, opts, "triton", max_batch=segments)  # warm-up

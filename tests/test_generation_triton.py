@@ -53,10 +53,10 @@ def test_interpreted_kernel_logits_match_the_reference_under_teacher_forcing(int
     assert (out - ref).abs().max().item() < 1e-4
 
 
-@pytest.mark.parametrize("fused,block,warps", [(False, 16, 4), (True, 32, 8)], ids=["four-products", "block32"])
-def test_interpreted_kernel_shapes_give_the_reference_samples(interpret, fused, block, warps):
-    """Every kernel layout computes the same recursion: the unfused gate (four N = G products)
-    and a 32-row block give the reference's samples, as the default layout does."""
+@pytest.mark.parametrize("block,warps", [(16, 1), (32, 8)], ids=["one-warp", "block32"])
+def test_interpreted_kernel_shapes_give_the_reference_samples(interpret, block, warps):
+    """Every kernel layout computes the same recursion: one warp, or a 32-row block, gives the
+    reference's samples as the default layout does."""
     from vqspeech.generation.triton_backend import KernelShape, generate_triton
 
     m = _model()
@@ -64,7 +64,7 @@ def test_interpreted_kernel_shapes_give_the_reference_samples(interpret, fused, 
     T, opts = 3 * m.hop, SamplingOptions(seed=6)
     ref = generate_classes(m, codes, spk, T, opts, "reference")
     out = generate_triton(m, codes, spk, T, opts.uniforms(3, T), opts,
-                          shape=KernelShape(block=block, num_warps=warps, fused_gate=fused))
+                          shape=KernelShape(block=block, num_warps=warps))
     assert torch.equal(out, ref)
 
 
@@ -85,6 +85,19 @@ def test_interpreted_bf16_kernel_logits_within_the_stated_tolerance(interpret):
     assert 1e-4 < err < 0.02 * scale, (err, scale)
     # a bfloat16 rounding of the inputs, not garbage: the most likely class agrees almost everywhere
     assert (out.argmax(1) == ref.argmax(1)).double().mean().item() > 0.9
+
+
+def test_tf32_method_is_registered_and_gives_the_reference_samples_when_interpreted(interpret):
+    """``triton-tf32`` is the same kernel with TF32 products on CUDA; the interpreter computes
+    them in float32, so there it must give the reference's samples."""
+    from vqspeech.generation import BACKENDS
+
+    assert BACKENDS["triton-tf32"].runs_on(torch.device("cpu"))  # the interpreter is on
+    m = _model()
+    codes, spk = torch.randint(0, 16, (2, 3)), torch.tensor([1, 0])
+    opts = SamplingOptions(seed=8)
+    assert torch.equal(generate_classes(m, codes, spk, 3 * m.hop, opts, "triton-tf32"),
+                       generate_classes(m, codes, spk, 3 * m.hop, opts, "reference"))
 
 
 def test_kernel_settings_apply_within_the_block_only(interpret):
@@ -133,9 +146,9 @@ def test_without_cuda_or_the_interpreter_triton_is_refused(monkeypatch):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
-@pytest.mark.parametrize("precision,tolerance,fused", [("ieee", 1e-3, True), ("tf32", 0.1, True),
-                                                       ("ieee", 1e-3, False), ("bf16", 0.5, True)])
-def test_cuda_kernel_logits_match_the_reference(precision, tolerance, fused):
+@pytest.mark.parametrize("precision,tolerance,warps", [("ieee", 1e-3, 4), ("tf32", 0.1, 4), ("bf16", 0.5, 4),
+                                                       ("bf16", 0.5, 2)])
+def test_cuda_kernel_logits_match_the_reference(precision, tolerance, warps):
     from vqspeech.generation.triton_backend import KernelShape, generate_triton
 
     m = _model().cuda()
@@ -147,7 +160,7 @@ def test_cuda_kernel_logits_match_the_reference(precision, tolerance, fused):
     torch.backends.cuda.matmul.allow_tf32 = False
     _, ref = generate_classes(m, codes, spk, T, opts, "reference", teacher=teacher, return_logits=True)
     out, logits = generate_triton(m, codes, spk, T, opts.uniforms(40, T), opts, teacher=teacher,
-                                  return_logits=True, precision=precision, shape=KernelShape(fused_gate=fused))
+                                  return_logits=True, precision=precision, shape=KernelShape(num_warps=warps))
     assert (logits - ref).abs().max().item() < tolerance
     if precision == "ieee":  # free-running: identical until a near-tie draw flips (see the module docstring)
         free, _ = generate_triton(m, codes, spk, T, opts.uniforms(40, T), opts, return_logits=True, precision="ieee")

@@ -197,7 +197,8 @@ def test_frame_rate_conditioning_add_equals_the_repeated_tensor(T):
     assert torch.equal(add_frame_rate(h, cond, 12), expected)
     from vqspeech.models.wavenet import add_frame_rate_last
 
-    assert torch.equal(add_frame_rate_last(h.transpose(1, 2).contiguous(), cond, 12), expected.transpose(1, 2))
+    assert torch.equal(add_frame_rate_last(h.transpose(1, 2).contiguous(), cond.transpose(1, 2).contiguous(), 12),
+                       expected.transpose(1, 2))
 
 
 def test_training_forward_and_gradients_do_not_depend_on_the_upsampling_form():
@@ -205,14 +206,16 @@ def test_training_forward_and_gradients_do_not_depend_on_the_upsampling_form():
     wav = torch.rand(2, 8 * m.hop) * 2 - 1
     spk = torch.tensor([0, 1])
     results = []
-    for form in ("repeat", "broadcast", "channels-last"):
+    for form, layout in (("repeat", ""), ("broadcast", ""), ("channels-last", "frames-last"),
+                         ("channels-last", "channels-first")):
         m.zero_grad()
         m.decoder.upsample = form
+        m.decoder.cond_layout = layout or "frames-last"
         torch.manual_seed(3)
         out = m(wav, spk)
         out["loss"].backward()
         results.append((out["loss"].item(), m.decoder.layers[0].cond.weight.grad.clone()))
-    m.decoder.upsample = "broadcast"
+    m.decoder.upsample, m.decoder.cond_layout = "broadcast", "frames-last"
     for loss, grad in results[1:]:
         assert loss == pytest.approx(results[0][0], rel=1e-5)
         assert torch.allclose(grad, results[0][1], rtol=1e-4, atol=1e-5)

@@ -79,7 +79,7 @@ def default_method(method: str | None, device: torch.device) -> str:
         return device_default(device)
     backend = get_backend(method)
     if not backend.runs_on(device):
-        need = "triton and --device cuda" if backend.name == "triton" else f"--device {'/'.join(backend.devices)}"
+        need = "triton and --device cuda" if backend.module == "triton_backend" else f"--device {'/'.join(backend.devices)}"
         raise UserError(f"--method {method} needs {need}")
     return backend.name
 

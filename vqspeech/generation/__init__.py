@@ -28,7 +28,7 @@ def generate_classes(model, codes: torch.Tensor, speaker: torch.Tensor, num_samp
         codes: (B, F) code indices.  speaker: (B,) speaker indices.
         num_samples: samples per element (default F * hop).
         method: a name in :data:`BACKENDS` (or an alias).
-        teacher: (B, T) classes fed back instead of the samples (testing; reference and triton).
+        teacher: (B, T) classes fed back instead of the samples (testing; reference and triton*).
     Returns:
         (B, T) int64 classes, and (B, Q, T) logits when ``return_logits`` (reference and triton).
     """
@@ -41,7 +41,7 @@ def generate_classes(model, codes: torch.Tensor, speaker: torch.Tensor, num_samp
     uniforms = opts.uniforms(codes.shape[0], T)
     run = backend.load()
     if teacher is not None or return_logits:
-        if backend.name not in ("reference", "triton"):
+        if backend.name not in ("reference", "triton", "triton-tf32"):
             raise ValueError("teacher forcing and logits are only available from the reference and triton methods")
         return run(model, codes, speaker, T, uniforms, opts, teacher=teacher, return_logits=return_logits)
     return run(model, codes, speaker, T, uniforms, opts)

@@ -33,7 +33,7 @@ class Backend:
         return getattr(importlib.import_module(f"{__package__}.{self.module}"), self.function)
 
     def runs_on(self, device: torch.device) -> bool:
-        if self.name == "triton":
+        if self.module == "triton_backend":
             from .triton_backend import available
 
             return available(device)
@@ -49,7 +49,10 @@ BACKENDS: dict[str, Backend] = {b.name: b for b in (
             "the reference step captured once as a CUDA graph, replayed per sample", fold_batch=64,
             min_core_factor=1),
     Backend("triton", "triton_backend", "generate_triton", ("cuda",),
-            "every sample, layer and draw in one fused Triton kernel (CUDA default)", fold_batch=512,
+            "every sample, layer and draw in one fused Triton kernel, bf16 products (CUDA default)", fold_batch=512,
+            min_core_factor=0, exact=False),
+    Backend("triton-tf32", "triton_backend", "generate_triton_tf32", ("cuda",),
+            "the fused Triton kernel with TF32 products (logits closer to float32, 1.6x slower)", fold_batch=512,
             min_core_factor=0, exact=False),
     Backend("naive", "naive", "generate_naive", ("cpu", "cuda"),
             "recompute the whole prefix per sample (baseline)"),

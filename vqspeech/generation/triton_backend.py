@@ -11,12 +11,13 @@ inside.  Batch elements never interact, so programs never wait for each other.
 Memory: the layer queues live in one (sum of dilations, B, R) float32 buffer in global
 memory (each program touches only its own rows); the weights are re-read from L2 every step.
 
-Precision: ``precision="tf32"`` (the default on CUDA) rounds the products' inputs to 10-bit
-mantissas, so logits differ from the float32 reference by ~1e-3 and a draw that falls near
-a CDF step can flip (after which the sequence follows another path of the same model);
-``"ieee"`` keeps float32 products (logits within ~1e-5); ``"bf16"`` stores the weight matrices
-as bfloat16 (half the bytes re-read each step) and rounds the products' inputs to bfloat16
-(logits within ~2% of their range).  The tolerances are tested with teacher forcing
+Precision: ``"bf16"`` (the default on CUDA) stores the weight matrices as bfloat16 (half the
+bytes re-read each step) and rounds the products' inputs to bfloat16, so logits differ from the
+float32 reference by ~0.3% of their range (random weights; within 2% tested) and a draw that
+falls near a CDF step can flip (after which the sequence follows another path of the same
+model); ``"tf32"`` (method ``triton-tf32``) rounds the inputs to 10-bit mantissas (logits
+~1e-3 from float32, 1.6x slower); ``"ieee"`` keeps float32 products (logits within ~1e-5, but
+30x slower on an H200, where float32 products leave the tensor cores).  The tolerances are tested with teacher forcing
 (``tests/test_generation_triton.py``).  Runs on the CPU under ``TRITON_INTERPRET=1`` (slowly),
 which is how CI checks the kernel; the kernel itself is in :mod:`.triton_kernel`.
 
@@ -72,12 +73,10 @@ class KernelShape:
     """How the kernel is laid out; every shape computes the same recursion.
 
     block: batch elements per program (>= 16, the smallest M of a tensor-core ``tl.dot``);
-    num_warps: warps per program; fused_gate: the gate's tanh and sigmoid halves from two
-    N = 2G products (input d samples back, current input) instead of four N = G ones."""
+    num_warps: warps per program.  ``benchmarks/triton_variants.py`` times them."""
 
     block: int = 16
     num_warps: int = 4
-    fused_gate: bool = True
 
 
 PRECISIONS = ("ieee", "tf32", "bf16")
@@ -97,12 +96,6 @@ def kernel_settings(shape: KernelShape | None = None, precision: str | None = No
         _settings.update(saved)
 
 
-def _interleave_halves(t: torch.Tensor) -> torch.Tensor:
-    """(..., 2G) [tanh half | sigmoid half] -> (..., 2G) with column j of each half at 2j, 2j + 1."""
-    G = t.shape[-1] // 2
-    return torch.stack([t[..., :G], t[..., G:]], dim=-1).reshape(t.shape).contiguous()
-
-
 @torch.no_grad()
 def generate_triton(model, codes: torch.Tensor, speaker: torch.Tensor, T: int, uniforms: torch.Tensor,
                     opts: SamplingOptions, teacher: torch.Tensor | None = None, return_logits: bool = False,
@@ -110,15 +103,16 @@ def generate_triton(model, codes: torch.Tensor, speaker: torch.Tensor, T: int, u
     """(B, F) codes, (B,) speakers -> (B, T) int64 classes [and (B, Q, T) logits].
 
     ``teacher`` (B, T) classes are fed back instead of the samples (testing).  ``precision``:
-    ``ieee`` (float32 products), ``tf32`` (the CUDA default) or ``bf16`` (bfloat16 weights and
-    product inputs, float32 accumulation and everything else).
+    ``ieee`` (float32 products; the interpreter's default), ``tf32`` or ``bf16`` (bfloat16 weights
+    and product inputs, float32 accumulation and everything else; the CUDA default: 1.6x the
+    speed of tf32 on an H200, ``benchmarks/triton_variants.py``).
     """
     check_sizes(model)
     device = codes.device
     if not available(device):
         raise ValueError("the triton generator needs triton and a CUDA device (or TRITON_INTERPRET=1 on the CPU)")
     shape = shape or _settings["shape"]
-    precision = precision or _settings["precision"] or ("tf32" if device.type == "cuda" else "ieee")
+    precision = precision or _settings["precision"] or ("bf16" if device.type == "cuda" else "ieee")
     if precision not in PRECISIONS:
         raise ValueError(f"unknown triton precision {precision!r}; choose from {', '.join(PRECISIONS)}")
     if shape.block < 16 or shape.block & (shape.block - 1):
@@ -127,10 +121,7 @@ def generate_triton(model, codes: torch.Tensor, speaker: torch.Tensor, T: int, u
     R, G, S, Q = cfg.residual_channels, cfg.gate_channels, cfg.skip_channels, cfg.quantization_channels
     w = StepWeights.from_decoder(model.decoder)
     cond = frame_conditioning(model, codes, speaker, w.b_conv)  # (L, B, F, 2G)
-    w_past, w_cur = w.w_past, w.w_cur
-    if shape.fused_gate:
-        w_past, w_cur, cond = _interleave_halves(w_past), _interleave_halves(w_cur), _interleave_halves(cond)
-    mats = [w_past, w_cur, w.w_skip, w.w_res, w.w1, w.w2]
+    mats = [w.w_past, w.w_cur, w.w_skip, w.w_res, w.w1, w.w2]
     if precision == "bf16":
         mats = [m.to(torch.bfloat16).contiguous() for m in mats]
     w_past, w_cur, w_skip, w_res, w1, w2 = mats
@@ -149,7 +140,14 @@ def generate_triton(model, codes: torch.Tensor, speaker: torch.Tensor, T: int, u
         B, T, F, w.num_layers, model.hop, float(opts.inverse_temperature), Q // 2,
         R=R, G=G, S=S, Q=Q, BLOCK=shape.block, ARGMAX=bool(opts.argmax), TEACHER=teacher is not None,
         STORE_LOGITS=return_logits, PRECISION="ieee" if precision == "bf16" else precision,
-        BF16=precision == "bf16", FUSED_GATE=shape.fused_gate, num_warps=shape.num_warps)
+        BF16=precision == "bf16", num_warps=shape.num_warps)
     if return_logits:
         return out, logits
     return out
+
+
+def generate_triton_tf32(model, codes: torch.Tensor, speaker: torch.Tensor, T: int, uniforms: torch.Tensor,
+                         opts: SamplingOptions, teacher: torch.Tensor | None = None, return_logits: bool = False):
+    """:func:`generate_triton` with TF32 products (method ``triton-tf32``): logits ~1e-3 from float32."""
+    return generate_triton(model, codes, speaker, T, uniforms, opts, teacher, return_logits,
+                           precision="tf32" if codes.device.type == "cuda" else "ieee")

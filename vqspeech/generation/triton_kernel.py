@@ -33,13 +33,11 @@ def wavenet_generate(out_ptr, logits_ptr, teacher_ptr, uniforms_ptr, embed_ptr, 
                      dil_ptr, off_ptr, queue_ptr, B, T, F, L, hop, inv_temp, first_class,
                      R: tl.constexpr, G: tl.constexpr, S: tl.constexpr, Q: tl.constexpr,
                      BLOCK: tl.constexpr, ARGMAX: tl.constexpr, TEACHER: tl.constexpr,
-                     STORE_LOGITS: tl.constexpr, PRECISION: tl.constexpr, BF16: tl.constexpr,
-                     FUSED_GATE: tl.constexpr):
+                     STORE_LOGITS: tl.constexpr, PRECISION: tl.constexpr, BF16: tl.constexpr):
     rows = (tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)).to(tl.int64)  # (BB,)
     valid = rows < B
     r = tl.arange(0, R)
     g = tl.arange(0, G)
-    g2 = tl.arange(0, 2 * G)
     s = tl.arange(0, S)
     q = tl.arange(0, Q)
     skip0 = tl.load(skip0_ptr + s)  # all layers' skip biases, summed
@@ -56,22 +54,15 @@ def wavenet_generate(out_ptr, logits_ptr, teacher_ptr, uniforms_ptr, embed_ptr, 
             past = tl.load(qp, mask=valid[:, None], other=0.0)  # this layer's input d samples ago
             tl.debug_barrier()
             tl.store(qp, x, mask=valid[:, None])
-            if FUSED_GATE:
-                # columns interleaved on the host (tanh half j at 2j, sigmoid half j at 2j + 1):
-                # two N = 2G products, then a register split into the halves
-                wl = l * R * 2 * G + r[:, None] * (2 * G) + g2[None, :]
-                cp = cond_ptr + ((l * B + rows[:, None]) * F + frame) * (2 * G) + g2[None, :]
-                h = (mm(past, tl.load(w_past_ptr + wl), PRECISION, BF16) + mm(x, tl.load(w_cur_ptr + wl), PRECISION, BF16)
-                     + tl.load(cp, mask=valid[:, None], other=0.0))
-                a, b = tl.split(tl.reshape(h, (BLOCK, G, 2)))
-            else:
-                wl = l * R * 2 * G + r[:, None] * (2 * G) + g[None, :]
-                cp = cond_ptr + ((l * B + rows[:, None]) * F + frame) * (2 * G) + g[None, :]
-                a = (mm(past, tl.load(w_past_ptr + wl), PRECISION, BF16) + mm(x, tl.load(w_cur_ptr + wl), PRECISION, BF16)
-                     + tl.load(cp, mask=valid[:, None], other=0.0))
-                b = (mm(past, tl.load(w_past_ptr + wl + G), PRECISION, BF16)
-                     + mm(x, tl.load(w_cur_ptr + wl + G), PRECISION, BF16)
-                     + tl.load(cp + G, mask=valid[:, None], other=0.0))
+            wl = l * R * 2 * G + r[:, None] * (2 * G) + g[None, :]
+            cp = cond_ptr + ((l * B + rows[:, None]) * F + frame) * (2 * G) + g[None, :]
+            # four N = G products: one (BB, 2G) product split into halves in registers was
+            # 1.3x slower on an H200 (the split is a layout shuffle)
+            a = (mm(past, tl.load(w_past_ptr + wl), PRECISION, BF16) + mm(x, tl.load(w_cur_ptr + wl), PRECISION, BF16)
+                 + tl.load(cp, mask=valid[:, None], other=0.0))
+            b = (mm(past, tl.load(w_past_ptr + wl + G), PRECISION, BF16)
+                 + mm(x, tl.load(w_cur_ptr + wl + G), PRECISION, BF16)
+                 + tl.load(cp + G, mask=valid[:, None], other=0.0))
             z = (2.0 * tl.sigmoid(2.0 * a) - 1.0) * tl.sigmoid(b)  # tanh(a) * sigmoid(b)
             skip += mm(z, tl.load(w_skip_ptr + l * G * S + g[:, None] * S + s[None, :]), PRECISION, BF16)
             res = mm(z, tl.load(w_res_ptr + l * G * R + g[:, None] * R + r[None, :]), PRECISION, BF16)

@@ -38,12 +38,17 @@ def add_frame_rate(h: torch.Tensor, cond: torch.Tensor, hop: int) -> torch.Tenso
 
 
 def add_frame_rate_last(h: torch.Tensor, cond: torch.Tensor, hop: int) -> torch.Tensor:
-    """:func:`add_frame_rate` for channels-last ``h`` (B, T, C); ``cond`` is (B, C, F) -> (B, T, C)."""
+    """:func:`add_frame_rate` for channels-last tensors: ``h`` (B, T, C) + ``cond`` (B, F, C) -> (B, T, C).
+
+    ``cond`` should be contiguous: the add (and its backward, a sum over each frame's ``hop``
+    samples) then reads it along C, as it reads ``h``.  A (B, C, F) tensor's transposed view here
+    made the compiled gate kernels read one 32-byte sector per element, 3-5x their memory time
+    on an H200 (``benchmarks/training.py``, the ``conditioning (B, 2G, F)`` row)."""
     B, T, C = h.shape
     frames = -(-T // hop)
     if frames * hop != T:
         h = F.pad(h, (0, 0, 0, frames * hop - T))
-    out = h.reshape(B, frames, hop, C) + cond.transpose(1, 2)[:, :frames, None, :]
+    out = h.reshape(B, frames, hop, C) + cond[:, :frames, None, :]
     return out.reshape(B, frames * hop, C)[:, :T]
 
 
@@ -89,6 +94,10 @@ class WaveNet(nn.Module):
     # "broadcast": (B, C, T) convolutions, conditioning broadcast at the frame rate;
     # "repeat": (B, C, T), conditioning repeated to the sample rate in every layer (the first form).
     upsample = "broadcast"
+    # The channels-last form's frame-rate conditioning: "frames-last" (B, F, 2G) from a matrix
+    # product, read along channels; "channels-first" the (B, 2G, F) of layer_conditioning,
+    # transposed (the earlier form, kept for benchmarks/training.py).
+    cond_layout = "frames-last"
 
     def __init__(self, cfg: DecoderConfig):
         super().__init__()
@@ -107,6 +116,13 @@ class WaveNet(nn.Module):
         """(B, T) target classes -> (B, T) inputs: the previous sample, silence (mid class) first."""
         first = torch.full_like(targets[:, :1], self.cfg.quantization_channels // 2)
         return torch.cat([first, targets[:, :-1]], dim=1)
+
+    def layer_conditioning_last(self, c: torch.Tensor, g: torch.Tensor) -> list[torch.Tensor]:
+        """:meth:`layer_conditioning` laid out (B, F, 2G), contiguous, for the channels-last form."""
+        if self.cond_layout == "channels-first":
+            return [cond.transpose(1, 2) for cond in self.layer_conditioning(c, g)]
+        ct = c.transpose(1, 2)  # (B, F, C)
+        return [F.linear(ct, layer.cond.weight[:, :, 0]) + layer.speaker(g)[:, None, :] for layer in self.layers]
 
     def layer_conditioning(self, c: torch.Tensor, g: torch.Tensor) -> list[torch.Tensor]:
         """Per-layer gate biases at the frame rate: list of (B, 2G, F)."""
@@ -137,7 +153,7 @@ class WaveNet(nn.Module):
         T = inputs.shape[1]
         x = self.embed(inputs)  # (B, T, R)
         skip = None
-        for layer, cond in zip(self.layers, self.layer_conditioning(c, g)):
+        for layer, cond in zip(self.layers, self.layer_conditioning_last(c, g)):
             past = F.pad(x, (0, 0, layer.dilation, 0))[:, :T]  # x_{t-d}, zeros before the start
             w = layer.conv.weight  # (2G, R, 2): tap 0 sees t - d, tap 1 sees t
             h = F.linear(torch.cat([past, x], dim=2), torch.cat([w[:, :, 0], w[:, :, 1]], dim=1), layer.conv.bias)
