@@ -197,6 +197,11 @@ class SpectralDecoderConfig:
     # What the two readings must agree on: "latents" (mean squared difference) or "codes" (the
     # conversion's reading must pick the true reading's code; cross-entropy over the codebook).
     content_consistency_target: str = "latents"
+    # Weight of parallel supervision (vqspeech.parallel_targets): each crop's codes are also decoded
+    # with the speaker of another training utterance of the same transcript, against that
+    # utterance's frames aligned by DTW (L1, masked).  Needs transcripts in the training data
+    # directory's text file and sentences read by several voices.  0 = off.
+    parallel_weight: float = 0.0
 
     def check(self) -> None:
         if self.features not in ("mel", "linear"):
@@ -216,6 +221,8 @@ class SpectralDecoderConfig:
         if self.content_consistency_target not in ("latents", "codes"):
             raise ConfigError(f"decoder_conf.content_consistency_target: must be latents or codes, got "
                               f"{self.content_consistency_target!r}")
+        if self.parallel_weight < 0:
+            raise ConfigError(f"decoder_conf.parallel_weight: must be >= 0, got {self.parallel_weight}")
         if self.content_consistency_weight < 0:
             raise ConfigError(f"decoder_conf.content_consistency_weight: must be >= 0, got "
                               f"{self.content_consistency_weight}")
@@ -366,6 +373,9 @@ def config_from_dict(data: dict, source: str = "config") -> ExperimentConfig:
                 raise ConfigError(f"decoder_conf.frame_hop ({fh}) must be a multiple or a divisor of the "
                                   f"encoder's hop ({ch})")
             _check_content_consistency(cfg)
+            if cfg.decoder_conf.parallel_weight > 0 and cfg.speaker_conditioning == "learned":
+                raise ConfigError("decoder_conf.parallel_weight: needs speaker_conditioning table or reference "
+                                  "(the partner's voice is looked up by speaker id)")
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     return cfg

@@ -153,6 +153,7 @@ def _train(cfg, tc, d: _Dist, train_dir: Path, dev_dir: Path | None, exp_dir: Pa
     batches = CropBatches(train_dd, speakers, cfg.sample_rate, tc.batch_size, segment, tc.seed,
                           d.rank, d.world_size, tc.preload)
     ref_crops = ReferenceCrops(batches) if cfg.speaker_conditioning == "learned" else None
+    parallel = _parallel_targets(cfg, model, batches, train_dd, train_dir, d.is_main and progress)
     loader = torch.utils.data.DataLoader(batches, batch_size=None, sampler=range(start_step, last_step),
                                          num_workers=tc.num_workers, pin_memory=d.device.type == "cuda")
     writer = _tensorboard(exp_dir, start_step) if d.is_main else None
@@ -178,8 +179,9 @@ def _train(cfg, tc, d: _Dist, train_dir: Path, dev_dir: Path | None, exp_dir: Pa
             ref = bank.draw(spk, tc.seed, step, d.rank).to(d.device)
         elif ref_crops is not None:
             ref = ref_crops.draw(step).to(d.device, non_blocking=True)
+        par = None if parallel is None else tuple(t.to(d.device, non_blocking=True) for t in parallel.draw(step))
         out, grad_norm = _optimise(ddp_model, optimizer, scaler, params, wav, spk, amp_dtype, d.device, tc.grad_clip,
-                                   ref)
+                                   ref, par)
         step += 1
         audio_done += wav.numel() * d.world_size / cfg.sample_rate
         window.add(out, grad_norm)
@@ -222,6 +224,28 @@ def _train(cfg, tc, d: _Dist, train_dir: Path, dev_dir: Path | None, exp_dir: Pa
 
 # --- the parts ------------------------------------------------------------------------------------
 @torch.no_grad()
+def _parallel_targets(cfg, model, batches: CropBatches, train_dd, train_dir: Path, say: bool):
+    """The DTW-aligned partner frames of ``decoder_conf.parallel_weight`` (None when it is off)."""
+    if cfg.decoder != "spectral" or cfg.decoder_conf.parallel_weight <= 0:
+        return None
+    from .parallel_targets import ParallelTargets
+
+    if not train_dd.text:
+        raise UserError(f"{train_dir / 'text'}: decoder_conf.parallel_weight needs the training transcripts")
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        def frames_of(wav):
+            return model.target_frames(torch.from_numpy(wav)[None].to(next(model.parameters()).device))[0].cpu().numpy()
+
+        targets = ParallelTargets(batches, train_dd.text, frames_of, cfg.decoder_conf.frame_hop)
+    if targets.coverage == 0:
+        raise UserError(f"{train_dir / 'text'}: decoder_conf.parallel_weight: no transcript is read by two speakers")
+    if say:
+        print(f"parallel targets: {100 * targets.coverage:.0f}% of utterances have a partner "
+              f"({time.perf_counter() - t0:.0f} s)")
+    return targets
+
+
 def _learned_speaker_means(model, ref_crops: ReferenceCrops, num_speakers: int) -> None:
     """A ``learned`` model's ``speaker_refs``: each training speaker's mean embedding by its current
     speaker encoder (unit norm), so validation and conversion by id use the encoder as trained."""
@@ -328,11 +352,16 @@ def _tensorboard(exp_dir: Path, start_step: int):
     return SummaryWriter(str(exp_dir / "tensorboard"), purge_step=start_step or None)
 
 
-def _optimise(model, optimizer, scaler, params, wav, spk, amp_dtype, device, grad_clip: float, reference=None):
+def _optimise(model, optimizer, scaler, params, wav, spk, amp_dtype, device, grad_clip: float, reference=None,
+              parallel=None):
     """One forward / backward / update; returns (model outputs, gradient norm before clipping).
-    ``reference`` (B, 256): d-vectors that condition the decoder instead of the speaker ids."""
+    ``reference`` (B, 256): d-vectors that condition the decoder instead of the speaker ids;
+    ``parallel``: :meth:`vqspeech.parallel_targets.ParallelTargets.draw`'s tensors."""
     with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-        out = model(wav, spk) if reference is None else model(wav, spk, reference)
+        if parallel is not None:
+            out = model(wav, spk, reference, parallel=parallel)
+        else:
+            out = model(wav, spk) if reference is None else model(wav, spk, reference)
     optimizer.zero_grad(set_to_none=True)
     if scaler is not None:
         scaler.scale(out["loss"]).backward()
@@ -356,6 +385,7 @@ class MetricWindow:
              "loss/codebook": "codebook_loss", "loss/speaker_adversary": "adversary_loss",
              "loss/delta": "delta_loss", "loss/gan": "gan_loss", "loss/feature_matching": "feature_matching_loss",
              "loss/critic": "critic_loss", "loss/content_consistency": "content_consistency_loss",
+             "loss/parallel": "parallel_loss",
              "vq/perplexity": "perplexity", "vq/codes_used": "codes_used"}
 
     def __init__(self):

@@ -71,15 +71,22 @@ class CropBatches(torch.utils.data.Dataset):
             self._perm_epoch = epoch
         return int(self._perm[pos])
 
+    def crop_start(self, i: int, key: int, length: int | None = None) -> int:
+        """The utterance sample at which crop ``key`` of utterance ``i`` starts; negative (minus
+        the zeros put before it) when the utterance is shorter than the segment."""
+        n = len(self.audio(i)) if length is None else length
+        gen = _seeded(self.seed, 1, key)
+        if n >= self.segment:
+            return int(torch.randint(n - self.segment + 1, (1,), generator=gen))
+        return -int(torch.randint(self.segment - n + 1, (1,), generator=gen))
+
     def crop(self, i: int, key: int) -> np.ndarray:
         wav = self.audio(i)
-        gen = _seeded(self.seed, 1, key)
-        if len(wav) >= self.segment:
-            start = int(torch.randint(len(wav) - self.segment + 1, (1,), generator=gen))
+        start = self.crop_start(i, key, len(wav))
+        if start >= 0:
             return wav[start:start + self.segment]
         out = np.zeros(self.segment, dtype=np.float32)
-        start = int(torch.randint(self.segment - len(wav) + 1, (1,), generator=gen))
-        out[start:start + len(wav)] = wav
+        out[-start:-start + len(wav)] = wav
         return out
 
     def utterance_indices(self, step: int) -> list[int]:

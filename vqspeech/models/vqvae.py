@@ -259,10 +259,13 @@ class SpectralVQVAE(_EncoderQuantizer):
         mag = log_frames.float().exp()
         return mag if self.cfg.decoder_conf.features == "linear" else mel_to_linear(mag, self.mel_fbank)
 
-    def forward(self, wav: torch.Tensor, speaker: torch.Tensor, reference: torch.Tensor | None = None
-                ) -> dict[str, torch.Tensor]:
+    def forward(self, wav: torch.Tensor, speaker: torch.Tensor, reference: torch.Tensor | None = None,
+                parallel: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
         """wav (B, T), T a multiple of both hops, speaker (B,) ids [, reference (B, 256), or (B, L) audio
-        for a ``learned`` model] -> dict with
+        for a ``learned`` model] [, ``parallel``: partner speakers (B,), aligned partner frames (B, bins,
+        n) and a (B, n) mask from :class:`vqspeech.parallel_targets.ParallelTargets`, which add
+        ``parallel_weight`` x ``parallel_loss``, the masked L1 of the crops decoded with the partner
+        speakers] -> dict with
         ``loss`` (recon + delta_weight x delta + vq [+ adversary] [+ gan_weight x (gan + 2 x feature
         matching) + critic]), ``recon_loss`` (mean absolute log-magnitude error), ``delta_loss`` (the
         same on frame-to-frame differences), with a critic ``gan_loss``, ``feature_matching_loss``
@@ -292,6 +295,9 @@ class SpectralVQVAE(_EncoderQuantizer):
             consistency = content_consistency_loss(self.encoder, targets_n, converted, ratio, book)
             loss = loss + d.content_consistency_weight * consistency
             enc["content_consistency_loss"] = consistency
+        if parallel is not None and d.parallel_weight > 0:
+            enc["parallel_loss"] = self._parallel_loss(z_q, parallel, n)
+            loss = loss + d.parallel_weight * enc["parallel_loss"]
         if self.critic is not None:
             conversions = self.decoder(z_q, g.roll(1, 0)).float() if d.gan_on_conversions else None
             gan = adversarial_losses(self.critic, targets_n, pred_n, conversions)
@@ -300,6 +306,17 @@ class SpectralVQVAE(_EncoderQuantizer):
         enc.update(frames=pred, targets=targets, recon_loss=recon, delta_loss=delta, vq_loss=enc["loss"],
                    adversary_loss=adv, loss=loss)
         return enc
+
+
+    def _parallel_loss(self, z_q: torch.Tensor, parallel, n: int) -> torch.Tensor:
+        """Masked mean absolute error of the crops' codes decoded with the partner speakers against
+        the partners' aligned frames; every parameter on the path (encoder included) learns from it."""
+        spk, target, mask = parallel
+        pred = self.decoder(z_q, self.speaker_vectors(spk)).float()
+        m = min(n, pred.shape[-1], target.shape[-1])
+        err = (pred[..., :m] - target[..., :m]).abs().mean(dim=1)  # (B, m)
+        w = mask[:, :m]
+        return (err * w).sum() / w.sum().clamp(min=1.0)
 
 
 MODELS = {"wavenet": VQVAE, "spectral": SpectralVQVAE}

@@ -1,0 +1,112 @@
+"""Parallel supervision for a spectral model: the same sentence said by another training voice.
+
+A non-parallel VQ-VAE never sees what it is asked to do at conversion: a source's codes decoded
+with *another* speaker.  Where the training set is parallel (the mini corpus: every voice reads
+the same sentences; VCTK: a few dozen shared sentences), the other voice's recording of the same
+sentence says what that decoding should sound like.  This module gives, for each training crop,
+a partner utterance with the same transcript by another speaker, and the partner's target frames
+aligned to the crop's frames by dynamic time warping, so the model can add
+``parallel_weight x |decoder(crop codes, partner speaker) - aligned partner frames|``
+(``decoder_conf.parallel_weight``).
+
+Alignment: DTW (librosa) between the two utterances' log-mel frames turned into cepstra (a DCT of
+each frame, the first coefficient, loudness, dropped, and each coefficient's utterance mean
+removed), the classic speaker-robust distance of parallel voice conversion.  Each source frame
+takes the partner frame of its first pairing on the path.  Crops are drawn as the training
+batches draw them (:class:`vqspeech.training_crops.CropBatches`), so the crop's first frame is
+known: its start sample rounded to the frame grid (within half a frame hop).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .training_crops import CropBatches, _seeded
+
+
+def cepstra(log_mel: np.ndarray, keep: int = 24) -> np.ndarray:
+    """(bins, F) log-mel frames -> (keep, F) mean-removed cepstra without c0 (the DTW features)."""
+    from scipy.fft import dct
+
+    c = dct(log_mel, type=2, norm="ortho", axis=0)[1:keep + 1]
+    return c - c.mean(axis=1, keepdims=True)
+
+
+def align(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """(D, Fs), (D, Fd) features -> (Fs,) int64: for each source frame, its partner frame on the
+    DTW path (Euclidean frame distance; the first pairing when a source frame pairs with several)."""
+    import librosa
+
+    _, path = librosa.sequence.dtw(X=src, Y=dst, metric="euclidean")
+    path = path[::-1]  # librosa returns it end first
+    out = np.full(src.shape[1], -1, dtype=np.int64)
+    for i, j in path:
+        if out[i] < 0:
+            out[i] = j
+    return out
+
+
+class ParallelTargets:
+    """Partners and aligned target frames for the crops of a :class:`CropBatches`.
+
+    ``frames_of(wav (T,) float32) -> (bins, T // hop) float32`` must be the model's regression
+    target (``SpectralVQVAE.target_frames`` for one utterance).  Utterances whose transcript no
+    other speaker reads get no partner: their rows are masked out.
+    """
+
+    def __init__(self, batches: CropBatches, text: dict[str, str], frames_of, frame_hop: int):
+        self.batches = batches
+        self.hop = frame_hop
+        utts = batches.utts
+        self.frames = [frames_of(batches.audio(i)) for i in range(len(utts))]
+        by_text: dict[str, list[int]] = {}
+        for i, u in enumerate(utts):
+            key = " ".join(text.get(u, "").lower().split())
+            if key:
+                by_text.setdefault(key, []).append(i)
+        # partners[i]: utterances with i's transcript by other speakers, each with the (F_i,) map
+        self.partners: list[list[tuple[int, np.ndarray]]] = [[] for _ in utts]
+        feats = {}
+        for group in by_text.values():
+            for i in group:
+                for j in group:
+                    if batches.spk[i] == batches.spk[j]:
+                        continue
+                    for k in (i, j):
+                        if k not in feats:
+                            feats[k] = cepstra(self.frames[k])
+                    self.partners[i].append((j, align(feats[i], feats[j])))
+
+    @property
+    def coverage(self) -> float:
+        """The fraction of utterances with at least one partner."""
+        return sum(bool(p) for p in self.partners) / len(self.partners)
+
+    def crop_first_frame(self, i: int, key: int) -> int:
+        """Utterance frame of the crop's first frame (negative when the crop starts with padding)."""
+        return int(round(self.batches.crop_start(i, key) / self.hop))
+
+    def draw(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """For batch ``step``: partner speakers (B,) int64, aligned partner frames (B, bins, n)
+        float32 and a (B, n) float32 mask (1 where the crop frame lies in its utterance and the
+        utterance has a partner), n = segment // hop.  A pure function of (seed, step, rank)."""
+        b = self.batches
+        n = b.segment // self.hop
+        bins = self.frames[0].shape[0]
+        gen = _seeded(b.seed, 4, step, b.rank)
+        base = step * b.global_batch + b.rank * b.batch_size
+        spk = np.zeros(b.batch_size, dtype=np.int64)
+        target = np.zeros((b.batch_size, bins, n), dtype=np.float32)
+        mask = np.zeros((b.batch_size, n), dtype=np.float32)
+        for row, i in enumerate(b.utterance_indices(step)):
+            spk[row] = b.spk[i]
+            if not self.partners[i]:
+                continue
+            j, path = self.partners[i][int(torch.randint(len(self.partners[i]), (1,), generator=gen))]
+            spk[row] = b.spk[j]
+            src = self.crop_first_frame(i, base + row) + np.arange(n)
+            inside = (src >= 0) & (src < len(path))
+            target[row][:, inside] = self.frames[j][:, path[src[inside]]]
+            mask[row, inside] = 1.0
+        return torch.from_numpy(spk), torch.from_numpy(target), torch.from_numpy(mask)
