@@ -17,9 +17,10 @@ float32 reference by ~0.3% of their range (random weights; within 2% tested) and
 falls near a CDF step can flip (after which the sequence follows another path of the same
 model); ``"tf32"`` (method ``triton-tf32``) rounds the inputs to 10-bit mantissas (logits
 ~1e-3 from float32, 1.6x slower); ``"ieee"`` keeps float32 products (logits within ~1e-5, but
-30x slower on an H200, where float32 products leave the tensor cores).  The tolerances are tested with teacher forcing
-(``tests/test_generation_triton.py``).  Runs on the CPU under ``TRITON_INTERPRET=1`` (slowly),
-which is how CI checks the kernel; the kernel itself is in :mod:`.triton_kernel`.
+30x slower on an H200, where float32 products leave the tensor cores).  The tolerances are
+tested with teacher forcing (``tests/test_generation_triton.py``).  Runs on the CPU under
+``TRITON_INTERPRET=1`` (slowly), which is how CI checks the kernel; the kernel itself is in
+:mod:`.triton_kernel`.
 
 Sizes: R, G, S and Q must be powers of two >= 16 (``tl.dot`` and ``tl.arange`` need it).
 """
