@@ -33,18 +33,27 @@ def cepstra(log_mel: np.ndarray, keep: int = 24) -> np.ndarray:
     return c - c.mean(axis=1, keepdims=True)
 
 
-def align(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """(D, Fs), (D, Fd) features -> (Fs,) int64: for each source frame, its partner frame on the
-    DTW path (Euclidean frame distance; the first pairing when a source frame pairs with several)."""
+def align_both(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(D, Fs), (D, Fd) features -> ((Fs,), (Fd,)) int64 maps from one DTW path (Euclidean frame
+    distance): each source frame's partner frame, and each partner frame's source frame (the
+    first pairing when a frame pairs with several)."""
     import librosa
 
     _, path = librosa.sequence.dtw(X=src, Y=dst, metric="euclidean")
     path = path[::-1]  # librosa returns it end first
-    out = np.full(src.shape[1], -1, dtype=np.int64)
+    to_dst = np.full(src.shape[1], -1, dtype=np.int64)
+    to_src = np.full(dst.shape[1], -1, dtype=np.int64)
     for i, j in path:
-        if out[i] < 0:
-            out[i] = j
-    return out
+        if to_dst[i] < 0:
+            to_dst[i] = j
+        if to_src[j] < 0:
+            to_src[j] = i
+    return to_dst, to_src
+
+
+def align(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """(D, Fs), (D, Fd) features -> (Fs,) int64: each source frame's partner frame on the DTW path."""
+    return align_both(src, dst)[0]
 
 
 class ParallelTargets:
@@ -69,14 +78,16 @@ class ParallelTargets:
         self.partners: list[list[tuple[int, np.ndarray]]] = [[] for _ in utts]
         feats = {}
         for group in by_text.values():
-            for i in group:
-                for j in group:
+            for a, i in enumerate(group):
+                for j in group[a + 1:]:
                     if batches.spk[i] == batches.spk[j]:
                         continue
                     for k in (i, j):
                         if k not in feats:
                             feats[k] = cepstra(self.frames[k])
-                    self.partners[i].append((j, align(feats[i], feats[j])))
+                    i_to_j, j_to_i = align_both(feats[i], feats[j])  # one DTW serves both directions
+                    self.partners[i].append((j, i_to_j))
+                    self.partners[j].append((i, j_to_i))
 
     @property
     def coverage(self) -> float:

@@ -223,7 +223,6 @@ def _train(cfg, tc, d: _Dist, train_dir: Path, dev_dir: Path | None, exp_dir: Pa
 
 
 # --- the parts ------------------------------------------------------------------------------------
-@torch.no_grad()
 def _parallel_targets(cfg, model, batches: CropBatches, train_dd, train_dir: Path, say: bool):
     """The DTW-aligned partner frames of ``decoder_conf.parallel_weight`` (None when it is off)."""
     if cfg.decoder != "spectral" or cfg.decoder_conf.parallel_weight <= 0:
@@ -246,6 +245,7 @@ def _parallel_targets(cfg, model, batches: CropBatches, train_dd, train_dir: Pat
     return targets
 
 
+@torch.no_grad()
 def _learned_speaker_means(model, ref_crops: ReferenceCrops, num_speakers: int) -> None:
     """A ``learned`` model's ``speaker_refs``: each training speaker's mean embedding by its current
     speaker encoder (unit norm), so validation and conversion by id use the encoder as trained."""

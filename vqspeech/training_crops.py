@@ -74,7 +74,9 @@ class CropBatches(torch.utils.data.Dataset):
     def crop_start(self, i: int, key: int, length: int | None = None) -> int:
         """The utterance sample at which crop ``key`` of utterance ``i`` starts; negative (minus
         the zeros put before it) when the utterance is shorter than the segment."""
-        n = len(self.audio(i)) if length is None else length
+        if length is None:
+            length = len(self.cache[i]) if i in self.cache else len(self.audio(i))
+        n = length
         gen = _seeded(self.seed, 1, key)
         if n >= self.segment:
             return int(torch.randint(n - self.segment + 1, (1,), generator=gen))

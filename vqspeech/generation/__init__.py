@@ -41,7 +41,7 @@ def generate_classes(model, codes: torch.Tensor, speaker: torch.Tensor, num_samp
     uniforms = opts.uniforms(codes.shape[0], T)
     run = backend.load()
     if teacher is not None or return_logits:
-        if backend.name not in ("reference", "triton", "triton-tf32"):
+        if backend.module not in ("reference", "triton_backend"):
             raise ValueError("teacher forcing and logits are only available from the reference and triton methods")
         return run(model, codes, speaker, T, uniforms, opts, teacher=teacher, return_logits=return_logits)
     return run(model, codes, speaker, T, uniforms, opts)

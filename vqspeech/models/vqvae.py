@@ -307,7 +307,6 @@ class SpectralVQVAE(_EncoderQuantizer):
                    adversary_loss=adv, loss=loss)
         return enc
 
-
     def _parallel_loss(self, z_q: torch.Tensor, parallel, n: int) -> torch.Tensor:
         """Masked mean absolute error of the crops' codes decoded with the partner speakers against
         the partners' aligned frames; every parameter on the path (encoder included) learns from it."""
