@@ -120,13 +120,137 @@ def test_utterances_without_a_partner_are_masked_out(targets):
         pt.partners = saved
 
 
-def test_model_adds_the_weighted_masked_l1_of_the_partner_decoding():
+def test_partner_crops_put_each_code_on_its_partner_moment(targets):
+    """With the partner recording an exact copy (identity DTW map), code c of the crop must land on
+    the partner-crop code that holds the very same samples; with a copy slowed 2x by sample
+    repetition, on the one that holds them twice as late."""
+    pt, _ = targets
+    b = pt.batches
+    code_hop = 64
+    n = b.segment // code_hop
+    saved, saved_audio = pt.partners, b.audio
+    try:
+        # every utterance's partner: itself under another speaker's name, frame map the identity
+        pt.partners = [[(i, np.arange(pt.frames[i].shape[1]))] for i in range(len(saved))]
+        crops, index = pt.draw_partner_crops(2, code_hop)
+        assert crops.shape == (4, b.segment) and index.shape == (4, n)
+        assert torch.equal(index, pt.draw_partner_crops(2, code_hop)[1])  # a pure function of the step
+        base = 2 * b.global_batch
+        checked = 0
+        for row, i in enumerate(b.utterance_indices(2)):
+            crop = b.crop(i, base + row)
+            for c in range(n):
+                k = int(index[row, c])
+                if k < 0:
+                    continue
+                np.testing.assert_array_equal(crops[row, k * code_hop:(k + 1) * code_hop].numpy(),
+                                              crop[c * code_hop:(c + 1) * code_hop])
+                checked += 1
+        assert checked > 0.5 * 4 * n
+        # a 2x slower partner: each sample said twice, each frame mapped to twice its index
+        b.audio = lambda i: np.repeat(saved_audio(i), 2)
+        pt.partners = [[(i, 2 * np.arange(pt.frames[i].shape[1]))] for i in range(len(saved))]
+        crops, index = pt.draw_partner_crops(2, code_hop)
+        for row, i in enumerate(b.utterance_indices(2)):
+            a0 = b.crop_start(i, base + row, len(saved_audio(i)))
+            ks = index[row].numpy()
+            ok = ks >= 0
+            assert ok.sum() > n // 4
+            # the partner crop's sample at code k is the utterance's sample at code c, said twice as late
+            partner_start = [int(np.flatnonzero(ok)[0])]
+            c = partner_start[0]
+            s_a = a0 + c * code_hop
+            s_b = 2 * pt.hop * int(round(s_a / pt.hop)) + (s_a - pt.hop * int(round(s_a / pt.hop)))
+            np.testing.assert_allclose(crops[row, ks[c] * code_hop].item(), np.repeat(saved_audio(i), 2)[s_b],
+                                       atol=0)
+            assert (np.diff(ks[ok]) >= 1).all() and (np.diff(ks[ok]) <= 3).all()  # 2 codes on per code
+            assert abs(np.diff(ks[ok]).mean() - 2) < 0.1
+    finally:
+        pt.partners, b.audio = saved, saved_audio
+
+
+def test_partner_crops_of_utterances_without_a_partner_are_masked(targets):
+    pt, _ = targets
+    saved = pt.partners
+    pt.partners = [[] for _ in saved]
+    try:
+        crops, index = pt.draw_partner_crops(0, 64)
+        assert (index == -1).all() and not crops.any()
+    finally:
+        pt.partners = saved
+
+
+def _tiny_model_and_wav(**decoder_conf):
+    """A tiny spectral model (3 speakers, eval mode, seed 0) with ``decoder_conf`` set, and (2, 2048) noise."""
     cfg = tiny_spectral().to_dict()
-    cfg["decoder_conf"]["parallel_weight"] = 0.5
+    cfg["decoder_conf"].update(decoder_conf)
     cfg = config_from_dict(cfg)
     torch.manual_seed(0)
-    m = build_model(cfg, 3).eval()
-    wav = torch.rand(2, 2048) * 2 - 1
+    return cfg, build_model(cfg, 3).eval(), torch.rand(2, 2048) * 2 - 1
+
+
+def test_model_adds_the_weighted_masked_distance_to_the_partners_codes():
+    cfg, m, wav = _tiny_model_and_wav(parallel_code_weight=0.25)
+    partner_wav = torch.rand(2, 2048) * 2 - 1
+    spk = torch.tensor([0, 1])
+    n = 2048 // m.hop
+    index = torch.arange(n).flip(0).repeat(2, 1)   # code c pairs with partner code n - 1 - c
+    index[1, : n // 3] = -1
+    par = (spk, torch.zeros(2, cfg.decoder_conf.n_mels, 2048 // 64), torch.zeros(2, 2048 // 64),
+           partner_wav, index)
+    out = m(wav, spk, parallel=par)
+    plain = m(wav, spk)
+    # by hand: the partner's codes by brute-force nearest search, then the masked mean squared distance
+    with torch.no_grad():
+        z = m.encode(wav)["z"]
+        zp = m.encode(partner_wav)["z"]
+    book = m.quantizer.codebook
+    expected, count = 0.0, 0
+    for r in range(2):
+        for c in range(n):
+            k = int(index[r, c])
+            if k < 0:
+                continue
+            code = int(((book - zp[r, :, k]) ** 2).sum(1).argmin())
+            expected += float(((z[r, :, c] - book[code]) ** 2).mean())
+            count += 1
+    expected /= count
+    assert out["parallel_code_loss"].item() == pytest.approx(expected, rel=1e-5)
+    assert out["loss"].item() == pytest.approx(plain["loss"].item() + 0.25 * expected, rel=1e-5)
+    # the gradient reaches the crop's encoder only (the partner side is a constant target)
+    m.zero_grad()
+    out["parallel_code_loss"].backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in m.encoder.parameters())
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in m.decoder.parameters())
+
+
+def test_training_with_parallel_code_agreement_brings_partners_codes_together(tiny_corpus, tmp_path, targets):
+    """The same short training with and without the term (a log-mel encoder with instance norm, as
+    the study's models): with it, the crops' encoder outputs end closer to their partners' codes."""
+    from vqspeech.train import train
+
+    pt, _ = targets
+    distances = {}
+    for weight in (0.0, 2.0):
+        cfg = tiny_spectral(max_steps=60, batch_size=4, segment_samples=2048, lr=3e-3, log_every=10,
+                            val_every=1000, checkpoint_every=60, audio_samples=0).to_dict()
+        cfg["encoder_conf"].update(input="mel", mel_hop=16, strides=[1, 1, 1, 1], instance_norm=True)
+        cfg["decoder_conf"]["parallel_code_weight"] = weight
+        cfg["decoder_conf"]["parallel_weight"] = 1.0
+        res = train(config_from_dict(cfg), tiny_corpus / "data" / "train", None, tmp_path / f"exp{weight}",
+                    progress=False)
+        model = res.model.eval()
+        with torch.no_grad():
+            d = [model._parallel_code_loss(model.encode(pt.batches[step][0])["z"],
+                                           *pt.draw_partner_crops(step, model.hop)).item() for step in range(6)]
+        distances[weight] = float(np.mean(d))
+        if weight > 0:
+            assert res.final["loss/parallel_code"] > 0
+    assert distances[2.0] < 0.7 * distances[0.0], distances
+
+
+def test_model_adds_the_weighted_masked_l1_of_the_partner_decoding():
+    cfg, m, wav = _tiny_model_and_wav(parallel_weight=0.5)
     spk = torch.tensor([0, 1])
     n = 2048 // 64
     partner = torch.tensor([2, 0])
@@ -151,6 +275,8 @@ def test_model_adds_the_weighted_masked_l1_of_the_partner_decoding():
 def test_config_errors():
     with pytest.raises(ConfigError, match="parallel_weight: must be >= 0"):
         config_from_dict({"decoder": "spectral", "decoder_conf": {"parallel_weight": -1}})
+    with pytest.raises(ConfigError, match="parallel_code_weight: must be >= 0"):
+        config_from_dict({"decoder": "spectral", "decoder_conf": {"parallel_code_weight": -0.5}})
     with pytest.raises(ConfigError, match="parallel_weight: needs speaker_conditioning table or reference"):
         config_from_dict({"decoder": "spectral", "speaker_conditioning": "learned",
                           "decoder_conf": {"parallel_weight": 1.0}})
@@ -183,5 +309,6 @@ def test_training_without_transcripts_is_refused(tiny_corpus, tmp_path):
     (data / "text").unlink()
     cfg = tiny_spectral(max_steps=2, batch_size=2, segment_samples=2048, audio_samples=0).to_dict()
     cfg["decoder_conf"]["parallel_weight"] = 1.0
-    with pytest.raises(UserError, match="text: decoder_conf.parallel_weight needs the training transcripts"):
+    with pytest.raises(UserError, match="text: decoder_conf.parallel_weight / parallel_code_weight need the "
+                                        "training transcripts"):
         train(config_from_dict(cfg), data, None, tmp_path / "exp", progress=False)

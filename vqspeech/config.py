@@ -202,6 +202,11 @@ class SpectralDecoderConfig:
     # utterance's frames aligned by DTW (L1, masked).  Needs transcripts in the training data
     # directory's text file and sentences read by several voices.  0 = off.
     parallel_weight: float = 0.0
+    # Weight of parallel code agreement (the same partners): each crop code's encoder output is
+    # pulled, like the commitment loss, to the code the encoder picks for the DTW-aligned moment of
+    # the partner's reading, so that one sentence read by two voices gets the same codes (mean
+    # squared distance; the partner crop is encoded without gradient).  0 = off.
+    parallel_code_weight: float = 0.0
 
     def check(self) -> None:
         if self.features not in ("mel", "linear"):
@@ -223,6 +228,8 @@ class SpectralDecoderConfig:
                               f"{self.content_consistency_target!r}")
         if self.parallel_weight < 0:
             raise ConfigError(f"decoder_conf.parallel_weight: must be >= 0, got {self.parallel_weight}")
+        if self.parallel_code_weight < 0:
+            raise ConfigError(f"decoder_conf.parallel_code_weight: must be >= 0, got {self.parallel_code_weight}")
         if self.content_consistency_weight < 0:
             raise ConfigError(f"decoder_conf.content_consistency_weight: must be >= 0, got "
                               f"{self.content_consistency_weight}")

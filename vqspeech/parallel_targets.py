@@ -98,6 +98,21 @@ class ParallelTargets:
         """Utterance frame of the crop's first frame (negative when the crop starts with padding)."""
         return int(round(self.batches.crop_start(i, key) / self.hop))
 
+    def _pairs(self, step: int) -> list[tuple[int, int, int, np.ndarray | None]]:
+        """Batch ``step``'s rows as (crop key, utterance i, partner j or -1, i -> j frame map or None);
+        the partner draw is a pure function of (seed, step, rank)."""
+        b = self.batches
+        gen = _seeded(b.seed, 4, step, b.rank)
+        base = step * b.global_batch + b.rank * b.batch_size
+        rows = []
+        for row, i in enumerate(b.utterance_indices(step)):
+            if not self.partners[i]:
+                rows.append((base + row, i, -1, None))
+                continue
+            j, path = self.partners[i][int(torch.randint(len(self.partners[i]), (1,), generator=gen))]
+            rows.append((base + row, i, j, path))
+        return rows
+
     def draw(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """For batch ``step``: partner speakers (B,) int64, aligned partner frames (B, bins, n)
         float32 and a (B, n) float32 mask (1 where the crop frame lies in its utterance and the
@@ -105,19 +120,50 @@ class ParallelTargets:
         b = self.batches
         n = b.segment // self.hop
         bins = self.frames[0].shape[0]
-        gen = _seeded(b.seed, 4, step, b.rank)
-        base = step * b.global_batch + b.rank * b.batch_size
         spk = np.zeros(b.batch_size, dtype=np.int64)
         target = np.zeros((b.batch_size, bins, n), dtype=np.float32)
         mask = np.zeros((b.batch_size, n), dtype=np.float32)
-        for row, i in enumerate(b.utterance_indices(step)):
-            spk[row] = b.spk[i]
-            if not self.partners[i]:
+        for row, (key, i, j, path) in enumerate(self._pairs(step)):
+            spk[row] = b.spk[i if j < 0 else j]
+            if j < 0:
                 continue
-            j, path = self.partners[i][int(torch.randint(len(self.partners[i]), (1,), generator=gen))]
-            spk[row] = b.spk[j]
-            src = self.crop_first_frame(i, base + row) + np.arange(n)
+            src = self.crop_first_frame(i, key) + np.arange(n)
             inside = (src >= 0) & (src < len(path))
             target[row][:, inside] = self.frames[j][:, path[src[inside]]]
             mask[row, inside] = 1.0
         return torch.from_numpy(spk), torch.from_numpy(target), torch.from_numpy(mask)
+
+    def draw_partner_crops(self, step: int, code_hop: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """For batch ``step`` (the same partners as :meth:`draw`): the partners' waveform crops
+        (B, segment) float32, each centred on the stretch of the partner reading that DTW pairs with
+        the crop, and (B, n) int64 the partner-crop code index aligned with each of the crop's
+        n = segment // code_hop codes (-1: no partner, or the code or its partner falls outside its
+        utterance or the partner crop).
+
+        Code ``c`` of a crop starting at utterance sample ``a0`` sits at sample ``a0 + c * code_hop``;
+        its frame's partner frame keeps the offset within the frame, and the partner crop's code
+        ``k`` sits at ``b0 + k * code_hop``."""
+        b = self.batches
+        seg = b.segment
+        n = seg // code_hop
+        crops = np.zeros((b.batch_size, seg), dtype=np.float32)
+        index = np.full((b.batch_size, n), -1, dtype=np.int64)
+        for row, (key, i, j, path) in enumerate(self._pairs(step)):
+            if j < 0:
+                continue
+            a0 = b.crop_start(i, key)
+            s_a = a0 + code_hop * np.arange(n)
+            ok = (s_a >= 0) & (s_a < len(path) * self.hop)
+            if not ok.any():
+                continue
+            f_a = np.clip(np.round(s_a / self.hop).astype(np.int64), 0, len(path) - 1)
+            s_b = path[f_a] * self.hop + (s_a - f_a * self.hop)
+            partner = b.audio(j)
+            b0 = int(s_b[ok][ok.sum() // 2]) - seg // 2   # the middle code's partner sample at the centre
+            lo, hi = max(b0, 0), min(b0 + seg, len(partner))
+            if hi > lo:
+                crops[row, lo - b0:hi - b0] = partner[lo:hi]
+            k = np.round((s_b - b0) / code_hop).astype(np.int64)
+            ok &= (k >= 0) & (k < n) & (s_b >= 0) & (s_b < len(partner))
+            index[row, ok] = k[ok]
+        return torch.from_numpy(crops), torch.from_numpy(index)

@@ -179,7 +179,8 @@ def _train(cfg, tc, d: _Dist, train_dir: Path, dev_dir: Path | None, exp_dir: Pa
             ref = bank.draw(spk, tc.seed, step, d.rank).to(d.device)
         elif ref_crops is not None:
             ref = ref_crops.draw(step).to(d.device, non_blocking=True)
-        par = None if parallel is None else tuple(t.to(d.device, non_blocking=True) for t in parallel.draw(step))
+        par = None if parallel is None else tuple(t.to(d.device, non_blocking=True)
+                                                  for t in _parallel_draw(parallel, cfg, model, step))
         out, grad_norm = _optimise(ddp_model, optimizer, scaler, params, wav, spk, amp_dtype, d.device, tc.grad_clip,
                                    ref, par)
         step += 1
@@ -225,12 +226,14 @@ def _train(cfg, tc, d: _Dist, train_dir: Path, dev_dir: Path | None, exp_dir: Pa
 # --- the parts ------------------------------------------------------------------------------------
 def _parallel_targets(cfg, model, batches: CropBatches, train_dd, train_dir: Path, say: bool):
     """The DTW-aligned partner frames of ``decoder_conf.parallel_weight`` (None when it is off)."""
-    if cfg.decoder != "spectral" or cfg.decoder_conf.parallel_weight <= 0:
+    d = cfg.decoder_conf
+    if cfg.decoder != "spectral" or (d.parallel_weight <= 0 and d.parallel_code_weight <= 0):
         return None
     from .parallel_targets import ParallelTargets
 
     if not train_dd.text:
-        raise UserError(f"{train_dir / 'text'}: decoder_conf.parallel_weight needs the training transcripts")
+        raise UserError(f"{train_dir / 'text'}: decoder_conf.parallel_weight / parallel_code_weight need the "
+                        f"training transcripts")
     t0 = time.perf_counter()
     with torch.no_grad():
         def frames_of(wav):
@@ -238,11 +241,21 @@ def _parallel_targets(cfg, model, batches: CropBatches, train_dd, train_dir: Pat
 
         targets = ParallelTargets(batches, train_dd.text, frames_of, cfg.decoder_conf.frame_hop)
     if targets.coverage == 0:
-        raise UserError(f"{train_dir / 'text'}: decoder_conf.parallel_weight: no transcript is read by two speakers")
+        raise UserError(f"{train_dir / 'text'}: decoder_conf.parallel_weight / parallel_code_weight: no transcript "
+                        f"is read by two speakers")
     if say:
         print(f"parallel targets: {100 * targets.coverage:.0f}% of utterances have a partner "
               f"({time.perf_counter() - t0:.0f} s)")
     return targets
+
+
+def _parallel_draw(parallel, cfg, model, step: int) -> tuple[torch.Tensor, ...]:
+    """Batch ``step``'s parallel tensors: :meth:`ParallelTargets.draw`'s three, and with
+    ``parallel_code_weight`` also :meth:`ParallelTargets.draw_partner_crops`'s two."""
+    out = parallel.draw(step)
+    if cfg.decoder_conf.parallel_code_weight > 0:
+        out = out + parallel.draw_partner_crops(step, model.hop)
+    return out
 
 
 @torch.no_grad()
@@ -385,7 +398,7 @@ class MetricWindow:
              "loss/codebook": "codebook_loss", "loss/speaker_adversary": "adversary_loss",
              "loss/delta": "delta_loss", "loss/gan": "gan_loss", "loss/feature_matching": "feature_matching_loss",
              "loss/critic": "critic_loss", "loss/content_consistency": "content_consistency_loss",
-             "loss/parallel": "parallel_loss",
+             "loss/parallel": "parallel_loss", "loss/parallel_code": "parallel_code_loss",
              "vq/perplexity": "perplexity", "vq/codes_used": "codes_used"}
 
     def __init__(self):

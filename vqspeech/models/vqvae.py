@@ -260,12 +260,14 @@ class SpectralVQVAE(_EncoderQuantizer):
         return mag if self.cfg.decoder_conf.features == "linear" else mel_to_linear(mag, self.mel_fbank)
 
     def forward(self, wav: torch.Tensor, speaker: torch.Tensor, reference: torch.Tensor | None = None,
-                parallel: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+                parallel: tuple[torch.Tensor, ...] | None = None) -> dict[str, torch.Tensor]:
         """wav (B, T), T a multiple of both hops, speaker (B,) ids [, reference (B, 256), or (B, L) audio
         for a ``learned`` model] [, ``parallel``: partner speakers (B,), aligned partner frames (B, bins,
         n) and a (B, n) mask from :class:`vqspeech.parallel_targets.ParallelTargets`, which add
         ``parallel_weight`` x ``parallel_loss``, the masked L1 of the crops decoded with the partner
-        speakers] -> dict with
+        speakers; with two more, the partners' crops (B, L) and the aligned partner code index (B, n)
+        from :meth:`~vqspeech.parallel_targets.ParallelTargets.draw_partner_crops`, ``parallel_code_weight``
+        x ``parallel_code_loss``] -> dict with
         ``loss`` (recon + delta_weight x delta + vq [+ adversary] [+ gan_weight x (gan + 2 x feature
         matching) + critic]), ``recon_loss`` (mean absolute log-magnitude error), ``delta_loss`` (the
         same on frame-to-frame differences), with a critic ``gan_loss``, ``feature_matching_loss``
@@ -296,8 +298,11 @@ class SpectralVQVAE(_EncoderQuantizer):
             loss = loss + d.content_consistency_weight * consistency
             enc["content_consistency_loss"] = consistency
         if parallel is not None and d.parallel_weight > 0:
-            enc["parallel_loss"] = self._parallel_loss(z_q, parallel, n)
+            enc["parallel_loss"] = self._parallel_loss(z_q, parallel[:3], n)
             loss = loss + d.parallel_weight * enc["parallel_loss"]
+        if parallel is not None and d.parallel_code_weight > 0:
+            enc["parallel_code_loss"] = self._parallel_code_loss(enc["z"], *parallel[3:])
+            loss = loss + d.parallel_code_weight * enc["parallel_code_loss"]
         if self.critic is not None:
             conversions = self.decoder(z_q, g.roll(1, 0)).float() if d.gan_on_conversions else None
             gan = adversarial_losses(self.critic, targets_n, pred_n, conversions)
@@ -315,6 +320,22 @@ class SpectralVQVAE(_EncoderQuantizer):
         m = min(n, pred.shape[-1], target.shape[-1])
         err = (pred[..., :m] - target[..., :m]).abs().mean(dim=1)  # (B, m)
         w = mask[:, :m]
+        return (err * w).sum() / w.sum().clamp(min=1.0)
+
+
+    def _parallel_code_loss(self, z: torch.Tensor, partner_wav: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """z (B, D, n) the crops' encoder outputs, partner_wav (B, L) the partners' crops and index
+        (B, n) the partner-crop code aligned with each crop code (-1: none) -> the mean squared
+        distance between each crop code's encoder output and the code vector its partner moment
+        quantizes to (masked; the partner side is a constant target, like the commitment loss's)."""
+        with torch.no_grad():
+            zp = self.encoder(partner_wav if self.encoder.reads_mel else mulaw_compress(partner_wav, _ENCODER_MU))
+            B, D, m = zp.shape
+            codes = self.quantizer.nearest(zp.transpose(1, 2).reshape(-1, D).float()).view(B, m)
+            aligned = codes.gather(1, index.clamp(0, m - 1)[:, : z.shape[-1]])   # (B, n)
+            target = self.quantizer.lookup(aligned)                               # (B, D, n)
+        w = (index[:, : z.shape[-1]] >= 0).float()
+        err = (z.float() - target.float()).pow(2).mean(dim=1)                     # (B, n)
         return (err * w).sum() / w.sum().clamp(min=1.0)
 
 
