@@ -224,29 +224,82 @@ def test_model_adds_the_weighted_masked_distance_to_the_partners_codes():
     assert all(p.grad is None or p.grad.abs().sum() == 0 for p in m.decoder.parameters())
 
 
-def test_training_with_parallel_code_agreement_brings_partners_codes_together(tiny_corpus, tmp_path, targets):
+@pytest.mark.parametrize("form", ["commitment", "contrastive"])
+def test_training_with_parallel_code_agreement_brings_partners_together(tiny_corpus, tmp_path, targets, form):
     """The same short training with and without the term (a log-mel encoder with instance norm, as
-    the study's models): with it, the crops' encoder outputs end closer to their partners' codes."""
+    the study's models): with it, the crops' encoder outputs end closer to their partners' (by the
+    term's own measure, on crops of another draw)."""
     from vqspeech.train import train
 
     pt, _ = targets
-    distances = {}
+    measured = {}
     for weight in (0.0, 2.0):
         cfg = tiny_spectral(max_steps=60, batch_size=4, segment_samples=2048, lr=3e-3, log_every=10,
                             val_every=1000, checkpoint_every=60, audio_samples=0).to_dict()
         cfg["encoder_conf"].update(input="mel", mel_hop=16, strides=[1, 1, 1, 1], instance_norm=True)
-        cfg["decoder_conf"]["parallel_code_weight"] = weight
-        cfg["decoder_conf"]["parallel_weight"] = 1.0
+        cfg["decoder_conf"].update(parallel_code_weight=weight, parallel_code_loss=form, parallel_weight=1.0)
         res = train(config_from_dict(cfg), tiny_corpus / "data" / "train", None, tmp_path / f"exp{weight}",
                     progress=False)
         model = res.model.eval()
         with torch.no_grad():
             d = [model._parallel_code_loss(model.encode(pt.batches[step][0])["z"],
                                            *pt.draw_partner_crops(step, model.hop)).item() for step in range(6)]
-        distances[weight] = float(np.mean(d))
+        measured[weight] = float(np.mean(d))
         if weight > 0:
             assert res.final["loss/parallel_code"] > 0
-    assert distances[2.0] < 0.7 * distances[0.0], distances
+    # (the tiny model's InfoNCE over 256 partner moments falls more slowly than the distance)
+    assert measured[2.0] < {"commitment": 0.7, "contrastive": 0.85}[form] * measured[0.0], measured
+
+
+def test_contrastive_agreement_equals_a_hand_computed_infonce():
+    from vqspeech.models.code_agreement import contrastive_to_partner
+
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(2, 5, 7, generator=g)
+    zp = torch.randn(2, 5, 9, generator=g)
+    index = torch.tensor([[0, 1, 3, 4, 4, 6, 8], [-1, 2, 2, 3, 5, 7, -1]])
+    got = contrastive_to_partner(z, zp, index, tau=0.2, guard=2).item()
+    total, count = 0.0, 0
+    for b in range(2):
+        for c in range(7):
+            k = int(index[b, c])
+            if k < 0:
+                continue
+            a = z[b, :, c] / z[b, :, c].norm()
+            sims = [float(a @ (zp[b, :, j] / zp[b, :, j].norm())) / 0.2 for j in range(9)]
+            allowed = [j for j in range(9) if j == k or abs(j - k) > 2]
+            total += -(sims[k] - np.log(sum(np.exp(sims[j]) for j in allowed)))
+            count += 1
+    assert got == pytest.approx(total / count, rel=1e-5)
+    # the guarded neighbours do not count: changing them changes nothing
+    zp2 = zp.clone()
+    zp2[0, :, 2] += 5.0   # a moment that is some codes' negative (or positive) moves the loss
+    assert contrastive_to_partner(z, zp2, index, tau=0.2, guard=2).item() != pytest.approx(got, rel=1e-6)
+    alone = torch.tensor([[3, -1, -1, -1, -1, -1, -1], [-1] * 7])
+    base = contrastive_to_partner(z, zp, alone, tau=0.2, guard=2).item()
+    for j in (1, 2, 4, 5):     # neighbours of moment 3 within the guard
+        zp3 = zp.clone()
+        zp3[0, :, j] = torch.randn(5, generator=g)
+        assert contrastive_to_partner(z, zp3, alone, tau=0.2, guard=2).item() == pytest.approx(base, rel=1e-6)
+    # a crop whose every code points exactly at its partner's scores better than a shuffled one
+    same = contrastive_to_partner(zp[:, :, :7], zp, torch.arange(7).repeat(2, 1), tau=0.1).item()
+    shuffled = contrastive_to_partner(zp[:, :, torch.randperm(7, generator=g)], zp, torch.arange(7).repeat(2, 1),
+                                      tau=0.1).item()
+    assert same < shuffled
+
+
+def test_model_uses_the_configured_agreement_form():
+    from vqspeech.models.code_agreement import contrastive_to_partner
+
+    cfg, m, wav = _tiny_model_and_wav(parallel_code_weight=1.0, parallel_code_loss="contrastive",
+                                      parallel_code_temperature=0.3)
+    partner_wav = torch.rand(2, 2048) * 2 - 1
+    n = 2048 // m.hop
+    index = torch.arange(n).repeat(2, 1)
+    with torch.no_grad():
+        z, zp = m.encode(wav)["z"], m.encode(partner_wav)["z"]
+        assert m._parallel_code_loss(z, partner_wav, index).item() == pytest.approx(
+            contrastive_to_partner(z, zp, index, tau=0.3).item(), rel=1e-6)
 
 
 def test_model_adds_the_weighted_masked_l1_of_the_partner_decoding():
@@ -277,6 +330,10 @@ def test_config_errors():
         config_from_dict({"decoder": "spectral", "decoder_conf": {"parallel_weight": -1}})
     with pytest.raises(ConfigError, match="parallel_code_weight: must be >= 0"):
         config_from_dict({"decoder": "spectral", "decoder_conf": {"parallel_code_weight": -0.5}})
+    with pytest.raises(ConfigError, match="parallel_code_loss: must be commitment or contrastive, got 'ce'"):
+        config_from_dict({"decoder": "spectral", "decoder_conf": {"parallel_code_loss": "ce"}})
+    with pytest.raises(ConfigError, match="parallel_code_temperature: must be > 0"):
+        config_from_dict({"decoder": "spectral", "decoder_conf": {"parallel_code_temperature": 0}})
     with pytest.raises(ConfigError, match="parallel_weight: needs speaker_conditioning table or reference"):
         config_from_dict({"decoder": "spectral", "speaker_conditioning": "learned",
                           "decoder_conf": {"parallel_weight": 1.0}})

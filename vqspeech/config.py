@@ -207,6 +207,10 @@ class SpectralDecoderConfig:
     # the partner's reading, so that one sentence read by two voices gets the same codes (mean
     # squared distance; the partner crop is encoded without gradient).  0 = off.
     parallel_code_weight: float = 0.0
+    # Its form (vqspeech.models.code_agreement): "commitment" (the distance above) or "contrastive"
+    # (InfoNCE: pick the aligned partner moment among the partner crop's, cosine / temperature).
+    parallel_code_loss: str = "commitment"
+    parallel_code_temperature: float = 0.1
 
     def check(self) -> None:
         if self.features not in ("mel", "linear"):
@@ -230,6 +234,12 @@ class SpectralDecoderConfig:
             raise ConfigError(f"decoder_conf.parallel_weight: must be >= 0, got {self.parallel_weight}")
         if self.parallel_code_weight < 0:
             raise ConfigError(f"decoder_conf.parallel_code_weight: must be >= 0, got {self.parallel_code_weight}")
+        if self.parallel_code_loss not in ("commitment", "contrastive"):
+            raise ConfigError(f"decoder_conf.parallel_code_loss: must be commitment or contrastive, got "
+                              f"{self.parallel_code_loss!r}")
+        if self.parallel_code_temperature <= 0:
+            raise ConfigError(f"decoder_conf.parallel_code_temperature: must be > 0, got "
+                              f"{self.parallel_code_temperature}")
         if self.content_consistency_weight < 0:
             raise ConfigError(f"decoder_conf.content_consistency_weight: must be >= 0, got "
                               f"{self.content_consistency_weight}")

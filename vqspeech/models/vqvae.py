@@ -14,6 +14,7 @@ from torch import nn
 from ..audio import mulaw_compress, mulaw_encode
 from ..config import ExperimentConfig
 from .encoder import ConvEncoder
+from .code_agreement import commitment_to_partner, contrastive_to_partner
 from .content_consistency import content_consistency_loss
 from .frame_critic import FrameCritic, adversarial_losses
 from .quantizer import VectorQuantizer, squared_distances
@@ -325,19 +326,17 @@ class SpectralVQVAE(_EncoderQuantizer):
 
     def _parallel_code_loss(self, z: torch.Tensor, partner_wav: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """z (B, D, n) the crops' encoder outputs, partner_wav (B, L) the partners' crops and index
-        (B, n) the partner-crop code aligned with each crop code (-1: none) -> the mean squared
-        distance between each crop code's encoder output and the code vector its partner moment
-        quantizes to (masked; the partner side is a constant target, like the commitment loss's)."""
+        (B, n) the partner-crop code aligned with each crop code (-1: none) -> the
+        ``parallel_code_loss`` form of :mod:`vqspeech.models.code_agreement` (the partner crops are
+        encoded without gradient: a constant target)."""
+        d = self.cfg.decoder_conf
         with torch.no_grad():
             zp = self.encoder(partner_wav if self.encoder.reads_mel else mulaw_compress(partner_wav, _ENCODER_MU))
-            B, D, m = zp.shape
-            codes = self.quantizer.nearest(zp.transpose(1, 2).reshape(-1, D).float()).view(B, m)
-            aligned = codes.gather(1, index.clamp(0, m - 1)[:, : z.shape[-1]])   # (B, n)
-            target = self.quantizer.lookup(aligned)                               # (B, D, n)
-        w = (index[:, : z.shape[-1]] >= 0).float()
-        err = (z.float() - target.float()).pow(2).mean(dim=1)                     # (B, n)
-        return (err * w).sum() / w.sum().clamp(min=1.0)
-
+        if d.parallel_code_loss == "contrastive":
+            return contrastive_to_partner(z, zp, index, d.parallel_code_temperature)
+        B, D, m = zp.shape
+        codes = self.quantizer.nearest(zp.transpose(1, 2).reshape(-1, D).float()).view(B, m)
+        return commitment_to_partner(z, codes, self.quantizer.codebook, index)
 
 MODELS = {"wavenet": VQVAE, "spectral": SpectralVQVAE}
 
