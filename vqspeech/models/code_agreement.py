@@ -22,9 +22,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-LOSSES = ("commitment", "contrastive")
-
-
 def _valid(index: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, n') aligned partner index -> ((B, n) index clamped to >= 0, (B, n) float mask)."""
     index = index[:, :n]

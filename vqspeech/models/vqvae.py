@@ -323,7 +323,6 @@ class SpectralVQVAE(_EncoderQuantizer):
         w = mask[:, :m]
         return (err * w).sum() / w.sum().clamp(min=1.0)
 
-
     def _parallel_code_loss(self, z: torch.Tensor, partner_wav: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """z (B, D, n) the crops' encoder outputs, partner_wav (B, L) the partners' crops and index
         (B, n) the partner-crop code aligned with each crop code (-1: none) -> the
@@ -337,6 +336,7 @@ class SpectralVQVAE(_EncoderQuantizer):
         B, D, m = zp.shape
         codes = self.quantizer.nearest(zp.transpose(1, 2).reshape(-1, D).float()).view(B, m)
         return commitment_to_partner(z, codes, self.quantizer.codebook, index)
+
 
 MODELS = {"wavenet": VQVAE, "spectral": SpectralVQVAE}
 
