@@ -93,6 +93,11 @@ def test_draw_gives_the_partners_aligned_frames_for_each_crop(targets):
     n = b.segment // pt.hop
     assert spk.shape == (4,) and target.shape == (4, pt.frames[0].shape[0], n) and mask.shape == (4, n)
     assert torch.equal(spk, pt.draw(3)[0])  # a pure function of the step
+    # with a code hop, the same draw also carries the partners' crops for those very partners
+    both = pt.draw(3, 64)
+    crops, index = pt.draw_partner_crops(3, 64)
+    assert len(both) == 5 and torch.equal(both[0], spk) and torch.equal(both[1], target)
+    assert torch.equal(both[3], crops) and torch.equal(both[4], index)
     base = 3 * b.global_batch
     for row, i in enumerate(b.utterance_indices(3)):
         matches = [(j, p) for j, p in pt.partners[i] if b.spk[j] == int(spk[row])]
@@ -157,8 +162,7 @@ def test_partner_crops_put_each_code_on_its_partner_moment(targets):
             ok = ks >= 0
             assert ok.sum() > n // 4
             # the partner crop's sample at code k is the utterance's sample at code c, said twice as late
-            partner_start = [int(np.flatnonzero(ok)[0])]
-            c = partner_start[0]
+            c = int(np.flatnonzero(ok)[0])   # the first aligned code
             s_a = a0 + c * code_hop
             s_b = 2 * pt.hop * int(round(s_a / pt.hop)) + (s_a - pt.hop * int(round(s_a / pt.hop)))
             np.testing.assert_allclose(crops[row, ks[c] * code_hop].item(), np.repeat(saved_audio(i), 2)[s_b],

@@ -113,17 +113,20 @@ class ParallelTargets:
             rows.append((base + row, i, j, path))
         return rows
 
-    def draw(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def draw(self, step: int, code_hop: int | None = None) -> tuple[torch.Tensor, ...]:
         """For batch ``step``: partner speakers (B,) int64, aligned partner frames (B, bins, n)
         float32 and a (B, n) float32 mask (1 where the crop frame lies in its utterance and the
-        utterance has a partner), n = segment // hop.  A pure function of (seed, step, rank)."""
+        utterance has a partner), n = segment // hop; with ``code_hop``, also
+        :meth:`draw_partner_crops`'s two tensors for the same partners (drawn once).  A pure
+        function of (seed, step, rank)."""
         b = self.batches
         n = b.segment // self.hop
         bins = self.frames[0].shape[0]
+        pairs = self._pairs(step)
         spk = np.zeros(b.batch_size, dtype=np.int64)
         target = np.zeros((b.batch_size, bins, n), dtype=np.float32)
         mask = np.zeros((b.batch_size, n), dtype=np.float32)
-        for row, (key, i, j, path) in enumerate(self._pairs(step)):
+        for row, (key, i, j, path) in enumerate(pairs):
             spk[row] = b.spk[i if j < 0 else j]
             if j < 0:
                 continue
@@ -131,7 +134,8 @@ class ParallelTargets:
             inside = (src >= 0) & (src < len(path))
             target[row][:, inside] = self.frames[j][:, path[src[inside]]]
             mask[row, inside] = 1.0
-        return torch.from_numpy(spk), torch.from_numpy(target), torch.from_numpy(mask)
+        out = (torch.from_numpy(spk), torch.from_numpy(target), torch.from_numpy(mask))
+        return out if code_hop is None else out + self._partner_crops(pairs, code_hop)
 
     def draw_partner_crops(self, step: int, code_hop: int) -> tuple[torch.Tensor, torch.Tensor]:
         """For batch ``step`` (the same partners as :meth:`draw`): the partners' waveform crops
@@ -143,12 +147,15 @@ class ParallelTargets:
         Code ``c`` of a crop starting at utterance sample ``a0`` sits at sample ``a0 + c * code_hop``;
         its frame's partner frame keeps the offset within the frame, and the partner crop's code
         ``k`` sits at ``b0 + k * code_hop``."""
+        return self._partner_crops(self._pairs(step), code_hop)
+
+    def _partner_crops(self, pairs, code_hop: int) -> tuple[torch.Tensor, torch.Tensor]:
         b = self.batches
         seg = b.segment
         n = seg // code_hop
         crops = np.zeros((b.batch_size, seg), dtype=np.float32)
         index = np.full((b.batch_size, n), -1, dtype=np.int64)
-        for row, (key, i, j, path) in enumerate(self._pairs(step)):
+        for row, (key, i, j, path) in enumerate(pairs):
             if j < 0:
                 continue
             a0 = b.crop_start(i, key)

@@ -154,6 +154,8 @@ def _train(cfg, tc, d: _Dist, train_dir: Path, dev_dir: Path | None, exp_dir: Pa
                           d.rank, d.world_size, tc.preload)
     ref_crops = ReferenceCrops(batches) if cfg.speaker_conditioning == "learned" else None
     parallel = _parallel_targets(cfg, model, batches, train_dd, train_dir, d.is_main and progress)
+    # the partners' crops too, for parallel code agreement
+    partner_code_hop = model.hop if parallel is not None and cfg.decoder_conf.parallel_code_weight > 0 else None
     loader = torch.utils.data.DataLoader(batches, batch_size=None, sampler=range(start_step, last_step),
                                          num_workers=tc.num_workers, pin_memory=d.device.type == "cuda")
     writer = _tensorboard(exp_dir, start_step) if d.is_main else None
@@ -180,7 +182,7 @@ def _train(cfg, tc, d: _Dist, train_dir: Path, dev_dir: Path | None, exp_dir: Pa
         elif ref_crops is not None:
             ref = ref_crops.draw(step).to(d.device, non_blocking=True)
         par = None if parallel is None else tuple(t.to(d.device, non_blocking=True)
-                                                  for t in _parallel_draw(parallel, cfg, model, step))
+                                                  for t in parallel.draw(step, partner_code_hop))
         out, grad_norm = _optimise(ddp_model, optimizer, scaler, params, wav, spk, amp_dtype, d.device, tc.grad_clip,
                                    ref, par)
         step += 1
@@ -247,15 +249,6 @@ def _parallel_targets(cfg, model, batches: CropBatches, train_dd, train_dir: Pat
         print(f"parallel targets: {100 * targets.coverage:.0f}% of utterances have a partner "
               f"({time.perf_counter() - t0:.0f} s)")
     return targets
-
-
-def _parallel_draw(parallel, cfg, model, step: int) -> tuple[torch.Tensor, ...]:
-    """Batch ``step``'s parallel tensors: :meth:`ParallelTargets.draw`'s three, and with
-    ``parallel_code_weight`` also :meth:`ParallelTargets.draw_partner_crops`'s two."""
-    out = parallel.draw(step)
-    if cfg.decoder_conf.parallel_code_weight > 0:
-        out = out + parallel.draw_partner_crops(step, model.hop)
-    return out
 
 
 @torch.no_grad()

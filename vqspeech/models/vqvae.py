@@ -167,9 +167,13 @@ class _EncoderQuantizer(nn.Module):
             return enc["loss"].new_zeros(())
         return self.adversary.loss(enc["z"], speaker, self.quantizer.codebook)
 
+    def latents(self, wav: torch.Tensor) -> torch.Tensor:
+        """(B, T) waveform -> (B, D, F) encoder outputs before quantization."""
+        return self.encoder(wav if self.encoder.reads_mel else mulaw_compress(wav, _ENCODER_MU))
+
     def encode(self, wav: torch.Tensor) -> dict[str, torch.Tensor]:
         """(B, T) waveform -> quantizer outputs (``codes`` (B, F), ``z_q`` (B, D, F), ...) + ``z`` (B, D, F)."""
-        z = self.encoder(wav if self.encoder.reads_mel else mulaw_compress(wav, _ENCODER_MU))
+        z = self.latents(wav)
         out = self.quantizer(z)
         out["z"] = z
         return out
@@ -330,7 +334,7 @@ class SpectralVQVAE(_EncoderQuantizer):
         encoded without gradient: a constant target)."""
         d = self.cfg.decoder_conf
         with torch.no_grad():
-            zp = self.encoder(partner_wav if self.encoder.reads_mel else mulaw_compress(partner_wav, _ENCODER_MU))
+            zp = self.latents(partner_wav)
         if d.parallel_code_loss == "contrastive":
             return contrastive_to_partner(z, zp, index, d.parallel_code_temperature)
         B, D, m = zp.shape
