@@ -89,6 +89,31 @@ def _acc_relu(h, w, a):
 
 
 @numba.njit(cache=True, nogil=True)
+def _draw(logits, u, inv_temp, use_argmax, weights):
+    """One class from logits (Q,) float32: argmax, or the inverse CDF at uniform ``u`` of
+    softmax(logits / temperature) in float64 like the reference; weights (Q,) float64 scratch."""
+    Q = logits.shape[0]
+    if use_argmax:
+        best = 0
+        for i in range(1, Q):
+            if logits[i] > logits[best]:
+                best = i
+        return best
+    m = np.float64(logits.max())
+    total = 0.0
+    for i in range(Q):
+        weights[i] = math.exp((np.float64(logits[i]) - m) * inv_temp)
+        total += weights[i]
+    target = u * total
+    acc = 0.0
+    for i in range(Q):
+        acc += weights[i]
+        if acc > target:
+            return i
+    return Q - 1
+
+
+@numba.njit(cache=True, nogil=True)
 def _generate_block(b0, b1, out, embed, w_cat, w_res, b_res, w_skip, b_skip, w1, b1_, w2, b2,
                     cond, dilations, offsets, hop, T, uniforms, inv_temp, use_argmax, first_class):
     """Generate batch elements b0..b1-1 (one thread's share of the batch) into ``out``.
@@ -154,27 +179,7 @@ def _generate_block(b0, b1, out, embed, w_cat, w_res, b_res, w_skip, b_skip, w1,
             for i in range(Q):
                 logits[i] = b2[i]
             _acc_relu(logits, w2, o1[n])
-            if use_argmax:
-                best = 0
-                for i in range(1, Q):
-                    if logits[i] > logits[best]:
-                        best = i
-                prev[n] = best
-            else:
-                # inverse CDF of softmax(logits / temperature), in float64 like the reference
-                m = np.float64(logits.max())
-                total = 0.0
-                for i in range(Q):
-                    weights[i] = math.exp((np.float64(logits[i]) - m) * inv_temp)
-                    total += weights[i]
-                target = uniforms[b0 + n, t] * total
-                acc = 0.0
-                prev[n] = Q - 1
-                for i in range(Q):
-                    acc += weights[i]
-                    if acc > target:
-                        prev[n] = i
-                        break
+            prev[n] = _draw(logits, uniforms[b0 + n, t], inv_temp, use_argmax, weights)
             out[b0 + n, t] = prev[n]
 
 

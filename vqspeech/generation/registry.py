@@ -43,6 +43,9 @@ class Backend:
 BACKENDS: dict[str, Backend] = {b.name: b for b in (
     Backend("numba", "numba_backend", "generate_numba", ("cpu",),
             "cached step compiled with numba, batch elements in parallel threads (CPU default)"),
+    Backend("numba-gemm", "numba_gemm_backend", "generate_numba_gemm", ("cpu",),
+            "numba step with each layer's products as one BLAS matrix product per thread (float32, BLAS sum order)",
+            exact=False),
     Backend("reference", "reference", "generate_reference", ("cpu", "cuda"),
             "cached step in torch ops, the reference the others are checked against"),
     Backend("cuda-graph", "cuda_graph", "generate_cuda_graph", ("cuda",),
