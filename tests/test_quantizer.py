@@ -103,3 +103,54 @@ def test_kmeans_init_happens_after_configured_batches():
     # k-means put codes on both clusters
     xs = q.codebook.data[:, 0]
     assert (xs > 2.5).any() and (xs < -2.5).any()
+
+
+def test_code_counts_equal_bincount():
+    from vqspeech.models.quantizer import code_counts
+
+    codes = torch.randint(0, 7, (3, 50), generator=torch.Generator().manual_seed(0))
+    counts = code_counts(codes, 9)
+    assert counts.dtype == torch.float32
+    assert torch.equal(counts, torch.bincount(codes.reshape(-1), minlength=9).float())
+
+
+def test_training_steps_never_read_a_buffer_back_to_the_host(monkeypatch):
+    """On a GPU every .item() / int() / bool() of a device tensor is a synchronisation; between
+    k-means and restarts a training step of the quantizer must make none (the host mirrors of
+    steps, buffer fill and initialised steer it).  Reading any tensor back raises here."""
+    torch.manual_seed(0)
+    q = VectorQuantizer(4, EMAQuantizerConfig(num_codes=8, kmeans_init=True, kmeans_init_batches=2,
+                                              restart_every=5, buffer_size=256))
+    q.train()
+    for _ in range(2):  # k-means runs at the second step (it may read back)
+        q(torch.randn(2, 4, 40))
+    assert q._host_initialised and bool(q.initialised)
+
+    def no_readback(*_args, **_kw):
+        raise AssertionError("a tensor was read back to the host")
+
+    for name in ("item", "__int__", "__bool__", "__index__", "__float__", "tolist"):
+        monkeypatch.setattr(torch.Tensor, name, no_readback)
+    for _ in range(2):  # steps 3 and 4: no restart is due
+        q(torch.randn(2, 4, 40))
+    monkeypatch.undo()
+    assert int(q.steps) == q._host_steps == 4 and int(q.buffer_fill) == q._host_fill == 256
+
+
+def test_loading_a_state_dict_restores_the_host_mirrors():
+    cfg = EMAQuantizerConfig(num_codes=8, kmeans_init=True, kmeans_init_batches=2, restart_every=3, buffer_size=64)
+    torch.manual_seed(0)
+    a = VectorQuantizer(4, cfg).train()
+    for _ in range(4):
+        a(torch.randn(1, 4, 40))
+    b = VectorQuantizer(4, cfg)
+    assert (b._host_steps, b._host_fill, b._host_initialised) == (0, 0, False)
+    wrapper = torch.nn.Sequential(b)  # loaded through a parent, as a checkpoint loads the model
+    wrapper.load_state_dict(torch.nn.Sequential(a).state_dict())
+    assert (b._host_steps, b._host_fill, b._host_initialised) == (4, 64, True)
+    # and both continue identically: the same buffer draws and the same restarts
+    b.train()
+    x = torch.randn(1, 4, 40)
+    for _ in range(3):
+        torch.testing.assert_close(a(x)["z_q"], b(x)["z_q"], rtol=0, atol=0)
+    assert torch.equal(a.codebook, b.codebook) and torch.equal(a.buffer, b.buffer)

@@ -219,3 +219,19 @@ def test_training_forward_and_gradients_do_not_depend_on_the_upsampling_form():
     for loss, grad in results[1:]:
         assert loss == pytest.approx(results[0][0], rel=1e-5)
         assert torch.allclose(grad, results[0][1], rtol=1e-4, atol=1e-5)
+
+
+def test_sample_cross_entropy_equals_the_spatial_form_for_both_layouts():
+    """Channels-last logits ((B, T, Q) seen as (B, Q, T)) go in as rows; conv logits as they are."""
+    from vqspeech.models.wavenet import sample_cross_entropy
+
+    g = torch.Generator().manual_seed(0)
+    rows = torch.randn(3, 50, 256, generator=g, dtype=torch.bfloat16)  # (B, T, Q), as the channels-last decoder
+    targets = torch.randint(0, 256, (3, 50), generator=g)
+    strided = rows.transpose(1, 2)
+    dense = strided.contiguous()
+    expected = -torch.log_softmax(rows.float(), -1).gather(-1, targets[..., None]).mean()
+    for logits in (strided, dense):
+        got = sample_cross_entropy(logits, targets)
+        assert got.dtype == torch.float32
+        assert got.item() == pytest.approx(expected.item(), rel=1e-6)

@@ -38,6 +38,13 @@ def perplexity_from_counts(counts: torch.Tensor) -> torch.Tensor:
     return torch.exp(-(p * torch.log(p.clamp(min=1e-10))).sum())
 
 
+def code_counts(codes: torch.Tensor, num_codes: int) -> torch.Tensor:
+    """(...) code indices -> (num_codes,) float32 uses.  ``torch.bincount`` equals it but reads the
+    largest index back to the host on CUDA (a synchronisation every step); a scatter-add does not."""
+    flat = codes.reshape(-1)
+    return torch.zeros(num_codes, device=codes.device).index_add_(0, flat, torch.ones_like(flat, dtype=torch.float32))
+
+
 def kmeans(x: torch.Tensor, k: int, iters: int, generator: torch.Generator) -> torch.Tensor:
     """Plain Lloyd k-means with k-means++ seeding: (N, D) -> (k, D) centroids.
 
@@ -89,6 +96,16 @@ class VectorQuantizer(nn.Module):
         self.register_buffer("buffer", torch.zeros(cfg.buffer_size, dim))  # recent encoder outputs
         self.register_buffer("buffer_fill", torch.tensor(0))
         self.register_buffer("steps", torch.tensor(0))                    # training forward passes seen
+        # Host copies of the three bookkeeping scalars that steer control flow, so a training
+        # step never reads a device buffer back (each read is a GPU synchronisation that stalls
+        # the launch queue).  The buffers stay the truth in checkpoints; loading one re-reads them.
+        self._host_steps, self._host_fill, self._host_initialised = 0, 0, not cfg.kmeans_init
+        self.register_load_state_dict_post_hook(lambda module, _keys: module._read_host_mirrors())
+
+    def _read_host_mirrors(self) -> None:
+        self._host_steps = int(self.steps)
+        self._host_fill = int(self.buffer_fill)
+        self._host_initialised = bool(self.initialised)
 
     # ------------------------------------------------------------------ lookup
     def nearest(self, flat: torch.Tensor) -> torch.Tensor:
@@ -115,13 +132,11 @@ class VectorQuantizer(nn.Module):
         z_q_flat = F.embedding(codes, self.codebook)
         codebook_loss = F.mse_loss(z_q_flat.float(), flat.detach().float())
         commit_loss = F.mse_loss(flat.float(), z_q_flat.detach().float())
+        counts = code_counts(codes, self.num_codes)
         if self.training:
-            counts = torch.bincount(codes, minlength=self.num_codes).float()
             if self.ema:
                 self._ema_update(flat.detach().float(), codes, counts)
             self._track_usage(counts)
-        else:
-            counts = torch.bincount(codes, minlength=self.num_codes).float()
         loss = self.cfg.beta * commit_loss + (0.0 if self.ema else codebook_loss)
         z_q = z_q_flat.view(B, T, D).transpose(1, 2).to(z.dtype)
         z_q_st = z + (z_q - z).detach()  # straight-through: forward z_q, gradient to z unchanged
@@ -135,31 +150,34 @@ class VectorQuantizer(nn.Module):
     def _observe(self, flat: torch.Tensor) -> None:
         """Remember recent outputs; run k-means once enough batches were seen."""
         self.steps += 1
+        self._host_steps += 1
         n = min(flat.shape[0], self.cfg.buffer_size)
         # Deterministic subsample (seeded by the step) so resumed runs see the same buffer.
-        g = torch.Generator(device="cpu").manual_seed(int(self.steps.item()) * 7919)
+        g = torch.Generator(device="cpu").manual_seed(self._host_steps * 7919)
         pick = torch.randperm(flat.shape[0], generator=g)[:n].to(flat.device)
         self.buffer.copy_(torch.roll(self.buffer, n, 0))
         self.buffer[:n] = flat[pick]
-        self.buffer_fill.fill_(min(int(self.buffer_fill) + n, self.cfg.buffer_size))
-        if not bool(self.initialised) and int(self.steps) >= self.cfg.kmeans_init_batches:
+        self._host_fill = min(self._host_fill + n, self.cfg.buffer_size)
+        self.buffer_fill.fill_(self._host_fill)
+        if not self._host_initialised and self._host_steps >= self.cfg.kmeans_init_batches:
             self._kmeans_init()
 
     @torch.no_grad()
     def _kmeans_init(self) -> None:
         data = self._gathered_buffer()
         if not _dist_on() or dist.get_rank() == 0:
-            g = torch.Generator(device="cpu").manual_seed(int(self.steps.item()))
+            g = torch.Generator(device="cpu").manual_seed(self._host_steps)
             centroids = kmeans(data.cpu(), self.num_codes, self.cfg.kmeans_iters, g).to(self.codebook.device)
         else:
             centroids = torch.empty_like(self.codebook)
         self._set_codes(torch.arange(self.num_codes, device=self.codebook.device), centroids, broadcast=True)
         self.initialised.fill_(True)
+        self._host_initialised = True
         self.usage.zero_()
 
     def _gathered_buffer(self) -> torch.Tensor:
         """(N, D) recent outputs of every rank (all ranks have equally full buffers)."""
-        data = self.buffer[: int(self.buffer_fill)]
+        data = self.buffer[: self._host_fill]
         if _dist_on():
             parts = [torch.empty_like(data) for _ in range(dist.get_world_size())]
             dist.all_gather(parts, data.contiguous())
@@ -185,7 +203,7 @@ class VectorQuantizer(nn.Module):
             counts = counts.clone()
             dist.all_reduce(counts)
         self.usage += counts
-        if self.cfg.dead_code_restart and bool(self.initialised) and int(self.steps) % self.cfg.restart_every == 0:
+        if self.cfg.dead_code_restart and self._host_initialised and self._host_steps % self.cfg.restart_every == 0:
             self.restart_dead_codes()
 
     @torch.no_grad()
@@ -194,11 +212,11 @@ class VectorQuantizer(nn.Module):
         randomly chosen recent encoder outputs.  Returns the number of codes restarted."""
         dead = (self.usage < self.cfg.dead_code_threshold).nonzero().squeeze(1)
         self.usage.zero_()
-        if dead.numel() == 0 or int(self.buffer_fill) == 0:
+        if dead.numel() == 0 or self._host_fill == 0:
             return 0
         data = self._gathered_buffer()
         if not _dist_on() or dist.get_rank() == 0:
-            g = torch.Generator(device="cpu").manual_seed(int(self.steps.item()) + 1)
+            g = torch.Generator(device="cpu").manual_seed(self._host_steps + 1)
             pick = torch.randint(data.shape[0], (dead.numel(),), generator=g).to(data.device)
             new = data[pick]
         else:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..audio import mulaw_encode
@@ -13,7 +12,7 @@ from ..checkpoint import load_checkpoint
 from ..errors import CheckpointError
 from ..models.mel import mel_filterbank
 from ..models.spectral import log_mel_frames
-from ..models.wavenet import WaveNet
+from ..models.wavenet import WaveNet, sample_cross_entropy
 from .config import VocoderConfig, vocoder_config_from_dict
 
 VOCODER_KIND = "wavenet-vocoder"
@@ -77,7 +76,7 @@ class WaveNetVocoder(nn.Module):
         c, g = self.code_conditioning(self.log_mel(wav), speaker)
         targets = mulaw_encode(wav, self.cfg.decoder_conf.quantization_channels)
         logits = self.decoder(self.decoder.shift_inputs(targets), c, g, self.hop)
-        loss = F.cross_entropy(logits.float(), targets)
+        loss = sample_cross_entropy(logits, targets)
         return {"loss": loss, "recon_loss": loss, "logits": logits}
 
 
