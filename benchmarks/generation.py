@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from generation_backends import BACKENDS  # noqa: E402
 from vqspeech.config import config_from_dict, load_config  # noqa: E402
-from vqspeech.conversion import convert, decode_codes, decode_many  # noqa: E402
+from vqspeech.conversion import convert, decode_codes, decode_many, plan_folds  # noqa: E402
 from vqspeech.generation import BACKENDS as SHIPPED, SamplingOptions, generate_classes, pick  # noqa: E402
 from vqspeech.generation.naive import naive_step  # noqa: E402
 from vqspeech.models import VQVAE  # noqa: E402
@@ -150,8 +150,17 @@ def bench(cfg, device: str, args) -> tuple[list[dict], dict]:
         method = b.name
         decode_codes(model, codes[0, :64], 0, opts, method)  # warm-up (compiles the kernel)
         dt, _ = timed(lambda: decode_codes(model, codes[0], 0, opts, method, fold=True), repeat=max(2, args.repeat))
-        add(f"{method} folded ({b.fold_batch} segments max), one {seconds:g} s utterance (decode only)", 1,
+        segments = len(plan_folds(codes.shape[1], hop, model.decoder.receptive_field, b.fold_batch,
+                                  min_core_factor=b.min_core_factor).starts)
+        add(f"{method} folded ({segments} segments, the default), one {seconds:g} s utterance (decode only)", 1,
             codes.shape[1] * hop / dt)
+        for max_batch in [] if device != "cpu" else [m for m in args.fold_sweep if m != b.fold_batch]:
+            segments = len(plan_folds(codes.shape[1], hop, model.decoder.receptive_field, max_batch,
+                                      min_core_factor=b.min_core_factor).starts)
+            dt, _ = timed(lambda: decode_codes(model, codes[0], 0, opts, method, fold=True, max_batch=max_batch),
+                          repeat=max(2, args.repeat))
+            add(f"{method} folded ({segments} segments: --max-batch {max_batch}), one {seconds:g} s utterance "
+                "(decode only)", 1, codes.shape[1] * hop / dt)
         convert(model, wav[: sr // 2], 0, sr, opts, method, fold=True)  # warm-up
         _sync()
         t0 = time.perf_counter()
@@ -187,6 +196,8 @@ def main(argv=None) -> int:
     p.add_argument("--batch-utterances", type=int, default=32, help="CUDA: utterances in the batch-conversion row")
     p.add_argument("--batch-seconds", type=float, default=5.0, help="CUDA: length of each of those utterances")
     p.add_argument("--only-folded", action="store_true", help="only the folded, end-to-end and batch rows")
+    p.add_argument("--fold-sweep", type=lambda v: [int(x) for x in v.split(",") if x], default=[],
+                   help="CPU: also decode the folded utterance with these segment limits, e.g. 8,32")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     repo = Path(__file__).resolve().parents[1]
