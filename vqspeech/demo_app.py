@@ -69,26 +69,30 @@ class Converter:
     """Holds the model; one conversion at a time (the numba path already uses every core)."""
 
     def __init__(self, model_path: str | None, vocoder_model: str | None = None):
+        import torch
+
         from .checkpoint import load_model
+        from .generation import default_method
         from .pretrained import default_model_path
 
         path = model_path or default_model_path()
         if path is None:
             raise UserError("--model: no model given and no pretrained model is shipped with this install")
         self.lm = load_model(path, "cpu")
+        self.method = default_method(torch.device("cpu"))
         self.lock = threading.Lock()
         # The best vocoder available: a spectral model's frames go through Griffin-Lim (the best on
         # a CPU budget, README's decoder study) unless a trained WaveNet vocoder is given; a WaveNet
-        # model samples with the numba path.
+        # model samples with the CPU's default backend (numba-gemm).
         self.vocoder = "griffin-lim"
         if vocoder_model:
             from .vocoders import WaveNetVocoding
 
-            self.vocoder = WaveNetVocoding.load(vocoder_model, self.lm)
+            self.vocoder = WaveNetVocoding.load(vocoder_model, self.lm, method=self.method)
         if self.lm.model.decoder_kind != "spectral":
             self.how = "encode + folded fast WaveNet decode on CPU"
         elif vocoder_model:
-            self.how = "encode + spectral decoder + WaveNet vocoder (numba) on CPU"
+            self.how = "encode + spectral decoder + WaveNet vocoder (numba-gemm) on CPU"
         else:
             self.how = "encode + spectral decoder + Griffin-Lim on CPU"
 
@@ -135,7 +139,7 @@ class Converter:
             raise gr.Error(f"Cannot read this audio ({str(exc).split(': ', 1)[-1]}). Accepted: {FORMATS}.") from None
         opts = SamplingOptions(temperature=float(temperature), seed=int(seed))
         with self.lock:
-            res = convert(self.lm.model, wav, target, self.lm.sample_rate, opts, "numba", vocoder=self.vocoder)
+            res = convert(self.lm.model, wav, target, self.lm.sample_rate, opts, self.method, vocoder=self.vocoder)
         picture = codes_figure(wav, res.codes.numpy(), self.lm.sample_rate, self.lm.hop)
         info = (f"Converted {res.audio_seconds:.2f} s of audio to **{speaker}** in {res.seconds:.2f} s: "
                 f"**{res.real_time_factor:.2f}x real time** ({self.how}).")
