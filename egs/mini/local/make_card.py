@@ -3,6 +3,7 @@ vqspeech/pretrained/mini.pt and write the card mini.json from the experiment's o
 (config, training curve from tensorboard, validation, the stage 5 and 6 reports).
 
     python local/make_card.py EXP_TAG --config-name pretrained --minutes 45 --note "..."   (from egs/mini)
+    (--train-set train_large --data-args "..." when it trained on data/train_large)
 """
 
 import argparse
@@ -35,19 +36,27 @@ def main():
     p.add_argument("--config-name", default="pretrained", help="conf/<name>.yaml it was trained with")
     p.add_argument("--minutes", type=float, required=True, help="wall minutes of the training")
     p.add_argument("--note", default="")
+    p.add_argument("--train-set", default="train", help="data/<set> it was trained on")
+    p.add_argument("--data-args", default="", help="run.sh --data-args that made that set")
     p.add_argument("--dest", default="../../vqspeech/pretrained")
     args = p.parse_args()
     exp = Path("exp") / args.tag
     summary = json.loads((exp / "train_summary.json").read_text())
     phones = json.loads((exp / "reports" / "phones_test" / "report.json").read_text())
     vc = json.loads((exp / "reports" / "vc_test" / "report.json").read_text())
+    utts = dict(line.split(" ", 1) for line in (Path("data") / args.train_set / "text").read_text().splitlines())
+    sentences = {u.split("_", 1)[1] for u in utts}
+    speakers = {u.split("_", 1)[0] for u in utts}
+    extra = (f' --data-args "{args.data_args}"' if args.data_args else "") + \
+        (f" --train-sets {args.train_set}" if args.train_set != "train" else "")
     card = {
         "name": "vqspeech mini pretrained (spectral decoder)",
         "step": summary["step"],
         "config": f"egs/mini/conf/{args.config_name}.yaml",
-        "command": f"cd egs/mini && ./run.sh --stage 0 --stop-stage 2 --config {args.config_name}   "
+        "command": f"cd egs/mini && ./run.sh --stage 0 --stop-stage 2 --config {args.config_name}{extra}   "
                    "# then stages 3-6 for the reports",
-        "trained_on": "the mini corpus train split (5 synthesized voices x 160 Harvard sentences, 16 kHz)",
+        "trained_on": f"the mini corpus data/{args.train_set} ({len(speakers)} synthesized voices x "
+                      f"{len(sentences)} Harvard sentences, {len(utts)} utterances, 16 kHz)",
         "machine": f"2 x86_64 CPU cores, torch 2.13.0+cpu, one thread, {args.minutes:.0f} minutes of wall time "
                    "sharing the cores with other jobs",
         "note": args.note,
@@ -58,6 +67,10 @@ def main():
                                                          "abx_features", "speaker_from_codes")},
         "vc_report_test": {k: vc["overall"].get(k) for k in ("converted", "resynthesis", "source", "real")},
     }
+    wide = exp / "reports" / "vc_test_s10" / "report.json"  # local/wide_eval.sh: 10 sentences
+    if wide.exists():
+        overall = json.loads(wide.read_text())["overall"]
+        card["vc_report_test_10_sentences"] = {k: overall.get(k) for k in ("converted", "resynthesis", "real")}
     dest = Path(args.dest)
     shutil.copyfile(exp / "checkpoint.pt", dest / "mini.pt.tmp")
     (dest / "mini.pt.tmp").replace(dest / "mini.pt")
