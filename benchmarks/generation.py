@@ -150,16 +150,16 @@ def bench(cfg, device: str, args) -> tuple[list[dict], dict]:
         method = b.name
         decode_codes(model, codes[0, :64], 0, opts, method)  # warm-up (compiles the kernel)
         dt, _ = timed(lambda: decode_codes(model, codes[0], 0, opts, method, fold=True), repeat=max(2, args.repeat))
-        segments = len(plan_folds(codes.shape[1], hop, model.decoder.receptive_field, b.fold_batch,
+        def segments(max_batch):  # how many segments convert-voice cuts the utterance into
+            return len(plan_folds(codes.shape[1], hop, model.decoder.receptive_field, max_batch,
                                   min_core_factor=b.min_core_factor).starts)
-        add(f"{method} folded ({segments} segments, the default), one {seconds:g} s utterance (decode only)", 1,
+
+        add(f"{method} folded ({segments(b.fold_batch)} segments, the default), one {seconds:g} s utterance (decode only)", 1,
             codes.shape[1] * hop / dt)
         for max_batch in [] if device != "cpu" else [m for m in args.fold_sweep if m != b.fold_batch]:
-            segments = len(plan_folds(codes.shape[1], hop, model.decoder.receptive_field, max_batch,
-                                      min_core_factor=b.min_core_factor).starts)
             dt, _ = timed(lambda: decode_codes(model, codes[0], 0, opts, method, fold=True, max_batch=max_batch),
                           repeat=max(2, args.repeat))
-            add(f"{method} folded ({segments} segments: --max-batch {max_batch}), one {seconds:g} s utterance "
+            add(f"{method} folded ({segments(max_batch)} segments: --max-batch {max_batch}), one {seconds:g} s utterance "
                 "(decode only)", 1, codes.shape[1] * hop / dt)
         convert(model, wav[: sr // 2], 0, sr, opts, method, fold=True)  # warm-up
         _sync()

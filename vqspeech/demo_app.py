@@ -83,16 +83,16 @@ class Converter:
         self.lock = threading.Lock()
         # The best vocoder available: a spectral model's frames go through Griffin-Lim (the best on
         # a CPU budget, README's decoder study) unless a trained WaveNet vocoder is given; a WaveNet
-        # model samples with the CPU's default backend (numba-gemm).
+        # model samples with the CPU's default backend.
         self.vocoder = "griffin-lim"
         if vocoder_model:
             from .vocoders import WaveNetVocoding
 
             self.vocoder = WaveNetVocoding.load(vocoder_model, self.lm, method=self.method)
         if self.lm.model.decoder_kind != "spectral":
-            self.how = "encode + folded fast WaveNet decode on CPU"
+            self.how = f"encode + folded WaveNet decode ({self.method}) on CPU"
         elif vocoder_model:
-            self.how = "encode + spectral decoder + WaveNet vocoder (numba-gemm) on CPU"
+            self.how = f"encode + spectral decoder + WaveNet vocoder ({self.method}) on CPU"
         else:
             self.how = "encode + spectral decoder + Griffin-Lim on CPU"
 

@@ -9,6 +9,7 @@ vqspeech/pretrained/mini.pt and write the card mini.json from the experiment's o
 import argparse
 import json
 import shutil
+import sys
 from pathlib import Path
 
 CURVE = {"loss/recon": "loss/recon (mean |log-mel error|)", "vq/perplexity": "vq/perplexity",
@@ -41,6 +42,11 @@ def main():
     p.add_argument("--dest", default="../../vqspeech/pretrained")
     args = p.parse_args()
     exp = Path("exp") / args.tag
+    needed = [exp / "checkpoint.pt", exp / "train_summary.json", exp / "reports" / "phones_test" / "report.json",
+              exp / "reports" / "vc_test" / "report.json", Path("data") / args.train_set / "text"]
+    missing = [str(path) for path in needed if not path.exists()]
+    if missing:  # run from egs/mini after stages 2-6 (and local/wide_eval.sh for the 10-sentence report)
+        sys.exit(f"make_card.py: not found: {', '.join(missing)}")
     summary = json.loads((exp / "train_summary.json").read_text())
     phones = json.loads((exp / "reports" / "phones_test" / "report.json").read_text())
     vc = json.loads((exp / "reports" / "vc_test" / "report.json").read_text())
@@ -74,7 +80,8 @@ def main():
     dest = Path(args.dest)
     shutil.copyfile(exp / "checkpoint.pt", dest / "mini.pt.tmp")
     (dest / "mini.pt.tmp").replace(dest / "mini.pt")
-    (dest / "mini.json").write_text(json.dumps(card, indent=1) + "\n")
+    (dest / "mini.json.tmp").write_text(json.dumps(card, indent=1) + "\n")
+    (dest / "mini.json.tmp").replace(dest / "mini.json")
     print(f"{dest / 'mini.pt'}: step {card['step']}; card {dest / 'mini.json'}")
 
 
