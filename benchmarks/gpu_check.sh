@@ -15,7 +15,7 @@ if [ -d "$ROOT/whl" ]; then
 fi
 export PYTHONPATH=$PWD:${PYTHONPATH:-}
 rm -rf /tmp/gdata /tmp/probe; cp -r "$ROOT/corpus/data" /tmp/gdata
-for s in train dev test; do sed -i "s#@ROOT@#$ROOT/corpus#" /tmp/gdata/$s/wav.scp; done
+for f in /tmp/gdata/*/wav.scp; do sed -i "s#@ROOT@#$ROOT/corpus#" "$f"; done
 { nvidia-smi -L; $PY -c "import torch,numba,triton,soundfile;print('torch',torch.__version__,'triton',triton.__version__,'numba',numba.__version__)"; nproc; } 2>&1 | tee "$OUT/env.txt"
 left() { echo $(( DEADLINE - ($(date +%s) - T0) )); }
 # step NAME NEEDED_SECONDS: announce a step, or skip it when less than NEEDED_SECONDS are left
@@ -25,14 +25,16 @@ step() {
 }
 lim() { local l; l=$(left); echo $(( $1 < l ? $1 : l )); }
 if step "1. CUDA tests" 60; then
-  timeout "$(lim 150)" $PY -m pytest -q -p no:cacheprovider tests/test_wavenet.py tests/test_generation_triton.py -k cuda 2>&1 | tail -4
+  timeout "$(lim 150)" $PY -m pytest -q -p no:cacheprovider tests/test_wavenet.py tests/test_generation_triton.py tests/test_train.py \
+    -k cuda 2>&1 | tail -4
 fi
 if step "2. Triton kernel layouts and precisions (20-layer 64/128/128 decoder)" 60; then
-  timeout "$(lim 200)" $PY benchmarks/triton_variants.py --json "$OUT/triton_variants.json" 2>&1 | grep -v -i warn | tail -30
+  timeout "$(lim 200)" $PY benchmarks/triton_variants.py --only "${TRITON_VARIANTS:-4,9,10,11,12,13}" \
+    --segments "${SEGMENTS:-512,1024}" --json "$OUT/triton_variants.json" 2>&1 | grep -v -i warn | tail -30
 fi
 if step "3. training benchmark (gpu.yaml model, batch 32 x 16384) and kernel profile" 90; then
   timeout "$(lim 260)" $PY benchmarks/training.py --config egs/mini/conf/gpu.yaml --batch 32 --steps 30 --warmup 5 \
-    --variants "${TRAIN_VARIANTS:-channels-last + torch.compile, conditioning (B, 2G, F);channels-last + torch.compile;+ fused Adam;channels-last + torch.compile, batch x2}" \
+    --variants "${TRAIN_VARIANTS:-channels-last + torch.compile;+ skip and residual one product;channels-last + torch.compile, batch x2;channels-last + torch.compile, batch x4}" \
     --train-data /tmp/gdata/train --profile "$OUT/train_profile.txt" --json "$OUT/train.json" 2>&1 | grep -v -i warn | tail -40
 fi
 if step "4. generation benchmark (20-layer 64/128/128 decoder)" 120; then

@@ -16,7 +16,8 @@ on random audio (speed does not depend on the data), with the training loop's ow
 - CUDA only, on top of channels-last + compile (what ``vqspeech train`` runs on CUDA with
   ``train_conf.compile``): ``fused Adam`` (``Adam(fused=True)``), and, on request, ``whole
   model compiled`` (encoder, quantizer and loss too), ``max-autotune`` (Inductor's
-  matrix-product templates; slow to compile) and the same at twice the batch.
+  matrix-product templates; slow to compile), ``skip and residual one product``
+  (``WaveNet.merge_skip_res``) and the same at two and four times the batch.
 
 ``--variants`` picks rows by name (separated by ';'); ``--profile F`` writes the CUDA kernels
 that take the channels-last + compile step's time (torch.profiler, 3 steps) to F and prints the top.
@@ -62,12 +63,13 @@ def _sync(device):
 
 def time_variant(cfg, device, batch: int, segment: int, steps: int, warmup: int, upsample: str,
                  compile_: str | None = None, fused_adam: bool = False, profile: str | None = None,
-                 cond_layout: str = "frames-last") -> dict:
+                 cond_layout: str = "frames-last", merge_skip_res: bool = False) -> dict:
     """``compile_``: None, ``decoder``, ``model`` or ``decoder-autotune``."""
     torch.manual_seed(0)
     model = build_model(cfg, num_speakers=4).to(device)
     model.decoder.upsample = upsample
     model.decoder.cond_layout = cond_layout
+    model.decoder.merge_skip_res = merge_skip_res
     if compile_ == "decoder":
         model.decoder.compile(dynamic=False)
     elif compile_ == "decoder-autotune":
@@ -167,7 +169,7 @@ def main(argv=None) -> int:
     print(f"# {name}, torch {torch.__version__}, {os.cpu_count()} CPU cores ({torch.get_num_threads()} threads); "
           f"{Path(args.config).name}: {d.layers}-layer {d.residual_channels}/{d.gate_channels}/{d.skip_channels} "
           f"decoder, batch {batch} x {segment} samples, amp {cfg.train_conf.amp if device.type == 'cuda' else 'none'}")
-    # name: (upsample, conditioning layout, compile, fused Adam, batch factor)
+    # name: (upsample, conditioning layout, compile, fused Adam, batch factor[, skip and residual merged])
     variants = {"repeat": ("repeat", "", None, False, 1), "broadcast": ("broadcast", "", None, False, 1),
                 "channels-last": ("channels-last", "frames-last", None, False, 1)}
     if device.type == "cuda":
@@ -179,19 +181,22 @@ def main(argv=None) -> int:
             "+ fused Adam": ("channels-last", "frames-last", "decoder", True, 1),
             "+ whole model compiled": ("channels-last", "frames-last", "model", False, 1),
             "+ max-autotune": ("channels-last", "frames-last", "decoder-autotune", False, 1),
-            "channels-last + torch.compile, batch x2": ("channels-last", "frames-last", "decoder", False, 2)})
-    slow = ("+ whole model compiled", "+ max-autotune", "channels-last + torch.compile, batch x2")
+            "+ skip and residual one product": ("channels-last", "frames-last", "decoder", False, 1, True),
+            "channels-last + torch.compile, batch x2": ("channels-last", "frames-last", "decoder", False, 2),
+            "channels-last + torch.compile, batch x4": ("channels-last", "frames-last", "decoder", False, 4)})
+    slow = ("+ whole model compiled", "+ max-autotune", "channels-last + torch.compile, batch x2",
+            "channels-last + torch.compile, batch x4")
     names = [n.strip() for n in args.variants.split(";")] if args.variants else [n for n in variants if n not in slow]
     unknown = [n for n in names if n not in variants]
     if unknown:
         p.error(f"unknown --variants {'; '.join(unknown)}; choose from {'; '.join(variants)}")
     rows = []
     for label in names:
-        upsample, layout, comp, fused, factor = variants[label]
+        upsample, layout, comp, fused, factor, *merged = variants[label]
         prof = args.profile if label == "channels-last + torch.compile" else None
         try:
             r = time_variant(cfg, device, batch * factor, segment, args.steps, args.warmup, upsample, comp, fused, prof,
-                             layout or "frames-last")
+                             layout or "frames-last", bool(merged and merged[0]))
         except Exception as e:  # one failed variant (a compiler error) must not lose the others
             print(f"{label}: failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}", flush=True)
             continue

@@ -43,6 +43,11 @@ VARIANTS = [  # (label, shape, precision); the first is the layout measured befo
     ("bf16, 1 warp", tb.KernelShape(num_warps=1), "bf16"),
     ("bf16, 8 warps", tb.KernelShape(num_warps=8), "bf16"),
     ("bf16, 4 warps, block 32", tb.KernelShape(block=32), "bf16"),
+    ("int8 weights, 4 warps", tb.KernelShape(num_warps=4), "int8"),
+    ("int8 weights, 8 warps", tb.KernelShape(num_warps=8), "int8"),
+    ("bf16, 4 warps, 1 pipeline stage", tb.KernelShape(num_stages=1), "bf16"),
+    ("bf16, 4 warps, 2 pipeline stages", tb.KernelShape(num_stages=2), "bf16"),
+    ("int8 weights, 4 warps, 1 pipeline stage", tb.KernelShape(num_stages=1), "int8"),
 ]
 
 
@@ -67,6 +72,7 @@ def main(argv=None) -> int:
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--repeat", type=int, default=2)
     p.add_argument("--only", default=None, help="comma-separated variant numbers (1-based) to run")
+    p.add_argument("--segments", default="512,1024,2048", help="segment counts of the end-to-end rows")
     p.add_argument("--tiny", action="store_true", help="a 3-layer decoder: check the script on the CPU interpreter")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
@@ -118,6 +124,7 @@ def main(argv=None) -> int:
             dt = best_of(lambda: decode_codes(model, codes, 0, opts, "triton", max_batch=512), args.repeat)
         err = (lg - ref).abs().max().item()
         rows.append({"variant": label, "block": shape.block, "num_warps": shape.num_warps,
+                     "num_stages": shape.num_stages,
                      "precision": precision, "decode_s": dt,
                      "us_per_step": 1e6 * dt / steps, "max_logit_error": err, "logit_range": scale,
                      "first_call_s": first})
@@ -130,15 +137,16 @@ def main(argv=None) -> int:
         print(f"| {r['variant']} | {r['decode_s']:.3f} s | {r['us_per_step']:.1f} | {base / r['decode_s']:.2f}x | "
               f"{r['max_logit_error']:.1e} | {r['first_call_s']:.1f} s |")
     best = min(rows, key=lambda r: r["decode_s"])
-    exact = min((r for r in rows if r["precision"] != "bf16"), key=lambda r: r["decode_s"])
+    # the fastest variant, and the fastest of those that keep float32-like logits (tf32, ieee) if any ran
+    exact = min((r for r in rows if r["precision"] in ("tf32", "ieee")), key=lambda r: r["decode_s"], default=best)
     wav = (0.1 * np.random.default_rng(0).standard_normal(int(args.seconds * sr))).astype(np.float32)
     ends = []
     print(f"\n| variant | segments | end to end {args.seconds:g} s (encode + folded decode) | x real time |")
     print("|---|---:|---:|---:|")
     for r in [exact, best] if exact is not best else [best]:
-        shape = tb.KernelShape(block=r["block"], num_warps=r["num_warps"])
+        shape = tb.KernelShape(block=r["block"], num_warps=r["num_warps"], num_stages=r["num_stages"])
         with tb.kernel_settings(shape=shape, precision=r["precision"]):
-            for segments in (512, 1024, 2048):
+            for segments in [int(n) for n in args.segments.split(",")]:
                 convert(model, wav[: sr // 2], 0, sr, opts, "triton", max_batch=segments)  # warm-up
                 dt = best_of(lambda: convert(model, wav, 0, sr, opts, "triton", max_batch=segments), args.repeat)
                 ends.append({"variant": r["variant"], "segments": segments, "end_to_end_s": dt})

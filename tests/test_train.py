@@ -122,3 +122,27 @@ def test_dead_ddp_worker_ends_the_job(tiny_corpus, tmp_path):
     assert res.returncode != 0
     assert time.time() - t0 < 200
     assert "exitcode  : 17" in res.stderr or "ChildFailedError" in res.stderr
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_cuda_training_steps_never_synchronise_with_the_host():
+    """The whole bf16 training step of a WaveNet VQ-VAE with an EMA codebook (channels-last, as
+    ``vqspeech train`` runs on CUDA), after k-means and between restarts, queues its kernels without
+    once waiting for the GPU: CUDA's sync debug mode turns any synchronising call into an error."""
+    from vqspeech.train import _build, _optimise
+
+    cfg = tiny_config()
+    device = torch.device("cuda")
+    model, params, opt = _build(cfg, 3, device, cfg.train_conf)
+    wav = (torch.rand(2, 4096, device=device) * 2 - 1) * 0.5
+    spk = torch.tensor([0, 2], device=device)
+    for _ in range(2):  # k-means runs at the second step (it may read back)
+        _optimise(model, opt, None, params, wav, spk, torch.bfloat16, device, 1.0)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(2):  # steps 3 and 4: no restart is due (restart_every 5)
+            out, grad_norm = _optimise(model, opt, None, params, wav, spk, torch.bfloat16, device, 1.0)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert torch.isfinite(out["loss"]).item() and grad_norm.item() > 0

@@ -206,19 +206,25 @@ def test_training_forward_and_gradients_do_not_depend_on_the_upsampling_form():
     wav = torch.rand(2, 8 * m.hop) * 2 - 1
     spk = torch.tensor([0, 1])
     results = []
-    for form, layout in (("repeat", ""), ("broadcast", ""), ("channels-last", "frames-last"),
-                         ("channels-last", "channels-first")):
+    for form, layout, merged in (("repeat", "", False), ("broadcast", "", False),
+                                 ("channels-last", "frames-last", False), ("channels-last", "channels-first", False),
+                                 ("channels-last", "frames-last", True)):
         m.zero_grad()
         m.decoder.upsample = form
         m.decoder.cond_layout = layout or "frames-last"
+        m.decoder.merge_skip_res = merged
         torch.manual_seed(3)
         out = m(wav, spk)
         out["loss"].backward()
-        results.append((out["loss"].item(), m.decoder.layers[0].cond.weight.grad.clone()))
-    m.decoder.upsample, m.decoder.cond_layout = "broadcast", "frames-last"
-    for loss, grad in results[1:]:
+        layer = m.decoder.layers[0]
+        results.append((out["loss"].item(), layer.cond.weight.grad.clone(), layer.res.weight.grad.clone(),
+                        layer.skip.bias.grad.clone()))
+    m.decoder.upsample, m.decoder.cond_layout, m.decoder.merge_skip_res = "broadcast", "frames-last", False
+    for loss, *grads in results[1:]:
         assert loss == pytest.approx(results[0][0], rel=1e-5)
-        assert torch.allclose(grad, results[0][1], rtol=1e-4, atol=1e-5)
+        for grad, first in zip(grads, results[0][1:]):
+            assert first.abs().max() > 0
+            assert torch.allclose(grad, first, rtol=1e-4, atol=1e-5)
 
 
 def test_sample_cross_entropy_equals_the_spatial_form_for_both_layouts():

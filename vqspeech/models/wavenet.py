@@ -111,6 +111,10 @@ class WaveNet(nn.Module):
     # product, read along channels; "channels-first" the (B, 2G, F) of layer_conditioning,
     # transposed (the earlier form, kept for benchmarks/training.py).
     cond_layout = "frames-last"
+    # The channels-last form's skip and residual 1x1 convolutions: False, two matrix products of z;
+    # True, one product with the two weight matrices stacked (z read once, one (B*T, S+R) output;
+    # its backward one product too).  The same sums, so equal within float tolerance.
+    merge_skip_res = False
 
     def __init__(self, cfg: DecoderConfig):
         super().__init__()
@@ -173,9 +177,16 @@ class WaveNet(nn.Module):
             h = add_frame_rate_last(h, cond, hop)  # (B, T, 2G)
             a, b = h.chunk(2, dim=2)
             z = torch.tanh(a) * torch.sigmoid(b)
-            s = F.linear(z, layer.skip.weight[:, :, 0], layer.skip.bias)
+            if self.merge_skip_res and layer.res is not None:
+                S = layer.skip.weight.shape[0]
+                sr = F.linear(z, torch.cat([layer.skip.weight[:, :, 0], layer.res.weight[:, :, 0]]),
+                              torch.cat([layer.skip.bias, layer.res.bias]))
+                s, res = sr[..., :S], sr[..., S:]
+            else:
+                s = F.linear(z, layer.skip.weight[:, :, 0], layer.skip.bias)
+                res = None if layer.res is None else F.linear(z, layer.res.weight[:, :, 0], layer.res.bias)
             skip = s if skip is None else skip + s
-            if layer.res is not None:
-                x = (x + F.linear(z, layer.res.weight[:, :, 0], layer.res.bias)) * math.sqrt(0.5)
+            if res is not None:
+                x = (x + res) * math.sqrt(0.5)
         h = F.relu(F.linear(F.relu(skip), self.out1.weight[:, :, 0], self.out1.bias))
         return F.linear(h, self.out2.weight[:, :, 0], self.out2.bias).transpose(1, 2)
