@@ -14,15 +14,19 @@ on random audio (speed does not depend on the data), with the training loop's ow
 - ``conditioning (B, 2G, F)``: the channels-last form reading the frame-rate conditioning
   through a transposed view (the earlier layout; now it is computed (B, F, 2G));
 - CUDA only, on top of channels-last + compile (what ``vqspeech train`` runs on CUDA with
-  ``train_conf.compile``): ``fused Adam`` (``Adam(fused=True)``), and, on request, ``whole
+  ``train_conf.compile``; skip and residual in one product, ``WaveNet.merge_skip_res``):
+  ``skip and residual two products`` (the form before), ``quantizer copy from pageable memory
+  (before)`` (that form with the quantizer's per-step index copy as it was before it was queued
+  from pinned memory: the copy drained the stream every step), ``fused Adam``
+  (``Adam(fused=True)``), ``interleaved gate channels`` (``WaveNet.gate_layout``), and, on
+  request, ``coordinate-descent tuning`` (Inductor tunes its kernels' block sizes), ``whole
   model compiled`` (encoder, quantizer and loss too), ``max-autotune`` (Inductor's
-  matrix-product templates; slow to compile), ``skip and residual one product``
-  (``WaveNet.merge_skip_res``) and the same at two and four times the batch.
+  matrix-product templates; slow to compile) and the default at two and four times the batch.
 
 ``--variants`` picks rows by name (separated by ';'); ``--profile F`` writes the CUDA kernels
 that take the channels-last + compile step's time (torch.profiler, 3 steps) to F and prints the top.
 
-It prints seconds of audio per second, steps/s, the ratio to ``repeat`` and the achieved
+It prints seconds of audio per second, steps/s, the ratio to the first row and the achieved
 TFLOP/s, counted as 3 x 2 x the decoder's forward multiply-adds per sample (forward + the two
 backward products; the encoder and the frame-rate conditioning are left out, as the issue
 counted).  With ``--train-data`` it also times the data loader alone (``CropBatches`` with
@@ -56,6 +60,12 @@ def decoder_macs_per_sample(d) -> int:
     return d.layers * per_layer - G * R + S * S + S * Q  # the last layer has no residual
 
 
+def _queued_copy(t, device):
+    from vqspeech.models.quantizer import _to_device_async
+
+    return _to_device_async(t, device)
+
+
 def _sync(device):
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -63,19 +73,29 @@ def _sync(device):
 
 def time_variant(cfg, device, batch: int, segment: int, steps: int, warmup: int, upsample: str,
                  compile_: str | None = None, fused_adam: bool = False, profile: str | None = None,
-                 cond_layout: str = "frames-last", merge_skip_res: bool = False) -> dict:
-    """``compile_``: None, ``decoder``, ``model`` or ``decoder-autotune``."""
+                 cond_layout: str = "frames-last", merge_skip_res: bool = True, gate_layout: str = "halves",
+                 pageable_copy: bool = False, tuning: bool = False) -> dict:
+    """``compile_``: None, ``decoder``, ``model`` or ``decoder-autotune``; ``tuning``: Inductor's
+    coordinate-descent tuning of its own kernels' block sizes (for this variant's compile)."""
+    import torch._inductor.config as inductor_config
+
+    inductor_config.coordinate_descent_tuning = tuning
     torch.manual_seed(0)
     model = build_model(cfg, num_speakers=4).to(device)
     model.decoder.upsample = upsample
     model.decoder.cond_layout = cond_layout
     model.decoder.merge_skip_res = merge_skip_res
+    model.decoder.gate_layout = gate_layout
     if compile_ == "decoder":
         model.decoder.compile(dynamic=False)
     elif compile_ == "decoder-autotune":
         model.decoder.compile(dynamic=False, mode="max-autotune-no-cudagraphs")
     elif compile_ == "model":
         model.compile(dynamic=False)
+    from vqspeech.models import quantizer
+
+    # the quantizer's per-step index copy as it was before it was queued from pinned memory
+    quantizer.to_device_async = (lambda t, dev: t.to(dev)) if pageable_copy else _queued_copy
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=1e-4, **({"fused": True} if fused_adam else {}))
     amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.train_conf.amp) if device.type == "cuda" else None
@@ -169,34 +189,38 @@ def main(argv=None) -> int:
     print(f"# {name}, torch {torch.__version__}, {os.cpu_count()} CPU cores ({torch.get_num_threads()} threads); "
           f"{Path(args.config).name}: {d.layers}-layer {d.residual_channels}/{d.gate_channels}/{d.skip_channels} "
           f"decoder, batch {batch} x {segment} samples, amp {cfg.train_conf.amp if device.type == 'cuda' else 'none'}")
-    # name: (upsample, conditioning layout, compile, fused Adam, batch factor[, skip and residual merged])
-    variants = {"repeat": ("repeat", "", None, False, 1), "broadcast": ("broadcast", "", None, False, 1),
-                "channels-last": ("channels-last", "frames-last", None, False, 1)}
+    # name: time_variant's keyword arguments (batch_factor multiplies --batch); the rows that are
+    # not the CUDA default say what they change
+    base = {"upsample": "channels-last", "compile_": "decoder"}
+    variants = {"repeat": {"upsample": "repeat"}, "broadcast": {"upsample": "broadcast"},
+                "channels-last": {"upsample": "channels-last"}}
     if device.type == "cuda":
         variants.update({
-            "broadcast + torch.compile": ("broadcast", "", "decoder", False, 1),
-            "channels-last + torch.compile, conditioning (B, 2G, F)": ("channels-last", "channels-first", "decoder",
-                                                                       False, 1),
-            "channels-last + torch.compile": ("channels-last", "frames-last", "decoder", False, 1),
-            "+ fused Adam": ("channels-last", "frames-last", "decoder", True, 1),
-            "+ whole model compiled": ("channels-last", "frames-last", "model", False, 1),
-            "+ max-autotune": ("channels-last", "frames-last", "decoder-autotune", False, 1),
-            "+ skip and residual one product": ("channels-last", "frames-last", "decoder", False, 1, True),
-            "channels-last + torch.compile, batch x2": ("channels-last", "frames-last", "decoder", False, 2),
-            "channels-last + torch.compile, batch x4": ("channels-last", "frames-last", "decoder", False, 4)})
-    slow = ("+ whole model compiled", "+ max-autotune", "channels-last + torch.compile, batch x2",
-            "channels-last + torch.compile, batch x4")
+            "broadcast + torch.compile": {"upsample": "broadcast", "compile_": "decoder"},
+            "channels-last + torch.compile, conditioning (B, 2G, F)": {**base, "cond_layout": "channels-first"},
+            "channels-last + torch.compile, skip and residual two products": {**base, "merge_skip_res": False},
+            "quantizer copy from pageable memory (before)": {**base, "merge_skip_res": False, "pageable_copy": True},
+            "channels-last + torch.compile": base,
+            "+ fused Adam": {**base, "fused_adam": True},
+            "+ interleaved gate channels": {**base, "gate_layout": "interleaved"},
+            "+ coordinate-descent tuning": {**base, "tuning": True},
+            "+ whole model compiled": {**base, "compile_": "model"},
+            "+ max-autotune": {**base, "compile_": "decoder-autotune"},
+            "channels-last + torch.compile, batch x2": {**base, "batch_factor": 2},
+            "channels-last + torch.compile, batch x4": {**base, "batch_factor": 4}})
+    slow = ("+ whole model compiled", "+ max-autotune", "+ coordinate-descent tuning",
+            "channels-last + torch.compile, batch x2", "channels-last + torch.compile, batch x4")
     names = [n.strip() for n in args.variants.split(";")] if args.variants else [n for n in variants if n not in slow]
     unknown = [n for n in names if n not in variants]
     if unknown:
         p.error(f"unknown --variants {'; '.join(unknown)}; choose from {'; '.join(variants)}")
     rows = []
     for label in names:
-        upsample, layout, comp, fused, factor, *merged = variants[label]
+        kw = dict(variants[label])
+        factor = kw.pop("batch_factor", 1)
         prof = args.profile if label == "channels-last + torch.compile" else None
         try:
-            r = time_variant(cfg, device, batch * factor, segment, args.steps, args.warmup, upsample, comp, fused, prof,
-                             layout or "frames-last", bool(merged and merged[0]))
+            r = time_variant(cfg, device, batch * factor, segment, args.steps, args.warmup, profile=prof, **kw)
         except Exception as e:  # one failed variant (a compiler error) must not lose the others
             print(f"{label}: failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}", flush=True)
             continue

@@ -38,6 +38,18 @@ def perplexity_from_counts(counts: torch.Tensor) -> torch.Tensor:
     return torch.exp(-(p * torch.log(p.clamp(min=1e-10))).sum())
 
 
+def _to_device_async(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A CPU tensor on ``device`` without waiting for the GPU: a copy from pageable host memory
+    first drains the stream (CUDA's rule), which stalled every training step's launch queue
+    (found on an H200 by ``torch.cuda.set_sync_debug_mode``); from pinned memory it is queued."""
+    if device.type != "cuda":
+        return t.to(device)
+    return t.pin_memory().to(device, non_blocking=True)
+
+
+to_device_async = _to_device_async  # benchmarks/training.py swaps it for the old copy to time both
+
+
 def code_counts(codes: torch.Tensor, num_codes: int) -> torch.Tensor:
     """(...) code indices -> (num_codes,) float32 uses.  ``torch.bincount`` equals it but reads the
     largest index back to the host on CUDA (a synchronisation every step); a scatter-add does not."""
@@ -154,7 +166,7 @@ class VectorQuantizer(nn.Module):
         n = min(flat.shape[0], self.cfg.buffer_size)
         # Deterministic subsample (seeded by the step) so resumed runs see the same buffer.
         g = torch.Generator(device="cpu").manual_seed(self._host_steps * 7919)
-        pick = torch.randperm(flat.shape[0], generator=g)[:n].to(flat.device)
+        pick = to_device_async(torch.randperm(flat.shape[0], generator=g)[:n], flat.device)
         self.buffer.copy_(torch.roll(self.buffer, n, 0))
         self.buffer[:n] = flat[pick]
         self._host_fill = min(self._host_fill + n, self.cfg.buffer_size)
