@@ -29,12 +29,12 @@ if step "1. CUDA tests" 60; then
     -k cuda 2>&1 | tail -4
 fi
 if step "2. Triton kernel layouts and precisions (20-layer 64/128/128 decoder)" 60; then
-  timeout "$(lim 200)" $PY benchmarks/triton_variants.py --only "${TRITON_VARIANTS:-4,9,10,11,12,13}" \
+  timeout "$(lim 200)" $PY benchmarks/triton_variants.py --only "${TRITON_VARIANTS:-4,1,8}" \
     --segments "${SEGMENTS:-512,1024}" --json "$OUT/triton_variants.json" 2>&1 | grep -v -i warn | tail -30
 fi
 if step "3. training benchmark (gpu.yaml model, batch 32 x 16384) and kernel profile" 90; then
   timeout "$(lim 260)" $PY benchmarks/training.py --config egs/mini/conf/gpu.yaml --batch 32 --steps 30 --warmup 5 \
-    --variants "${TRAIN_VARIANTS:-channels-last + torch.compile;+ skip and residual one product;channels-last + torch.compile, batch x2;channels-last + torch.compile, batch x4}" \
+    --variants "${TRAIN_VARIANTS:-channels-last + torch.compile;channels-last + torch.compile, skip and residual two products;+ coordinate-descent tuning;channels-last + torch.compile, batch x2}" \
     --train-data /tmp/gdata/train --profile "$OUT/train_profile.txt" --json "$OUT/train.json" 2>&1 | grep -v -i warn | tail -40
 fi
 if step "4. generation benchmark (20-layer 64/128/128 decoder)" 120; then

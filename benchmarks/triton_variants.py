@@ -43,11 +43,6 @@ VARIANTS = [  # (label, shape, precision); the first is the layout measured befo
     ("bf16, 1 warp", tb.KernelShape(num_warps=1), "bf16"),
     ("bf16, 8 warps", tb.KernelShape(num_warps=8), "bf16"),
     ("bf16, 4 warps, block 32", tb.KernelShape(block=32), "bf16"),
-    ("int8 weights, 4 warps", tb.KernelShape(num_warps=4), "int8"),
-    ("int8 weights, 8 warps", tb.KernelShape(num_warps=8), "int8"),
-    ("bf16, 4 warps, 1 pipeline stage", tb.KernelShape(num_stages=1), "bf16"),
-    ("bf16, 4 warps, 2 pipeline stages", tb.KernelShape(num_stages=2), "bf16"),
-    ("int8 weights, 4 warps, 1 pipeline stage", tb.KernelShape(num_stages=1), "int8"),
 ]
 
 
@@ -124,7 +119,6 @@ def main(argv=None) -> int:
             dt = best_of(lambda: decode_codes(model, codes, 0, opts, "triton", max_batch=512), args.repeat)
         err = (lg - ref).abs().max().item()
         rows.append({"variant": label, "block": shape.block, "num_warps": shape.num_warps,
-                     "num_stages": shape.num_stages,
                      "precision": precision, "decode_s": dt,
                      "us_per_step": 1e6 * dt / steps, "max_logit_error": err, "logit_range": scale,
                      "first_call_s": first})
@@ -144,7 +138,7 @@ def main(argv=None) -> int:
     print(f"\n| variant | segments | end to end {args.seconds:g} s (encode + folded decode) | x real time |")
     print("|---|---:|---:|---:|")
     for r in [exact, best] if exact is not best else [best]:
-        shape = tb.KernelShape(block=r["block"], num_warps=r["num_warps"], num_stages=r["num_stages"])
+        shape = tb.KernelShape(block=r["block"], num_warps=r["num_warps"])
         with tb.kernel_settings(shape=shape, precision=r["precision"]):
             for segments in [int(n) for n in args.segments.split(",")]:
                 convert(model, wav[: sr // 2], 0, sr, opts, "triton", max_batch=segments)  # warm-up

@@ -16,9 +16,7 @@ bytes re-read each step) and rounds the products' inputs to bfloat16, so logits 
 float32 reference by ~0.3% of their range (random weights; within 2% tested) and a draw that
 falls near a CDF step can flip (after which the sequence follows another path of the same
 model); ``"tf32"`` (method ``triton-tf32``) rounds the inputs to 10-bit mantissas (logits
-~1e-3 from float32, 1.6x slower); ``"int8"`` (method ``triton-int8``) stores the weight matrices as
-int8 with one scale per output column (:func:`quantize_columns`), a quarter of float32's bytes,
-widened to bfloat16 on the chip (logits within 4% of their range, tested); ``"ieee"`` keeps float32 products (logits within ~1e-5, but
+~1e-3 from float32, 1.6x slower); ``"ieee"`` keeps float32 products (logits within ~1e-5, but
 30x slower on an H200, where float32 products leave the tensor cores).  The tolerances are
 tested with teacher forcing (``tests/test_generation_triton.py``).  Runs on the CPU under
 ``TRITON_INTERPRET=1`` (slowly), which is how CI checks the kernel; the kernel itself is in
@@ -76,14 +74,13 @@ class KernelShape:
     """How the kernel is laid out; every shape computes the same recursion.
 
     block: batch elements per program (>= 16, the smallest M of a tensor-core ``tl.dot``);
-    num_warps: warps per program; num_stages: how many iterations ahead the compiler may load.  ``benchmarks/triton_variants.py`` times them."""
+    num_warps: warps per program.  ``benchmarks/triton_variants.py`` times them."""
 
     block: int = 16
     num_warps: int = 4
-    num_stages: int | None = None  # Triton's software-pipelining depth for the loops; None: its default
 
 
-PRECISIONS = ("ieee", "tf32", "bf16", "int8")
+PRECISIONS = ("ieee", "tf32", "bf16")
 # What a call without ``shape`` / ``precision`` uses; :func:`kernel_settings` changes it for a
 # block of code (the benchmark sweeps shapes through ``convert``, which does not pass them on).
 _settings = {"shape": KernelShape(), "precision": None}
@@ -100,15 +97,6 @@ def kernel_settings(shape: KernelShape | None = None, precision: str | None = No
         _settings.update(saved)
 
 
-def quantize_columns(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(..., K, N) float weights -> (int8 (..., K, N), float32 scales (..., N)) with
-    ``w ~= q * scale[..., None, :]``: each output column scaled by its largest magnitude / 127,
-    rounded to the nearest integer, so the error of a weight is at most half its column's scale."""
-    scale = w.abs().amax(dim=-2).clamp_min(1e-12) / 127.0
-    q = torch.round(w / scale[..., None, :]).clamp_(-127, 127).to(torch.int8)
-    return q.contiguous(), scale.float().contiguous()
-
-
 @torch.no_grad()
 def generate_triton(model, codes: torch.Tensor, speaker: torch.Tensor, T: int, uniforms: torch.Tensor,
                     opts: SamplingOptions, teacher: torch.Tensor | None = None, return_logits: bool = False,
@@ -116,10 +104,9 @@ def generate_triton(model, codes: torch.Tensor, speaker: torch.Tensor, T: int, u
     """(B, F) codes, (B,) speakers -> (B, T) int64 classes [and (B, Q, T) logits].
 
     ``teacher`` (B, T) classes are fed back instead of the samples (testing).  ``precision``:
-    ``ieee`` (float32 products; the interpreter's default), ``tf32``, ``bf16`` (bfloat16 weights
+    ``ieee`` (float32 products; the interpreter's default), ``tf32`` or ``bf16`` (bfloat16 weights
     and product inputs, float32 accumulation and everything else; the CUDA default: 1.6x the
-    speed of tf32 on an H200, ``benchmarks/triton_variants.py``) or ``int8`` (int8 weights with
-    per-column scales, bf16 product inputs).
+    speed of tf32 on an H200, ``benchmarks/triton_variants.py``).
     """
     check_sizes(model)
     device = codes.device
@@ -136,11 +123,8 @@ def generate_triton(model, codes: torch.Tensor, speaker: torch.Tensor, T: int, u
     w = StepWeights.from_decoder(model.decoder)
     cond = frame_conditioning(model, codes, speaker, w.b_conv)  # (L, B, F, 2G)
     mats = [w.w_past, w.w_cur, w.w_skip, w.w_res, w.w1, w.w2]
-    scales = mats  # read only by the int8 kernel
     if precision == "bf16":
         mats = [m.to(torch.bfloat16).contiguous() for m in mats]
-    elif precision == "int8":
-        mats, scales = zip(*(quantize_columns(m) for m in mats))
     w_past, w_cur, w_skip, w_res, w1, w2 = mats
     B, F = codes.shape[:2]
     dil = w.dilations.to(device)
@@ -153,21 +137,14 @@ def generate_triton(model, codes: torch.Tensor, speaker: torch.Tensor, T: int, u
     grid = (-(-B // shape.block),)
     _kernel(interpreting())[grid](
         out, logits, teacher_t, u, w.embed, w_past, w_cur, cond, w.b_skip.sum(0).contiguous(), w_skip,
-        w_res, w.b_res, w1, w.b1.contiguous(), w2, w.b2.contiguous(), *scales, dil, off, queue,
+        w_res, w.b_res, w1, w.b1.contiguous(), w2, w.b2.contiguous(), dil, off, queue,
         B, T, F, w.num_layers, model.hop, float(opts.inverse_temperature), Q // 2,
         R=R, G=G, S=S, Q=Q, BLOCK=shape.block, ARGMAX=bool(opts.argmax), TEACHER=teacher is not None,
-        STORE_LOGITS=return_logits, PRECISION=precision if precision in ("ieee", "tf32") else "ieee",
-        BF16=precision == "bf16", INT8=precision == "int8", num_warps=shape.num_warps,
-        **({} if shape.num_stages is None else {"num_stages": shape.num_stages}))
+        STORE_LOGITS=return_logits, PRECISION="ieee" if precision == "bf16" else precision,
+        BF16=precision == "bf16", num_warps=shape.num_warps)
     if return_logits:
         return out, logits
     return out
-
-
-def generate_triton_int8(model, codes: torch.Tensor, speaker: torch.Tensor, T: int, uniforms: torch.Tensor,
-                         opts: SamplingOptions, teacher: torch.Tensor | None = None, return_logits: bool = False):
-    """:func:`generate_triton` with int8 weights (method ``triton-int8``), on the CPU interpreter too."""
-    return generate_triton(model, codes, speaker, T, uniforms, opts, teacher, return_logits, precision="int8")
 
 
 def generate_triton_tf32(model, codes: torch.Tensor, speaker: torch.Tensor, T: int, uniforms: torch.Tensor,

@@ -28,30 +28,12 @@ def mm(a, w, PRECISION: tl.constexpr, BF16: tl.constexpr):
 
 
 @triton.jit
-def mm_w(a, w_ptr, w_offs, scale_ptr, scale_offs, PRECISION: tl.constexpr, BF16: tl.constexpr,
-         INT8: tl.constexpr):
-    """``a`` @ the weight tile at ``w_ptr + w_offs`` (K, N).  ``INT8``: the tile is int8 with one
-    float32 scale per output column (at ``scale_ptr + scale_offs``, (N,)); it is widened to bfloat16
-    (exact: |q| <= 127 fits an 8-bit mantissa), multiplied as a bf16 product and scaled after the
-    accumulation, so a layer reads half the bytes of bf16 weights."""
-    w = tl.load(w_ptr + w_offs)
-    if INT8:
-        # the interpreter widens int8 to bfloat16 wrongly (NaNs, triton 3.9); to float32 is as exact
-        w = w.to(tl.float32) if INTERPRET else w.to(tl.bfloat16)
-        return mm(a, w, PRECISION, True) * tl.load(scale_ptr + scale_offs)[None, :]
-    else:
-        return mm(a, w, PRECISION, BF16)
-
-
-@triton.jit
 def wavenet_generate(out_ptr, logits_ptr, teacher_ptr, uniforms_ptr, embed_ptr, w_past_ptr, w_cur_ptr,
                      cond_ptr, skip0_ptr, w_skip_ptr, w_res_ptr, b_res_ptr, w1_ptr, b1_ptr, w2_ptr, b2_ptr,
-                     s_past_ptr, s_cur_ptr, s_skip_ptr, s_res_ptr, s1_ptr, s2_ptr,
                      dil_ptr, off_ptr, queue_ptr, B, T, F, L, hop, inv_temp, first_class,
                      R: tl.constexpr, G: tl.constexpr, S: tl.constexpr, Q: tl.constexpr,
                      BLOCK: tl.constexpr, ARGMAX: tl.constexpr, TEACHER: tl.constexpr,
-                     STORE_LOGITS: tl.constexpr, PRECISION: tl.constexpr, BF16: tl.constexpr,
-                     INT8: tl.constexpr):
+                     STORE_LOGITS: tl.constexpr, PRECISION: tl.constexpr, BF16: tl.constexpr):
     rows = (tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)).to(tl.int64)  # (BB,)
     valid = rows < B
     r = tl.arange(0, R)
@@ -76,23 +58,20 @@ def wavenet_generate(out_ptr, logits_ptr, teacher_ptr, uniforms_ptr, embed_ptr, 
             cp = cond_ptr + ((l * B + rows[:, None]) * F + frame) * (2 * G) + g[None, :]
             # four N = G products: one (BB, 2G) product split into halves in registers was
             # 1.3x slower on an H200 (the split is a layout shuffle)
-            sg = l * 2 * G + g
-            a = (mm_w(past, w_past_ptr, wl, s_past_ptr, sg, PRECISION, BF16, INT8)
-                 + mm_w(x, w_cur_ptr, wl, s_cur_ptr, sg, PRECISION, BF16, INT8)
+            a = (mm(past, tl.load(w_past_ptr + wl), PRECISION, BF16) + mm(x, tl.load(w_cur_ptr + wl), PRECISION, BF16)
                  + tl.load(cp, mask=valid[:, None], other=0.0))
-            b = (mm_w(past, w_past_ptr, wl + G, s_past_ptr, sg + G, PRECISION, BF16, INT8)
-                 + mm_w(x, w_cur_ptr, wl + G, s_cur_ptr, sg + G, PRECISION, BF16, INT8)
+            b = (mm(past, tl.load(w_past_ptr + wl + G), PRECISION, BF16)
+                 + mm(x, tl.load(w_cur_ptr + wl + G), PRECISION, BF16)
                  + tl.load(cp + G, mask=valid[:, None], other=0.0))
             z = (2.0 * tl.sigmoid(2.0 * a) - 1.0) * tl.sigmoid(b)  # tanh(a) * sigmoid(b)
-            skip += mm_w(z, w_skip_ptr, l * G * S + g[:, None] * S + s[None, :], s_skip_ptr, l * S + s,
-                         PRECISION, BF16, INT8)
-            res = mm_w(z, w_res_ptr, l * G * R + g[:, None] * R + r[None, :], s_res_ptr, l * R + r,
-                       PRECISION, BF16, INT8)
+            skip += mm(z, tl.load(w_skip_ptr + l * G * S + g[:, None] * S + s[None, :]), PRECISION, BF16)
+            res = mm(z, tl.load(w_res_ptr + l * G * R + g[:, None] * R + r[None, :]), PRECISION, BF16)
             x = (x + res + tl.load(b_res_ptr + l * R + r)[None, :]) * 0.7071067811865476
         # output weights re-read each step like the layers' (held in registers they would spill)
-        o1 = tl.maximum(mm_w(tl.maximum(skip, 0.0), w1_ptr, s[:, None] * S + s[None, :], s1_ptr, s,
-                             PRECISION, BF16, INT8) + b1[None, :], 0.0)
-        logits = mm_w(o1, w2_ptr, s[:, None] * Q + q[None, :], s2_ptr, q, PRECISION, BF16, INT8) + b2[None, :]
+        w1 = tl.load(w1_ptr + s[:, None] * S + s[None, :])
+        o1 = tl.maximum(mm(tl.maximum(skip, 0.0), w1, PRECISION, BF16) + b1[None, :], 0.0)
+        w2 = tl.load(w2_ptr + s[:, None] * Q + q[None, :])
+        logits = mm(o1, w2, PRECISION, BF16) + b2[None, :]  # (BB, Q)
         if STORE_LOGITS:
             tl.store(logits_ptr + (rows[:, None] * Q + q[None, :]) * T + t, logits, mask=valid[:, None])
         if ARGMAX:

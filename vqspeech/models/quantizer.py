@@ -38,16 +38,13 @@ def perplexity_from_counts(counts: torch.Tensor) -> torch.Tensor:
     return torch.exp(-(p * torch.log(p.clamp(min=1e-10))).sum())
 
 
-def _to_device_async(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+def to_device_async(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     """A CPU tensor on ``device`` without waiting for the GPU: a copy from pageable host memory
     first drains the stream (CUDA's rule), which stalled every training step's launch queue
     (found on an H200 by ``torch.cuda.set_sync_debug_mode``); from pinned memory it is queued."""
     if device.type != "cuda":
         return t.to(device)
     return t.pin_memory().to(device, non_blocking=True)
-
-
-to_device_async = _to_device_async  # benchmarks/training.py swaps it for the old copy to time both
 
 
 def code_counts(codes: torch.Tensor, num_codes: int) -> torch.Tensor:
