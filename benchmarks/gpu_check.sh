@@ -2,7 +2,7 @@
 # The GPU checks of issue 15 in one run on the lent GPU machine: the CUDA tests, the Triton kernel's
 # layouts and precisions, the training benchmark (with a kernel profile), the generation benchmark and
 # `vqspeech train --device cuda`; each step starts only if DEADLINE (seconds from the start) leaves it
-# room.  Needs .device/ as ../shared/device/prepare.sh fills it (soundfile wheels, the mini corpus).
+# room.  Needs .device/ as benchmarks/gpu_prepare.sh fills it (soundfile wheels, the mini training corpus).
 # STEPS picks steps by number (default "1 2 3 4 5").
 #   device run, carry [".device"]:  OUT=$OUT DEADLINE=480 bash benchmarks/gpu_check.sh
 set -u

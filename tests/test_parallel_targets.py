@@ -239,7 +239,7 @@ def test_training_with_parallel_code_agreement_brings_partners_together(tiny_cor
     measured = {}
     for weight in (0.0, 2.0):
         # The tiny model's InfoNCE over 256 partner moments falls more slowly than the distance: at 60
-        # steps its ratio was 0.90-0.92 on one Xeon (passing < 0.85 on another), at 250 0.73-0.81.
+        # steps its ratio was 0.90-0.92 on one machine (passing < 0.85 on another), at 250 0.73-0.81.
         steps = {"commitment": 60, "contrastive": 250}[form]
         cfg = tiny_spectral(max_steps=steps, batch_size=4, segment_samples=2048, lr=3e-3, log_every=10,
                             val_every=1000, checkpoint_every=steps, audio_samples=0).to_dict()
