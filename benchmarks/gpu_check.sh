@@ -26,7 +26,8 @@ step() {
 lim() { local l; l=$(left); echo $(( $1 < l ? $1 : l )); }
 if step "1. CUDA tests" 60; then
   timeout "$(lim 150)" $PY -m pytest -q -p no:cacheprovider tests/test_wavenet.py tests/test_generation_triton.py tests/test_train.py \
-    -k cuda 2>&1 | tail -4
+    tests/test_gate_kernel.py \
+    -k "cuda or gate_kernel" 2>&1 | tail -4
 fi
 if step "2. Triton kernel layouts and precisions (20-layer 64/128/128 decoder)" 60; then
   timeout "$(lim 200)" $PY benchmarks/triton_variants.py --only "${TRITON_VARIANTS:-4,1,8}" \
@@ -34,7 +35,7 @@ if step "2. Triton kernel layouts and precisions (20-layer 64/128/128 decoder)" 
 fi
 if step "3. training benchmark (gpu.yaml model, batch 32 x 16384) and kernel profile" 90; then
   timeout "$(lim 260)" $PY benchmarks/training.py --config egs/mini/conf/gpu.yaml --batch 32 --steps 30 --warmup 5 \
-    --variants "${TRAIN_VARIANTS:-channels-last + torch.compile;channels-last + torch.compile, skip and residual two products;+ coordinate-descent tuning;channels-last + torch.compile, batch x2}" \
+    --variants "${TRAIN_VARIANTS:-channels-last + torch.compile;+ Triton gate kernels;+ coordinate-descent tuning;channels-last + torch.compile, batch x2}" \
     --train-data /tmp/gdata/train --profile "$OUT/train_profile.txt" --json "$OUT/train.json" 2>&1 | grep -v -i warn | tail -40
 fi
 if step "4. generation benchmark (20-layer 64/128/128 decoder)" 120; then

@@ -18,7 +18,9 @@ on random audio (speed does not depend on the data), with the training loop's ow
   ``skip and residual two products`` (the form before), ``quantizer copy from pageable memory
   (before)`` (that form with the quantizer's per-step index copy as it was before it was queued
   from pinned memory: the copy drained the stream every step), ``fused Adam``
-  (``Adam(fused=True)``), and, on request, ``coordinate-descent tuning`` (Inductor tunes its kernels' block sizes), ``whole
+  (``Adam(fused=True)``), ``Triton gate kernels`` (``WaveNet.gate_kernel``: the gate and its
+  backward, with the conditioning's per-frame gradient, as the hand-written kernel pair of
+  ``vqspeech/models/gate_kernel.py``), and, on request, ``coordinate-descent tuning`` (Inductor tunes its kernels' block sizes), ``whole
   model compiled`` (encoder, quantizer and loss too), ``max-autotune`` (Inductor's
   matrix-product templates; slow to compile) and the default at two and four times the batch.
 
@@ -70,7 +72,7 @@ def _sync(device):
 def time_variant(cfg, device, batch: int, segment: int, steps: int, warmup: int, upsample: str,
                  compile_: str | None = None, fused_adam: bool = False, profile: str | None = None,
                  cond_layout: str = "frames-last", merge_skip_res: bool = True, pageable_copy: bool = False,
-                 tuning: bool = False) -> dict:
+                 tuning: bool = False, gate_kernel: str = "torch") -> dict:
     """``compile_``: None, ``decoder``, ``model`` or ``decoder-autotune``; ``tuning``: Inductor's
     coordinate-descent tuning of its own kernels' block sizes (for this variant's compile)."""
     import torch._inductor.config as inductor_config
@@ -84,6 +86,7 @@ def time_variant(cfg, device, batch: int, segment: int, steps: int, warmup: int,
     model.decoder.upsample = upsample
     model.decoder.cond_layout = cond_layout
     model.decoder.merge_skip_res = merge_skip_res
+    model.decoder.gate_kernel = gate_kernel
     if compile_ == "decoder":
         model.decoder.compile(dynamic=False)
     elif compile_ == "decoder-autotune":
@@ -198,6 +201,7 @@ def main(argv=None) -> int:
             "quantizer copy from pageable memory (before)": {**base, "merge_skip_res": False, "pageable_copy": True},
             "channels-last + torch.compile": base,
             "+ fused Adam": {**base, "fused_adam": True},
+            "+ Triton gate kernels": {**base, "gate_kernel": "triton"},
             "+ coordinate-descent tuning": {**base, "tuning": True},
             "+ whole model compiled": {**base, "compile_": "model"},
             "+ max-autotune": {**base, "compile_": "decoder-autotune"},

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import DecoderConfig
+from .gate_kernel import frame_gate
 
 
 def add_frame_rate(h: torch.Tensor, cond: torch.Tensor, hop: int) -> torch.Tensor:
@@ -116,6 +117,9 @@ class WaveNet(nn.Module):
     # its backward one product too).  The same sums, so equal within float tolerance; True measured
     # 1.02-1.04x the steps/s of False on an H200 (benchmarks/training.py, two runs).
     # (Gate channels interleaved [a0, b0, a1, ...] instead of halves measured 0.94x there.)
+    # The channels-last form's gate: "torch" (conditioning add, tanh, sigmoid; compiled on CUDA) or
+    # "triton", the hand-written kernel pair of :mod:`.gate_kernel` (not yet measured on a GPU).
+    gate_kernel = "torch"
     merge_skip_res = True
 
     def __init__(self, cfg: DecoderConfig):
@@ -176,9 +180,12 @@ class WaveNet(nn.Module):
             past = F.pad(x, (0, 0, layer.dilation, 0))[:, :T]  # x_{t-d}, zeros before the start
             w = layer.conv.weight  # (2G, R, 2): tap 0 sees t - d, tap 1 sees t
             h = F.linear(torch.cat([past, x], dim=2), torch.cat([w[:, :, 0], w[:, :, 1]], dim=1), layer.conv.bias)
-            h = add_frame_rate_last(h, cond, hop)  # (B, T, 2G)
-            a, b = h.chunk(2, dim=2)
-            z = torch.tanh(a) * torch.sigmoid(b)
+            if self.gate_kernel == "triton":
+                z = frame_gate(h, cond, hop)
+            else:
+                h = add_frame_rate_last(h, cond, hop)  # (B, T, 2G)
+                a, b = h.chunk(2, dim=2)
+                z = torch.tanh(a) * torch.sigmoid(b)
             if self.merge_skip_res and layer.res is not None:
                 S = layer.skip.weight.shape[0]
                 sr = F.linear(z, torch.cat([layer.skip.weight[:, :, 0], layer.res.weight[:, :, 0]]),
