@@ -16,30 +16,34 @@ def _tile(pid_frame, pid_c, T, F, hop, G, ROWS: tl.constexpr, CB: tl.constexpr):
     rows = (b * T + t).to(tl.int64)
     return rows, c, mask
 
+
 @triton.jit
-def gate_forward(h_ptr, cond_ptr, z_ptr, T, F, hop, G, ROWS: tl.constexpr, CB: tl.constexpr):
-    pid_frame = tl.program_id(0)
-    rows, c, mask = _tile(pid_frame, tl.program_id(1), T, F, hop, G, ROWS, CB)
+def _gate_inputs(h_ptr, cond_ptr, pid_frame, rows, c, mask, G):
+    """The gate's two halves, a and b (ROWS, CB) float32, with the frame's conditioning added."""
     cmask = c < G
     ca = tl.load(cond_ptr + pid_frame * 2 * G + c, mask=cmask, other=0.0).to(tl.float32)
     cb = tl.load(cond_ptr + pid_frame * 2 * G + G + c, mask=cmask, other=0.0).to(tl.float32)
     hp = h_ptr + rows[:, None] * 2 * G + c[None, :]
     a = tl.load(hp, mask=mask, other=0.0).to(tl.float32) + ca[None, :]
     b = tl.load(hp + G, mask=mask, other=0.0).to(tl.float32) + cb[None, :]
+    return a, b
+
+
+@triton.jit
+def gate_forward(h_ptr, cond_ptr, z_ptr, T, F, hop, G, ROWS: tl.constexpr, CB: tl.constexpr):
+    pid_frame = tl.program_id(0)
+    rows, c, mask = _tile(pid_frame, tl.program_id(1), T, F, hop, G, ROWS, CB)
+    a, b = _gate_inputs(h_ptr, cond_ptr, pid_frame, rows, c, mask, G)
     z = (2.0 * tl.sigmoid(2.0 * a) - 1.0) * tl.sigmoid(b)  # tanh(a) * sigmoid(b)
     tl.store(z_ptr + rows[:, None] * G + c[None, :], z.to(z_ptr.dtype.element_ty), mask=mask)
+
 
 @triton.jit
 def gate_backward(gz_ptr, h_ptr, cond_ptr, gh_ptr, gcond_ptr, T, F, hop, G,
                   ROWS: tl.constexpr, CB: tl.constexpr):
     pid_frame = tl.program_id(0)
     rows, c, mask = _tile(pid_frame, tl.program_id(1), T, F, hop, G, ROWS, CB)
-    cmask = c < G
-    ca = tl.load(cond_ptr + pid_frame * 2 * G + c, mask=cmask, other=0.0).to(tl.float32)
-    cb = tl.load(cond_ptr + pid_frame * 2 * G + G + c, mask=cmask, other=0.0).to(tl.float32)
-    hp = h_ptr + rows[:, None] * 2 * G + c[None, :]
-    a = tl.load(hp, mask=mask, other=0.0).to(tl.float32) + ca[None, :]
-    b = tl.load(hp + G, mask=mask, other=0.0).to(tl.float32) + cb[None, :]
+    a, b = _gate_inputs(h_ptr, cond_ptr, pid_frame, rows, c, mask, G)
     gz = tl.load(gz_ptr + rows[:, None] * G + c[None, :], mask=mask, other=0.0).to(tl.float32)
     ta = 2.0 * tl.sigmoid(2.0 * a) - 1.0
     sb = tl.sigmoid(b)
@@ -50,5 +54,6 @@ def gate_backward(gz_ptr, h_ptr, cond_ptr, gh_ptr, gcond_ptr, T, F, hop, G,
     tl.store(gp + G, gb.to(gh_ptr.dtype.element_ty), mask=mask)
     # the frame's conditioning gradient: its samples' gradients summed (masked rows are zeros)
     out = gcond_ptr + pid_frame * 2 * G + c
+    cmask = c < G
     tl.store(out, tl.sum(ga, axis=0).to(gcond_ptr.dtype.element_ty), mask=cmask)
     tl.store(out + G, tl.sum(gb, axis=0).to(gcond_ptr.dtype.element_ty), mask=cmask)
