@@ -117,10 +117,10 @@ class WaveNet(nn.Module):
     # its backward one product too).  The same sums, so equal within float tolerance; True measured
     # 1.02-1.04x the steps/s of False on an H200 (benchmarks/training.py, two runs).
     # (Gate channels interleaved [a0, b0, a1, ...] instead of halves measured 0.94x there.)
+    merge_skip_res = True
     # The channels-last form's gate: "torch" (conditioning add, tanh, sigmoid; compiled on CUDA) or
     # "triton", the hand-written kernel pair of :mod:`.gate_kernel` (not yet measured on a GPU).
     gate_kernel = "torch"
-    merge_skip_res = True
 
     def __init__(self, cfg: DecoderConfig):
         super().__init__()
