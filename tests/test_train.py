@@ -2,6 +2,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -139,8 +140,6 @@ def test_cuda_training_steps_never_synchronise_with_the_host():
     for _ in range(2):  # k-means runs at the second step (it may read back)
         _optimise(model, opt, None, params, wav, spk, torch.bfloat16, device, 1.0)
     torch.cuda.synchronize()
-    import warnings
-
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         torch.cuda.set_sync_debug_mode("warn")
