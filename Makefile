@@ -19,14 +19,15 @@ system-packages:
 	command -v festival >/dev/null || missing="$$missing festival"; \
 	[ -d /usr/share/festival/voices/english/ked_diphone ] || missing="$$missing festvox-kdlpc16k"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v cc >/dev/null || missing="$$missing gcc"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing system packages:$$missing"; \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null || \
 	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; }; \
 	  elif ! command -v flite >/dev/null; then \
-	    echo "error: flite is required: install it (Debian/Ubuntu: sudo apt-get install flite; optional: festival festvox-kdlpc16k for an extra voice, chromium for the browser test)" >&2; exit 1; \
-	  else echo "note: optional packages missing:$$missing (extra speaker / browser test); continuing"; fi; \
+	    echo "error: flite is required: install it (Debian/Ubuntu: sudo apt-get install flite; optional: festival festvox-kdlpc16k for an extra voice, chromium for the browser test, gcc for the bf16-cpu generator)" >&2; exit 1; \
+	  else echo "note: optional packages missing:$$missing (extra speaker / browser test / bf16-cpu generator); continuing"; fi; \
 	fi
 
 $(STAMP): pyproject.toml

@@ -15,12 +15,14 @@ samples/s, real-time factor and the ratio to naive generation at batch 1 and 16 
 - naive, receptive-field window: recomputes only the samples the prediction can see (timed
   the same way over the same utterance).
 - cached reference (torch eager), and every backend of :data:`vqspeech.generation.BACKENDS`
-  that runs on the device (CPU: numba, plus the compiled alternatives kept in
+  that runs on the device (CPU: numba, numba-gemm and, on an AVX512_BF16 CPU, bf16-cpu, plus the
+  compiled alternatives kept in
   ``generation_backends.py``: TorchScript, torch.compile, fused numpy; CUDA: cuda-graph and
   the fused Triton kernel).  Each is checked against the reference's samples for the same seed.
 - folded: one 10-second utterance cut into overlapping segments decoded as a batch, and the
   same utterance end to end (encode + folded decode), as ``convert-voice`` runs it, for each
-  backend's default fold; on CUDA also batch conversion: many utterances folded into one batch.
+  backend's default fold; with triton and bf16-cpu also batch conversion: many utterances folded
+  into one batch.
 
 Weights are random: speed does not depend on training.
 """
@@ -168,7 +170,8 @@ def bench(cfg, device: str, args) -> tuple[list[dict], dict]:
         _sync()
         add(f"{method} end to end, one {seconds:g} s utterance (encode + folded decode)", 1,
             len(wav) / (time.perf_counter() - t0), wall_s=time.perf_counter() - t0)
-        if method == "triton" and args.batch_utterances:  # cuda-graph would take minutes here
+        # Batch conversion with the fastest backend of each device (cuda-graph would take minutes here).
+        if method in ("triton", "bf16-cpu") and args.batch_utterances:
             n, each = args.batch_utterances, args.batch_seconds
             utts = [codes_for(1, int(each * sr), seed=10 + i)[0][0] for i in range(n)]
             per_utt = max(1, b.fold_batch // n)
@@ -193,8 +196,9 @@ def main(argv=None) -> int:
     p.add_argument("--cached-samples", type=int, default=4096, help="samples per element for the cached methods")
     p.add_argument("--repeat", type=int, default=2, help="best of N timed calls for the cached methods")
     p.add_argument("--seconds", type=float, default=10.0, help="utterance length for the folded figures")
-    p.add_argument("--batch-utterances", type=int, default=32, help="CUDA: utterances in the batch-conversion row")
-    p.add_argument("--batch-seconds", type=float, default=5.0, help="CUDA: length of each of those utterances")
+    p.add_argument("--batch-utterances", type=int, default=32,
+                   help="utterances in the batch-conversion row (triton, bf16-cpu; 0: no such row)")
+    p.add_argument("--batch-seconds", type=float, default=5.0, help="length of each of those utterances")
     p.add_argument("--only-folded", action="store_true", help="only the folded, end-to-end and batch rows")
     p.add_argument("--fold-sweep", type=lambda v: [int(x) for x in v.split(",") if x], default=[],
                    help="CPU: also decode the folded utterance with these segment limits, e.g. 8,32")

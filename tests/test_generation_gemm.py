@@ -83,14 +83,16 @@ def test_folded_conversion_with_the_gemm_generator_matches_the_reference():
     assert not BACKENDS["numba-gemm"].exact
 
 
-def test_the_cpu_default_is_the_gemm_generator_and_an_explicit_method_wins():
+def test_the_cpu_default_is_a_gemm_generator_and_an_explicit_method_wins():
     """convert-voice / decode / sample without --method, the demo and training's audio samples all
-    ask default_method; an explicit --method is kept, and one that cannot run on the CPU is refused."""
+    ask default_method (bf16-cpu where the CPU has AVX512_BF16, else numba-gemm); an explicit
+    --method is kept, and one that cannot run on the CPU is refused."""
     from vqspeech.bin.common import default_method
     from vqspeech.errors import UserError
+    from vqspeech.generation.bf16_cpu_backend import available
 
     cpu = torch.device("cpu")
-    assert default_method(None, cpu) == "numba-gemm"
+    assert default_method(None, cpu) == ("bf16-cpu" if available(cpu) else "numba-gemm")
     assert default_method("fast", cpu) == "numba"
     with pytest.raises(UserError, match="--method cuda-graph needs --device cuda"):
         default_method("cuda-graph", cpu)

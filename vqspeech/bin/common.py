@@ -19,15 +19,16 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
     from ..vocoders import VOCODERS
 
     p.add_argument("--method", default=None, choices=list(METHODS),
-                   help="WaveNet generation backend (default: numba on CPU, triton on CUDA when installed, "
-                        "else cuda-graph; 'fast' is the old name of numba)")
+                   help="WaveNet generation backend (default on CPU: bf16-cpu where the CPU has AVX512_BF16 "
+                        "and a C compiler is found, else numba-gemm; on CUDA: triton when installed, else "
+                        "cuda-graph; 'fast' is the old name of numba)")
     p.add_argument("--temperature", type=float, default=1.0, help="softmax temperature (> 0)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (same seed, same output)")
     p.add_argument("--argmax", action="store_true", help="take the most likely sample instead of sampling")
     p.add_argument("--no-fold", action="store_true", help="generate each utterance as one sequence")
     p.add_argument("--max-batch", type=int, default=None,
-                   help="segments per utterance for folded batching (default: the backend's, 16 for numba, "
-                        "512 for triton)")
+                   help="segments per utterance for folded batching (default: the backend's, 8 for bf16-cpu, "
+                        "16 for numba and numba-gemm, 512 for triton)")
     p.add_argument("--vocoder", default=None, choices=list(VOCODERS),
                    help="spectral models: frames -> audio: griffin-lim (the default without --vocoder-model) or "
                         "wavenet (a trained WaveNet vocoder, --vocoder-model); WaveNet models ignore it")
@@ -79,6 +80,10 @@ def default_method(method: str | None, device: torch.device) -> str:
         return device_default(device)
     backend = get_backend(method)
     if not backend.runs_on(device):
+        if backend.module == "bf16_cpu_backend" and device.type == "cpu":
+            from ..generation.bf16_cpu_backend import unavailable_reason
+
+            raise UserError(f"--method {method}: {unavailable_reason()}")
         need = "triton and --device cuda" if backend.module == "triton_backend" else f"--device {'/'.join(backend.devices)}"
         raise UserError(f"--method {method} needs {need}")
     return backend.name

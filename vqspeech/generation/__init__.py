@@ -2,7 +2,8 @@
 
 Layout, bottom up: :mod:`.sampling` (seeded uniforms, inverse-CDF draw), :mod:`.step_weights`
 (the layer-step weight layout every backend reads), one module per backend (:mod:`.reference`,
-:mod:`.naive`, :mod:`.numba_backend`, :mod:`.cuda_graph`, :mod:`.triton_backend`) and
+:mod:`.naive`, :mod:`.numba_backend`, :mod:`.numba_gemm_backend`, :mod:`.bf16_cpu_backend`,
+:mod:`.cuda_graph`, :mod:`.triton_backend`) and
 :mod:`.registry`, which names them for the CLI, the benchmark and the tests.
 """
 
@@ -28,9 +29,9 @@ def generate_classes(model, codes: torch.Tensor, speaker: torch.Tensor, num_samp
         codes: (B, F) code indices.  speaker: (B,) speaker indices.
         num_samples: samples per element (default F * hop).
         method: a name in :data:`BACKENDS` (or an alias).
-        teacher: (B, T) classes fed back instead of the samples (testing; reference and triton*).
+        teacher: (B, T) classes fed back instead of the samples (testing; backends with teacher_forcing).
     Returns:
-        (B, T) int64 classes, and (B, Q, T) logits when ``return_logits`` (reference and triton).
+        (B, T) int64 classes, and (B, Q, T) logits when ``return_logits`` (the same backends).
     """
     opts = opts or SamplingOptions()
     opts.check()
@@ -41,8 +42,9 @@ def generate_classes(model, codes: torch.Tensor, speaker: torch.Tensor, num_samp
     uniforms = opts.uniforms(codes.shape[0], T)
     run = backend.load()
     if teacher is not None or return_logits:
-        if backend.module not in ("reference", "triton_backend"):
-            raise ValueError("teacher forcing and logits are only available from the reference and triton methods")
+        if not backend.teacher_forcing:
+            able = ", ".join(name for name, b in BACKENDS.items() if b.teacher_forcing)
+            raise ValueError(f"teacher forcing and logits are only available from the methods {able}")
         return run(model, codes, speaker, T, uniforms, opts, teacher=teacher, return_logits=return_logits)
     return run(model, codes, speaker, T, uniforms, opts)
 

@@ -28,13 +28,18 @@ class Backend:
     fold_batch: int = 16   # default segments per utterance when folding
     min_core_factor: float = 4  # a folded segment keeps >= this x the warm-up as its own (conversion.plan_folds)
     exact: bool = True     # the reference's samples for the same seed (else: tested to a tolerance)
+    teacher_forcing: bool = False  # takes teacher= and return_logits= (testing)
 
     def load(self):
         return getattr(importlib.import_module(f"{__package__}.{self.module}"), self.function)
 
     def runs_on(self, device: torch.device) -> bool:
-        if self.module == "triton_backend":
+        if self.module == "triton_backend":  # CUDA, or the CPU under Triton's interpreter
             from .triton_backend import available
+
+            return available(device)
+        if self.module == "bf16_cpu_backend":  # a CPU with AVX512_BF16 and a C compiler
+            from .bf16_cpu_backend import available
 
             return available(device)
         return device.type in self.devices
@@ -46,17 +51,20 @@ BACKENDS: dict[str, Backend] = {b.name: b for b in (
     Backend("numba-gemm", "numba_gemm_backend", "generate_numba_gemm", ("cpu",),
             "numba step with each layer's products as one BLAS matrix product per thread (CPU default; float32, BLAS sum order)",
             exact=False),
+    Backend("bf16-cpu", "bf16_cpu_backend", "generate_bf16_cpu", ("cpu",),
+            "the cached step in C with AVX512_BF16 dot products, built on first use (bf16 products, float32 sums; "
+            "CPU default where it runs)", fold_batch=8, exact=False, teacher_forcing=True),
     Backend("reference", "reference", "generate_reference", ("cpu", "cuda"),
-            "cached step in torch ops, the reference the others are checked against"),
+            "cached step in torch ops, the reference the others are checked against", teacher_forcing=True),
     Backend("cuda-graph", "cuda_graph", "generate_cuda_graph", ("cuda",),
             "the reference step captured once as a CUDA graph, replayed per sample", fold_batch=64,
             min_core_factor=1),
     Backend("triton", "triton_backend", "generate_triton", ("cuda",),
             "every sample, layer and draw in one fused Triton kernel, bf16 products (CUDA default)", fold_batch=512,
-            min_core_factor=0, exact=False),
+            min_core_factor=0, exact=False, teacher_forcing=True),
     Backend("triton-tf32", "triton_backend", "generate_triton_tf32", ("cuda",),
             "the fused Triton kernel with TF32 products (logits closer to float32, 1.6x slower)", fold_batch=512,
-            min_core_factor=0, exact=False),
+            min_core_factor=0, exact=False, teacher_forcing=True),
     Backend("naive", "naive", "generate_naive", ("cpu", "cuda"),
             "recompute the whole prefix per sample (baseline)"),
     Backend("naive-window", "naive", "generate_naive_window", ("cpu", "cuda"),
@@ -76,9 +84,10 @@ def get_backend(name: str) -> Backend:
 
 
 def default_method(device: torch.device) -> str:
-    """The fastest backend that runs on ``device``: triton on CUDA when importable, numba-gemm on
-    CPU (1.7x numba for the 20-layer decoder, ``benchmarks/generation.py``). Both defaults match the
-    reference to a stated tolerance; ``numba`` and ``cuda-graph`` give its exact samples."""
+    """The fastest backend that runs on ``device``: triton on CUDA when importable, else cuda-graph;
+    on the CPU bf16-cpu where the CPU has AVX512_BF16 and a C compiler is found (2.5x numba-gemm for
+    the 20-layer decoder, ``benchmarks/generation.py``), else numba-gemm.  The defaults match the
+    reference to stated tolerances; ``numba`` and ``cuda-graph`` give its exact samples."""
     if device.type == "cuda":
         return "triton" if BACKENDS["triton"].runs_on(device) else "cuda-graph"
-    return "numba-gemm"
+    return "bf16-cpu" if BACKENDS["bf16-cpu"].runs_on(device) else "numba-gemm"

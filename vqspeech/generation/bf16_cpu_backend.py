@@ -1,0 +1,256 @@
+"""Cached WaveNet generation with bfloat16 products on AVX512_BF16 CPUs (method ``bf16-cpu``).
+
+The float32 CPU paths are bound by multiply-adds: the 20-layer 64/128/128 decoder needs 1.19 M
+per sample, and float32 FMA gives at most ~37 G/s per core here (torch's own large sgemm), so
+a 10 s utterance with its folded warm-ups cannot convert in 2 s in float32 on two cores.
+VDPBF16PS does 32 bfloat16 multiply-adds per instruction into float32 sums, twice FMA's 16;
+:file:`bf16_cpu_kernel.c` runs the whole cached recursion of :mod:`.step_weights` (every
+layer, the output layers and the draw) in C with those instructions, one thread per block of
+batch elements, and ``benchmarks/generation.py`` times it beside ``numba-gemm``.
+
+Precision: product inputs and weights are rounded to bfloat16 (8-bit mantissas) and summed in
+float32; the residual stream, skip sum, gates and draw stay float32/float64.  The logits move
+by ~1e-2 of their range against float32, the same rounding as the ``triton`` GPU default, so
+samples follow the reference's only until a draw lands near a class boundary: ``exact=False``,
+and ``tests/test_generation_bf16_cpu.py`` states the tolerance under teacher forcing.
+
+The kernel is compiled on first use with the system C compiler into the user's cache
+(``$VQSPEECH_CACHE_DIR``, else ``$XDG_CACHE_HOME/vqspeech``, else ``~/.cache/vqspeech``) and
+loaded with ctypes, whose calls release the GIL.  Where the CPU lacks AVX512_BF16 or no compiler
+is found, :func:`available` is False and the registry's CPU default stays ``numba-gemm``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .numba_backend import NumbaWaveNet
+from .step_weights import frame_conditioning
+
+SOURCE = Path(__file__).with_name("bf16_cpu_kernel.c")
+CFLAGS = ("-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512bf16", "-mfma", "-shared", "-fPIC")
+CPU_FLAG = "avx512_bf16"
+
+
+class KernelUnavailable(RuntimeError):
+    """This machine cannot build or run the bfloat16 kernel (the message says why)."""
+
+
+def cpu_has_bf16_dot() -> bool:
+    """Whether the CPU advertises AVX512_BF16 (Linux's /proc/cpuinfo; False elsewhere)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(line.startswith("flags") and CPU_FLAG in line.split() for line in text.splitlines())
+
+
+def cache_dir() -> Path:
+    if os.environ.get("VQSPEECH_CACHE_DIR"):
+        return Path(os.environ["VQSPEECH_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vqspeech"
+
+
+def _compiler() -> str:
+    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    raise KernelUnavailable("the bf16-cpu generator needs a C compiler (cc, gcc or clang) on PATH to build its kernel")
+
+
+def build(out_dir: Path | None = None) -> Path:
+    """Compile the kernel (once per source, flags and compiler) -> the shared library's path.
+
+    The library is written to a temporary name and renamed into place, so concurrent first uses
+    never load a half-written file."""
+    cc = _compiler()
+    version = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout.splitlines()[:1]
+    key = hashlib.sha256(SOURCE.read_bytes() + " ".join((cc, *CFLAGS, *version)).encode()).hexdigest()[:16]
+    out_dir = Path(out_dir or cache_dir())
+    lib = out_dir / f"bf16_cpu_kernel-{key}.so"
+    if lib.exists():
+        return lib
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=out_dir)
+    os.close(fd)
+    try:
+        done = subprocess.run([cc, *CFLAGS, "-o", tmp, str(SOURCE), "-lm"], capture_output=True, text=True)
+        if done.returncode != 0:
+            first = (done.stderr.strip().splitlines() or ["no message"])[0]
+            raise KernelUnavailable(f"{cc} could not build {SOURCE.name}: {first}")
+        os.replace(tmp, lib)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return lib
+
+
+@functools.lru_cache(maxsize=1)
+def library() -> ctypes.CDLL:
+    """The compiled kernel, built on first use; raises :class:`KernelUnavailable`."""
+    if not cpu_has_bf16_dot():
+        raise KernelUnavailable(f"the bf16-cpu generator needs a CPU with {CPU_FLAG} (this one has none)")
+    lib = ctypes.CDLL(str(build()))
+    f = lib.vq_bf16_generate_block
+    i, p, fl = ctypes.c_int, ctypes.c_void_p, ctypes.c_float
+    f.argtypes = [i] * 12 + [p] * 16 + [fl, i, i, p]
+    f.restype = i
+    lib.vq_bf16_scratch_floats.argtypes = [i] * 5 + [ctypes.c_long]
+    lib.vq_bf16_scratch_floats.restype = ctypes.c_long
+    return lib
+
+
+def unavailable_reason() -> str | None:
+    """Why the kernel cannot run on this machine (one line), or None when it can."""
+    try:
+        library()
+    except KernelUnavailable as e:
+        return str(e)
+    except OSError as e:
+        return f"the built bf16-cpu kernel does not load: {e}"
+    return None
+
+
+def available(device: torch.device | None = None) -> bool:
+    """Whether this backend runs here: a CPU device, AVX512_BF16 and a kernel that builds."""
+    if device is not None and torch.device(device).type != "cpu":
+        return False
+    return unavailable_reason() is None
+
+
+TILE = 64  # output columns per packed tile: four 16-float accumulators per row in the kernel
+
+
+def pack_bf16(w: np.ndarray) -> np.ndarray:
+    """(..., K, M) float32 -> (..., K * M) bfloat16 bits (uint16) in VDPBF16PS's layout: columns
+    in tiles of 64 (the last one narrower), each tile (K/2, width, 2), row pairs interleaved, so
+    one 64-byte load holds 16 output columns of two consecutive inputs and each tile is one
+    contiguous stream.  Tile j starts at element 64 j K."""
+    *lead, K, M = w.shape
+    if K % 2 or M % 16:
+        raise ValueError(f"bf16 packing needs an even number of input rows and columns in 16s, got {K}x{M}")
+    t = torch.from_numpy(np.ascontiguousarray(w)).to(torch.bfloat16).reshape(*lead, K // 2, 2, M)
+    tiles = [t[..., m:m + TILE].transpose(-1, -2).reshape(*lead, -1) for m in range(0, M, TILE)]
+    return np.ascontiguousarray(torch.cat(tiles, dim=-1).contiguous().view(torch.int16).numpy().view(np.uint16))
+
+
+def _ceil16(n: int) -> int:
+    return -(-n // 16) * 16
+
+
+def _pad(a: np.ndarray, shape: tuple, fill: float = 0.0) -> np.ndarray:
+    """``a`` in the leading corner of a C-contiguous float32 array of ``shape`` filled with ``fill``."""
+    out = np.full(shape, fill, dtype=np.float32)
+    out[tuple(slice(0, n) for n in a.shape)] = a
+    return out
+
+
+def _pad_halves(a: np.ndarray, axis: int, half: int, padded: int) -> np.ndarray:
+    """Pad each half of ``axis`` (2 * half long) to ``padded``: [first | 0 | second | 0]."""
+    first, second = np.split(a, 2, axis=axis)
+    shape = list(a.shape)
+    shape[axis] = padded
+    return np.concatenate([_pad(first, tuple(shape)), _pad(second, tuple(shape))], axis=axis)
+
+
+class Bf16WaveNet(NumbaWaveNet):
+    """:class:`NumbaWaveNet`'s arrays with every product's weights packed as bfloat16.
+
+    The kernel works in 16-channel vectors, so every channel count is padded up to a multiple of
+    16 with zeros, which changes nothing: a padded input channel meets zero weights, a padded gate
+    has zero pre-activation so tanh(0) * sigmoid(0) = 0, padded skip and hidden units stay at
+    relu(0) = 0, and a padded output class gets the logit -1e30 (weight 0 in the softmax, never
+    the argmax)."""
+
+    _cache = NumbaWaveNet._cache.__class__()
+
+    def __init__(self, model):
+        super().__init__(model)
+        L, R2, G2 = self.w_cat.shape
+        R, G, S, Q = R2 // 2, G2 // 2, self.w_skip.shape[2], self.b2.shape[0]
+        self.sizes = (R, G, S, Q)
+        Rp, Gp, Sp, Qp = (_ceil16(n) for n in self.sizes)
+        self.padded = (Rp, Gp, Sp, Qp)
+        w_cat = _pad_halves(_pad_halves(self.w_cat, 1, R, Rp), 2, G, Gp)                  # (L, 2Rp, 2Gp)
+        w_out = np.concatenate([_pad(self.w_skip, (L, Gp, Sp)), _pad(self.w_res, (L, Gp, Rp))], axis=2)
+        self.p_cat = pack_bf16(w_cat)                                                      # (L, 2Rp x 2Gp)
+        self.p_out = pack_bf16(w_out)                                                      # (L, Gp x (Sp+Rp))
+        self.p1 = pack_bf16(_pad(self.w1, (Sp, Sp)))                                       # (Sp x Sp)
+        self.p2 = pack_bf16(_pad(self.w2, (Sp, Qp)))                                       # (Sp x Qp)
+        self.embed_p = _pad(self.embed, (Qp, Rp))
+        self.b_res_p = _pad(self.b_res, (L, Rp))
+        self.skip0_p = _pad(self.b_skip.sum(0, dtype=np.float32), (Sp,))
+        self.b1_p = _pad(self.b1, (Sp,))
+        self.b2_p = _pad(self.b2, (Qp,), fill=-1e30)
+
+    def _cond(self, codes: torch.Tensor, speaker: torch.Tensor) -> np.ndarray:
+        """(L, B, F, 2Gp) float32 gate biases, each half padded with zeros."""
+        cond = frame_conditioning(self.model, codes, speaker, self.b_conv).cpu().numpy()
+        G, Gp = self.sizes[1], self.padded[1]
+        return np.ascontiguousarray(cond if G == Gp else _pad_halves(cond, 3, G, Gp))
+
+    def generate(self, codes: torch.Tensor, speaker: torch.Tensor, T: int, uniforms: torch.Tensor, opts,
+                 teacher: torch.Tensor | None = None, return_logits: bool = False, blocks: int | None = None):
+        """(B, F) codes, (B,) speakers -> (B, T) int64 classes [and (B, Q, T) logits].
+
+        ``teacher`` (B, T) classes are fed back instead of the samples (testing); ``blocks``:
+        threads, one block of elements each (default: torch's thread count)."""
+        # The kernel trusts its sizes: every frame, uniform and teacher class it reads must exist.
+        B, F = codes.shape[:2]
+        if T > F * self.model.hop:
+            raise ValueError(f"{T} samples exceed the {F} frames of codes")
+        if tuple(uniforms.shape) != (B, T) or (teacher is not None and tuple(teacher.shape) != (B, T)):
+            raise ValueError(f"uniforms and teacher classes must be ({B}, {T})")
+        lib = library()
+        cond = self._cond(codes, speaker)
+        L = cond.shape[0]
+        Q = self.sizes[3]
+        Rp, Gp, Sp, Qp = self.padded
+        out = np.empty((B, T), dtype=np.int64)
+        logits = np.empty((B, Qp, T), dtype=np.float32) if return_logits else None
+        forced = np.ascontiguousarray(teacher.cpu().numpy().astype(np.int64)) if teacher is not None else None
+        if forced is not None and (forced.min(initial=0) < 0 or forced.max(initial=0) >= Q):
+            raise ValueError(f"teacher classes must lie in [0, {Q})")
+        u = np.ascontiguousarray(uniforms.numpy().astype(np.float64))
+        blocks = max(1, min(B, blocks or torch.get_num_threads()))
+        bounds = np.linspace(0, B, blocks + 1).round().astype(int)
+        ptr = lambda a: None if a is None else a.ctypes.data  # noqa: E731
+        inv_temp = float(opts.inverse_temperature)
+
+        def run(k: int) -> int:
+            b0, n = int(bounds[k]), int(bounds[k + 1] - bounds[k])
+            scratch = np.empty(lib.vq_bf16_scratch_floats(n, Rp, Gp, Sp, Qp, int(self.offsets[-1])), np.float32)
+            return lib.vq_bf16_generate_block(
+                b0, n, B, T, F, self.model.hop, L, Rp, Gp, Sp, Qp, Q,
+                ptr(self.embed_p), ptr(self.p_cat), ptr(self.p_out), ptr(self.b_res_p), ptr(self.skip0_p),
+                ptr(self.p1), ptr(self.b1_p), ptr(self.p2), ptr(self.b2_p), ptr(cond), ptr(self.dilations),
+                ptr(self.offsets), ptr(u), ptr(forced), ptr(out), ptr(logits),
+                inv_temp, int(bool(opts.argmax)), int(self.first_class), ptr(scratch))
+
+        if blocks == 1:
+            codes_ = [run(0)]
+        else:
+            with ThreadPoolExecutor(blocks) as pool:
+                codes_ = list(pool.map(run, range(blocks)))
+        if any(codes_):  # the padding above makes this unreachable; kept for a caller of the raw kernel
+            raise ValueError("the bf16-cpu kernel rejected the decoder's sizes")
+        classes = torch.from_numpy(out).to(codes.device)
+        if return_logits:
+            return classes, torch.from_numpy(logits[:, :Q]).to(codes.device)
+        return classes
+
+
+def generate_bf16_cpu(model, codes, speaker, T: int, uniforms, opts, teacher=None, return_logits=False):
+    """(B, F) codes, (B,) speakers -> (B, T) int64 classes [and (B, Q, T) logits] (see :class:`Bf16WaveNet`)."""
+    return Bf16WaveNet.from_model(model).generate(codes, speaker, T, uniforms, opts, teacher, return_logits)

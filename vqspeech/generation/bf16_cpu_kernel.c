@@ -1,0 +1,310 @@
+/* Cached WaveNet generation on x86-64 CPUs with bfloat16 dot-product instructions (AVX512_BF16).
+ *
+ * The recursion is vqspeech/generation/step_weights.py's, for one thread's block of N batch
+ * elements (the folded segments of an utterance):
+ *
+ *   h (N, 2G)   = cond[frame] + [x_{t-d} | x_t] (N, 2R) @ w_cat (2R, 2G)
+ *   z (N, G)    = tanh(h[:, :G]) * sigmoid(h[:, G:])
+ *   [skip | x] += z (N, G) @ [w_skip | w_res] (G, S+R)     (x gets b_res first, then * sqrt(1/2))
+ *   logits      = b2 + relu(b1 + relu(skip) @ w1) @ w2
+ *
+ * Every product takes bfloat16 inputs and weights and accumulates in float32 with VDPBF16PS
+ * (32 multiply-adds per instruction, twice float32 FMA's); the residual stream, the skip sum,
+ * the gates and the draw stay float32/float64.  Weights come packed for VDPBF16PS by the Python
+ * side: a (K, M) matrix becomes column tiles of 64 (the last one narrower), each (K/2, 64, 2),
+ * so one 64-byte load holds 16 output columns for two consecutive inputs k, k+1, the input pair
+ * is one 32-bit broadcast, and each column tile is one contiguous stream.
+ *
+ * Built on first use by vqspeech/generation/bf16_cpu_backend.py (gcc -O3 -mavx512f -mavx512bf16)
+ * and called through ctypes, which releases the GIL: one Python thread per block runs one core.
+ */
+#include <immintrin.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#define MAX_UNROLL_ROWS 4   /* batch rows per register block: 4 rows x 4 vectors = 16 accumulators */
+
+typedef uint16_t bf16;
+
+/* float32 -> bfloat16, round to nearest even (what VCVTNE2PS2BF16 does for finite numbers). */
+static inline bf16 to_bf16_scalar(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    u += 0x7FFFu + ((u >> 16) & 1u);
+    return (bf16)(u >> 16);
+}
+
+/* dst[i] = bf16(src[i]) for i < n, or bf16(max(src[i], 0)) when relu. */
+static void to_bf16(const float *src, bf16 *dst, int n, int relu) {
+    const __m512 lo = _mm512_set1_ps(relu ? 0.0f : -INFINITY);
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512 a = _mm512_max_ps(_mm512_loadu_ps(src + i), lo), b = _mm512_max_ps(_mm512_loadu_ps(src + i + 16), lo);
+        _mm512_storeu_si512((void *)(dst + i), (__m512i)_mm512_cvtne2ps_pbh(b, a));
+    }
+    for (; i < n; i++) dst[i] = to_bf16_scalar(relu && src[i] < 0.0f ? 0.0f : src[i]);
+}
+
+/* C[:, m0:m0+16V] (rows, 16V) = I[:, m0:m0+16V] + A (rows, K) @ W[:, m0:m0+16V] (I may be C),
+ * W pointing at the column tile that starts at m0: (K/2, tw, 2) contiguous, tw >= 16V; rows <=
+ * MAX_UNROLL_ROWS.  Each weight load serves every row of the block, and the k loop streams the
+ * tile in address order (the hardware prefetcher's best case: the 20-layer decoder is 2.3 MB of
+ * weights, more than L2, so every step reads them from L3). */
+static inline __attribute__((always_inline)) void gemm_tile(const bf16 *A, int lda, const bf16 *W, int tw,
+                                                            const float *I, long ldi, float *C, int ldc,
+                                                            int rows, int K, int m0, int V) {
+    __m512 acc[MAX_UNROLL_ROWS][4];
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < V; j++) acc[r][j] = _mm512_loadu_ps(I + r * ldi + m0 + 16 * j);
+    const bf16 *w = W;
+    for (int kp = 0; kp < K / 2; kp++, w += 2 * tw) {
+        __m512bh wv[4];
+        for (int j = 0; j < V; j++) wv[j] = (__m512bh)_mm512_loadu_si512((const void *)(w + 32 * j));
+        for (int r = 0; r < rows; r++) {
+            int32_t pair;
+            memcpy(&pair, A + r * lda + 2 * kp, 4);
+            __m512bh a = (__m512bh)_mm512_set1_epi32(pair);
+            for (int j = 0; j < V; j++) acc[r][j] = _mm512_dpbf16_ps(acc[r][j], a, wv[j]);
+        }
+    }
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < V; j++) _mm512_storeu_ps(C + r * ldc + m0 + 16 * j, acc[r][j]);
+}
+
+/* gemm_tile with the row and vector counts as compile-time constants (so its loops unroll into
+ * registers). */
+static inline __attribute__((always_inline)) void gemm_tile_any(const bf16 *A, int lda, const bf16 *W, int tw,
+                                                                const float *I, long ldi, float *C, int ldc,
+                                                                int rows, int K, int m0, int V) {
+#define TILE(RR, VV) gemm_tile(A, lda, W, tw, I, ldi, C, ldc, RR, K, m0, VV)
+#define ROWS(VV)                         \
+    switch (rows) {                      \
+    case 4: TILE(4, VV); break;          \
+    case 3: TILE(3, VV); break;          \
+    case 2: TILE(2, VV); break;          \
+    default: TILE(1, VV); break;         \
+    }
+    switch (V) {
+    case 4: ROWS(4); break;
+    case 3: ROWS(3); break;
+    case 2: ROWS(2); break;
+    default: ROWS(1); break;
+    }
+#undef ROWS
+#undef TILE
+}
+
+/* C (N, M) = I (N, M; row stride ldi) + A (N, K) @ W[:, :M] for W (K, width) packed in column
+ * tiles of 64 (the last one narrower, a multiple of 16): tile j is (K/2, tw_j, 2) and starts at
+ * W + 64 j K.  K even, M % 16 == 0, M <= width.  Column tiles outside, row blocks of
+ * MAX_UNROLL_ROWS inside: a tile (16 KB for K = 128) stays in L1 while every row block passes
+ * over it. */
+static void gemm_init(const bf16 *A, int lda, const bf16 *W, int width, const float *I, long ldi, float *C,
+                      int ldc, int N, int K, int M) {
+    for (int m = 0; m < M; m += 64) {
+        const int tw = width - m < 64 ? width - m : 64;
+        const int V = (M - m < tw ? M - m : tw) / 16;
+        for (int n = 0; n < N; n += MAX_UNROLL_ROWS) {
+            const int rows = N - n < MAX_UNROLL_ROWS ? N - n : MAX_UNROLL_ROWS;
+            gemm_tile_any(A + (long)n * lda, lda, W + (long)m * K, tw, I + n * ldi, ldi, C + (long)n * ldc, ldc,
+                          rows, K, m, V);
+        }
+    }
+}
+
+/* C (N, M) += A (N, K) @ W[:, :M]. */
+static void gemm_acc(const bf16 *A, int lda, const bf16 *W, int width, float *C, int ldc, int N, int K, int M) {
+    gemm_init(A, lda, W, width, C, ldc, C, ldc, N, K, M);
+}
+
+/* out (N, M) = bias (M,) + relu(in (N, K; row stride ld_in)) @ W (K, M): an output layer.
+ * buf (N, K) bf16 scratch holds the rounded inputs; every row starts from the bias (stride 0). */
+static void relu_dense(const float *in, int ld_in, int K, bf16 *buf, const bf16 *W, int M, const float *bias,
+                       float *out, int N) {
+    for (int n = 0; n < N; n++) to_bf16(in + (long)n * ld_in, buf + (long)n * K, K, 1);
+    gemm_init(buf, K, W, M, bias, 0, out, M, N, K, M);
+}
+
+/* e^x for 16 floats: Cephes expf's polynomial on x - n ln2, 2^n built in the exponent bits
+ * (the same method as numba_backend._gates; max relative error ~2e-7). */
+static inline __m512 exp16(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(0.5f)),
+                                    _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500E-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507E-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073E-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894E-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459E-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201E-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+}
+
+/* z (G,) as bfloat16 = tanh(h[:G]) * sigmoid(h[G:]), G % 16 == 0:
+ * tanh(a) = (1 - e^-2a) / (1 + e^-2a), sigmoid(b) = 1 / (1 + e^-b).  The one reciprocal is
+ * VRCP14PS and a Newton step (relative error ~2^-23, float32's) rather than a division, which
+ * was the gates' slowest instruction; without the Newton step (2^-14) z's bfloat16 rounding
+ * would go the other way often enough to move the logits visibly. */
+static void gates_bf16(const float *h, bf16 *z, int G) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int i = 0; i < G; i += 16) {
+        __m512 ta = exp16(_mm512_mul_ps(_mm512_loadu_ps(h + i), _mm512_set1_ps(-2.0f)));
+        __m512 tb = exp16(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_loadu_ps(h + G + i)));
+        __m512 den = _mm512_mul_ps(_mm512_add_ps(one, ta), _mm512_add_ps(one, tb));
+        __m512 r = _mm512_rcp14_ps(den);
+        r = _mm512_mul_ps(r, _mm512_fnmadd_ps(den, r, _mm512_set1_ps(2.0f))); /* r (2 - den r) */
+        __m512 out = _mm512_mul_ps(_mm512_sub_ps(one, ta), r);
+        _mm256_storeu_si256((__m256i *)(z + i), (__m256i)_mm512_cvtneps_pbh(out));
+    }
+}
+
+/* One class from logits (Q,), Q % 16 == 0: argmax, or the inverse CDF at u of
+ * softmax(logits * inv_temp).  The weights come from exp16 in float32; the running sum is
+ * float64 like the reference's, taken 16 classes at a time to find the block where it passes
+ * u * total, then class by class inside that block. */
+static int draw(const float *logits, float *weights, int Q, double u, float inv_temp, int use_argmax) {
+    __m512 mv = _mm512_loadu_ps(logits);
+    for (int i = 16; i < Q; i += 16) mv = _mm512_max_ps(mv, _mm512_loadu_ps(logits + i));
+    const float top = _mm512_reduce_max_ps(mv);
+    if (use_argmax) {
+        for (int i = 0; i < Q; i++)
+            if (logits[i] == top) return i; /* the first maximum, like torch.argmax */
+        return 0;
+    }
+    const __m512 m = _mm512_set1_ps(top), it = _mm512_set1_ps(inv_temp);
+    double block_sum[Q / 16], total = 0.0;
+    for (int i = 0; i < Q; i += 16) {
+        __m512 w = exp16(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(logits + i), m), it));
+        _mm512_storeu_ps(weights + i, w);
+        __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(w));
+        __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(w), 1)));
+        block_sum[i / 16] = _mm512_reduce_add_pd(_mm512_add_pd(lo, hi));
+        total += block_sum[i / 16];
+    }
+    const double target = u * total;
+    double acc = 0.0;
+    for (int b = 0; b < Q / 16; b++) {
+        if (acc + block_sum[b] > target) {
+            for (int i = 16 * b; i < 16 * b + 16; i++) {
+                acc += weights[i];
+                if (acc > target) return i;
+            }
+            return 16 * b + 15;
+        }
+        acc += block_sum[b];
+    }
+    return Q - 1;
+}
+
+/* The block's scratch arrays, as offsets in floats from a 64-byte aligned base (bfloat16
+ * arrays take half a float per element); each array starts on a 16-float boundary. */
+typedef struct { long queue, xin, zb, ab, h, state, o1, logits, weights, total; } Layout;
+
+static long take(long *at, long floats) {
+    long start = *at;
+    *at += (floats + 15) / 16 * 16;
+    return start;
+}
+
+static Layout layout(int N, int R, int G, int S, int Q, long queue_rows) {
+    Layout y;
+    long at = 0;
+    y.queue = take(&at, (queue_rows * N * R + 1) / 2); /* (queue_rows, N, R) bf16 */
+    y.xin = take(&at, (long)N * R);                     /* (N, 2R) bf16: [past | current] */
+    y.zb = take(&at, ((long)N * G + 1) / 2);            /* (N, G) bf16 gates */
+    y.ab = take(&at, ((long)N * S + 1) / 2);            /* (N, S) bf16 output-layer inputs */
+    y.h = take(&at, (long)N * 2 * G);
+    y.state = take(&at, (long)N * (S + R));             /* [skip | x] per element */
+    y.o1 = take(&at, (long)N * S);
+    y.logits = take(&at, (long)N * Q);
+    y.weights = take(&at, Q);
+    y.total = at;
+    return y;
+}
+
+/* Scratch a block needs, in floats (the caller allocates it 64-byte aligned; it need not be zeroed). */
+long vq_bf16_scratch_floats(int N, int R, int G, int S, int Q, long queue_rows) {
+    return layout(N, R, G, S, Q, queue_rows).total;
+}
+
+/* Generate batch elements b0 .. b0+N-1 of B into out (B, T) int64 [and logits_out (B, Q, T)].
+ *
+ * embed (Q, R) float32; w_cat (L, 2R x 2G), w_out (L, G x (S+R)), w1 (S x S), w2 (S x Q) bf16
+ * packed in column tiles of 64 (see gemm_init); b_res (L, R); skip0 (S,)
+ * the sum of the skip biases;
+ * b1 (S,), b2 (Q,); cond (L, B, F, 2G) float32 with the conv bias folded in; dilations and
+ * offsets (L,) / (L+1,) int64; uniforms (B, T) float64; teacher (B, T) int64 or NULL.
+ * R, G, S and Q are the channel counts padded to multiples of 16 (zero weights; the padded
+ * classes' logits -1e30), ``classes`` the real Q.
+ * Returns 0, or -1 when a size is one the kernel does not handle. */
+int vq_bf16_generate_block(int b0, int N, int B, int T, int F, int hop, int L, int R, int G, int S, int Q, int classes,
+                           const float *embed, const bf16 *w_cat, const bf16 *w_out, const float *b_res,
+                           const float *skip0, const bf16 *w1, const float *b1, const bf16 *w2, const float *b2,
+                           const float *cond, const int64_t *dilations, const int64_t *offsets,
+                           const double *uniforms, const int64_t *teacher, int64_t *out, float *logits_out,
+                           float inv_temp, int use_argmax, int first_class, float *scratch) {
+    if (R % 16 || G % 16 || S % 16 || Q % 16 || N < 1 || classes < 1 || classes > Q) return -1;
+    const int G2 = 2 * G, SR = S + R;
+    const long queue_rows = offsets[L];
+    const Layout y = layout(N, R, G, S, Q, queue_rows);
+    bf16 *queue = (bf16 *)(scratch + y.queue), *xin = (bf16 *)(scratch + y.xin);
+    bf16 *zb = (bf16 *)(scratch + y.zb), *ab = (bf16 *)(scratch + y.ab);
+    float *h = scratch + y.h, *state = scratch + y.state, *o1 = scratch + y.o1;
+    float *logits = scratch + y.logits, *weights = scratch + y.weights;
+    memset(queue, 0, (size_t)queue_rows * N * R * sizeof(bf16)); /* every layer starts from silence */
+    const float scale = (float)sqrt(0.5);
+    int prev[N];
+    for (int n = 0; n < N; n++) prev[n] = first_class;
+
+    for (int t = 0; t < T; t++) {
+        const int frame = t / hop;
+        for (int n = 0; n < N; n++) {
+            memcpy(state + n * SR, skip0, S * sizeof(float));
+            memcpy(state + n * SR + S, embed + (long)prev[n] * R, R * sizeof(float));
+        }
+        for (int l = 0; l < L; l++) {
+            const long slot = offsets[l] + t % dilations[l];
+            bf16 *q = queue + slot * N * R;
+            for (int n = 0; n < N; n++) {
+                bf16 *row = xin + (long)n * 2 * R;
+                memcpy(row, q + n * R, R * sizeof(bf16));          /* past input */
+                to_bf16(state + n * SR + S, row + R, R, 0);        /* current input */
+                memcpy(q + n * R, row + R, R * sizeof(bf16));
+            }
+            /* The block's rows of cond are consecutive (stride F * 2G): the product starts from them. */
+            gemm_init(xin, 2 * R, w_cat + (long)l * 2 * R * G2, G2, cond + (((long)l * B + b0) * F + frame) * G2,
+                      (long)F * G2, h, G2, N, 2 * R, G2);
+            for (int n = 0; n < N; n++) {
+                gates_bf16(h + n * G2, zb + n * G, G);
+                float *x = state + n * SR + S;
+                for (int i = 0; i < R; i++) x[i] += b_res[l * R + i];
+            }
+            /* The last layer's residual columns are zeros (its output feeds nothing): skip them. */
+            const int M = l < L - 1 ? SR : S;
+            gemm_acc(zb, G, w_out + (long)l * G * SR, SR, state, SR, N, G, M);
+            if (l < L - 1)
+                for (int n = 0; n < N; n++) {
+                    float *x = state + n * SR + S;
+                    for (int i = 0; i < R; i++) x[i] *= scale;
+                }
+        }
+        relu_dense(state, SR, S, ab, w1, S, b1, o1, N);     /* the skip sum is each state row's head */
+        relu_dense(o1, S, S, ab, w2, Q, b2, logits, N);
+        for (int n = 0; n < N; n++) {
+            const long b = b0 + n;
+            const float *lg = logits + n * Q;
+            int c = draw(lg, weights, Q, uniforms[b * T + t], inv_temp, use_argmax);
+            if (c >= classes) c = classes - 1; /* a padded class (weight ~0) only by float rounding */
+            out[b * T + t] = c;
+            prev[n] = teacher ? (int)teacher[b * T + t] : c;
+            if (logits_out)
+                for (int i = 0; i < Q; i++) logits_out[(b * Q + i) * T + t] = lg[i];
+        }
+    }
+    return 0;
+}
