@@ -85,7 +85,7 @@ def get_backend(name: str) -> Backend:
 
 def default_method(device: torch.device) -> str:
     """The fastest backend that runs on ``device``: triton on CUDA when importable, else cuda-graph;
-    on the CPU bf16-cpu where the CPU has AVX512_BF16 and a C compiler is found (2.5x numba-gemm for
+    on the CPU bf16-cpu where the CPU has AVX512_BF16 and a C compiler is found (2.6x numba-gemm for
     the 20-layer decoder, ``benchmarks/generation.py``), else numba-gemm.  The defaults match the
     reference to stated tolerances; ``numba`` and ``cuda-graph`` give its exact samples."""
     if device.type == "cuda":
