@@ -156,9 +156,9 @@ def bench(cfg, device: str, args) -> tuple[list[dict], dict]:
             return len(plan_folds(codes.shape[1], hop, model.decoder.receptive_field, max_batch,
                                   min_core_factor=b.min_core_factor).starts)
 
-        add(f"{method} folded ({segments(b.fold_batch)} segments, the default), one {seconds:g} s utterance (decode only)", 1,
+        add(f"{method} folded ({segments(b.default_fold())} segments, the default), one {seconds:g} s utterance (decode only)", 1,
             codes.shape[1] * hop / dt)
-        for max_batch in [] if device != "cpu" else [m for m in args.fold_sweep if m != b.fold_batch]:
+        for max_batch in [] if device != "cpu" else [m for m in args.fold_sweep if m != b.default_fold()]:
             dt, _ = timed(lambda: decode_codes(model, codes[0], 0, opts, method, fold=True, max_batch=max_batch),
                           repeat=max(2, args.repeat))
             add(f"{method} folded ({segments(max_batch)} segments: --max-batch {max_batch}), one {seconds:g} s utterance "
@@ -174,7 +174,7 @@ def bench(cfg, device: str, args) -> tuple[list[dict], dict]:
         if method in ("triton", "bf16-cpu") and args.batch_utterances:
             n, each = args.batch_utterances, args.batch_seconds
             utts = [codes_for(1, int(each * sr), seed=10 + i)[0][0] for i in range(n)]
-            per_utt = max(1, b.fold_batch // n)
+            per_utt = max(1, b.default_fold() // n)
             decode_many(model, utts[:2], [0, 1], opts, method, max_batch=per_utt)  # warm-up
             dt, _ = timed(lambda: decode_many(model, utts, [i % 4 for i in range(n)], opts, method, max_batch=per_utt))
             add(f"{method} batch conversion, {n} utterances x {each:g} s in one batch (decode only)", 1,

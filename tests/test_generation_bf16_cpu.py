@@ -257,3 +257,17 @@ def test_padded_classes_are_never_drawn():
         out = generate_classes(m, codes, spk, opts=opts, method="bf16-cpu")
         assert out.shape == (3, 8 * m.hop) and 0 <= out.min() and out.max() < 200
     assert bf.Bf16WaveNet.from_model(m).padded == (32, 32, 48, 208)
+
+
+def test_the_default_fold_gives_every_cpu_thread_four_segments():
+    """8 segments on 2 threads (the measured best there), and 4 per thread on a bigger machine,
+    so no core sits idle; a backend without the setting keeps its fixed default."""
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert BACKENDS["bf16-cpu"].default_fold() == 8
+        torch.set_num_threads(6)
+        assert BACKENDS["bf16-cpu"].default_fold() == 24
+        assert BACKENDS["numba-gemm"].default_fold() == 16
+    finally:
+        torch.set_num_threads(threads)

@@ -107,7 +107,7 @@ def decode_many(model: VQVAE, codes: list[torch.Tensor], speakers: list, opts: S
     """WaveNet models: utterances' (F_i,) codes + speaker indices -> their (F_i * hop,) waveforms.
 
     Every utterance is folded into segments (``max_batch`` per utterance, default the
-    backend's ``fold_batch``) and all segments of all utterances are generated as one batch,
+    backend's ``default_fold()``) and all segments of all utterances are generated as one batch,
     which is how a GPU backend gets the width it needs.  Segments share one length (the
     longest); shorter ones are padded with their last code and the padding is dropped.
     """
@@ -117,7 +117,7 @@ def decode_many(model: VQVAE, codes: list[torch.Tensor], speakers: list, opts: S
     hop = model.hop
     device = next(model.parameters()).device
     backend = get_backend(method)
-    max_batch = max_batch or backend.fold_batch
+    max_batch = max_batch or backend.default_fold()
     xf = hop if crossfade is None else crossfade
     plans = []
     for c in codes:

@@ -27,7 +27,7 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--argmax", action="store_true", help="take the most likely sample instead of sampling")
     p.add_argument("--no-fold", action="store_true", help="generate each utterance as one sequence")
     p.add_argument("--max-batch", type=int, default=None,
-                   help="segments per utterance for folded batching (default: the backend's, 8 for bf16-cpu, "
+                   help="segments per utterance for folded batching (default: the backend's, 4 per thread for bf16-cpu, "
                         "16 for numba and numba-gemm, 512 for triton)")
     p.add_argument("--vocoder", default=None, choices=list(VOCODERS),
                    help="spectral models: frames -> audio: griffin-lim (the default without --vocoder-model) or "

@@ -26,9 +26,16 @@ class Backend:
     devices: tuple         # device types it runs on
     description: str
     fold_batch: int = 16   # default segments per utterance when folding
+    fold_per_thread: int = 0  # if set: at least this many segments per CPU thread (torch's count)
     min_core_factor: float = 4  # a folded segment keeps >= this x the warm-up as its own (conversion.plan_folds)
     exact: bool = True     # the reference's samples for the same seed (else: tested to a tolerance)
     teacher_forcing: bool = False  # takes teacher= and return_logits= (testing)
+
+    def default_fold(self) -> int:
+        """Segments per utterance when folding and no --max-batch is given."""
+        if self.fold_per_thread:
+            return max(self.fold_batch, self.fold_per_thread * torch.get_num_threads())
+        return self.fold_batch
 
     def load(self):
         return getattr(importlib.import_module(f"{__package__}.{self.module}"), self.function)
@@ -53,7 +60,7 @@ BACKENDS: dict[str, Backend] = {b.name: b for b in (
             exact=False),
     Backend("bf16-cpu", "bf16_cpu_backend", "generate_bf16_cpu", ("cpu",),
             "the cached step in C with AVX512_BF16 dot products, built on first use (bf16 products, float32 sums; "
-            "CPU default where it runs)", fold_batch=8, exact=False, teacher_forcing=True),
+            "CPU default where it runs)", fold_batch=8, fold_per_thread=4, exact=False, teacher_forcing=True),
     Backend("reference", "reference", "generate_reference", ("cpu", "cuda"),
             "cached step in torch ops, the reference the others are checked against", teacher_forcing=True),
     Backend("cuda-graph", "cuda_graph", "generate_cuda_graph", ("cuda",),
