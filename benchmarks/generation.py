@@ -21,8 +21,9 @@ samples/s, real-time factor and the ratio to naive generation at batch 1 and 16 
   the fused Triton kernel).  Each is checked against the reference's samples for the same seed.
 - folded: one 10-second utterance cut into overlapping segments decoded as a batch, and the
   same utterance end to end (encode + folded decode), as ``convert-voice`` runs it, for each
-  backend's default fold; with triton and bf16-cpu also batch conversion: many utterances folded
-  into one batch.
+  backend's default fold (``--fold-sweep``: other segment counts, ``--warmup-sweep``: warm-ups
+  shorter than the receptive field); with triton and bf16-cpu also batch conversion: many
+  utterances folded into one batch.
 
 Weights are random: speed does not depend on training.
 """
@@ -152,9 +153,9 @@ def bench(cfg, device: str, args) -> tuple[list[dict], dict]:
         method = b.name
         decode_codes(model, codes[0, :64], 0, opts, method)  # warm-up (compiles the kernel)
         dt, _ = timed(lambda: decode_codes(model, codes[0], 0, opts, method, fold=True), repeat=max(2, args.repeat))
-        def segments(max_batch):  # how many segments convert-voice cuts the utterance into
+        def segments(max_batch, warmup=None):  # how many segments convert-voice cuts the utterance into
             return len(plan_folds(codes.shape[1], hop, model.decoder.receptive_field, max_batch,
-                                  min_core_factor=b.min_core_factor).starts)
+                                  min_core_factor=b.min_core_factor, warmup_samples=warmup).starts)
 
         add(f"{method} folded ({segments(b.default_fold())} segments, the default), one {seconds:g} s utterance (decode only)", 1,
             codes.shape[1] * hop / dt)
@@ -163,6 +164,11 @@ def bench(cfg, device: str, args) -> tuple[list[dict], dict]:
                           repeat=max(2, args.repeat))
             add(f"{method} folded ({segments(max_batch)} segments: --max-batch {max_batch}), one {seconds:g} s utterance "
                 "(decode only)", 1, codes.shape[1] * hop / dt)
+        for w in args.warmup_sweep:
+            dt, _ = timed(lambda: decode_codes(model, codes[0], 0, opts, method, fold=True, warmup=w),
+                          repeat=max(2, args.repeat))
+            add(f"{method} folded ({segments(b.default_fold(), w)} segments, --warmup-samples {w}), one {seconds:g} s "
+                "utterance (decode only)", 1, codes.shape[1] * hop / dt)
         convert(model, wav[: sr // 2], 0, sr, opts, method, fold=True)  # warm-up
         _sync()
         t0 = time.perf_counter()
@@ -202,6 +208,9 @@ def main(argv=None) -> int:
     p.add_argument("--only-folded", action="store_true", help="only the folded, end-to-end and batch rows")
     p.add_argument("--fold-sweep", type=lambda v: [int(x) for x in v.split(",") if x], default=[],
                    help="CPU: also decode the folded utterance with these segment limits, e.g. 8,32")
+    p.add_argument("--warmup-sweep", type=lambda v: [int(x) for x in v.split(",") if x], default=[],
+                   help="also decode the folded utterance with these warm-ups (samples), e.g. 256,512; what "
+                        "they cost a trained decoder: benchmarks/warmup_context.py")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     repo = Path(__file__).resolve().parents[1]

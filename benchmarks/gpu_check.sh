@@ -40,7 +40,7 @@ if step "3. training benchmark (gpu.yaml model, batch 32 x 16384) and kernel pro
 fi
 if step "4. generation benchmark (20-layer 64/128/128 decoder)" 120; then
   timeout "$(lim 250)" $PY benchmarks/generation.py --device cuda --config decoder-20-layers --cached-samples 2048 \
-    --naive-steps 3 --repeat 2 --json "$OUT/gen.json" 2>&1 | grep -v -i warn | tail -30
+    --naive-steps 3 --repeat 2 --warmup-sweep "${WARMUPS:-256,512}" --json "$OUT/gen.json" 2>&1 | grep -v -i warn | tail -30
 fi
 if step "5. vqspeech train --device cuda (30 steps)" 60; then
   timeout "$(lim 90)" $PY -m vqspeech.cli train --config egs/mini/conf/gpu.yaml --train-data /tmp/gdata/train \

@@ -37,6 +37,46 @@ def test_gpu_fold_plan_with_cores_shorter_than_the_warmup():
         assert s + plan.length >= plan.cores[i + 1] and (s == 0 or plan.cores[i] - s == 5)
 
 
+def test_a_shorter_warmup_shortens_every_segment_and_allows_more_of_them():
+    """--warmup-samples replaces the receptive field in the warm-up: 64 + 16 samples = 5 frames
+    by default, (16 + 16) / 16 = 2 frames with 16; the receptive field itself changes nothing."""
+    full = plan_folds(1000, hop=16, receptive_field=64, max_batch=64)
+    assert plan_folds(1000, 16, 64, 64, warmup_samples=64) == full
+    short = plan_folds(1000, hop=16, receptive_field=64, max_batch=64, warmup_samples=16)
+    assert short.warmup == 2 and full.warmup == 5
+    assert len(short.starts) > len(full.starts)  # min_core_factor x the shorter warm-up: more segments
+    for i, s in enumerate(short.starts[1:], 1):
+        assert short.cores[i] - s == 2
+    assert plan_folds(1000, 16, 64, 8, warmup_samples=0).warmup == 1  # the cross-fade is still covered
+    with pytest.raises(ValueError, match="warmup_samples must be >= 0, got -1"):
+        plan_folds(1000, 16, 64, 8, warmup_samples=-1)
+
+
+def test_decoding_with_a_warmup_of_the_receptive_field_is_the_default(trained_tiny, tiny_corpus, tmp_path, capsys):
+    lm = load_model(trained_tiny / "checkpoint.pt")
+    codes = torch.randint(0, 16, (120,), generator=torch.Generator().manual_seed(0))
+    opts = SamplingOptions(seed=2)
+    rf = lm.model.decoder.receptive_field
+    default = decode_codes(lm.model, codes, 0, opts, "numba", fold=True, max_batch=8)
+    np.testing.assert_array_equal(decode_codes(lm.model, codes, 0, opts, "numba", fold=True, max_batch=8,
+                                               warmup=rf), default)
+    short = decode_codes(lm.model, codes, 0, opts, "numba", fold=True, max_batch=8, warmup=0)
+    assert short.shape == default.shape and not np.array_equal(short, default)
+    # the first segment starts at 0 either way: its own samples, up to the first cross-fade, are the same
+    first = min(plan_folds(120, lm.hop, rf, 8, warmup_samples=w).cores[1] for w in (0, None)) * lm.hop - lm.hop
+    np.testing.assert_array_equal(short[:first], default[:first])
+    # the CLI flag: passed through, and a negative value is a one-line error
+    codes_file = tmp_path / "codes.txt"
+    codes_file.write_text("u1 " + " ".join(map(str, codes.tolist())) + "\n")
+    args = ["--model", str(trained_tiny / "checkpoint.pt"), "--codes", str(codes_file), "--speaker", lm.speakers[0],
+            "--output-dir", str(tmp_path / "dec"), "--seed", "2", "--method", "numba", "--max-batch", "8"]
+    assert decode_main(args + ["--warmup-samples", "0"]) == 0
+    y, _ = sf.read(tmp_path / "dec" / f"u1_{lm.speakers[0]}.wav", dtype="float32")
+    assert len(y) == len(short) and np.abs(y - short).max() < 1e-4  # the file holds the short-warm-up decode
+    assert decode_main(args + ["--warmup-samples", "-5"]) == 2
+    assert capsys.readouterr().err.strip().endswith("--warmup-samples must be >= 0, got -5")
+
+
 def test_encode_in_chunks_equals_whole(trained_tiny, tiny_corpus):
     lm = load_model(trained_tiny / "checkpoint.pt")
     dd = read_data_dir(tiny_corpus / "data" / "test")

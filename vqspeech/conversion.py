@@ -33,16 +33,23 @@ class FoldPlan:
 
 
 def plan_folds(num_frames: int, hop: int, receptive_field: int, max_batch: int = 16,
-               crossfade: int | None = None, min_core_factor: float = 4) -> FoldPlan:
+               crossfade: int | None = None, min_core_factor: float = 4, warmup_samples: int | None = None
+               ) -> FoldPlan:
     """Choose segments for ``num_frames`` frames.
 
-    ``warmup`` frames cover the receptive field plus the cross-fade (``hop`` samples by
-    default).  Segments are only split off while each keeps at least ``min_core_factor``
-    times the warm-up as its own, so the wasted warm-up work stays under ~25 % with the
-    default 4; a GPU backend, whose width is free, uses 0 (any core of at least one frame).
+    ``warmup`` frames cover the receptive field (or ``warmup_samples``, when given) plus the
+    cross-fade (``hop`` samples by default).  Segments are only split off while each keeps at
+    least ``min_core_factor`` times the warm-up as its own, so the wasted warm-up work stays
+    under ~25 % with the default 4; a GPU backend, whose width is free, uses 0 (any core of at
+    least one frame).  A warm-up shorter than the receptive field starts a segment's own
+    samples from a history that is partly the segment's initial silence instead of its
+    generated past: ``benchmarks/warmup_context.py`` measures what that costs a trained decoder.
     """
     crossfade = hop if crossfade is None else crossfade
-    warmup = math.ceil((receptive_field + crossfade) / hop)
+    if warmup_samples is not None and warmup_samples < 0:
+        raise ValueError(f"warmup_samples must be >= 0, got {warmup_samples}")
+    context = receptive_field if warmup_samples is None else warmup_samples
+    warmup = math.ceil((context + crossfade) / hop)
     n = max(1, min(max_batch, num_frames // max(1, math.ceil(min_core_factor * warmup))))
     core = math.ceil(num_frames / n)
     n = math.ceil(num_frames / core)
@@ -78,14 +85,15 @@ def speaker_batch(model: VQVAE, speakers: list, device) -> torch.Tensor:
 @torch.no_grad()
 def decode_codes(model: VQVAE, codes: torch.Tensor, speaker, opts: SamplingOptions | None = None,
                  method: str = "numba", fold: bool = True, max_batch: int | None = None,
-                 crossfade: int | None = None, vocoder="griffin-lim") -> np.ndarray:
+                 crossfade: int | None = None, vocoder="griffin-lim", *, warmup: int | None = None) -> np.ndarray:
     """(F,) codes of one utterance + speaker (a training speaker's index, or a (256,) reference
     embedding for a reference model) -> (F * hop,) float32 waveform.
 
     A WaveNet model samples with ``method`` (folded into segments unless ``fold`` is false); a
     spectral model predicts all frames at once and ``vocoder`` (``"griffin-lim"`` or a
     :class:`vqspeech.vocoders.WaveNetVocoding`) turns them into audio (the sampling options
-    then only seed the vocoder).
+    then only seed the vocoder).  ``warmup``: samples of warm-up per folded segment (default the
+    decoder's receptive field; see :func:`plan_folds`).
     """
     opts = opts or SamplingOptions()
     device = next(model.parameters()).device
@@ -97,13 +105,13 @@ def decode_codes(model: VQVAE, codes: torch.Tensor, speaker, opts: SamplingOptio
         wav = frames_to_audio(model, frames, vocoder, seed=opts.seed, speakers=[speaker])[0].cpu().numpy()
         wav = wav.astype(np.float32)
         return np.pad(wav, (0, max(0, F * model.hop - len(wav))))[: F * model.hop]
-    return decode_many(model, [codes], [speaker], opts, method, fold, max_batch, crossfade)[0]
+    return decode_many(model, [codes], [speaker], opts, method, fold, max_batch, crossfade, warmup=warmup)[0]
 
 
 @torch.no_grad()
 def decode_many(model: VQVAE, codes: list[torch.Tensor], speakers: list, opts: SamplingOptions | None = None,
                 method: str = "numba", fold: bool = True, max_batch: int | None = None,
-                crossfade: int | None = None) -> list[np.ndarray]:
+                crossfade: int | None = None, *, warmup: int | None = None) -> list[np.ndarray]:
     """WaveNet models: utterances' (F_i,) codes + speaker indices -> their (F_i * hop,) waveforms.
 
     Every utterance is folded into segments (``max_batch`` per utterance, default the
@@ -126,7 +134,7 @@ def decode_many(model: VQVAE, codes: list[torch.Tensor], speakers: list, opts: S
             plans.append(FoldPlan([0], [0, F], F, 0))
         else:
             plans.append(plan_folds(F, hop, model.decoder.receptive_field, max_batch, xf,
-                                    min_core_factor=backend.min_core_factor))
+                                    min_core_factor=backend.min_core_factor, warmup_samples=warmup))
     length = max(p.length for p in plans)
     batch = torch.stack([_pad_codes(c.to(device), s, length) for c, p in zip(codes, plans) for s in p.starts])
     spk = speaker_batch(model, [sp for sp, p in zip(speakers, plans) for _ in p.starts], device)
@@ -238,11 +246,11 @@ class ConversionResult:
 
 def convert(model: VQVAE, wav: np.ndarray, speaker, sample_rate: int, opts: SamplingOptions | None = None,
             method: str = "numba", fold: bool = True, max_batch: int | None = None,
-            vocoder="griffin-lim") -> ConversionResult:
+            vocoder="griffin-lim", *, warmup: int | None = None) -> ConversionResult:
     """Encode ``wav`` (T,) and decode its codes with ``speaker`` (an index or a reference embedding):
     the converted (T,) waveform."""
     t0 = time.perf_counter()
     codes = encode_wav(model, wav, sample_rate=sample_rate)
-    out = decode_codes(model, codes, speaker, opts, method, fold, max_batch, vocoder=vocoder)[: len(wav)]
+    out = decode_codes(model, codes, speaker, opts, method, fold, max_batch, vocoder=vocoder, warmup=warmup)[: len(wav)]
     seconds = time.perf_counter() - t0
     return ConversionResult(out, codes, seconds, len(wav) / sample_rate)

@@ -29,6 +29,9 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-batch", type=int, default=None,
                    help="segments per utterance for folded batching (default: the backend's, 4 per thread for bf16-cpu, "
                         "16 for numba and numba-gemm, 512 for triton)")
+    p.add_argument("--warmup-samples", type=int, default=None,
+                   help="warm-up samples generated and dropped before each folded segment (default: the "
+                        "decoder's receptive field; shorter is faster, see benchmarks/warmup_context.py)")
     p.add_argument("--vocoder", default=None, choices=list(VOCODERS),
                    help="spectral models: frames -> audio: griffin-lim (the default without --vocoder-model) or "
                         "wavenet (a trained WaveNet vocoder, --vocoder-model); WaveNet models ignore it")
@@ -44,6 +47,8 @@ def sampling_from_args(args):
         raise UserError(f"--temperature must be > 0, got {args.temperature}")
     if args.max_batch is not None and args.max_batch < 1:
         raise UserError(f"--max-batch must be >= 1, got {args.max_batch}")
+    if args.warmup_samples is not None and args.warmup_samples < 0:
+        raise UserError(f"--warmup-samples must be >= 0, got {args.warmup_samples}")
     return SamplingOptions(temperature=args.temperature, seed=args.seed, argmax=args.argmax)
 
 
@@ -59,7 +64,7 @@ def vocoder_from_args(args, lm, method: str, device):
     if not args.vocoder_model:
         raise UserError("--vocoder wavenet needs --vocoder-model (a vocoder.pt from 'vqspeech train-vocoder')")
     return WaveNetVocoding.load(args.vocoder_model, lm, method, fold=not args.no_fold, max_batch=args.max_batch,
-                                device=device)
+                                device=device, warmup=args.warmup_samples)
 
 
 def resolve_device(name: str) -> torch.device:

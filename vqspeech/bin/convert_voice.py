@@ -172,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
                 wav = load_audio(path, lm.sample_rate, start, end)
                 require_one_code(wav, lm.hop, lm.sample_rate, path)
                 res = convert(lm.model, wav, targets[target], lm.sample_rate, opts, method,
-                              fold=not args.no_fold, max_batch=args.max_batch, vocoder=vocoder)
+                              fold=not args.no_fold, max_batch=args.max_batch, vocoder=vocoder,
+                              warmup=args.warmup_samples)
                 save_audio(out_path, res.wav, lm.sample_rate)
             except UserError as exc:
                 if len(jobs) == 1:

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
                 spk = args.speaker
             idx = speaker_index(lm, spk)
             wav = decode_codes(lm.model, torch.tensor(codes[utt]), idx, opts, method, not args.no_fold,
-                               args.max_batch, vocoder=vocoder)
+                               args.max_batch, vocoder=vocoder, warmup=args.warmup_samples)
             out = path_in(args.output_dir, f"{utt}_{spk}.wav")
             save_audio(out, wav, lm.sample_rate)
             print(f"wrote {out}")

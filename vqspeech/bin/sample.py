@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         method = default_method(args.method, device)
         vocoder = vocoder_from_args(args, lm, method, device)
         audio = decode_codes(lm.model, torch.tensor(codes), spk, opts, method, not args.no_fold, args.max_batch,
-                             vocoder=vocoder)
+                             vocoder=vocoder, warmup=args.warmup_samples)
         save_audio(args.output, audio.astype(np.float32), lm.sample_rate)
         if args.codes_out:
             write_codes(args.codes_out, {f"sample_{args.speaker}_{args.seed}": codes})

@@ -28,10 +28,11 @@ class WaveNetVocoding:
     method: str = "numba"
     fold: bool = True
     max_batch: int | None = None
+    warmup: int | None = None    # samples of warm-up per folded segment (default: the receptive field)
 
     @classmethod
     def bind(cls, vocoder, model_config, model_speakers: list[str], method: str = "numba", fold: bool = True,
-             max_batch: int | None = None) -> "WaveNetVocoding":
+             max_batch: int | None = None, warmup: int | None = None) -> "WaveNetVocoding":
         vocoder.check_frames_of(model_config)
         rows = []
         for name in model_speakers:
@@ -39,11 +40,11 @@ class WaveNetVocoding:
                 rows.append(vocoder.speaker_index(name))
             except ValueError:
                 rows.append(None)
-        return cls(vocoder, rows, method, fold, max_batch)
+        return cls(vocoder, rows, method, fold, max_batch, warmup)
 
     @classmethod
     def load(cls, path, lm, method: str = "numba", fold: bool = True, max_batch: int | None = None,
-             device="cpu", where: str = "--vocoder-model") -> "WaveNetVocoding":
+             device="cpu", where: str = "--vocoder-model", warmup: int | None = None) -> "WaveNetVocoding":
         """The vocoder checkpoint ``path`` bound to the loaded model ``lm`` (a
         :class:`vqspeech.checkpoint.LoadedModel`); every misuse is a one-line UserError."""
         from ..errors import UserError
@@ -53,7 +54,7 @@ class WaveNetVocoding:
             raise UserError(f"{where}: this is a WaveNet model, which makes its own samples; vocoders serve "
                             f"spectral models")
         try:
-            return cls.bind(load_vocoder(path, device), lm.config, lm.speakers, method, fold, max_batch)
+            return cls.bind(load_vocoder(path, device), lm.config, lm.speakers, method, fold, max_batch, warmup)
         except ValueError as exc:
             raise UserError(f"{where} {path}: {exc}") from None
 
@@ -83,7 +84,7 @@ def frames_to_audio(model, log_frames: torch.Tensor, vocoder="griffin-lim", seed
         voc = vocoder.vocoder.model
         frames = [f.t().to(next(voc.parameters()).device) for f in log_frames.float()]
         outs = decode_many(voc, frames, [vocoder.row(_plain(s)) for s in speakers], SamplingOptions(seed=seed),
-                           vocoder.method, vocoder.fold, vocoder.max_batch)
+                           vocoder.method, vocoder.fold, vocoder.max_batch, warmup=vocoder.warmup)
         return torch.from_numpy(np.stack(outs))
     if vocoder not in VOCODERS:
         raise ValueError(f"unknown vocoder {vocoder!r}; choose from {', '.join(VOCODERS)}")
