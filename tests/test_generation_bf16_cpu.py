@@ -260,14 +260,15 @@ def test_padded_classes_are_never_drawn():
 
 
 def test_the_default_fold_gives_every_cpu_thread_four_segments():
-    """8 segments on 2 threads (the measured best there), and 4 per thread on a bigger machine,
-    so no core sits idle; a backend without the setting keeps its fixed default."""
+    """bf16-cpu and numba-gemm: 8 segments on 2 threads (the measured best there for both), and 4
+    per thread on a bigger machine, so no core sits idle; numba keeps its fixed 16."""
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
         assert BACKENDS["bf16-cpu"].default_fold() == 8
         torch.set_num_threads(6)
         assert BACKENDS["bf16-cpu"].default_fold() == 24
-        assert BACKENDS["numba-gemm"].default_fold() == 16
+        assert BACKENDS["numba-gemm"].default_fold() == 24
+        assert BACKENDS["numba"].default_fold() == 16
     finally:
         torch.set_num_threads(threads)

@@ -56,8 +56,8 @@ BACKENDS: dict[str, Backend] = {b.name: b for b in (
     Backend("numba", "numba_backend", "generate_numba", ("cpu",),
             "cached step compiled with numba, batch elements in parallel threads (exact on CPU)"),
     Backend("numba-gemm", "numba_gemm_backend", "generate_numba_gemm", ("cpu",),
-            "numba step with each layer's products as one BLAS matrix product per thread (CPU default; float32, BLAS sum order)",
-            exact=False),
+            "numba step with each layer's products as one BLAS matrix product per thread (the CPU default "
+            "without AVX512_BF16; float32, BLAS sum order)", fold_batch=8, fold_per_thread=4, exact=False),
     Backend("bf16-cpu", "bf16_cpu_backend", "generate_bf16_cpu", ("cpu",),
             "the cached step in C with AVX512_BF16 dot products, built on first use (bf16 products, float32 sums; "
             "CPU default where it runs)", fold_batch=8, fold_per_thread=4, exact=False, teacher_forcing=True),
