@@ -27,8 +27,8 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--argmax", action="store_true", help="take the most likely sample instead of sampling")
     p.add_argument("--no-fold", action="store_true", help="generate each utterance as one sequence")
     p.add_argument("--max-batch", type=int, default=None,
-                   help="segments per utterance for folded batching (default: the backend's, 4 per thread for bf16-cpu, "
-                        "16 for numba and numba-gemm, 512 for triton)")
+                   help="segments per utterance for folded batching (default: the backend's, 4 per thread and at "
+                        "least 8 for bf16-cpu and numba-gemm, 16 for numba, 512 for triton)")
     p.add_argument("--warmup-samples", type=int, default=None,
                    help="warm-up samples generated and dropped before each folded segment (default: the "
                         "decoder's receptive field; shorter is faster, see benchmarks/warmup_context.py)")
