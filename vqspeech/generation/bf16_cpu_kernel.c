@@ -201,7 +201,7 @@ static int draw(const float *logits, float *weights, int Q, double u, float inv_
     return Q - 1;
 }
 
-/* The block's scratch arrays, as offsets in floats from a 64-byte aligned base (bfloat16
+/* The block's scratch arrays, as offsets in floats from the scratch base (bfloat16
  * arrays take half a float per element); each array starts on a 16-float boundary. */
 typedef struct { long queue, xin, zb, ab, h, state, o1, logits, weights, total; } Layout;
 
@@ -227,7 +227,7 @@ static Layout layout(int N, int R, int G, int S, int Q, long queue_rows) {
     return y;
 }
 
-/* Scratch a block needs, in floats (the caller allocates it 64-byte aligned; it need not be zeroed). */
+/* Scratch a block needs, in floats (every load and store is unaligned-safe; it need not be zeroed). */
 long vq_bf16_scratch_floats(int N, int R, int G, int S, int Q, long queue_rows) {
     return layout(N, R, G, S, Q, queue_rows).total;
 }
