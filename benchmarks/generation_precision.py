@@ -26,23 +26,26 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from vqspeech.audio import load_audio, mulaw_encode  # noqa: E402
+from real_audio import bits_per_sample, load_crops, teacher_forcing_inputs  # noqa: E402
 from vqspeech.checkpoint import load_model  # noqa: E402
+from vqspeech.errors import UserError  # noqa: E402
 from vqspeech.generation import BACKENDS, SamplingOptions, generate_classes  # noqa: E402
-from vqspeech.kaldi_data_dir import read_data_dir  # noqa: E402
-
-
-def bits_per_sample(logits: torch.Tensor, target: torch.Tensor) -> float:
-    """(B, Q, T) logits, (B, T) classes -> mean negative log2-likelihood."""
-    return torch.nn.functional.cross_entropy(logits.double(), target).item() / np.log(2)
 
 
 def main(argv=None) -> int:
+    try:
+        return run(argv)
+    except (UserError, ValueError) as e:
+        print(f"generation_precision.py: error: {e}", file=sys.stderr)
+        return 2
+
+
+def run(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", required=True, help="a trained WaveNet VQ-VAE checkpoint")
     p.add_argument("--data-dir", required=True)
@@ -53,34 +56,20 @@ def main(argv=None) -> int:
     device = torch.device(args.device)
     lm = load_model(args.model, device)
     model = lm.model
-    if not hasattr(model, "decoder") or not hasattr(model.decoder, "layers"):
+    if model.decoder_kind != "wavenet":
         print(f"{args.model}: not a WaveNet-decoder model", file=sys.stderr)
         return 2
-    dd = read_data_dir(args.data_dir)
-    utts = dd.utterances[: args.utterances]
     hop = model.hop
     frames = int(args.seconds * lm.sample_rate) // hop
     T = frames * hop
-    wavs, spks = [], []
-    for utt in utts:
-        path, start, end = dd.audio_of(utt)
-        wav = load_audio(path, lm.sample_rate)[int(start * lm.sample_rate):]
-        if len(wav) < T:
-            wav = np.pad(wav, (0, T - len(wav)))
-        wavs.append(wav[:T])
-        spk = dd.utt2spk[utt]
-        spks.append(lm.speakers.index(spk) if spk in lm.speakers else 0)
-    wav = torch.from_numpy(np.stack(wavs)).float().to(device)
-    speaker = torch.tensor(spks, device=device)
-    Q = model.decoder.cfg.quantization_channels
+    wav, speaker = load_crops(lm, args.data_dir, args.utterances, T, pad=True)
+    wav, speaker = wav.to(device), speaker.to(device)
+    codes, target, c, g = teacher_forcing_inputs(model, wav, speaker, frames)
     with torch.no_grad():
-        codes = model.encode(wav)["codes"][:, :frames]
-        target = mulaw_encode(wav, Q).long()
-        c, g = model.conditioning(model.quantizer.lookup(codes), speaker)
         ref = model.decoder(model.decoder.shift_inputs(target), c, g, hop).float()
     span = (ref.amax(1) - ref.amin(1)).mean().item()
     print(f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
-          f"device {device}; model {args.model} (step {lm.step}); {len(utts)} utterances x {T / lm.sample_rate:g} s "
+          f"device {device}; model {args.model} (step {lm.step}); {wav.shape[0]} utterances x {T / lm.sample_rate:g} s "
           f"of {args.data_dir}; mean logit range {span:.2f}")
     print("\n| logits | bits/sample | vs float32 | max abs diff / range | mean abs diff / range | same argmax | time |")
     print("|---|---:|---:|---:|---:|---:|---:|")

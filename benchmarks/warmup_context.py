@@ -24,17 +24,25 @@ import platform
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from vqspeech.audio import load_audio, mulaw_encode  # noqa: E402
+from real_audio import bits_per_sample, load_crops, teacher_forcing_inputs  # noqa: E402
 from vqspeech.checkpoint import load_model  # noqa: E402
-from vqspeech.kaldi_data_dir import read_data_dir  # noqa: E402
+from vqspeech.errors import UserError  # noqa: E402
 
 
 def main(argv=None) -> int:
+    try:
+        return run(argv)
+    except (UserError, ValueError) as e:
+        print(f"warmup_context.py: error: {e}", file=sys.stderr)
+        return 2
+
+
+def run(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", required=True, help="a trained WaveNet VQ-VAE checkpoint")
     p.add_argument("--data-dir", required=True)
@@ -49,33 +57,17 @@ def main(argv=None) -> int:
     if model.decoder_kind != "wavenet":
         print(f"{args.model}: not a WaveNet-decoder model", file=sys.stderr)
         return 2
-    hop, Q, rf = model.hop, model.decoder.cfg.quantization_channels, model.decoder.receptive_field
+    hop, rf = model.hop, model.decoder.receptive_field
     contexts = sorted(set(args.contexts) | {rf})
     # the evaluated window starts on a frame boundary after the longest context and the offset
     start = -(-max(max(contexts), args.offset) // hop) * hop
     need = start + args.window
-    dd = read_data_dir(args.data_dir)
-    wavs, spks = [], []
-    for utt in dd.utterances:
-        path, a, b = dd.audio_of(utt)
-        wav = load_audio(path, lm.sample_rate, a, b)
-        if len(wav) >= need:
-            wavs.append(wav[:need])
-            spk = dd.utt2spk[utt]
-            spks.append(lm.speakers.index(spk) if spk in lm.speakers else 0)
-        if len(wavs) == args.utterances:
-            break
-    if not wavs:
-        print(f"{args.data_dir}: no utterance has the {need} samples a window needs", file=sys.stderr)
-        return 2
-    wav = torch.from_numpy(np.stack(wavs)).float()
+    wav, speakers = load_crops(lm, args.data_dir, args.utterances, need, pad=False)
+    codes, target, c, g = teacher_forcing_inputs(model, wav, speakers)
     with torch.no_grad():
-        codes = model.encode(wav)["codes"]
-        target = mulaw_encode(wav, Q).long()
-        c, g = model.conditioning(model.quantizer.lookup(codes), torch.tensor(spks))
         print(f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, torch "
               f"{torch.__version__}; model {args.model} (step {lm.step}), receptive field {rf} samples, hop {hop}; "
-              f"{len(wavs)} utterances of {args.data_dir}, samples {start}..{need - 1} of each evaluated")
+              f"{wav.shape[0]} utterances of {args.data_dir}, samples {start}..{need - 1} of each evaluated")
         print("\n| history before the window (samples) | bits/sample | vs the receptive field |")
         print("|---:|---:|---:|")
         rows = {}
@@ -84,7 +76,7 @@ def main(argv=None) -> int:
             tgt = target[:, first:need]
             logits = model.decoder(model.decoder.shift_inputs(tgt), c[:, :, first // hop:need // hop], g, hop)
             skip = start - first
-            rows[w] = torch.nn.functional.cross_entropy(logits[:, :, skip:].double(), tgt[:, skip:]).item() / np.log(2)
+            rows[w] = bits_per_sample(logits[:, :, skip:], tgt[:, skip:])
         for w in contexts:
             d = rows[w] - rows[rf]
             print(f"| {w:,}{' (receptive field)' if w == rf else ''} | {rows[w]:.4f} | {d:+.4f} ({100 * d / rows[rf]:+.2f}%) |")

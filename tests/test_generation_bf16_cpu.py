@@ -212,7 +212,7 @@ def test_build_is_atomic_and_cached(tmp_path, monkeypatch):
 
 def test_without_the_cpu_feature_the_backend_is_unavailable_and_numba_gemm_is_the_default(monkeypatch):
     monkeypatch.setattr(bf, "cpu_has_bf16_dot", lambda: False)
-    bf.library.cache_clear()
+    bf.load_kernel.cache_clear()
     try:
         assert not BACKENDS["bf16-cpu"].runs_on(torch.device("cpu"))
         assert default_method(torch.device("cpu")) == "numba-gemm"
@@ -227,7 +227,7 @@ def test_without_the_cpu_feature_the_backend_is_unavailable_and_numba_gemm_is_th
         with pytest.raises(UserError, match="^--method bf16-cpu: the bf16-cpu generator needs a CPU with avx512_bf16"):
             cli_method("bf16-cpu", torch.device("cpu"))
     finally:
-        bf.library.cache_clear()
+        bf.load_kernel.cache_clear()
 
 
 @needs_kernel

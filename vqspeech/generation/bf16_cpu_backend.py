@@ -97,11 +97,17 @@ def build(out_dir: Path | None = None) -> Path:
 
 
 @functools.lru_cache(maxsize=1)
-def library() -> ctypes.CDLL:
-    """The compiled kernel, built on first use; raises :class:`KernelUnavailable`."""
+def load_kernel() -> ctypes.CDLL | KernelUnavailable:
+    """The compiled kernel, built on first use, or why it cannot be had.  Both are cached, so a
+    machine whose compiler fails does not run it again on every availability check."""
     if not cpu_has_bf16_dot():
-        raise KernelUnavailable(f"the bf16-cpu generator needs a CPU with {CPU_FLAG} (this one has none)")
-    lib = ctypes.CDLL(str(build()))
+        return KernelUnavailable(f"the bf16-cpu generator needs a CPU with {CPU_FLAG} (this one has none)")
+    try:
+        lib = ctypes.CDLL(str(build()))
+    except KernelUnavailable as e:
+        return e
+    except OSError as e:
+        return KernelUnavailable(f"the bf16-cpu kernel does not build or load here: {e}")
     f = lib.vq_bf16_generate_block
     i, p, fl = ctypes.c_int, ctypes.c_void_p, ctypes.c_float
     f.argtypes = [i] * 12 + [p] * 16 + [fl, i, i, p]
@@ -111,15 +117,18 @@ def library() -> ctypes.CDLL:
     return lib
 
 
+def library() -> ctypes.CDLL:
+    """The compiled kernel; raises :class:`KernelUnavailable` saying why it cannot run here."""
+    kernel = load_kernel()
+    if isinstance(kernel, KernelUnavailable):
+        raise KernelUnavailable(str(kernel))
+    return kernel
+
+
 def unavailable_reason() -> str | None:
     """Why the kernel cannot run on this machine (one line), or None when it can."""
-    try:
-        library()
-    except KernelUnavailable as e:
-        return str(e)
-    except OSError as e:
-        return f"the built bf16-cpu kernel does not load: {e}"
-    return None
+    kernel = load_kernel()
+    return str(kernel) if isinstance(kernel, KernelUnavailable) else None
 
 
 def available(device: torch.device | None = None) -> bool:
@@ -156,8 +165,8 @@ def _pad(a: np.ndarray, shape: tuple, fill: float = 0.0) -> np.ndarray:
     return out
 
 
-def _pad_halves(a: np.ndarray, axis: int, half: int, padded: int) -> np.ndarray:
-    """Pad each half of ``axis`` (2 * half long) to ``padded``: [first | 0 | second | 0]."""
+def _pad_halves(a: np.ndarray, axis: int, padded: int) -> np.ndarray:
+    """Pad each half of ``axis`` to ``padded``: [first | 0 | second | 0]."""
     first, second = np.split(a, 2, axis=axis)
     shape = list(a.shape)
     shape[axis] = padded
@@ -182,7 +191,7 @@ class Bf16WaveNet(NumbaWaveNet):
         self.sizes = (R, G, S, Q)
         Rp, Gp, Sp, Qp = (_ceil16(n) for n in self.sizes)
         self.padded = (Rp, Gp, Sp, Qp)
-        w_cat = _pad_halves(_pad_halves(self.w_cat, 1, R, Rp), 2, G, Gp)                  # (L, 2Rp, 2Gp)
+        w_cat = _pad_halves(_pad_halves(self.w_cat, 1, Rp), 2, Gp)                  # (L, 2Rp, 2Gp)
         w_out = np.concatenate([_pad(self.w_skip, (L, Gp, Sp)), _pad(self.w_res, (L, Gp, Rp))], axis=2)
         self.p_cat = pack_bf16(w_cat)                                                      # (L, 2Rp x 2Gp)
         self.p_out = pack_bf16(w_out)                                                      # (L, Gp x (Sp+Rp))
@@ -198,7 +207,7 @@ class Bf16WaveNet(NumbaWaveNet):
         """(L, B, F, 2Gp) float32 gate biases, each half padded with zeros."""
         cond = frame_conditioning(self.model, codes, speaker, self.b_conv).cpu().numpy()
         G, Gp = self.sizes[1], self.padded[1]
-        return np.ascontiguousarray(cond if G == Gp else _pad_halves(cond, 3, G, Gp))
+        return np.ascontiguousarray(cond if G == Gp else _pad_halves(cond, 3, Gp))
 
     def generate(self, codes: torch.Tensor, speaker: torch.Tensor, T: int, uniforms: torch.Tensor, opts,
                  teacher: torch.Tensor | None = None, return_logits: bool = False, blocks: int | None = None):
@@ -219,10 +228,10 @@ class Bf16WaveNet(NumbaWaveNet):
         Rp, Gp, Sp, Qp = self.padded
         out = np.empty((B, T), dtype=np.int64)
         logits = np.empty((B, Qp, T), dtype=np.float32) if return_logits else None
-        forced = np.ascontiguousarray(teacher.cpu().numpy().astype(np.int64)) if teacher is not None else None
+        forced = np.ascontiguousarray(teacher.cpu().numpy(), dtype=np.int64) if teacher is not None else None
         if forced is not None and (forced.min(initial=0) < 0 or forced.max(initial=0) >= Q):
             raise ValueError(f"teacher classes must lie in [0, {Q})")
-        u = np.ascontiguousarray(uniforms.numpy().astype(np.float64))
+        u = np.ascontiguousarray(uniforms.numpy(), dtype=np.float64)  # no copy: already float64
         blocks = max(1, min(B, blocks or torch.get_num_threads()))
         bounds = np.linspace(0, B, blocks + 1).round().astype(int)
         ptr = lambda a: None if a is None else a.ctypes.data  # noqa: E731

@@ -30,6 +30,7 @@ class Backend:
     min_core_factor: float = 4  # a folded segment keeps >= this x the warm-up as its own (conversion.plan_folds)
     exact: bool = True     # the reference's samples for the same seed (else: tested to a tolerance)
     teacher_forcing: bool = False  # takes teacher= and return_logits= (testing)
+    probed: bool = False   # where it runs is decided by its module's available(device), not by devices alone
 
     def default_fold(self) -> int:
         """Segments per utterance when folding and no --max-batch is given."""
@@ -41,14 +42,8 @@ class Backend:
         return getattr(importlib.import_module(f"{__package__}.{self.module}"), self.function)
 
     def runs_on(self, device: torch.device) -> bool:
-        if self.module == "triton_backend":  # CUDA, or the CPU under Triton's interpreter
-            from .triton_backend import available
-
-            return available(device)
-        if self.module == "bf16_cpu_backend":  # a CPU with AVX512_BF16 and a C compiler
-            from .bf16_cpu_backend import available
-
-            return available(device)
+        if self.probed:  # triton: CUDA or Triton's interpreter; bf16-cpu: AVX512_BF16 and a C compiler
+            return importlib.import_module(f"{__package__}.{self.module}").available(device)
         return device.type in self.devices
 
 
@@ -60,7 +55,7 @@ BACKENDS: dict[str, Backend] = {b.name: b for b in (
             "without AVX512_BF16; float32, BLAS sum order)", fold_batch=8, fold_per_thread=4, exact=False),
     Backend("bf16-cpu", "bf16_cpu_backend", "generate_bf16_cpu", ("cpu",),
             "the cached step in C with AVX512_BF16 dot products, built on first use (bf16 products, float32 sums; "
-            "CPU default where it runs)", fold_batch=8, fold_per_thread=4, exact=False, teacher_forcing=True),
+            "CPU default where it runs)", fold_batch=8, fold_per_thread=4, exact=False, teacher_forcing=True, probed=True),
     Backend("reference", "reference", "generate_reference", ("cpu", "cuda"),
             "cached step in torch ops, the reference the others are checked against", teacher_forcing=True),
     Backend("cuda-graph", "cuda_graph", "generate_cuda_graph", ("cuda",),
@@ -68,10 +63,10 @@ BACKENDS: dict[str, Backend] = {b.name: b for b in (
             min_core_factor=1),
     Backend("triton", "triton_backend", "generate_triton", ("cuda",),
             "every sample, layer and draw in one fused Triton kernel, bf16 products (CUDA default)", fold_batch=512,
-            min_core_factor=0, exact=False, teacher_forcing=True),
+            min_core_factor=0, exact=False, teacher_forcing=True, probed=True),
     Backend("triton-tf32", "triton_backend", "generate_triton_tf32", ("cuda",),
             "the fused Triton kernel with TF32 products (logits closer to float32, 1.6x slower)", fold_batch=512,
-            min_core_factor=0, exact=False, teacher_forcing=True),
+            min_core_factor=0, exact=False, teacher_forcing=True, probed=True),
     Backend("naive", "naive", "generate_naive", ("cpu", "cuda"),
             "recompute the whole prefix per sample (baseline)"),
     Backend("naive-window", "naive", "generate_naive_window", ("cpu", "cuda"),
