@@ -1,8 +1,9 @@
 """Cached WaveNet generation with bfloat16 products on AVX512_BF16 CPUs (method ``bf16-cpu``).
 
 The float32 CPU paths are bound by multiply-adds: the 20-layer 64/128/128 decoder needs 1.19 M
-per sample, and float32 FMA gives at most ~37 G/s per core here (torch's own large sgemm), so
-a 10 s utterance with its folded warm-ups cannot convert in 2 s in float32 on two cores.
+per sample, and float32 gives at most ~50 G/s per core here (torch's own 2048x2048 product,
+``benchmarks/fast_kernels.py``), so a 10 s utterance with its folded warm-ups (229 G multiply-adds)
+cannot convert in 2 s in float32 on two cores.
 VDPBF16PS does 32 bfloat16 multiply-adds per instruction into float32 sums, twice FMA's 16;
 :file:`bf16_cpu_kernel.c` runs the whole cached recursion of :mod:`.step_weights` (every
 layer, the output layers and the draw) in C with those instructions, one thread per block of
