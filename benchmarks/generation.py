@@ -210,7 +210,7 @@ def main(argv=None) -> int:
                    help="CPU: also decode the folded utterance with these segment limits, e.g. 8,32")
     p.add_argument("--warmup-sweep", type=lambda v: [int(x) for x in v.split(",") if x], default=[],
                    help="also decode the folded utterance with these warm-ups (samples), e.g. 256,512; what "
-                        "they cost a trained decoder: benchmarks/warmup_context.py")
+                        "they change for a trained decoder: vqspeech measure-history")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     repo = Path(__file__).resolve().parents[1]

@@ -29,9 +29,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from real_audio import bits_per_sample, load_crops, teacher_forcing_inputs  # noqa: E402
+from vqspeech.teacher_forcing import bits_per_sample, load_crops, teacher_forcing_inputs  # noqa: E402
 from vqspeech.checkpoint import load_model  # noqa: E402
 from vqspeech.errors import UserError  # noqa: E402
 from vqspeech.generation import BACKENDS, SamplingOptions, generate_classes  # noqa: E402

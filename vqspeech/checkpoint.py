@@ -9,6 +9,7 @@ A checkpoint is a dict of plain types and tensors only, so it loads with
     speakers    [speaker id, ...]      index = speaker embedding row
     sample_rate int                    hop       int (samples per code)
     model       model state_dict
+    measured_history  {samples, tolerance_bits, rows, ...}  (optional: ``vqspeech measure-history``)
     train_state {step, optimizer, rng_cpu, rng_cuda}   (training checkpoints only)
 """
 
@@ -113,6 +114,14 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> L
         model.load_state_dict(ckpt["model"])
     except RuntimeError as exc:
         raise CheckpointError(f"{path}: weights do not match the config ({str(exc).splitlines()[0][:160]})") from None
+    if getattr(model, "decoder_kind", None) == "wavenet":
+        from .decoder_history import history_from_checkpoint
+
+        try:
+            model.decoder.history_samples = history_from_checkpoint(ckpt.get("measured_history"),
+                                                                    model.decoder.receptive_field, str(path))
+        except ValueError as exc:
+            raise CheckpointError(str(exc)) from None
     model.to(device).eval()
     step = int(ckpt.get("train_state", {}).get("step", ckpt.get("step", 0)))
     return LoadedModel(model, cfg, list(ckpt["speakers"]), int(ckpt["sample_rate"]), int(ckpt["hop"]), step)
@@ -135,3 +144,12 @@ def newest_valid_checkpoint(ckpt_dir: str | os.PathLike) -> tuple[dict, Path] | 
         except CheckpointError:
             continue
     return None
+
+
+def store_measured_history(path: str | os.PathLike, record: dict) -> None:
+    """Add (or replace) a model checkpoint's ``measured_history`` entry, atomically: a failure leaves
+    the old file as it was."""
+    ckpt = load_checkpoint(path)
+    if ckpt.get("kind", "vqvae") != "vqvae":
+        raise CheckpointError(f"{path}: is a {ckpt['kind']} checkpoint, not a VQ-VAE model")
+    save_checkpoint(path, {**ckpt, "measured_history": record})

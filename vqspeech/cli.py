@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "prepare-vctk": ("vqspeech.bin.prepare_vctk", "main", "make data directories from a VCTK tree"),
     "train": ("vqspeech.bin.train", "main", "train a VQ-VAE (resumes; torchrun + DDP for many processes)"),
     "train-vocoder": ("vqspeech.bin.train_vocoder", "main", "train a WaveNet vocoder on log-mel frames (spectral models)"),
+    "measure-history": ("vqspeech.bin.measure_history", "main",
+                        "how much sample history a WaveNet decoder uses -> its folding warm-up"),
     "encode": ("vqspeech.bin.encode", "main", "codes (and encoder features) of a data directory"),
     "decode": ("vqspeech.bin.decode", "main", "codes file + speaker -> audio"),
     "convert-voice": ("vqspeech.bin.convert_voice", "main", "voice conversion of files or data directories"),

@@ -2,8 +2,9 @@
 
 Folded batching (for one long utterance): the code sequence is cut at code boundaries into
 ``S`` segments that are generated as one batch.  Each segment after the first starts
-``warmup`` frames early (at least the decoder's receptive field), so by the time it reaches
-its own span its queues hold its own history; the samples just before that span are
+``warmup`` frames early (the decoder's receptive field, or the history its checkpoint was
+measured to use: :func:`warmup_samples`), so by the time it reaches its own span its queues
+hold the history it uses; the samples just before that span are
 cross-faded with the previous segment's tail.  A single file thus uses the batch (and the
 threads) that generation would otherwise leave idle.
 """
@@ -43,7 +44,8 @@ def plan_folds(num_frames: int, hop: int, receptive_field: int, max_batch: int =
     under ~25 % with the default 4; a GPU backend, whose width is free, uses 0 (any core of at
     least one frame).  A warm-up shorter than the receptive field starts a segment's own
     samples from a history that is partly the segment's initial silence instead of its
-    generated past: ``benchmarks/warmup_context.py`` measures what that costs a trained decoder.
+    generated past: ``vqspeech measure-history`` (:mod:`vqspeech.decoder_history`) measures
+    what that changes for a trained decoder.
     """
     crossfade = hop if crossfade is None else crossfade
     if warmup_samples is not None and warmup_samples < 0:
@@ -57,6 +59,20 @@ def plan_folds(num_frames: int, hop: int, receptive_field: int, max_batch: int =
     starts = [0] + [max(0, c - warmup) for c in cores[1:-1]]  # a segment near the start starts at 0
     length = core + (warmup if n > 1 else 0)
     return FoldPlan(starts, cores, length, warmup)
+
+
+def warmup_samples(decoder, warmup: int | str | None) -> int:
+    """Samples of warm-up per folded segment: ``warmup`` when a number; ``"full"`` the decoder's
+    receptive field; None the history its checkpoint was measured to use
+    (``decoder.history_samples``, ``vqspeech measure-history``), else the receptive field."""
+    if warmup == "full":
+        return decoder.receptive_field
+    if warmup is None:
+        measured = getattr(decoder, "history_samples", None)
+        return decoder.receptive_field if measured is None else measured
+    if isinstance(warmup, str) or warmup < 0:
+        raise ValueError(f"warmup must be a number of samples >= 0, 'full' or None, got {warmup!r}")
+    return warmup
 
 
 def _pad_codes(codes: torch.Tensor, start: int, length: int) -> torch.Tensor:
@@ -85,15 +101,15 @@ def speaker_batch(model: VQVAE, speakers: list, device) -> torch.Tensor:
 @torch.no_grad()
 def decode_codes(model: VQVAE, codes: torch.Tensor, speaker, opts: SamplingOptions | None = None,
                  method: str = "numba", fold: bool = True, max_batch: int | None = None,
-                 crossfade: int | None = None, vocoder="griffin-lim", *, warmup: int | None = None) -> np.ndarray:
+                 crossfade: int | None = None, vocoder="griffin-lim", *, warmup: int | str | None = None) -> np.ndarray:
     """(F,) codes of one utterance + speaker (a training speaker's index, or a (256,) reference
     embedding for a reference model) -> (F * hop,) float32 waveform.
 
     A WaveNet model samples with ``method`` (folded into segments unless ``fold`` is false); a
     spectral model predicts all frames at once and ``vocoder`` (``"griffin-lim"`` or a
     :class:`vqspeech.vocoders.WaveNetVocoding`) turns them into audio (the sampling options
-    then only seed the vocoder).  ``warmup``: samples of warm-up per folded segment (default the
-    decoder's receptive field; see :func:`plan_folds`).
+    then only seed the vocoder).  ``warmup``: samples of warm-up per folded segment, ``"full"``
+    for the receptive field (default: what :func:`warmup_samples` picks; see :func:`plan_folds`).
     """
     opts = opts or SamplingOptions()
     device = next(model.parameters()).device
@@ -111,7 +127,7 @@ def decode_codes(model: VQVAE, codes: torch.Tensor, speaker, opts: SamplingOptio
 @torch.no_grad()
 def decode_many(model: VQVAE, codes: list[torch.Tensor], speakers: list, opts: SamplingOptions | None = None,
                 method: str = "numba", fold: bool = True, max_batch: int | None = None,
-                crossfade: int | None = None, *, warmup: int | None = None) -> list[np.ndarray]:
+                crossfade: int | None = None, *, warmup: int | str | None = None) -> list[np.ndarray]:
     """WaveNet models: utterances' (F_i,) codes + speaker indices -> their (F_i * hop,) waveforms.
 
     Every utterance is folded into segments (``max_batch`` per utterance, default the
@@ -134,7 +150,8 @@ def decode_many(model: VQVAE, codes: list[torch.Tensor], speakers: list, opts: S
             plans.append(FoldPlan([0], [0, F], F, 0))
         else:
             plans.append(plan_folds(F, hop, model.decoder.receptive_field, max_batch, xf,
-                                    min_core_factor=backend.min_core_factor, warmup_samples=warmup))
+                                    min_core_factor=backend.min_core_factor,
+                                    warmup_samples=warmup_samples(model.decoder, warmup)))
     length = max(p.length for p in plans)
     batch = torch.stack([_pad_codes(c.to(device), s, length) for c, p in zip(codes, plans) for s in p.starts])
     spk = speaker_batch(model, [sp for sp, p in zip(speakers, plans) for _ in p.starts], device)
@@ -246,7 +263,7 @@ class ConversionResult:
 
 def convert(model: VQVAE, wav: np.ndarray, speaker, sample_rate: int, opts: SamplingOptions | None = None,
             method: str = "numba", fold: bool = True, max_batch: int | None = None,
-            vocoder="griffin-lim", *, warmup: int | None = None) -> ConversionResult:
+            vocoder="griffin-lim", *, warmup: int | str | None = None) -> ConversionResult:
     """Encode ``wav`` (T,) and decode its codes with ``speaker`` (an index or a reference embedding):
     the converted (T,) waveform."""
     t0 = time.perf_counter()

@@ -29,15 +29,26 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-batch", type=int, default=None,
                    help="segments per utterance for folded batching (default: the backend's, 4 per thread and at "
                         "least 8 for bf16-cpu and numba-gemm, 16 for numba, 512 for triton)")
-    p.add_argument("--warmup-samples", type=int, default=None,
-                   help="warm-up samples generated and dropped before each folded segment (default: the "
-                        "decoder's receptive field; shorter is faster, see benchmarks/warmup_context.py)")
+    p.add_argument("--warmup-samples", type=_warmup_arg, default=None, metavar="N|full",
+                   help="warm-up samples generated and dropped before each folded segment, or 'full' for the "
+                        "decoder's receptive field (default: the history 'vqspeech measure-history --write' "
+                        "stored in the checkpoint, else the receptive field; shorter is faster)")
     p.add_argument("--vocoder", default=None, choices=list(VOCODERS),
                    help="spectral models: frames -> audio: griffin-lim (the default without --vocoder-model) or "
                         "wavenet (a trained WaveNet vocoder, --vocoder-model); WaveNet models ignore it")
     p.add_argument("--vocoder-model", default=None, metavar="VOCODER_PT",
                    help="a WaveNet vocoder from 'vqspeech train-vocoder' (exp/<vocoder>/vocoder.pt); implies "
                         "--vocoder wavenet")
+
+
+def _warmup_arg(value: str):
+    if value == "full":
+        return value
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of samples or 'full', got {value!r}") from None
+    return n
 
 
 def sampling_from_args(args):
@@ -47,7 +58,7 @@ def sampling_from_args(args):
         raise UserError(f"--temperature must be > 0, got {args.temperature}")
     if args.max_batch is not None and args.max_batch < 1:
         raise UserError(f"--max-batch must be >= 1, got {args.max_batch}")
-    if args.warmup_samples is not None and args.warmup_samples < 0:
+    if args.warmup_samples not in (None, "full") and args.warmup_samples < 0:
         raise UserError(f"--warmup-samples must be >= 0, got {args.warmup_samples}")
     return SamplingOptions(temperature=args.temperature, seed=args.seed, argmax=args.argmax)
 

@@ -130,6 +130,10 @@ class WaveNet(nn.Module):
         self.layers = nn.ModuleList(ResidualLayer(cfg, d, last=i == len(dil) - 1) for i, d in enumerate(dil))
         self.out1 = nn.Conv1d(cfg.skip_channels, cfg.skip_channels, 1)
         self.out2 = nn.Conv1d(cfg.skip_channels, cfg.quantization_channels, 1)
+        # Samples of history this trained decoder was measured to use (``vqspeech measure-history``,
+        # stored in its checkpoint): folded generation's default warm-up.  None: not measured, warm
+        # up the whole receptive field.  Not a weight, so not in the state dict.
+        self.history_samples: int | None = None
 
     @property
     def receptive_field(self) -> int:

@@ -28,11 +28,11 @@ class WaveNetVocoding:
     method: str = "numba"
     fold: bool = True
     max_batch: int | None = None
-    warmup: int | None = None    # samples of warm-up per folded segment (default: the receptive field)
+    warmup: int | str | None = None  # warm-up per folded segment: samples, "full" or None (conversion.warmup_samples)
 
     @classmethod
     def bind(cls, vocoder, model_config, model_speakers: list[str], method: str = "numba", fold: bool = True,
-             max_batch: int | None = None, warmup: int | None = None) -> "WaveNetVocoding":
+             max_batch: int | None = None, warmup: int | str | None = None) -> "WaveNetVocoding":
         vocoder.check_frames_of(model_config)
         rows = []
         for name in model_speakers:
@@ -44,7 +44,7 @@ class WaveNetVocoding:
 
     @classmethod
     def load(cls, path, lm, method: str = "numba", fold: bool = True, max_batch: int | None = None,
-             device="cpu", where: str = "--vocoder-model", warmup: int | None = None) -> "WaveNetVocoding":
+             device="cpu", where: str = "--vocoder-model", warmup: int | str | None = None) -> "WaveNetVocoding":
         """The vocoder checkpoint ``path`` bound to the loaded model ``lm`` (a
         :class:`vqspeech.checkpoint.LoadedModel`); every misuse is a one-line UserError."""
         from ..errors import UserError

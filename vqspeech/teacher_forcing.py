@@ -1,7 +1,9 @@
-"""Real utterances for the teacher-forced studies (generation_precision.py, warmup_context.py).
+"""Real utterances under teacher forcing: the decoder's predictions of true samples.
 
-A missing model, data directory or audio file is a :class:`vqspeech.errors.UserError`; the scripts
-print it as one line and exit 2.
+Shared by ``vqspeech measure-history`` (:mod:`vqspeech.decoder_history`) and the study
+``benchmarks/generation_precision.py``.  A missing data
+directory or audio file is a :class:`vqspeech.errors.UserError`; too few long utterances a
+ValueError naming the directory.
 """
 
 from __future__ import annotations
@@ -9,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vqspeech.audio import load_audio, mulaw_encode
-from vqspeech.kaldi_data_dir import read_data_dir
+from .audio import load_audio, mulaw_encode
+from .kaldi_data_dir import read_data_dir
 
 
 def load_crops(lm, data_dir: str, utterances: int, samples: int, pad: bool) -> tuple[torch.Tensor, torch.Tensor]:
