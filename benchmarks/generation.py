@@ -22,7 +22,7 @@ samples/s, real-time factor and the ratio to naive generation at batch 1 and 16 
 - folded: one 10-second utterance cut into overlapping segments decoded as a batch, and the
   same utterance end to end (encode + folded decode), as ``convert-voice`` runs it, for each
   backend's default fold (``--fold-sweep``: other segment counts, ``--warmup-sweep``: warm-ups
-  shorter than the receptive field); with triton and bf16-cpu also batch conversion: many
+  shorter than the receptive field, decode only and end to end); with triton and bf16-cpu also batch conversion: many
   utterances folded into one batch.
 
 Weights are random: speed does not depend on training.
@@ -170,12 +170,14 @@ def bench(cfg, device: str, args) -> tuple[list[dict], dict]:
             add(f"{method} folded ({segments(b.default_fold(), w)} segments, --warmup-samples {w}), one {seconds:g} s "
                 "utterance (decode only)", 1, codes.shape[1] * hop / dt)
         convert(model, wav[: sr // 2], 0, sr, opts, method, fold=True)  # warm-up
-        _sync()
-        t0 = time.perf_counter()
-        convert(model, wav, 0, sr, opts, method, fold=True)
-        _sync()
-        add(f"{method} end to end, one {seconds:g} s utterance (encode + folded decode)", 1,
-            len(wav) / (time.perf_counter() - t0), wall_s=time.perf_counter() - t0)
+        for w in [None] + args.warmup_sweep:
+            _sync()
+            t0 = time.perf_counter()
+            convert(model, wav, 0, sr, opts, method, fold=True, warmup=w)
+            _sync()
+            wall = time.perf_counter() - t0
+            add(f"{method} end to end, one {seconds:g} s utterance (encode + folded decode"
+                + (")" if w is None else f", --warmup-samples {w})"), 1, len(wav) / wall, wall_s=wall)
         # Batch conversion with the fastest backend of each device (cuda-graph would take minutes here).
         if method in ("triton", "bf16-cpu") and args.batch_utterances:
             n, each = args.batch_utterances, args.batch_seconds

@@ -212,3 +212,25 @@ def test_demo_and_vc_eval_voice_frames_with_the_vocoder(tiny_spectral_model, tra
     rep = json.loads((out / "report.json").read_text())
     assert rep["vocoder"].endswith("vocoder.pt") and rep["overall"]["converted"]["n"] >= 1
     assert "vocoder" in (out / "report.md").read_text()
+
+
+def test_measure_history_serves_the_vocoder(trained_vocoder, tiny_corpus, tmp_path, capsys):
+    """A vocoder is measured on the log-mel frames of real audio, and the stored history becomes
+    its folding warm-up."""
+    import shutil
+
+    from vqspeech.bin.measure_history import main as measure_main
+    from vqspeech.checkpoint import load_checkpoint
+    from vqspeech.conversion import warmup_samples
+
+    path = tmp_path / "vocoder.pt"
+    shutil.copy(trained_vocoder[0] / "vocoder.pt", path)
+    assert load_vocoder(path).model.decoder.history_samples is None
+    assert measure_main(["--model", str(path), "--data-dir", str(tiny_corpus / "data" / "dev"), "--utterances", "3",
+                         "--tolerance", "100", "--write"]) == 0
+    out = capsys.readouterr().out
+    assert "| 16 (receptive field) |" in out and "window of 16 samples" in out
+    rec = load_checkpoint(path)["measured_history"]
+    assert rec["samples"] == 0 and [r[0] for r in rec["rows"]] == [0, 16] and rec["rows"][0][2] > 0
+    voc = load_vocoder(path).model
+    assert voc.decoder.history_samples == 0 and warmup_samples(voc.decoder, None) == 0

@@ -147,9 +147,9 @@ def newest_valid_checkpoint(ckpt_dir: str | os.PathLike) -> tuple[dict, Path] | 
 
 
 def store_measured_history(path: str | os.PathLike, record: dict) -> None:
-    """Add (or replace) a model checkpoint's ``measured_history`` entry, atomically: a failure leaves
-    the old file as it was."""
+    """Add (or replace) the ``measured_history`` entry of a VQ-VAE's or a WaveNet vocoder's checkpoint,
+    atomically: a failure leaves the old file as it was."""
     ckpt = load_checkpoint(path)
-    if ckpt.get("kind", "vqvae") != "vqvae":
-        raise CheckpointError(f"{path}: is a {ckpt['kind']} checkpoint, not a VQ-VAE model")
+    if ckpt.get("kind", "vqvae") not in ("vqvae", "wavenet-vocoder"):
+        raise CheckpointError(f"{path}: is a {ckpt['kind']} checkpoint, not a model with a WaveNet")
     save_checkpoint(path, {**ckpt, "measured_history": record})

@@ -44,10 +44,11 @@ def candidate_histories(receptive_field: int, hop: int) -> list[int]:
     return out + [receptive_field]
 
 
-# At most 0.001 bits/sample of KL over the receptive field after the warm-up: about one bit per
-# segment seam in all for the mini decoder, and less than the teacher-forced likelihood that
-# bfloat16 products cost it (+0.0001 to +0.0006 bits/sample over every sample).
-DEFAULT_TOLERANCE_BITS = 0.001
+# At most 0.0002 bits/sample of KL over the receptive field after the warm-up.  For the mini WaveNet
+# it picks 256 samples: free-running (benchmarks/warmup_seams.py), 256 left no mark after the seams
+# beyond the full warm-up's that the check could tell from noise, while 128 (KL 0.0005) added
+# +0.006 bits/sample there, about 1.5-2 standard errors.
+DEFAULT_TOLERANCE_BITS = 0.0002
 # Frames of code context the conditioning network needs on each side to be exact (two k=3
 # convolutions need 2; 4 leaves room for a wider one).
 _COND_MARGIN_FRAMES = 4
@@ -107,12 +108,12 @@ def measure_history(model, wav: torch.Tensor, speakers: torch.Tensor, start: int
                     histories: list[int] | None = None) -> HistoryProfile:
     """Teacher-forced predictions of ``wav[:, start:start + window]`` with each history.
 
-    ``model``: a WaveNet-decoder VQ-VAE; ``wav`` (B, L) float waveforms in [-1, 1] (the crops of
+    ``model``: a WaveNet-decoder VQ-VAE or a WaveNet vocoder; ``wav`` (B, L) float waveforms in [-1, 1] (the crops of
     :func:`crop_layout`), ``speakers`` (B,) the model's speaker indices; ``start`` a multiple of
-    the hop.  The codes are encoded once from the whole crop; each history re-runs the code
-    conditioning and the decoder from its first frame, as a folded segment does.
+    the hop.  The codes (a vocoder's log-mel frames) are computed once from the whole crop; each
+    history re-runs the conditioning and the decoder from its first frame, as a folded segment does.
     """
-    from .teacher_forcing import teacher_forcing_inputs
+    from .audio import mulaw_encode
 
     dec, hop = model.decoder, model.hop
     rf = dec.receptive_field
@@ -123,7 +124,8 @@ def measure_history(model, wav: torch.Tensor, speakers: torch.Tensor, start: int
     if start < ref_frames * hop or wav.shape[1] < start + window:
         raise ValueError(f"crops of {wav.shape[1]} samples cannot hold {ref_frames * hop} samples of history "
                          f"and a window of {window} from sample {start}")
-    codes, target, _, _ = teacher_forcing_inputs(model, wav, speakers)
+    codes = conditioning_frames(model, wav)
+    target = mulaw_encode(wav, dec.cfg.quantization_channels).long()
 
     def window_log_probs(history_frames: int) -> torch.Tensor:
         f0 = start // hop - history_frames
@@ -148,6 +150,14 @@ def measure_history(model, wav: torch.Tensor, speakers: torch.Tensor, start: int
     return HistoryProfile(rows, nll_bits(ref), rf, window, wav.shape[0])
 
 
+def conditioning_frames(model, wav: torch.Tensor) -> torch.Tensor:
+    """What folded generation slices per segment, frames on dim 1: a VQ-VAE's (B, F) codes of the
+    (B, T) waveforms, or a WaveNet vocoder's (B, F, n_mels) log-mel frames of them."""
+    from .wavenet_vocoder.model import WaveNetVocoder
+
+    return model.log_mel(wav) if isinstance(model, WaveNetVocoder) else model.encode(wav)["codes"]
+
+
 def history_from_checkpoint(record, receptive_field: int, where: str) -> int | None:
     """A checkpoint's ``measured_history`` entry -> the warm-up in samples (None when absent);
     ValueError naming ``where`` for an entry that is not one."""
@@ -162,7 +172,8 @@ def history_from_checkpoint(record, receptive_field: int, where: str) -> int | N
 
 def measure_model_history(lm, data_dir: str, utterances: int = 40, offset: int = 8000,
                           window: int | None = None) -> HistoryProfile:
-    """:func:`measure_history` for a loaded model (:class:`vqspeech.checkpoint.LoadedModel`) on the
+    """:func:`measure_history` for a loaded model (:class:`vqspeech.checkpoint.LoadedModel` or
+    :class:`vqspeech.wavenet_vocoder.model.LoadedVocoder`) on the
     first ``utterances`` utterances of a data directory long enough for the crop; ValueError when
     the model has no WaveNet decoder or no utterance is long enough."""
     from .teacher_forcing import load_crops

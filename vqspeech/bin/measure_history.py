@@ -8,6 +8,8 @@ the receptive field after it) and the likelihood of the true samples; then the s
 within ``--tolerance``.  ``--write`` stores it in the checkpoint, and folded generation
 (convert-voice, decode, sample, the demo) then warms each segment up by that much instead of the
 whole receptive field, unless ``--warmup-samples`` says otherwise (``vqspeech.decoder_history``).
+``--model`` may also be a WaveNet vocoder (``vqspeech train-vocoder``), measured on the log-mel
+frames of the real audio.
 """
 
 from __future__ import annotations
@@ -16,6 +18,16 @@ import sys
 
 from .common import add_model_args, load_model_arg, resolve_device
 from .runner import parser, run_user_command
+
+
+def _load(path: str | None, device):
+    """A VQ-VAE (default: the shipped one) or a WaveNet vocoder checkpoint, by its kind."""
+    from ..checkpoint import load_checkpoint
+    from ..wavenet_vocoder.model import VOCODER_KIND, load_vocoder
+
+    if path is not None and load_checkpoint(path).get("kind") == VOCODER_KIND:
+        return load_vocoder(path, device)
+    return load_model_arg(path, device)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,14 +53,14 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError("--write needs --model (the shipped model is not rewritten)")
         if not args.tolerance >= 0:
             raise UserError(f"--tolerance must be >= 0 bits, got {args.tolerance}")
-        lm = load_model_arg(args.model, resolve_device(args.device))
+        lm = _load(args.model, resolve_device(args.device))
         try:
             prof = measure_model_history(lm, args.data_dir, args.utterances, args.offset)
         except ValueError as exc:
             raise UserError(f"{args.model or 'the shipped model'}: {exc}") from None
         chosen = prof.choose(args.tolerance)
         rf = prof.receptive_field
-        print(f"# {prof.utterances} utterances of {args.data_dir}; receptive field {rf} samples, hop {lm.hop}; "
+        print(f"# {prof.utterances} utterances of {args.data_dir}; receptive field {rf} samples, hop {lm.model.hop}; "
               f"window of {prof.window} samples; whole-history likelihood {prof.reference_bits:.4f} bits/sample")
         print("\n| history (samples) | KL from the whole history, bits/sample | bits/sample of the true samples |")
         print("|---:|---:|---:|")

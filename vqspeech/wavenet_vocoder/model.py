@@ -9,6 +9,7 @@ from torch import nn
 
 from ..audio import mulaw_encode
 from ..checkpoint import load_checkpoint
+from ..decoder_history import history_from_checkpoint
 from ..errors import CheckpointError
 from ..models.mel import mel_filterbank
 from ..models.spectral import log_mel_frames
@@ -87,6 +88,10 @@ class LoadedVocoder:
     speakers: list[str]
     step: int
 
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
     def speaker_index(self, name: str) -> int:
         """The vocoder's row for speaker ``name`` (0 for a vocoder without speakers)."""
         if not self.config.use_speaker:
@@ -120,5 +125,10 @@ def load_vocoder(path, device="cpu") -> LoadedVocoder:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as exc:
         raise CheckpointError(f"{path}: weights do not match the config ({str(exc).splitlines()[0][:160]})") from None
+    try:
+        model.decoder.history_samples = history_from_checkpoint(ckpt.get("measured_history"),
+                                                                model.decoder.receptive_field, str(path))
+    except ValueError as exc:
+        raise CheckpointError(str(exc)) from None
     step = int(ckpt.get("train_state", {}).get("step", ckpt.get("step", 0)))
     return LoadedVocoder(model.to(device).eval(), cfg, list(ckpt["speakers"]), step)
