@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+
 def candidate_histories(receptive_field: int, hop: int) -> list[int]:
     """0, then whole frames doubling from one (hop, 2 hop, 4 hop, ...) below ``receptive_field``,
     then ``receptive_field`` itself: folding warms up in whole frames, so nothing in between
@@ -108,8 +109,8 @@ def measure_history(model, wav: torch.Tensor, speakers: torch.Tensor, start: int
                     histories: list[int] | None = None) -> HistoryProfile:
     """Teacher-forced predictions of ``wav[:, start:start + window]`` with each history.
 
-    ``model``: a WaveNet-decoder VQ-VAE or a WaveNet vocoder; ``wav`` (B, L) float waveforms in [-1, 1] (the crops of
-    :func:`crop_layout`), ``speakers`` (B,) the model's speaker indices; ``start`` a multiple of
+    ``model``: a WaveNet-decoder VQ-VAE or a WaveNet vocoder; ``wav`` (B, L) float waveforms in
+    [-1, 1] (the crops of :func:`crop_layout`), ``speakers`` (B,) the model's speaker indices; ``start`` a multiple of
     the hop.  The codes (a vocoder's log-mel frames) are computed once from the whole crop; each
     history re-runs the conditioning and the decoder from its first frame, as a folded segment does.
     """
