@@ -186,3 +186,18 @@ def test_interpreted_kernel_serves_the_wavenet_vocoder(interpret):
     ref = generate_classes(voc, frames, spk, 96, SamplingOptions(seed=1), "reference")
     out = generate_classes(voc, frames, spk, 96, SamplingOptions(seed=1), "triton")
     assert torch.equal(ref, out)
+
+
+def test_method_errors_say_what_is_missing(monkeypatch):
+    """--method triton: without triton, on a CUDA device the error names the package; on the CPU
+    without the interpreter, the device."""
+    from vqspeech.bin.common import default_method
+    from vqspeech.errors import UserError
+    from vqspeech.generation import triton_backend
+
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    with pytest.raises(UserError, match=r"^--method triton needs --device cuda$"):
+        default_method("triton", torch.device("cpu"))
+    monkeypatch.setattr(triton_backend, "unavailable_reason", lambda: "triton is not installed (pip install x)")
+    with pytest.raises(UserError, match=r"^--method triton: triton is not installed \(pip install x\)$"):
+        default_method("triton", torch.device("cuda"))

@@ -115,13 +115,9 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> L
     except RuntimeError as exc:
         raise CheckpointError(f"{path}: weights do not match the config ({str(exc).splitlines()[0][:160]})") from None
     if getattr(model, "decoder_kind", None) == "wavenet":
-        from .decoder_history import history_from_checkpoint
+        from .decoder_history import load_measured_history
 
-        try:
-            model.decoder.history_samples = history_from_checkpoint(ckpt.get("measured_history"),
-                                                                    model.decoder.receptive_field, str(path))
-        except ValueError as exc:
-            raise CheckpointError(str(exc)) from None
+        load_measured_history(model.decoder, ckpt, str(path))
     model.to(device).eval()
     step = int(ckpt.get("train_state", {}).get("step", ckpt.get("step", 0)))
     return LoadedModel(model, cfg, list(ckpt["speakers"]), int(ckpt["sample_rate"]), int(ckpt["hop"]), step)

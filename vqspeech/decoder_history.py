@@ -110,8 +110,8 @@ def measure_history(model, wav: torch.Tensor, speakers: torch.Tensor, start: int
     """Teacher-forced predictions of ``wav[:, start:start + window]`` with each history.
 
     ``model``: a WaveNet-decoder VQ-VAE or a WaveNet vocoder; ``wav`` (B, L) float waveforms in
-    [-1, 1] (the crops of :func:`crop_layout`), ``speakers`` (B,) the model's speaker indices; ``start`` a multiple of
-    the hop.  The codes (a vocoder's log-mel frames) are computed once from the whole crop; each
+    [-1, 1] (the crops of :func:`crop_layout`), ``speakers`` (B,) the model's speaker indices;
+    ``start`` a multiple of the hop.  The codes (a vocoder's log-mel frames) are computed once from the whole crop; each
     history re-runs the conditioning and the decoder from its first frame, as a folded segment does.
     """
     from .audio import mulaw_encode
@@ -159,16 +159,21 @@ def conditioning_frames(model, wav: torch.Tensor) -> torch.Tensor:
     return model.log_mel(wav) if isinstance(model, WaveNetVocoder) else model.encode(wav)["codes"]
 
 
-def history_from_checkpoint(record, receptive_field: int, where: str) -> int | None:
-    """A checkpoint's ``measured_history`` entry -> the warm-up in samples (None when absent);
-    ValueError naming ``where`` for an entry that is not one."""
-    if record is None:
-        return None
-    samples = record.get("samples") if isinstance(record, dict) else None
-    if not isinstance(samples, int) or isinstance(samples, bool) or not 0 <= samples <= receptive_field:
-        raise ValueError(f"{where}: 'measured_history' must hold samples between 0 and the receptive field "
-                         f"{receptive_field}, got {samples!r}")
-    return samples
+def load_measured_history(decoder, ckpt: dict, where: str) -> None:
+    """Set ``decoder.history_samples`` from a checkpoint's ``measured_history`` entry (None when it
+    has none); a :class:`vqspeech.errors.CheckpointError` naming ``where`` for an entry that is not
+    one."""
+    from .errors import CheckpointError
+
+    record = ckpt.get("measured_history")
+    samples = None
+    if record is not None:
+        samples = record.get("samples") if isinstance(record, dict) else None
+        rf = decoder.receptive_field
+        if not isinstance(samples, int) or isinstance(samples, bool) or not 0 <= samples <= rf:
+            raise CheckpointError(f"{where}: 'measured_history' must hold samples between 0 and the receptive "
+                                  f"field {rf}, got {samples!r}")
+    decoder.history_samples = samples
 
 
 def measure_model_history(lm, data_dir: str, utterances: int = 40, offset: int = 8000,

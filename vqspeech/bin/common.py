@@ -95,13 +95,9 @@ def default_method(method: str | None, device: torch.device) -> str:
     if method is None:
         return device_default(device)
     backend = get_backend(method)
-    if not backend.runs_on(device):
-        if backend.module == "bf16_cpu_backend" and device.type == "cpu":
-            from ..generation.bf16_cpu_backend import unavailable_reason
-
-            raise UserError(f"--method {method}: {unavailable_reason()}")
-        need = "triton and --device cuda" if backend.module == "triton_backend" else f"--device {'/'.join(backend.devices)}"
-        raise UserError(f"--method {method} needs {need}")
+    message = backend.unavailable_message(device)
+    if message:
+        raise UserError(message)
     return backend.name
 
 

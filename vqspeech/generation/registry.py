@@ -46,6 +46,17 @@ class Backend:
             return importlib.import_module(f"{__package__}.{self.module}").available(device)
         return device.type in self.devices
 
+    def unavailable_message(self, device: torch.device) -> str | None:
+        """None where it runs on ``device``; else the one-line --method error saying why: on one of
+        its device types, a probed backend's module says what is missing (its unavailable_reason())."""
+        if self.runs_on(device):
+            return None
+        if self.probed and device.type in self.devices:
+            reason = importlib.import_module(f"{__package__}.{self.module}").unavailable_reason()
+            if reason:
+                return f"--method {self.name}: {reason}"
+        return f"--method {self.name} needs --device {'/'.join(self.devices)}"
+
 
 BACKENDS: dict[str, Backend] = {b.name: b for b in (
     Backend("numba", "numba_backend", "generate_numba", ("cpu",),

@@ -42,13 +42,18 @@ def interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
-def available(device: torch.device) -> bool:
-    """Whether this backend can run on ``device`` (triton importable, CUDA or the interpreter)."""
+def unavailable_reason() -> str | None:
+    """What this machine lacks for the backend (one line), or None: triton must be importable."""
     try:
         import triton  # noqa: F401
     except ImportError:
-        return False
-    return device.type == "cuda" or interpreting()
+        return "triton is not installed (pip install 'vqspeech[gpu]')"
+    return None
+
+
+def available(device: torch.device) -> bool:
+    """Whether this backend can run on ``device`` (triton importable, CUDA or the interpreter)."""
+    return unavailable_reason() is None and (device.type == "cuda" or interpreting())
 
 
 @functools.lru_cache(maxsize=2)

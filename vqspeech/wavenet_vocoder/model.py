@@ -9,7 +9,7 @@ from torch import nn
 
 from ..audio import mulaw_encode
 from ..checkpoint import load_checkpoint
-from ..decoder_history import history_from_checkpoint
+from ..decoder_history import load_measured_history
 from ..errors import CheckpointError
 from ..models.mel import mel_filterbank
 from ..models.spectral import log_mel_frames
@@ -125,10 +125,6 @@ def load_vocoder(path, device="cpu") -> LoadedVocoder:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as exc:
         raise CheckpointError(f"{path}: weights do not match the config ({str(exc).splitlines()[0][:160]})") from None
-    try:
-        model.decoder.history_samples = history_from_checkpoint(ckpt.get("measured_history"),
-                                                                model.decoder.receptive_field, str(path))
-    except ValueError as exc:
-        raise CheckpointError(str(exc)) from None
+    load_measured_history(model.decoder, ckpt, str(path))
     step = int(ckpt.get("train_state", {}).get("step", ckpt.get("step", 0)))
     return LoadedVocoder(model.to(device).eval(), cfg, list(ckpt["speakers"]), step)
