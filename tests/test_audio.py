@@ -64,13 +64,15 @@ def test_bad_audio_raises_naming_the_file(tmp_path):
     cases["text.wav"] = b"this is not audio at all\n" * 10
     for name, content in cases.items():
         (tmp_path / name).write_bytes(content)
+    (tmp_path / "folder.wav").mkdir()
     sf.write(tmp_path / "zero.wav", np.zeros(0, dtype=np.float32), 16000)
     sf.write(tmp_path / "nan.wav", np.array([0.1, np.nan, 0.2], dtype=np.float32), 16000, subtype="FLOAT")
     sf.write(tmp_path / "full.flac", np.random.default_rng(0).uniform(-.5, .5, 32000), 16000)
     raw = (tmp_path / "full.flac").read_bytes()
     (tmp_path / "trunc.flac").write_bytes(raw[: len(raw) // 3])
     for name, pattern in [("empty.wav", "cannot read"), ("text.wav", "cannot read"), ("zero.wav", "empty"),
-                          ("nan.wav", "NaN"), ("missing.wav", "not found")]:
+                          ("nan.wav", "NaN"), ("missing.wav", "not found"),
+                          ("folder.wav", "is a directory, not an audio file")]:
         with pytest.raises(AudioError, match=pattern) as info:
             load_audio(tmp_path / name)
         assert name in str(info.value) and "\n" not in str(info.value)

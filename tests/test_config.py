@@ -28,11 +28,37 @@ def test_registry_and_roundtrip(tmp_path):
     ({"train_conf": {"batch_size": 2.5}}, r"train_conf.batch_size: expected an integer"),
     ({"encoder_conf": {"strides": [2, 2], "kernel_sizes": [4]}}, r"equal length"),
     ({"train_conf": {"amp": "fp8"}}, r"amp"),
-    ({"bogus": 1}, r"unknown key bogus"),
+    ({"bogus": 1}, r"^conf/x.yaml: unknown key bogus"),
+    ({"sample_rate": 0}, r"^conf/x.yaml: sample_rate: must be >= 1, got 0$"),
+    ({"encoder_conf": {"latent_dim": 0}}, r"encoder_conf.latent_dim: must be >= 1, got 0$"),
+    ({"decoder_conf": {"layers": -3}}, r"decoder_conf.layers: must be >= 1, got -3$"),
+    ({"decoder_conf": {"dilation_cycle": 0}}, r"decoder_conf.dilation_cycle: must be >= 1"),
+    ({"decoder_conf": {"quantization_channels": 1}}, r"decoder_conf.quantization_channels: must be >= 2"),
+    ({"decoder": "spectral", "decoder_conf": {"min_magnitude": 0}}, r"decoder_conf.min_magnitude: must be > 0"),
+    ({"quantizer_conf": {"num_codes": 0}}, r"quantizer_conf.num_codes: must be >= 1"),
+    ({"quantizer_conf": {"beta": -0.25}}, r"quantizer_conf.beta: must be >= 0"),
+    ({"quantizer_conf": {"decay": 1.0}}, r"quantizer_conf.decay: must be in \[0, 1\), got 1.0"),
+    ({"quantizer": "vq", "quantizer_conf": {"restart_every": 0}}, r"quantizer_conf.restart_every: must be >= 1"),
+    ({"train_conf": {"lr": 0}}, r"train_conf.lr: must be > 0, got 0"),
+    ({"train_conf": {"lr": float("nan")}}, r"train_conf.lr: must be > 0, got nan"),
+    ({"train_conf": {"grad_clip": float("nan")}}, r"train_conf.grad_clip: must be >= 0, got nan"),
+    ({"train_conf": {"warmup_steps": -1}}, r"train_conf.warmup_steps: must be >= 0"),
+    ({"train_conf": {"min_lr_ratio": 1.5}}, r"train_conf.min_lr_ratio: must be in \[0, 1\]"),
+    ({"train_conf": {"keep_checkpoints": 0}}, r"train_conf.keep_checkpoints: must be >= 1"),
 ])
 def test_bad_configs(data, pattern):
     with pytest.raises(ConfigError, match=pattern):
         config_from_dict(data, "conf/x.yaml")
+
+
+def test_bad_vocoder_configs():
+    from vqspeech.wavenet_vocoder.config import vocoder_config_from_dict
+    with pytest.raises(ConfigError, match=r"^v.yaml: sample_rate: must be >= 1"):
+        vocoder_config_from_dict({"sample_rate": -16000}, "v.yaml")
+    with pytest.raises(ConfigError, match=r"^v.yaml: features.min_magnitude: must be > 0"):
+        vocoder_config_from_dict({"features": {"min_magnitude": 0.0}}, "v.yaml")
+    with pytest.raises(ConfigError, match=r"^v.yaml: decoder_conf.residual_channels: must be >= 1"):
+        vocoder_config_from_dict({"decoder_conf": {"residual_channels": 0}}, "v.yaml")
 
 
 def test_bad_yaml_names_file_and_line(tmp_path):

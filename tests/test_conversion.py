@@ -73,8 +73,11 @@ def test_decoding_with_a_warmup_of_the_receptive_field_is_the_default(trained_ti
     assert decode_main(args + ["--warmup-samples", "0"]) == 0
     y, _ = sf.read(tmp_path / "dec" / f"u1_{lm.speakers[0]}.wav", dtype="float32")
     assert len(y) == len(short) and np.abs(y - short).max() < 1e-4  # the file holds the short-warm-up decode
-    assert decode_main(args + ["--warmup-samples", "-5"]) == 2
-    assert capsys.readouterr().err.strip().endswith("--warmup-samples must be >= 0, got -5")
+    with pytest.raises(SystemExit) as exit_info:
+        decode_main(args + ["--warmup-samples", "-5"])
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and "\n" not in err
+    assert "argument --warmup-samples: must be >= 0 (or 'full'), got -5" in err
 
 
 def test_encode_in_chunks_equals_whole(trained_tiny, tiny_corpus):

@@ -180,10 +180,14 @@ def test_the_command_gives_one_line_errors(trained_tiny, tiny_corpus, tmp_path, 
         (["--data-dir", dev], "is not a WaveNet"),  # the shipped model is spectral
         (["--model", model, "--data-dir", dev, "--offset", "10000000"], "no utterance has the"),
         (["--model", model, "--data-dir", str(tmp_path / "none")], "none"),
-        (["--model", model, "--data-dir", dev, "--tolerance", "-1"], "--tolerance must be >= 0"),
         (["--data-dir", dev, "--write"], "--write needs --model"),
     ]
     for argv, needle in cases:
         assert measure_main(argv) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("vqspeech measure-history: error: ") and needle in err and "\n" not in err
+    # A negative tolerance is refused by argparse (usage line + one error line), before any work.
+    with pytest.raises(SystemExit) as exit_info:
+        measure_main(["--model", model, "--data-dir", dev, "--tolerance", "-1"])
+    assert exit_info.value.code == 2
+    assert "argument --tolerance: must be >= 0, got -1" in capsys.readouterr().err

@@ -85,3 +85,28 @@ def test_phone_labels_leakage_floor_equals_the_classifier_on_phone_perfect_codes
     assert rep["many_to_one_accuracy"] == 1.0
     assert rep["speaker_from_phone_labels"]["accuracy"] is not None
     assert rep["speaker_from_phone_labels"]["accuracy"] == rep["speaker_from_codes"]["accuracy"]
+
+
+def test_codes_outside_the_codebook_and_conflicting_sources_are_refused(tiny_corpus, tmp_path, capsys):
+    """--num-codes smaller than the codes in the file is a one-line error, not a report over a wrong
+    codebook; --model with --num-codes would silently ignore one of them, so it is refused."""
+    import pytest
+
+    from vqspeech.errors import UserError
+    from vqspeech.phones.report import compute_phone_report
+
+    data = tiny_corpus / "data" / "train"
+    utts = sorted(l.split()[0] for l in (data / "utt2spk").read_text().splitlines())
+    codes = {u: [0, 1, 2, 7] * 50 for u in utts}
+    with pytest.raises(UserError, match=rf"utterance '{utts[0]}' has code 7, outside a codebook of 4 codes \(0..3\)"):
+        compute_phone_report(codes, data, 0.004, 4)
+    codes[utts[0]] = [-1, 0]
+    with pytest.raises(UserError, match=r"has code -1, outside"):
+        compute_phone_report(codes, data, 0.004, 8)
+    codes_file = tmp_path / "codes.txt"
+    codes_file.write_text("".join(f"{u} 0 1\n" for u in utts))
+    assert report_main(["--model", "m.pt", "--num-codes", "8", "--codes", str(codes_file), "--data-dir", str(data),
+                        "--output-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--frame-shift-ms and --num-codes replace --model" in err
+    assert not (tmp_path / "r").exists()

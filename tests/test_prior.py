@@ -212,7 +212,7 @@ def test_sample_command_writes_audio_and_codes(prior_setup, tmp_path):
 
 
 @pytest.mark.parametrize("bad,message", [
-    (["--seconds", "0"], "--seconds must be > 0"),
+    (["--seconds", "0"], "argument --seconds: must be > 0, got 0"),
     (["--speaker", "nobody"], "unknown speaker 'nobody'"),
     (["--prior", "MODEL"], "not a prior checkpoint"),
 ])

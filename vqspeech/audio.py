@@ -41,6 +41,14 @@ def audio_info(path: str | os.PathLike) -> tuple[int, int, int]:
     return info.frames, info.samplerate, info.channels
 
 
+def _require_file(path: Path) -> None:
+    """Raise AudioError unless ``path`` is an existing file (a directory is named as one)."""
+    if path.is_dir():
+        raise AudioError(f"{path}: is a directory, not an audio file")
+    if not path.is_file():
+        raise AudioError(f"{path}: audio file not found")
+
+
 def load_audio(path: str | os.PathLike, sample_rate: int = DEFAULT_SAMPLE_RATE,
                start: float = 0.0, end: float | None = None) -> np.ndarray:
     """Load an audio file as mono float32 at ``sample_rate``.
@@ -57,8 +65,7 @@ def load_audio(path: str | os.PathLike, sample_rate: int = DEFAULT_SAMPLE_RATE,
         AudioError: the file is missing, unreadable, corrupt, empty, or holds NaN/inf.
     """
     path = Path(path)
-    if not path.is_file():
-        raise AudioError(f"{path}: audio file not found")
+    _require_file(path)
     try:
         with sf.SoundFile(str(path)) as f:
             sr = f.samplerate
@@ -141,8 +148,7 @@ def stream_audio(path: str | os.PathLike, sample_rate: int, block: int, margin: 
     Raises AudioError like :func:`load_audio`.
     """
     path = Path(path)
-    if not path.is_file():
-        raise AudioError(f"{path}: audio file not found")
+    _require_file(path)
     try:
         f = sf.SoundFile(str(path))
     except Exception as exc:

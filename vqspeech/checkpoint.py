@@ -64,6 +64,18 @@ def save_training_checkpoints(exp_dir: str | os.PathLike, inference_name: str, c
         old.unlink(missing_ok=True)
 
 
+def _unpickling_problem(exc: pickle.UnpicklingError) -> str:
+    """Tell a pickle that asks for code (refused) from bytes that are not a pickle at all (corrupt)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    # torch's weights-only unpickler names the refused global ("Unsupported global: GLOBAL posix.system ...",
+    # "Trying to load unsupported GLOBAL ...") and reports garbage as an unknown opcode ("Unsupported operand").
+    detail = next((line for line in lines if "GLOBAL" in line or "Unsupported" in line),
+                  lines[0] if lines else "unsafe content")
+    if "Unsupported operand" in detail:
+        return f"not a readable checkpoint (corrupt or not a torch file: {detail[:120]})"
+    return f"refused to load: the file contains objects other than tensors and plain data ({detail[:160]})"
+
+
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     """Load and check a checkpoint without unpickling arbitrary objects.
 
@@ -75,9 +87,7 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
-        raise CheckpointError(f"{path}: refused to load: the file contains objects other than tensors and "
-                              f"plain data ({first[:160]})") from None
+        raise CheckpointError(f"{path}: {_unpickling_problem(exc)}") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, IndexError, KeyError, TypeError,
             AttributeError) as exc:  # what torch's unpickler raises on other files (e.g. IndexError for text)
         raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt: "

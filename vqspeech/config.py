@@ -28,6 +28,27 @@ from .errors import ConfigError
 from .fileio import atomic_write
 
 
+def require_at_least(obj, section: str, minimum: float, *names: str) -> None:
+    """Raise a ConfigError naming ``section.name`` (``name`` at the top level, section "") unless every
+    named field of ``obj`` is >= minimum."""
+    for name in names:
+        value = getattr(obj, name)
+        if not value >= minimum:  # also refuses NaN
+            raise ConfigError(f"{_field(section, name)}: must be >= {minimum}, got {value}")
+
+
+def require_positive(obj, section: str, *names: str) -> None:
+    """Raise a ConfigError naming ``section.name`` unless every named field of ``obj`` is > 0."""
+    for name in names:
+        value = getattr(obj, name)
+        if not value > 0:
+            raise ConfigError(f"{_field(section, name)}: must be > 0, got {value}")
+
+
+def _field(section: str, name: str) -> str:
+    return f"{section}.{name}" if section else name
+
+
 @dataclass
 class EncoderConfig:
     """Strided 1-D convolutions on the raw waveform; hop = product of strides."""
@@ -70,6 +91,7 @@ class EncoderConfig:
     input_tilt: float = 0.0
 
     def check(self) -> None:
+        require_at_least(self, "encoder_conf", 1, "channels", "latent_dim")
         if self.input not in ("waveform", "mel"):
             raise ConfigError(f"encoder_conf.input: must be waveform or mel, got {self.input!r}")
         if self.input == "mel":
@@ -121,6 +143,9 @@ class QuantizerConfig:
     jitter: float = 0.0
 
     def check(self) -> None:
+        require_at_least(self, "quantizer_conf", 1, "num_codes", "kmeans_init_batches", "kmeans_iters",
+                         "restart_every", "buffer_size")
+        require_at_least(self, "quantizer_conf", 0, "beta", "dead_code_threshold")
         if not 0.0 <= self.jitter < 1.0:
             raise ConfigError(f"quantizer_conf.jitter: must be in [0, 1), got {self.jitter}")
 
@@ -129,6 +154,12 @@ class QuantizerConfig:
 class EMAQuantizerConfig(QuantizerConfig):
     decay: float = 0.99
     epsilon: float = 1e-5              # Laplace smoothing of the cluster sizes
+
+    def check(self) -> None:
+        super().check()
+        if not 0.0 <= self.decay < 1.0:
+            raise ConfigError(f"quantizer_conf.decay: must be in [0, 1), got {self.decay}")
+        require_positive(self, "quantizer_conf", "epsilon")
 
 
 QUANTIZERS: dict[str, type[QuantizerConfig]] = {"vq": QuantizerConfig, "ema": EMAQuantizerConfig}
@@ -146,6 +177,11 @@ class DecoderConfig:
     speaker_dim: int = 64              # learned speaker embedding (global conditioning)
     cond_channels: int = 128           # code features before upsampling (local conditioning)
     quantization_channels: int = 256   # mu-law classes
+
+    def check(self) -> None:
+        require_at_least(self, "decoder_conf", 1, "layers", "dilation_cycle", "residual_channels",
+                         "gate_channels", "skip_channels", "speaker_dim", "cond_channels")
+        require_at_least(self, "decoder_conf", 2, "quantization_channels")
 
     @property
     def dilations(self) -> list[int]:
@@ -250,6 +286,7 @@ class SpectralDecoderConfig:
             raise ConfigError(f"decoder_conf.dropout: must be in [0, 1), got {self.dropout}")
         if self.layers < 0 or self.channels < 1 or self.speaker_dim < 1:
             raise ConfigError("decoder_conf: layers >= 0, channels >= 1 and speaker_dim >= 1 required")
+        require_positive(self, "decoder_conf", "min_magnitude")
 
 
 DECODERS: dict[str, type] = {"wavenet": DecoderConfig, "spectral": SpectralDecoderConfig}
@@ -286,6 +323,11 @@ class TrainConfig:
         for name in ("batch_size", "segment_samples", "max_steps", "log_every", "val_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train_conf.{name}: must be >= 1")
+        require_at_least(self, "train_conf", 1, "keep_checkpoints", "val_batches")
+        require_at_least(self, "train_conf", 0, "warmup_steps", "grad_clip", "num_workers", "audio_samples")
+        require_positive(self, "train_conf", "lr", "audio_sample_seconds")
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise ConfigError(f"train_conf.min_lr_ratio: must be in [0, 1], got {self.min_lr_ratio}")
 
 
 @dataclass
@@ -303,6 +345,9 @@ class ExperimentConfig:
     # or "learned" (the same from a speaker encoder trained jointly on other utterances of each
     # training speaker, vqspeech/models/speaker_encoder.py: the comparison row).
     speaker_conditioning: str = "table"
+
+    def check(self) -> None:
+        require_at_least(self, "", 1, "sample_rate")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -347,12 +392,13 @@ def _build(cls, data, where: str):
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+        raise ConfigError(f"{where or 'top level'}: expected a mapping, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise ConfigError(f"{where}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} "
+        raise ConfigError(f"{where + ': ' if where else ''}unknown key{'s' if len(unknown) > 1 else ''} "
+                          f"{', '.join(unknown)} "
                           f"(valid: {', '.join(sorted(names))})")
     kwargs = {k: _coerce(v, hints[k], f"{where}.{k}" if where else k) for k, v in data.items()}
     obj = cls(**kwargs)

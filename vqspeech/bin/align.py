@@ -5,14 +5,14 @@ from __future__ import annotations
 import sys
 
 from ..forced_align import align_data_dir
-from .runner import parser, run_user_command
+from .runner import parser, run_user_command, int_at_least
 
 
 def main(argv: list[str] | None = None) -> int:
     
     p = parser("vqspeech align", "Forced phone alignment with pocketsphinx.")
     p.add_argument("--data-dir", required=True)
-    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--jobs", type=int_at_least(1), default=2)
     args = p.parse_args(argv)
 
     def work() -> int:

@@ -7,6 +7,7 @@ import argparse
 import torch
 
 from ..errors import UserError
+from .runner import float_at_least, int_at_least
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
@@ -22,11 +23,11 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
                    help="WaveNet generation backend (default on CPU: bf16-cpu where the CPU has AVX512_BF16 "
                         "and a C compiler is found, else numba-gemm; on CUDA: triton when installed, else "
                         "cuda-graph; 'fast' is the old name of numba)")
-    p.add_argument("--temperature", type=float, default=1.0, help="softmax temperature (> 0)")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed (same seed, same output)")
+    p.add_argument("--temperature", type=float_at_least(0, strictly=True), default=1.0, help="softmax temperature (> 0)")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="sampling seed (same seed, same output)")
     p.add_argument("--argmax", action="store_true", help="take the most likely sample instead of sampling")
     p.add_argument("--no-fold", action="store_true", help="generate each utterance as one sequence")
-    p.add_argument("--max-batch", type=int, default=None,
+    p.add_argument("--max-batch", type=int_at_least(1), default=None,
                    help="segments per utterance for folded batching (default: the backend's, 4 per thread and at "
                         "least 8 for bf16-cpu and numba-gemm, 16 for numba, 512 for triton)")
     p.add_argument("--warmup-samples", type=_warmup_arg, default=None, metavar="N|full",
@@ -48,18 +49,15 @@ def _warmup_arg(value: str):
         n = int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of samples or 'full', got {value!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (or 'full'), got {n}")
     return n
 
 
 def sampling_from_args(args):
     from ..generation import SamplingOptions
 
-    if not args.argmax and not args.temperature > 0:
-        raise UserError(f"--temperature must be > 0, got {args.temperature}")
-    if args.max_batch is not None and args.max_batch < 1:
-        raise UserError(f"--max-batch must be >= 1, got {args.max_batch}")
-    if args.warmup_samples not in (None, "full") and args.warmup_samples < 0:
-        raise UserError(f"--warmup-samples must be >= 0, got {args.warmup_samples}")
+    # --temperature, --max-batch and --warmup-samples are range-checked by their argparse types.
     return SamplingOptions(temperature=args.temperature, seed=args.seed, argmax=args.argmax)
 
 

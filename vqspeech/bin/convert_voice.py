@@ -17,7 +17,7 @@ from pathlib import Path
 from .common import (add_model_args, add_sampling_args, default_method, load_model_arg, report_failures,
                      resolve_device, sampling_from_args, speaker_index, vocoder_from_args)
 
-from .runner import parser, run_user_command
+from .runner import parser, run_user_command, int_at_least
 
 def _jobs(args, lm) -> list[tuple[str, str, float, float | None, str, Path]]:
     """[(name, input path, start, end, target speaker, output path)] from the arguments."""
@@ -35,8 +35,6 @@ def _jobs(args, lm) -> list[tuple[str, str, float, float | None, str, Path]]:
     if args.data_dir and args.all_pairs is not None:
         if not args.output_dir:
             raise UserError("--all-pairs needs --output-dir")
-        if args.all_pairs < 1:
-            raise UserError(f"--all-pairs must be >= 1, got {args.all_pairs}")
         dd = read_data_dir(args.data_dir)
         out = []
         for src, utts in dd.spk2utt.items():  # the first N utterances of each speaker, to every other speaker
@@ -134,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="the target voice as recordings (a few seconds of speech in all; reference models only)")
     p.add_argument("--data-dir", help="batch: convert every utterance of a Kaldi data dir")
     p.add_argument("--output-dir", help="batch: where <utt>_to_<speaker>.wav files go")
-    p.add_argument("--all-pairs", type=int, default=None, metavar="N",
+    p.add_argument("--all-pairs", type=int_at_least(1), default=None, metavar="N",
                    help="batch: the first N utterances of each speaker of --data-dir to every other speaker of "
                         "the model, into <output-dir>/<src>_to_<tgt>/<utt>.wav")
     p.add_argument("--list", help="batch: a file of '<input> <target speaker> <output>' lines")

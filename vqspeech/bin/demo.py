@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..demo_app import MAX_FILE_MB, build_app
-from .runner import parser, run_user_command
+from .runner import parser, run_user_command, int_at_least
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,7 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--vocoder-model", default=None, metavar="VOCODER_PT",
                    help="voice a spectral model's frames with this WaveNet vocoder (default: Griffin-Lim)")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--port", type=int_at_least(1, 65535), default=7860)
     p.add_argument("--share", action="store_true", help="ask Gradio for a public link (needs network)")
     args = p.parse_args(argv)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import sys
 
 from .common import add_model_args, load_model_arg, resolve_device
-from .runner import parser, run_user_command
+from .runner import parser, run_user_command, float_at_least, int_at_least
 
 
 def _load(path: str | None, device):
@@ -36,10 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     p = parser("vqspeech measure-history", __doc__.split("\n\n")[0])
     add_model_args(p)
     p.add_argument("--data-dir", required=True, help="real utterances (a dev set) the model did not train on")
-    p.add_argument("--utterances", type=int, default=40, help="at most this many (those long enough)")
-    p.add_argument("--offset", type=int, default=8000,
+    p.add_argument("--utterances", type=int_at_least(1), default=40, help="at most this many (those long enough)")
+    p.add_argument("--offset", type=int_at_least(0), default=8000,
                    help="the evaluated window starts at least this many samples in (past leading silence)")
-    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE_BITS,
+    p.add_argument("--tolerance", type=float_at_least(0), default=DEFAULT_TOLERANCE_BITS,
                    help="the most KL (bits per sample) the chosen history may add")
     p.add_argument("--write", action="store_true", help="store the chosen history in the --model checkpoint")
     args = p.parse_args(argv)
@@ -51,8 +51,6 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.model is None and args.write:
             raise UserError("--write needs --model (the shipped model is not rewritten)")
-        if not args.tolerance >= 0:
-            raise UserError(f"--tolerance must be >= 0 bits, got {args.tolerance}")
         lm = _load(args.model, resolve_device(args.device))
         try:
             prof = measure_model_history(lm, args.data_dir, args.utterances, args.offset)

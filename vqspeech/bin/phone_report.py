@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import sys
-from .runner import parser, run_user_command
+from .runner import parser, run_user_command, float_at_least, int_at_least
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,11 +16,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", required=True, help="data dir with phones.ctm and utt2spk")
     p.add_argument("--output-dir", required=True)
     p.add_argument("--model", default=None, help="checkpoint: gives the frame shift and codebook size")
-    p.add_argument("--frame-shift-ms", type=float, default=None, help="instead of --model")
-    p.add_argument("--num-codes", type=int, default=None, help="instead of --model")
+    p.add_argument("--frame-shift-ms", type=float_at_least(0, strictly=True), default=None, help="instead of --model")
+    p.add_argument("--num-codes", type=int_at_least(1), default=None, help="instead of --model")
     p.add_argument("--features", default=None, help=".npz of continuous encoder outputs (for ABX)")
-    p.add_argument("--tolerance-ms", type=float, default=20.0, help="boundary tolerance")
-    p.add_argument("--examples", type=int, default=2, help="example utterances plotted")
+    p.add_argument("--tolerance-ms", type=float_at_least(0), default=20.0, help="boundary tolerance")
+    p.add_argument("--examples", type=int_at_least(0), default=2, help="example utterances plotted")
     p.add_argument("--sampled-codes", default=None,
                    help="codes sampled from the prior (vqspeech sample --codes-out / prior-report): adds their "
                         "phone statistics")
@@ -33,13 +33,15 @@ def main(argv: list[str] | None = None) -> int:
         from ..errors import UserError
         from ..codes_file import read_codes
 
+        if args.model and (args.frame_shift_ms is not None or args.num_codes is not None):
+            raise UserError("--frame-shift-ms and --num-codes replace --model (which gives both); give one or the other")
         if args.model:
             from ..checkpoint import load_checkpoint
 
             ck = load_checkpoint(args.model)
             frame_shift = ck["hop"] / ck["sample_rate"]
             num_codes = int(ck["config"]["quantizer_conf"]["num_codes"])
-        elif args.frame_shift_ms and args.num_codes:
+        elif args.frame_shift_ms is not None and args.num_codes is not None:
             frame_shift, num_codes = args.frame_shift_ms / 1000, args.num_codes
         else:
             raise UserError("give --model, or both --frame-shift-ms and --num-codes")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 
 from .common import add_model_args, load_model_arg, resolve_device
-from .runner import parser, run_user_command
+from .runner import parser, run_user_command, float_at_least, int_at_least
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,10 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--codes", required=True, help="the test codes (vqspeech encode)")
     p.add_argument("--train-codes", default=None, help="training codes, for the unigram baseline (default: --codes)")
     p.add_argument("--output-dir", required=True)
-    p.add_argument("--per-speaker", type=int, default=3, help="samples per speaker")
-    p.add_argument("--seconds", type=float, default=3.0, help="length of each sample")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--per-speaker", type=int_at_least(1), default=3, help="samples per speaker")
+    p.add_argument("--seconds", type=float_at_least(0, strictly=True), default=3.0, help="length of each sample")
+    p.add_argument("--temperature", type=float_at_least(0, strictly=True), default=1.0)
+    p.add_argument("--seed", type=int_at_least(0), default=0)
     p.add_argument("--no-speaker-id", action="store_true", help="skip the resemblyzer identification")
     args = p.parse_args(argv)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import traceback
 from typing import Callable
@@ -29,8 +30,46 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
     """Every command's --help shows defaults and keeps its examples' line breaks."""
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (argparse's own message, then a pointer to --help)
+    instead of the usage block and the message: the same shape as every other user error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def parser(prog: str, description: str, epilog: str | None = None) -> argparse.ArgumentParser:
-    """An argument parser with the conventions every command shares: shown defaults, --verbose."""
-    p = argparse.ArgumentParser(prog=prog, description=description, epilog=epilog, formatter_class=HelpFormatter)
+    """An argument parser with the conventions every command shares: shown defaults, --verbose,
+    one-line errors."""
+    p = OneLineErrorParser(prog=prog, description=description, epilog=epilog, formatter_class=HelpFormatter)
     p.add_argument("--verbose", action="store_true", help="show the traceback of an error")
     return p
+
+
+def int_at_least(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer in [minimum, maximum]; argparse names the option in the error."""
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {value!r}") from None
+        if number < minimum or (maximum is not None and number > maximum):
+            bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {number}")
+        return number
+
+    return parse
+
+
+def float_at_least(minimum: float, *, strictly: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number >= minimum (> minimum when ``strictly``)."""
+    def parse(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+        if not math.isfinite(number) or number < minimum or (strictly and number == minimum):
+            raise argparse.ArgumentTypeError(f"must be {'>' if strictly else '>='} {minimum:g}, got {value}")
+        return number
+
+    return parse

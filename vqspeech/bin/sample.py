@@ -11,7 +11,7 @@ import sys
 
 from .common import (add_model_args, add_sampling_args, default_method, load_model_arg, resolve_device,
                      sampling_from_args, speaker_index, vocoder_from_args)
-from .runner import parser, run_user_command
+from .runner import parser, run_user_command, float_at_least
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     add_model_args(p)
     p.add_argument("--prior", required=True, help="prior checkpoint (exp/<tag>/prior/prior.pt)")
     p.add_argument("--speaker", required=True, help="the voice to speak in")
-    p.add_argument("--seconds", type=float, default=3.0, help="length of the sampled continuation")
+    p.add_argument("--seconds", type=float_at_least(0, strictly=True), default=3.0, help="length of the sampled continuation")
     p.add_argument("--output", required=True, help="output .wav")
     p.add_argument("--prompt", default=None, help="a recording whose codes the sample continues")
     p.add_argument("--codes-out", default=None, help="also write the sampled codes here")
@@ -36,8 +36,6 @@ def main(argv: list[str] | None = None) -> int:
         from ..errors import UserError
         from ..prior.sample import load_prior, sample_codes
 
-        if not args.seconds > 0:
-            raise UserError(f"--seconds must be > 0, got {args.seconds}")
         device = resolve_device(args.device)
         lm = load_model_arg(args.model, device)
         prior = load_prior(args.prior, device)

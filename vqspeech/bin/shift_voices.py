@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from .runner import parser, run_user_command
+from .runner import parser, run_user_command, int_at_least
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,8 +17,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="comma-separated shifts, e.g. --semitones=-4,-2,2,4 (with '=': a leading minus would "
                         "read as an option)")
     p.add_argument("--no-original", action="store_true", help="leave out the unshifted voices")
-    p.add_argument("--sample-rate", type=int, default=16000)
-    p.add_argument("--jobs", type=int, default=None, help="parallel processes (default: all cores)")
+    p.add_argument("--sample-rate", type=int_at_least(1), default=16000)
+    p.add_argument("--jobs", type=int_at_least(1), default=None, help="parallel processes (default: all cores)")
     args = p.parse_args(argv)
 
     def work() -> int:

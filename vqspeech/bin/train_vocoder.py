@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from .runner import parser, run_user_command
+from .runner import parser, run_user_command, int_at_least
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,8 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-data", required=True, help="Kaldi data directory of training audio (any corpus)")
     p.add_argument("--dev-data", default=None, help="data directory to report dev cross-entropy on")
     p.add_argument("--exp-dir", required=True, help="output folder (vocoder.pt, checkpoints/, tensorboard/)")
-    p.add_argument("--max-steps", type=int, default=None, help="override train_conf.max_steps")
-    p.add_argument("--until-step", type=int, default=None, help="stop (with a checkpoint) at this step")
+    p.add_argument("--max-steps", type=int_at_least(1), default=None, help="override train_conf.max_steps")
+    p.add_argument("--until-step", type=int_at_least(1), default=None, help="stop (with a checkpoint) at this step")
     p.add_argument("--no-resume", action="store_true", help="start from scratch even if checkpoints exist")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda:LOCAL_RANK if available)")
     p.add_argument("--no-progress", action="store_true")
@@ -28,14 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     def work() -> int:
         import os
 
-        from ..errors import UserError
         from ..wavenet_vocoder.config import VocoderConfig, load_vocoder_config
         from ..wavenet_vocoder.train import train_vocoder
 
         cfg = load_vocoder_config(args.config) if args.config else VocoderConfig()
         if args.max_steps is not None:
-            if args.max_steps < 1:
-                raise UserError(f"--max-steps must be >= 1, got {args.max_steps}")
             cfg.train_conf.max_steps = args.max_steps
         res = train_vocoder(cfg, args.train_data, args.dev_data, args.exp_dir, resume=not args.no_resume,
                             device=args.device, progress=not args.no_progress, until_step=args.until_step)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..vc_eval.report import run_vc_eval, write_vc_report
-from .runner import parser, run_user_command
+from .runner import parser, run_user_command, int_at_least
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,9 +14,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", required=True, help="parallel test set (ids <speaker>_<sentence>, with text)")
     p.add_argument("--centroid-data", required=True, help="real utterances for speaker centroids (e.g. data/dev)")
     p.add_argument("--output-dir", required=True)
-    p.add_argument("--max-sentences", type=int, default=2, help="sentences converted between all speaker pairs")
-    p.add_argument("--max-pairs", type=int, default=None, help="seeded sample of (sentence, source, target) jobs")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-sentences", type=int_at_least(1), default=2, help="sentences converted between all speaker pairs")
+    p.add_argument("--max-pairs", type=int_at_least(1), default=None, help="seeded sample of (sentence, source, target) jobs")
+    p.add_argument("--seed", type=int_at_least(0), default=0)
     p.add_argument("--vocoder-model", default=None, metavar="VOCODER_PT",
                    help="spectral models: voice the frames with this WaveNet vocoder instead of Griffin-Lim")
     p.add_argument("--no-progress", action="store_true")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from ..config import DecoderConfig, TrainConfig, _build, read_yaml_mapping
+from ..config import DecoderConfig, TrainConfig, _build, read_yaml_mapping, require_at_least, require_positive
 from ..errors import ConfigError
 from ..fileio import atomic_write
 
@@ -28,6 +28,7 @@ class MelFeaturesConfig:
     min_magnitude: float = 1.0e-5
 
     def check(self) -> None:
+        require_positive(self, "features", "min_magnitude")
         if self.n_fft < 16 or self.n_fft & (self.n_fft - 1):
             raise ConfigError(f"features.n_fft: must be a power of two >= 16, got {self.n_fft}")
         if not 1 <= self.n_mels <= self.n_fft // 2 + 1:
@@ -59,6 +60,7 @@ class VocoderConfig:
     train_conf: TrainConfig = field(default_factory=_default_train)
 
     def check(self) -> None:
+        require_at_least(self, "", 1, "sample_rate")
         if self.cond_layers < 1:
             raise ConfigError(f"cond_layers: must be >= 1, got {self.cond_layers}")
 
