@@ -44,7 +44,7 @@ def test_unknown_command_is_one_line_exit_2():
     ("convert-voice", "--all-pairs", "0", "must be >= 1, got 0"),
     ("decode", "--temperature", "nan", "must be > 0, got nan"),
     ("demo", "--port", "70000", "must be in [1, 65535], got 70000"),
-    ("make-mini-corpus", "--num-sentences", "0", "must be >= 1"),
+    ("make-mini-corpus", "--num-sentences", "2", "must be >= 3, got 2"),
     ("make-mini-corpus", "--extra-train-sentences", "-2", "must be >= 0"),
     ("measure-history", "--utterances", "0", "must be >= 1"),
     ("measure-history", "--offset", "-1", "must be >= 0"),

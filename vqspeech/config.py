@@ -100,8 +100,7 @@ class EncoderConfig:
             if not 1 <= self.mel_bins <= self.mel_n_fft // 2 + 1 or not 1 <= self.mel_hop <= self.mel_n_fft:
                 raise ConfigError("encoder_conf: mel_bins must be in [1, mel_n_fft / 2 + 1] and mel_hop in "
                                   "[1, mel_n_fft]")
-        if self.speaker_adversary_weight < 0:
-            raise ConfigError("encoder_conf.speaker_adversary_weight: must be >= 0")
+        require_at_least(self, "encoder_conf", 0, "speaker_adversary_weight")
         if self.speaker_adversary_input not in ("frames", "code_histogram", "hard_code_histogram"):
             raise ConfigError(f"encoder_conf.speaker_adversary_input: must be frames, code_histogram or "
                               f"hard_code_histogram, got "
@@ -259,26 +258,17 @@ class SpectralDecoderConfig:
             raise ConfigError(f"decoder_conf.frame_hop: must be in [1, n_fft], got {self.frame_hop}")
         if self.kernel_size < 1 or self.kernel_size % 2 == 0:
             raise ConfigError(f"decoder_conf.kernel_size: must be odd, got {self.kernel_size}")
-        if self.delta_weight < 0:
-            raise ConfigError(f"decoder_conf.delta_weight: must be >= 0, got {self.delta_weight}")
+        require_at_least(self, "decoder_conf", 0, "delta_weight", "parallel_weight", "parallel_code_weight",
+                         "content_consistency_weight")
         if self.gan_on_conversions and self.gan_weight <= 0:
             raise ConfigError("decoder_conf.gan_on_conversions: needs gan_weight > 0 (the critic judges them)")
         if self.content_consistency_target not in ("latents", "codes"):
             raise ConfigError(f"decoder_conf.content_consistency_target: must be latents or codes, got "
                               f"{self.content_consistency_target!r}")
-        if self.parallel_weight < 0:
-            raise ConfigError(f"decoder_conf.parallel_weight: must be >= 0, got {self.parallel_weight}")
-        if self.parallel_code_weight < 0:
-            raise ConfigError(f"decoder_conf.parallel_code_weight: must be >= 0, got {self.parallel_code_weight}")
         if self.parallel_code_loss not in ("commitment", "contrastive"):
             raise ConfigError(f"decoder_conf.parallel_code_loss: must be commitment or contrastive, got "
                               f"{self.parallel_code_loss!r}")
-        if self.parallel_code_temperature <= 0:
-            raise ConfigError(f"decoder_conf.parallel_code_temperature: must be > 0, got "
-                              f"{self.parallel_code_temperature}")
-        if self.content_consistency_weight < 0:
-            raise ConfigError(f"decoder_conf.content_consistency_weight: must be >= 0, got "
-                              f"{self.content_consistency_weight}")
+        require_positive(self, "decoder_conf", "parallel_code_temperature")
         if self.gan_weight < 0 or self.gan_critic_channels < 1:
             raise ConfigError(f"decoder_conf: gan_weight must be >= 0 and gan_critic_channels >= 1, got "
                               f"{self.gan_weight} and {self.gan_critic_channels}")
@@ -320,10 +310,8 @@ class TrainConfig:
             raise ConfigError(f"train_conf.lr_schedule: must be none, cosine or step, got {self.lr_schedule!r}")
         if self.amp not in ("none", "bf16", "fp16"):
             raise ConfigError(f"train_conf.amp: must be none, bf16 or fp16, got {self.amp!r}")
-        for name in ("batch_size", "segment_samples", "max_steps", "log_every", "val_every", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"train_conf.{name}: must be >= 1")
-        require_at_least(self, "train_conf", 1, "keep_checkpoints", "val_batches")
+        require_at_least(self, "train_conf", 1, "batch_size", "segment_samples", "max_steps", "log_every",
+                         "val_every", "checkpoint_every", "keep_checkpoints", "val_batches")
         require_at_least(self, "train_conf", 0, "warmup_steps", "grad_clip", "num_workers", "audio_samples")
         require_positive(self, "train_conf", "lr", "audio_sample_seconds")
         if not 0.0 <= self.min_lr_ratio <= 1.0:

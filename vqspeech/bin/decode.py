@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         from ..conversion import decode_codes
         from ..errors import UserError
         from ..ids import path_in
-        from ..codes_file import read_codes
+        from ..codes_file import check_code_range, read_codes
 
         device = resolve_device(args.device)
         lm = load_model_arg(args.model, device)
@@ -43,8 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         for utt in wanted:
             if utt not in codes:
                 raise UserError(f"--utts: {utt!r} is not in {args.codes}")
-            if max(codes[utt]) >= K or min(codes[utt]) < 0:
-                raise UserError(f"{args.codes}: utterance {utt!r} has codes outside 0..{K - 1}")
+            check_code_range({utt: codes[utt]}, K, args.codes)
             if args.speaker == "own":
                 own = [s for s in lm.speakers if utt.startswith(s)]
                 if not own:

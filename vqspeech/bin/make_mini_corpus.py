@@ -11,7 +11,7 @@ from .runner import parser, run_user_command, int_at_least
 def main(argv: list[str] | None = None) -> int:
     p = parser("vqspeech make-mini-corpus", _MINI_DOC.split("\n\n")[0])
     p.add_argument("--out-dir", required=True, help="where wav/ and data/ are written")
-    p.add_argument("--num-sentences", type=int_at_least(1), default=200, help="sentences per speaker (>= 3)")
+    p.add_argument("--num-sentences", type=int_at_least(3), default=200, help="sentences per speaker")
     p.add_argument("--extra-train-sentences", type=int_at_least(0), default=0,
                    help="also write data/train_large: train plus the next M Harvard sentences (dev/test unchanged)")
     p.add_argument("--speakers", default="", help="comma-separated subset of speakers (default: all available)")

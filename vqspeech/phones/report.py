@@ -19,6 +19,7 @@ import numpy as np
 
 from ..alignments import (PhoneInterval, align_to_frames, fold_intervals, read_ctm, remove_overlaps,
                           write_textgrid)
+from ..codes_file import check_code_range
 from ..kaldi_data_dir import read_data_dir
 from ..errors import UserError
 from ..fileio import atomic_write
@@ -54,11 +55,7 @@ def compute_phone_report(codes: dict[str, list[int]], data_dir: str | Path, fram
     unknown = sorted(set(codes) - set(dd.utt2spk))
     if unknown:
         raise UserError(f"codes for {len(unknown)} utterances not in {data_dir} (e.g. {unknown[0]!r})")
-    for utt, seq in codes.items():
-        if seq and not 0 <= min(seq) <= max(seq) < num_codes:
-            bad = min(seq) if min(seq) < 0 else max(seq)
-            raise UserError(f"utterance {utt!r} has code {bad}, outside a codebook of {num_codes} codes "
-                            f"(0..{num_codes - 1})")
+    check_code_range(codes, num_codes, "codes")
     labels, align_rep = align_to_frames(codes, alignment, frame_shift)
     if not labels:
         raise UserError(f"no utterance of {data_dir} has both codes and a matching alignment "
