@@ -2,6 +2,7 @@
 
     python benchmarks/warmup_seams.py --model exp/wavenet/checkpoint.pt --data-dir data/dev \
         [--utterances 40] [--seconds 2.5] [--warmups 0,128,full] [--seeds 0,1,2] [--method M] [--max-batch 8]
+        [--kl-only]
 
 ``vqspeech measure-history`` measures, under teacher forcing, how much a decoder's predictions
 change when it starts W samples before them.  Generation feeds the decoder its own samples
@@ -18,8 +19,14 @@ log-likelihood of the generated samples, in bits per sample:
   much the two regions differ by themselves.
 
 A warm-up too short for the model shows as samples after the seams that the unfolded model finds
-less likely than the same positions of unfolded audio.  Random weights would say nothing here: a
-trained checkpoint is required.
+less likely than the same positions of unfolded audio.  Those likelihoods compare independently
+generated waveforms, so their noise is large; the last columns measure the same thing along each
+folded waveform itself (:mod:`vqspeech.fold_divergence`): the KL, in bits per sample over one
+receptive field after each seam, from the distribution the folded generator drew each sample from
+to the unfolded decoder's on the same samples, whose noise is only the spread over paths.  It is
+the free-running counterpart of ``vqspeech measure-history``'s KL (same units, same window), so it
+reads against the same tolerance.  ``--kl-only`` skips the unfolded generation and the likelihoods.
+Random weights would say nothing here: a trained checkpoint is required.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from vqspeech.audio import mulaw_encode  # noqa: E402
 from vqspeech.checkpoint import load_model  # noqa: E402
 from vqspeech.conversion import decode_many, plan_folds, warmup_samples  # noqa: E402
 from vqspeech.errors import UserError  # noqa: E402
+from vqspeech.fold_divergence import seam_divergence  # noqa: E402
 from vqspeech.generation import SamplingOptions, default_method, get_backend  # noqa: E402
 from vqspeech.teacher_forcing import load_crops, teacher_forcing_inputs  # noqa: E402
 
@@ -87,6 +95,7 @@ def run(argv=None) -> int:
     p.add_argument("--seeds", type=lambda v: [int(x) for x in v.split(",")], default=[0, 1, 2])
     p.add_argument("--method", default=None, help="generation backend (default: the CPU default)")
     p.add_argument("--max-batch", type=int, default=8, help="segments per utterance")
+    p.add_argument("--kl-only", action="store_true", help="only the free-running KL (no unfolded generation)")
     args = p.parse_args(argv)
     lm = load_model(args.model)
     model = lm.model
@@ -105,34 +114,64 @@ def run(argv=None) -> int:
           f"{codes.shape[0]} utterances of {args.data_dir} x {samples / lm.sample_rate:.2f} s, seeds {args.seeds}, "
           f"{method}, at most {args.max_batch} segments per utterance")
 
-    def generate(warmup, fold):
-        out = []
+    def folded_runs(warmup):
+        """Per seed: the free-running KL after the seams, and the folded waveforms' (B, T) bits."""
+        kls, bits = [], []
         for seed in args.seeds:
-            outs = decode_many(model, list(codes), speakers.tolist(), SamplingOptions(seed=seed), method,
-                               fold=fold, max_batch=args.max_batch, warmup=warmup)
-            out.append(sample_bits(model, np.stack(outs), codes, speakers))
-        return np.stack(out)  # (seeds, B, T)
+            res = seam_divergence(model, list(codes), speakers.tolist(), warmup, SamplingOptions(seed=seed), method,
+                                  max_batch=args.max_batch)
+            kls.append(res.per_utterance)
+            if not args.kl_only:
+                bits.append(sample_bits(model, np.stack(res.waveforms), codes, speakers))
+        return np.stack(kls), (np.stack(bits) if bits else None)  # (seeds, B), (seeds, B, T)
 
     t0 = time.perf_counter()
-    unfolded = generate(None, fold=False)
-    print("\n| warm-up (samples) | segments | samples after the seams | bits/sample there | same positions "
-          "unfolded | difference ± standard error | bits/sample elsewhere | elsewhere unfolded |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for w in warmups:
-        n = warmup_samples(model.decoder, w)
-        plan = plan_folds(F, hop, rf, args.max_batch, hop, min_core_factor=backend.min_core_factor, warmup_samples=n)
+    if not args.kl_only:
+        unfolded = np.stack([sample_bits(model, np.stack(decode_many(
+            model, list(codes), speakers.tolist(), SamplingOptions(seed=seed), method, fold=False)), codes, speakers)
+            for seed in args.seeds])
+        print("\n| warm-up (samples) | segments | samples after the seams | bits/sample there | same positions "
+              "unfolded | difference ± standard error | bits/sample elsewhere | elsewhere unfolded | "
+              "free-running KL, bits/sample ± standard error |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    else:
+        print("\n| warm-up (samples) | segments | free-running KL after the seams, bits/sample ± standard error | "
+              "beyond the full warm-up's (paired by utterance and seed) |")
+        print("|---:|---:|---:|---:|")
+    requested = list(dict.fromkeys(warmup_samples(model.decoder, w) for w in warmups))
+    # the full warm-up last: the KL table pairs every other row with it
+    ns = [n for n in requested if n != rf] + ([rf] if args.kl_only or rf in requested else [])
+    rows = []
+    for w in ns:
+        plan = plan_folds(F, hop, rf, args.max_batch, hop, min_core_factor=backend.min_core_factor, warmup_samples=w)
+        kl, folded = folded_runs(w)
+        rows.append((w, plan, kl.ravel(), folded))
+    full_kl = rows[-1][2]
+
+    def mean_se(v):
+        v = v[~np.isnan(v)]  # utterances too short for a seam
+        if v.size < 2:
+            return "no seams" if v.size == 0 else f"{v[0]:.6f} (one utterance)"
+        return f"{v.mean():.6f} ± {v.std(ddof=1) / np.sqrt(v.size):.6f}"
+
+    for n, plan, kl, folded in rows:
+        if n not in requested:
+            continue  # measured only as the others' reference
+        head = f"| {n:,}{' (receptive field)' if n == rf else ''} | {len(plan.starts)} | "
+        if args.kl_only:
+            print(head + f"{mean_se(kl)} | {mean_se(kl - full_kl) if n != rf else '0'} |")
+            continue
+        kl_cell = mean_se(kl)
         seams = seam_mask(plan, hop, hop, rf, samples)
         rest = ~seams
         rest[:rf] = False
-        folded = generate(n, fold=True)
         at, ref = folded[:, :, seams].mean(), unfolded[:, :, seams].mean()
         # per (seed, utterance) differences: their spread gives the standard error of the mean
         d = (folded[:, :, seams].mean(-1) - unfolded[:, :, seams].mean(-1)).ravel()
         se = d.std(ddof=1) / np.sqrt(d.size)
-        print(f"| {n:,}{' (receptive field)' if n == rf else ''} | {len(plan.starts)} | "
-              f"{seams.sum() * folded.shape[0] * folded.shape[1]:,} | {at:.4f} | {ref:.4f} | "
+        print(head + f"{seams.sum() * folded.shape[0] * folded.shape[1]:,} | {at:.4f} | {ref:.4f} | "
               f"{at - ref:+.4f} ± {se:.4f} | "
-              f"{folded[:, :, rest].mean():.4f} | {unfolded[:, :, rest].mean():.4f} |")
+              f"{folded[:, :, rest].mean():.4f} | {unfolded[:, :, rest].mean():.4f} | {kl_cell} |")
     print(f"\n({time.perf_counter() - t0:.0f} s)")
     return 0
 

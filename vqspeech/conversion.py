@@ -124,17 +124,26 @@ def decode_codes(model: VQVAE, codes: torch.Tensor, speaker, opts: SamplingOptio
     return decode_many(model, [codes], [speaker], opts, method, fold, max_batch, crossfade, warmup=warmup)[0]
 
 
-@torch.no_grad()
-def decode_many(model: VQVAE, codes: list[torch.Tensor], speakers: list, opts: SamplingOptions | None = None,
-                method: str = "numba", fold: bool = True, max_batch: int | None = None,
-                crossfade: int | None = None, *, warmup: int | str | None = None) -> list[np.ndarray]:
-    """WaveNet models: utterances' (F_i,) codes + speaker indices -> their (F_i * hop,) waveforms.
+@dataclass
+class FoldedSegments:
+    """What folded generation drew before stitching: segment ``k`` of utterance ``u`` is row
+    ``offsets[u] + k`` of ``samples`` ((N, T) float waveforms, each from its segment's first
+    frame ``plans[u].starts[k]``), generated from ``codes`` ((N, length) or (N, length, bins)
+    frames) in the voices ``speakers`` (N entries, as :func:`speaker_batch` takes them)."""
 
-    Every utterance is folded into segments (``max_batch`` per utterance, default the
-    backend's ``default_fold()``) and all segments of all utterances are generated as one batch,
-    which is how a GPU backend gets the width it needs.  Segments share one length (the
-    longest); shorter ones are padded with their last code and the padding is dropped.
-    """
+    plans: list[FoldPlan]
+    offsets: list[int]
+    codes: torch.Tensor
+    speakers: list
+    samples: np.ndarray
+
+
+@torch.no_grad()
+def generate_segments(model: VQVAE, codes: list[torch.Tensor], speakers: list, opts: SamplingOptions | None = None,
+                      method: str = "numba", fold: bool = True, max_batch: int | None = None,
+                      crossfade: int | None = None, *, warmup: int | str | None = None) -> FoldedSegments:
+    """The first half of :func:`decode_many`: fold every utterance and generate all segments of all
+    utterances as one batch."""
     from .generation import get_backend
 
     opts = opts or SamplingOptions()
@@ -154,14 +163,25 @@ def decode_many(model: VQVAE, codes: list[torch.Tensor], speakers: list, opts: S
                                     warmup_samples=warmup_samples(model.decoder, warmup)))
     length = max(p.length for p in plans)
     batch = torch.stack([_pad_codes(c.to(device), s, length) for c, p in zip(codes, plans) for s in p.starts])
-    spk = speaker_batch(model, [sp for sp, p in zip(speakers, plans) for _ in p.starts], device)
+    seg_speakers = [sp for sp, p in zip(speakers, plans) for _ in p.starts]
+    spk = speaker_batch(model, seg_speakers, device)
     # samples up to the end of the longest segment's own span (the rest is padding)
     T = max((p.cores[i + 1] - s) * hop for p in plans for i, s in enumerate(p.starts))
     segs = generate(model, batch, spk, num_samples=max(T, 1), opts=opts, method=method).cpu().numpy()
+    offsets = np.cumsum([0] + [len(p.starts) for p in plans])[:-1].tolist()
+    return FoldedSegments(plans, offsets, batch, seg_speakers, segs)
+
+
+def stitch_segments(folded: FoldedSegments, hop: int, crossfade: int | None = None) -> list[np.ndarray]:
+    """The second half of :func:`decode_many`: each utterance's (F_u * hop,) waveform from its
+    segments' own spans, the ``crossfade`` samples (default ``hop``) before each seam a raised-cosine
+    blend of the two segments that meet there."""
+    xf = hop if crossfade is None else crossfade
+    segs = folded.samples
     ramp = (0.5 - 0.5 * np.cos(np.pi * (np.arange(xf) + 0.5) / xf)).astype(np.float32)  # raised cosine
-    outs, k = [], 0
-    for c, plan in zip(codes, plans):
-        out = np.zeros(c.shape[0] * hop, dtype=np.float32)
+    outs = []
+    for plan, k in zip(folded.plans, folded.offsets):
+        out = np.zeros(plan.cores[-1] * hop, dtype=np.float32)
         for i, start in enumerate(plan.starts):
             a, b = plan.cores[i] * hop, plan.cores[i + 1] * hop
             off = start * hop
@@ -171,8 +191,22 @@ def decode_many(model: VQVAE, codes: list[torch.Tensor], speakers: list, opts: S
                 lo = a - xf
                 out[lo:a] = (1 - ramp) * segs[k + i - 1, lo - prev_off:a - prev_off] + ramp * segs[k + i, lo - off:a - off]
         outs.append(out)
-        k += len(plan.starts)
     return outs
+
+
+@torch.no_grad()
+def decode_many(model: VQVAE, codes: list[torch.Tensor], speakers: list, opts: SamplingOptions | None = None,
+                method: str = "numba", fold: bool = True, max_batch: int | None = None,
+                crossfade: int | None = None, *, warmup: int | str | None = None) -> list[np.ndarray]:
+    """WaveNet models: utterances' (F_i,) codes + speaker indices -> their (F_i * hop,) waveforms.
+
+    Every utterance is folded into segments (``max_batch`` per utterance, default the
+    backend's ``default_fold()``) and all segments of all utterances are generated as one batch,
+    which is how a GPU backend gets the width it needs.  Segments share one length (the
+    longest); shorter ones are padded with their last code and the padding is dropped.
+    """
+    folded = generate_segments(model, codes, speakers, opts, method, fold, max_batch, crossfade, warmup=warmup)
+    return stitch_segments(folded, model.hop, crossfade)
 
 
 @torch.no_grad()

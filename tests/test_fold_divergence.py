@@ -1,0 +1,102 @@
+"""The free-running KL after folding seams (vqspeech.fold_divergence) and the split of decode_many."""
+
+import numpy as np
+import pytest
+import torch
+from helpers import sharp_tiny_wavenet
+
+from vqspeech.audio import mulaw_encode
+from vqspeech.conversion import decode_many, generate_segments, stitch_segments
+from vqspeech.fold_divergence import seam_divergence
+from vqspeech.generation import SamplingOptions
+
+
+def _codes(n=3, frames=60, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randint(0, 16, (frames,), generator=g) for _ in range(n)]
+
+
+def test_decode_many_is_its_segments_stitched():
+    model = sharp_tiny_wavenet()
+    codes, spk, opts = _codes(), [0, 1, 2], SamplingOptions(seed=4)
+    folded = generate_segments(model, codes, spk, opts, "numba", max_batch=4, warmup=32)
+    assert folded.offsets == [0, 4, 8] and folded.samples.shape[0] == 12
+    whole = decode_many(model, codes, spk, opts, "numba", max_batch=4, warmup=32)
+    for a, b in zip(whole, stitch_segments(folded, model.hop)):
+        np.testing.assert_array_equal(a, b)
+    # generated samples are mu-law class centres: encoding them again gives the classes drawn
+    q = model.decoder.cfg.quantization_channels
+    from vqspeech.audio import mulaw_decode
+    classes = mulaw_encode(torch.from_numpy(folded.samples), q)
+    np.testing.assert_array_equal(mulaw_decode(classes, q).numpy(), folded.samples)
+
+
+def test_a_decoder_blind_to_its_samples_has_no_seam_divergence_once_the_conditioning_is_warm():
+    """With the sample embedding zeroed a prediction depends on the codes alone, through the
+    residual stack over one receptive field back and through the conditioning (two k=3
+    convolutions) two frames beyond that.  A warm-up of the receptive field plus those two frames
+    leaves nothing to diverge; the receptive field alone leaves the seam's first frame a trace
+    (its furthest conditioning frames lack their left context); none leaves much more.  Windows
+    misplaced by a frame would see other codes."""
+    model = sharp_tiny_wavenet()
+    model.decoder.embed.weight.data.zero_()
+    hop, rf = model.hop, model.decoder.receptive_field
+    codes, spk = _codes(), [0, 1, 2]
+
+    def kl(warmup):
+        return seam_divergence(model, codes, spk, warmup, SamplingOptions(seed=1), "numba", max_batch=4)
+
+    warm = kl(rf + 2 * hop)
+    assert warm.seams == 3 and warm.samples == 3 * rf  # 60 frames: two segments each at this warm-up
+    assert max(s.max() for u in warm.per_seam for s in u) < 1e-9  # float32 rounding
+    full = kl("full")
+    for seam in full.per_seam[0]:
+        assert seam[hop:].max() < 1e-10
+    none = kl(0)
+    assert none.kl_bits > 1e-3 > 1e-5 > full.kl_bits > 1e-10
+    for seam in none.per_seam[0]:
+        assert seam[:hop].mean() > 1e-4
+
+
+def test_a_decoder_that_sees_two_samples_back_diverges_at_the_seams_first_two_samples_only():
+    """Every dilated convolution's past tap zeroed but the first layer's: a prediction sees the two
+    previous samples and the codes.  Without a cross-fade, sample a of a seam is drawn after the
+    segment's own warm-up samples, while the unfolded decoder sees the previous segment's: the
+    KL there equals an independent computation, and from a + 2 on both see the same samples."""
+    model = sharp_tiny_wavenet()
+    for layer in model.decoder.layers[1:]:
+        layer.conv.weight.data[:, :, 0] = 0
+    hop, q = model.hop, model.decoder.cfg.quantization_channels
+    codes, spk = _codes(n=2, frames=48, seed=3), [2, 0]
+    res = seam_divergence(model, codes, spk, "full", SamplingOptions(seed=5), "numba", max_batch=3, crossfade=0)
+    folded = generate_segments(model, codes, spk, SamplingOptions(seed=5), "numba", max_batch=3, crossfade=0,
+                               warmup="full")
+    np.testing.assert_array_equal(res.waveforms[1], stitch_segments(folded, hop, 0)[1])
+    plan, k0, y = folded.plans[1], folded.offsets[1], res.waveforms[1]
+    i = 1
+    a, off = plan.cores[i] * hop, plan.starts[i] * hop
+    seam = res.per_seam[1][0]
+    assert seam[2:].max() < 1e-9 and seam[0] > 1e-3  # 1e-9: float32 rounding
+
+    def logits_at(samples: np.ndarray, frames: torch.Tensor, speaker: int, t: int) -> torch.Tensor:
+        """The decoder's logits for sample t of a waveform, from the whole prefix before it."""
+        x = mulaw_encode(torch.from_numpy(samples[:t + 1])[None], q).long()
+        with torch.no_grad():
+            c, g = model.code_conditioning(frames[None], torch.tensor([speaker]))
+            return model.decoder(model.decoder.shift_inputs(x), c, g, hop)[0, :, t].double()
+
+    folded_p = torch.distributions.Categorical(logits=logits_at(folded.samples[k0 + i], folded.codes[k0 + i], 0, a - off))
+    unfolded_p = torch.distributions.Categorical(logits=logits_at(y, codes[1], 0, a))
+    expected = torch.distributions.kl_divergence(folded_p, unfolded_p).item() / np.log(2)
+    assert seam[0] == pytest.approx(expected, rel=1e-6)
+    assert res.kl_bits == pytest.approx(np.concatenate([s for u in res.per_seam for s in u]).mean(), rel=1e-9)
+
+
+def test_a_decoder_that_uses_its_history_diverges_more_with_a_shorter_warmup():
+    model = sharp_tiny_wavenet()
+    codes, spk = _codes(n=4, frames=80, seed=2), [0, 1, 2, 0]
+    kl = {w: seam_divergence(model, codes, spk, w, SamplingOptions(seed=0), "numba", max_batch=4).kl_bits
+          for w in (0, 16, "full")}
+    assert kl[0] > kl[16] > kl["full"] > 0
+    with pytest.raises(ValueError, match="not a WaveNet"):
+        seam_divergence(type("Spectral", (), {"decoder_kind": "spectral"})(), codes, spk, 0)

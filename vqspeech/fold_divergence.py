@@ -1,0 +1,116 @@
+"""How far folded generation's samples after each seam are from what the unfolded decoder would draw.
+
+:mod:`vqspeech.decoder_history` measures the folding warm-up under teacher forcing: true audio
+goes in, and the KL between predictions with a short and with a long history comes out.
+Generation feeds the decoder its own samples instead, so this module measures the same KL on
+the folded generator's own output:
+
+- fold and generate real codes with a warm-up (:func:`vqspeech.conversion.generate_segments`)
+  and stitch the segments into each utterance's waveform ``y``;
+- the folded generator's predictive distribution at each sample ``t`` of segment ``k``'s own
+  span: the decoder teacher-forced on segment ``k``'s own samples from its first frame (its
+  warm-up and what follows), i.e. what it drew ``y[t]`` from;
+- the unfolded decoder's: teacher-forced on ``y`` from the utterance's start, so at ``t`` it
+  sees the previous segment, the cross-fade and segment ``k``'s samples before ``t``;
+- per sample, KL(folded || unfolded) in bits, averaged over the receptive field that follows
+  each seam (the samples whose predictions the seam can change; later ones see the same
+  samples either way and their KL is zero).
+
+Both sides are the float32 model, so a backend's own rounding is not counted.  The expectation
+over ``y`` of the summed per-sample KL bounds how far the folded output's distribution is from
+the unfolded decoder's (a segment's draws also depend on its discarded warm-up, which ``y`` does
+not show).  Every sample's KL is exact given the path, so the check's noise is the paths'
+spread alone, unlike a comparison of likelihoods between independently generated waveforms.
+Even the full warm-up leaves a KL: a segment continues its own warm-up, not the previous
+segment's samples, and the cross-fade blends the two.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .audio import mulaw_encode
+from .conversion import generate_segments, speaker_batch, stitch_segments, warmup_samples
+from .generation import SamplingOptions
+
+
+@dataclass
+class SeamDivergence:
+    warmup: int                 # warm-up samples per segment
+    kl_bits: float              # mean KL(folded || unfolded) per sample of the windows, in bits
+    per_utterance: np.ndarray   # (B,) the same mean per utterance (NaN for one without a seam)
+    samples: int                # window samples counted
+    seams: int
+    per_seam: list              # per utterance, per seam: (W,) KL in bits of each window sample
+    waveforms: list             # the stitched (F_u * hop,) waveforms the KL was measured on
+
+    @property
+    def standard_error(self) -> float:
+        """Of ``kl_bits`` from the spread over utterances (NaN for fewer than two with seams)."""
+        v = self.per_utterance[~np.isnan(self.per_utterance)]
+        return float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else float("nan")
+
+
+def _log_probs(model, targets: torch.Tensor, codes: torch.Tensor, speakers: torch.Tensor) -> torch.Tensor:
+    """(B, T) sample classes, (B, F) codes with F * hop >= T, model-ready speakers -> (B, Q, T)
+    float64 log-probabilities of each sample given the samples before it (teacher forcing)."""
+    dec = model.decoder
+    c, g = model.code_conditioning(codes, speakers)
+    logits = dec(dec.shift_inputs(targets), c, g, model.hop)
+    return F.log_softmax(logits.double(), dim=1)
+
+
+@torch.no_grad()
+def seam_divergence(model, codes: list[torch.Tensor], speakers: list, warmup: int | str | None,
+                    opts: SamplingOptions | None = None, method: str = "numba", max_batch: int | None = None,
+                    crossfade: int | None = None) -> SeamDivergence:
+    """Fold and generate each utterance's (F_u,) ``codes`` in its voice (``speakers``: training
+    speaker indices or reference embeddings, as :func:`vqspeech.conversion.decode_many` takes them)
+    with ``warmup`` samples per segment (``"full"``, a number, or None for the checkpoint's measured
+    history), and measure the mean KL(folded || unfolded) per sample over one receptive field after
+    each seam (cut short where the segment's own span ends).  ``model``: a WaveNet-decoder VQ-VAE."""
+    if getattr(model, "decoder_kind", None) != "wavenet":
+        raise ValueError("the model's decoder is not a WaveNet: it has no folding seams to measure")
+    hop, rf = model.hop, model.decoder.receptive_field
+    q = model.decoder.cfg.quantization_channels
+    device = next(model.parameters()).device
+    n = warmup_samples(model.decoder, warmup)
+    folded = generate_segments(model, codes, speakers, opts, method, True, max_batch, crossfade, warmup=n)
+    waves = stitch_segments(folded, hop, crossfade)
+    per_utt, per_seam, total, count, seams = [], [], 0.0, 0, 0
+    for u, (plan, k0, y) in enumerate(zip(folded.plans, folded.offsets, waves)):
+        if len(plan.starts) < 2:
+            per_utt.append(float("nan"))
+            per_seam.append([])
+            continue
+        spk_u = speaker_batch(model, [speakers[u]], device)
+        full = _log_probs(model, mulaw_encode(torch.from_numpy(y)[None].to(device), q).long(),
+                          codes[u][None].to(device), spk_u)[0]                        # (Q, T_u)
+        ks = list(range(k0 + 1, k0 + len(plan.starts)))
+        seg_wav = torch.from_numpy(folded.samples[ks]).to(device)
+        seg_targets = mulaw_encode(seg_wav, q).long()
+        seg_codes = folded.codes[ks]
+        own = _log_probs(model, seg_targets, seg_codes, speaker_batch(model, [folded.speakers[k] for k in ks], device))
+        kl_sum, kl_n, utt_seams = 0.0, 0, []
+        for j, i in enumerate(range(1, len(plan.starts))):
+            a, b = plan.cores[i] * hop, plan.cores[i + 1] * hop
+            end = min(a + rf, b)
+            off = plan.starts[i] * hop
+            lp_fold = own[j, :, a - off:end - off]                                   # (Q, W)
+            lp_full = full[:, a:end]
+            kl = (lp_fold.exp() * (lp_fold - lp_full)).sum(0).clamp_min(0) / math.log(2)
+            utt_seams.append(kl.cpu().numpy())
+            kl_sum += kl.sum().item()
+            kl_n += kl.numel()
+        per_utt.append(kl_sum / kl_n)
+        per_seam.append(utt_seams)
+        total += kl_sum
+        count += kl_n
+        seams += len(plan.starts) - 1
+    return SeamDivergence(n, total / count if count else float("nan"), np.array(per_utt), count, seams, per_seam,
+                          waves)
