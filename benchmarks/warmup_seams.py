@@ -121,9 +121,8 @@ def run(argv=None) -> int:
             res = seam_divergence(model, list(codes), speakers.tolist(), warmup, SamplingOptions(seed=seed), method,
                                   max_batch=args.max_batch)
             kls.append(res.per_utterance)
-            if not args.kl_only:
-                bits.append(sample_bits(model, np.stack(res.waveforms), codes, speakers))
-        return np.stack(kls), (np.stack(bits) if bits else None)  # (seeds, B), (seeds, B, T)
+            bits.append(np.stack(res.bits))  # the unfolded decoder's bits of the folded samples
+        return np.stack(kls), np.stack(bits)  # (seeds, B), (seeds, B, T)
 
     t0 = time.perf_counter()
     if not args.kl_only:

@@ -5,7 +5,7 @@ import pytest
 import torch
 from helpers import sharp_tiny_wavenet
 
-from vqspeech.audio import mulaw_encode
+from vqspeech.audio import mulaw_decode, mulaw_encode
 from vqspeech.conversion import decode_many, generate_segments, stitch_segments
 from vqspeech.fold_divergence import seam_divergence
 from vqspeech.generation import SamplingOptions
@@ -26,7 +26,6 @@ def test_decode_many_is_its_segments_stitched():
         np.testing.assert_array_equal(a, b)
     # generated samples are mu-law class centres: encoding them again gives the classes drawn
     q = model.decoder.cfg.quantization_channels
-    from vqspeech.audio import mulaw_decode
     classes = mulaw_encode(torch.from_numpy(folded.samples), q)
     np.testing.assert_array_equal(mulaw_decode(classes, q).numpy(), folded.samples)
 
@@ -90,6 +89,13 @@ def test_a_decoder_that_sees_two_samples_back_diverges_at_the_seams_first_two_sa
     expected = torch.distributions.kl_divergence(folded_p, unfolded_p).item() / np.log(2)
     assert seam[0] == pytest.approx(expected, rel=1e-6)
     assert res.kl_bits == pytest.approx(np.concatenate([s for u in res.per_seam for s in u]).mean(), rel=1e-9)
+    # the unfolded decoder's bits of every stitched sample: its cross-entropy against them
+    x = mulaw_encode(torch.from_numpy(y)[None], q).long()
+    with torch.no_grad():
+        c, g = model.code_conditioning(codes[1][None], torch.tensor([0]))
+        logits = model.decoder(model.decoder.shift_inputs(x), c, g, hop)
+        expected_bits = torch.nn.functional.cross_entropy(logits, x, reduction="none")[0].double() / np.log(2)
+    np.testing.assert_allclose(res.bits[1], expected_bits.numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_a_decoder_that_uses_its_history_diverges_more_with_a_shorter_warmup():

@@ -48,12 +48,7 @@ class SeamDivergence:
     seams: int
     per_seam: list              # per utterance, per seam: (W,) KL in bits of each window sample
     waveforms: list             # the stitched (F_u * hop,) waveforms the KL was measured on
-
-    @property
-    def standard_error(self) -> float:
-        """Of ``kl_bits`` from the spread over utterances (NaN for fewer than two with seams)."""
-        v = self.per_utterance[~np.isnan(self.per_utterance)]
-        return float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else float("nan")
+    bits: list                  # per utterance, (F_u * hop,) -log2 p of each stitched sample, unfolded
 
 
 def _log_probs(model, targets: torch.Tensor, codes: torch.Tensor, speakers: torch.Tensor) -> torch.Tensor:
@@ -82,15 +77,16 @@ def seam_divergence(model, codes: list[torch.Tensor], speakers: list, warmup: in
     n = warmup_samples(model.decoder, warmup)
     folded = generate_segments(model, codes, speakers, opts, method, True, max_batch, crossfade, warmup=n)
     waves = stitch_segments(folded, hop, crossfade)
-    per_utt, per_seam, total, count, seams = [], [], 0.0, 0, 0
+    per_utt, per_seam, bits, total, count, seams = [], [], [], 0.0, 0, 0
     for u, (plan, k0, y) in enumerate(zip(folded.plans, folded.offsets, waves)):
+        spk_u = speaker_batch(model, [speakers[u]], device)
+        y_classes = mulaw_encode(torch.from_numpy(y)[None].to(device), q).long()
+        full = _log_probs(model, y_classes, codes[u][None].to(device), spk_u)[0]      # (Q, T_u)
+        bits.append((-full.gather(0, y_classes) / math.log(2))[0].cpu().numpy())
         if len(plan.starts) < 2:
             per_utt.append(float("nan"))
             per_seam.append([])
             continue
-        spk_u = speaker_batch(model, [speakers[u]], device)
-        full = _log_probs(model, mulaw_encode(torch.from_numpy(y)[None].to(device), q).long(),
-                          codes[u][None].to(device), spk_u)[0]                        # (Q, T_u)
         ks = list(range(k0 + 1, k0 + len(plan.starts)))
         seg_wav = torch.from_numpy(folded.samples[ks]).to(device)
         seg_targets = mulaw_encode(seg_wav, q).long()
@@ -113,4 +109,4 @@ def seam_divergence(model, codes: list[torch.Tensor], speakers: list, warmup: in
         count += kl_n
         seams += len(plan.starts) - 1
     return SeamDivergence(n, total / count if count else float("nan"), np.array(per_utt), count, seams, per_seam,
-                          waves)
+                          waves, bits)
