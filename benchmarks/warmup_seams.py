@@ -47,7 +47,7 @@ from vqspeech.audio import mulaw_encode  # noqa: E402
 from vqspeech.checkpoint import load_model  # noqa: E402
 from vqspeech.conversion import decode_many, plan_folds, warmup_samples  # noqa: E402
 from vqspeech.errors import UserError  # noqa: E402
-from vqspeech.fold_divergence import seam_divergence  # noqa: E402
+from vqspeech.fold_divergence import WarmupComparison  # noqa: E402
 from vqspeech.generation import SamplingOptions, default_method, get_backend  # noqa: E402
 from vqspeech.teacher_forcing import load_crops, teacher_forcing_inputs  # noqa: E402
 
@@ -114,15 +114,11 @@ def run(argv=None) -> int:
           f"{codes.shape[0]} utterances of {args.data_dir} x {samples / lm.sample_rate:.2f} s, seeds {args.seeds}, "
           f"{method}, at most {args.max_batch} segments per utterance")
 
-    def folded_runs(warmup):
-        """Per seed: the free-running KL after the seams, and the folded waveforms' (B, T) bits."""
-        kls, bits = [], []
-        for seed in args.seeds:
-            res = seam_divergence(model, list(codes), speakers.tolist(), warmup, SamplingOptions(seed=seed), method,
-                                  max_batch=args.max_batch)
-            kls.append(res.per_utterance)
-            bits.append(np.stack(res.bits))  # the unfolded decoder's bits of the folded samples
-        return np.stack(kls), np.stack(bits)  # (seeds, B), (seeds, B, T)
+    cmp = WarmupComparison(model, list(codes), speakers.tolist(), args.seeds, method, args.max_batch)
+
+    def folded_bits(warmup):
+        """(seeds, B, T) the unfolded decoder's bits of each seed's folded waveforms."""
+        return np.stack([np.stack(r.bits) for r in cmp.runs(warmup)])
 
     t0 = time.perf_counter()
     if not args.kl_only:
@@ -138,29 +134,20 @@ def run(argv=None) -> int:
               "beyond the full warm-up's (paired by utterance and seed) |")
         print("|---:|---:|---:|---:|")
     requested = list(dict.fromkeys(warmup_samples(model.decoder, w) for w in warmups))
-    # the full warm-up last: the KL table pairs every other row with it
-    ns = [n for n in requested if n != rf] + ([rf] if args.kl_only or rf in requested else [])
-    rows = []
-    for w in ns:
-        plan = plan_folds(F, hop, rf, args.max_batch, hop, min_core_factor=backend.min_core_factor, warmup_samples=w)
-        kl, folded = folded_runs(w)
-        rows.append((w, plan, kl.ravel(), folded))
-    full_kl = rows[-1][2]
 
-    def mean_se(v):
-        v = v[~np.isnan(v)]  # utterances too short for a seam
-        if v.size < 2:
-            return "no seams" if v.size == 0 else f"{v[0]:.6f} (one utterance)"
-        return f"{v.mean():.6f} ± {v.std(ddof=1) / np.sqrt(v.size):.6f}"
+    def cell(mean, se):
+        return "no seams" if np.isnan(mean) else f"{mean:.6f}" + ("" if np.isnan(se) else f" ± {se:.6f}")
 
-    for n, plan, kl, folded in rows:
-        if n not in requested:
-            continue  # measured only as the others' reference
+    for n in requested:
+        plan = plan_folds(F, hop, rf, args.max_batch, hop, min_core_factor=backend.min_core_factor,
+                          warmup_samples=n)
         head = f"| {n:,}{' (receptive field)' if n == rf else ''} | {len(plan.starts)} | "
         if args.kl_only:
-            print(head + f"{mean_se(kl)} | {mean_se(kl - full_kl) if n != rf else '0'} |")
+            row = cmp.row(n)  # generates the full warm-up too, as the pairs' reference
+            print(head + f"{cell(row.kl_bits, row.kl_se)} | {cell(row.extra_bits, row.extra_se) if n != rf else '0'} |")
             continue
-        kl_cell = mean_se(kl)
+        folded = folded_bits(n)
+        kl_cell = cell(*cmp.kl(n))
         seams = seam_mask(plan, hop, hop, rf, samples)
         rest = ~seams
         rest[:rf] = False

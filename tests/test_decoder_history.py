@@ -14,7 +14,9 @@ from vqspeech.checkpoint import CheckpointError, load_checkpoint, load_model, st
 from vqspeech.conversion import decode_codes, plan_folds, warmup_samples
 from vqspeech.decoder_history import (HistoryProfile, HistoryRow, candidate_histories, crop_layout,
                                       measure_history)
+from vqspeech.fold_divergence import WarmupComparison
 from vqspeech.generation import SamplingOptions
+from vqspeech.teacher_forcing import load_crops
 
 
 def test_candidates_are_whole_frames_doubling_then_the_receptive_field():
@@ -173,6 +175,36 @@ def test_the_command_measures_writes_and_decoding_then_warms_up_that_much(traine
     assert wav["a"] == wav["b"] != wav["c"]
 
 
+
+def test_the_command_confirms_its_choice_free_running_and_stores_that(trained_tiny, tiny_corpus, tmp_path, capsys):
+    path = tmp_path / "model.pt"
+    shutil.copy(trained_tiny / "checkpoint.pt", path)
+    dev = str(tiny_corpus / "data" / "dev")
+    lm = load_model(path)
+    rf, hop = lm.model.decoder.receptive_field, lm.hop
+    common = ["--model", str(path), "--data-dir", dev, "--utterances", "3", "--free-running", "--seeds", "0,1",
+              "--seconds", "0.5", "--segments", "4", "--method", "numba", "--write"]
+    # a generous tolerance: teacher forcing picks no history, and free-running confirms it
+    assert measure_main(common + ["--tolerance", "100"]) == 0
+    out = capsys.readouterr().out
+    assert "| 0 **confirmed** |" in out and f"| {rf} (receptive field) |" in out and "confirms it" in out
+    rec = load_checkpoint(path)["measured_history"]
+    fr = rec["free_running"]
+    assert rec["samples"] == fr["samples"] == fr["teacher_forced_samples"] == 0
+    assert fr["seeds"] == [0, 1] and fr["utterances"] == 3 and fr["segments"] == 4 and fr["method"] == "numba"
+    assert [r[0] for r in fr["rows"]] == [0, rf] and fr["rows"][1][3] == 0 and fr["rows"][0][5] == 6
+    # the rows are the library's free-running comparison of the same utterances and seeds
+    wav, spk = load_crops(lm, dev, 3, int(0.5 * lm.sample_rate) // hop * hop, pad=False)
+    cmp = WarmupComparison(lm.model, list(lm.model.encode(wav)["codes"]), spk.tolist(), [0, 1], "numba", 4)
+    row = cmp.row(0)
+    assert fr["rows"][0][1:5] == pytest.approx([row.kl_bits, row.kl_se, row.extra_bits, row.extra_se], rel=1e-9)
+    assert load_model(path).model.decoder.history_samples == 0
+    # with no tolerance teacher forcing keeps the receptive field, the free-running reference itself
+    assert measure_main(common + ["--tolerance", "0"]) == 0
+    rec = load_checkpoint(path)["measured_history"]
+    assert rec["samples"] == rec["free_running"]["samples"] == rf
+
+
 def test_the_command_gives_one_line_errors(trained_tiny, tiny_corpus, tmp_path, capsys):
     dev = str(tiny_corpus / "data" / "dev")
     model = str(trained_tiny / "checkpoint.pt")
@@ -181,6 +213,7 @@ def test_the_command_gives_one_line_errors(trained_tiny, tiny_corpus, tmp_path, 
         (["--model", model, "--data-dir", dev, "--offset", "10000000"], "no utterance has the"),
         (["--model", model, "--data-dir", str(tmp_path / "none")], "none"),
         (["--data-dir", dev, "--write"], "--write needs --model"),
+        (["--model", model, "--data-dir", dev, "--free-running", "--seconds", "1000"], "--seconds 1000: "),
     ]
     for argv, needle in cases:
         assert measure_main(argv) == 2

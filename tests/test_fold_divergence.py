@@ -7,7 +7,7 @@ from helpers import sharp_tiny_wavenet
 
 from vqspeech.audio import mulaw_decode, mulaw_encode
 from vqspeech.conversion import decode_many, generate_segments, stitch_segments
-from vqspeech.fold_divergence import seam_divergence
+from vqspeech.fold_divergence import WarmupComparison, seam_divergence
 from vqspeech.generation import SamplingOptions
 
 
@@ -106,3 +106,49 @@ def test_a_decoder_that_uses_its_history_diverges_more_with_a_shorter_warmup():
     assert kl[0] > kl[16] > kl["full"] > 0
     with pytest.raises(ValueError, match="not a WaveNet"):
         seam_divergence(type("Spectral", (), {"decoder_kind": "spectral"})(), codes, spk, 0)
+
+
+
+def test_each_warmup_is_paired_with_the_full_one_on_the_same_utterances_and_seeds():
+    model = sharp_tiny_wavenet()
+    codes, spk = _codes(n=3, frames=80, seed=2), [0, 1, 2]
+    cmp = WarmupComparison(model, codes, spk, seeds=[0, 1], method="numba", max_batch=4)
+
+    def per_pair(warmup):  # independently: one seam_divergence per seed
+        return np.concatenate([seam_divergence(model, codes, spk, warmup, SamplingOptions(seed=s), "numba",
+                                               max_batch=4).per_utterance for s in (0, 1)])
+
+    none, full = per_pair(0), per_pair("full")
+    row = cmp.row(0)
+    d = none - full
+    assert row.pairs == 6 and row.kl_bits == pytest.approx(none.mean(), rel=1e-12)
+    assert row.kl_se == pytest.approx(none.std(ddof=1) / np.sqrt(6), rel=1e-9)
+    assert row.extra_bits == pytest.approx(d.mean(), rel=1e-9) and row.extra_bits != 0
+    assert row.extra_se == pytest.approx(d.std(ddof=1) / np.sqrt(6), rel=1e-9)
+    rf = cmp.receptive_field
+    assert cmp.row(rf).extra_bits == 0 and cmp.row(rf).extra_se == 0
+    with pytest.raises(ValueError, match="at least one seed"):
+        WarmupComparison(model, codes, spk, seeds=[])
+
+
+def test_the_first_warmup_within_the_tolerance_of_the_full_one_is_confirmed():
+    """A decoder blind to its samples: its KL after a seam depends on the codes alone, the same for
+    every seed, and falls as the warm-up grows (the conditioning sees more of the frames before)."""
+    model = sharp_tiny_wavenet()
+    model.decoder.embed.weight.data.zero_()
+    cmp = WarmupComparison(model, _codes(n=3, frames=80, seed=2), [0, 1, 2], seeds=[0, 1], method="numba",
+                           max_batch=4)
+    rf = cmp.receptive_field
+    kl = {w: cmp.per_pair(w) for w in (0, 16, 32, rf)}
+    for w in kl:
+        np.testing.assert_allclose(kl[w][:3], kl[w][3:], rtol=1e-6)  # seed 1 = seed 0
+    extra = {w: cmp.row(w).extra_bits for w in kl}
+    assert extra[0] > extra[16] > extra[32] > 1e-3 > extra[rf] == 0
+    candidates = [0, 16, 32]
+    chosen, rows = cmp.confirm(candidates, (extra[16] + extra[32]) / 2)
+    assert chosen == 32 and [r.warmup for r in rows] == [0, 16, 32, rf]
+    chosen, rows = cmp.confirm(candidates[1:], extra[16])
+    assert chosen == 16 and [r.warmup for r in rows] == [16, rf]
+    chosen, rows = cmp.confirm(candidates, 1e-3)  # none passes: the full warm-up
+    assert chosen == rf and [r.warmup for r in rows] == [0, 16, 32, rf]
+    assert sorted(cmp._runs) == [0, 16, 32, rf]  # each warm-up generated once

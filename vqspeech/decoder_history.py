@@ -54,7 +54,7 @@ def candidate_histories(receptive_field: int, hop: int) -> list[int]:
 DEFAULT_TOLERANCE_BITS = 0.0002
 # Frames of code context the conditioning network needs on each side to be exact (two k=3
 # convolutions need 2; 4 leaves room for a wider one).
-_COND_MARGIN_FRAMES = 4
+COND_MARGIN_FRAMES = 4
 
 
 @dataclass
@@ -101,9 +101,9 @@ def crop_layout(receptive_field: int, hop: int, offset: int, window: int | None 
     window = receptive_field if window is None else window
     if window < 1:
         raise ValueError(f"the window must be >= 1 sample, got {window}")
-    need = (math.ceil(receptive_field / hop) + _COND_MARGIN_FRAMES) * hop
+    need = (math.ceil(receptive_field / hop) + COND_MARGIN_FRAMES) * hop
     start = math.ceil(max(offset, need) / hop) * hop
-    return start, window, start + math.ceil(window / hop) * hop + _COND_MARGIN_FRAMES * hop
+    return start, window, start + math.ceil(window / hop) * hop + COND_MARGIN_FRAMES * hop
 
 
 @torch.no_grad()
@@ -123,7 +123,7 @@ def measure_history(model, wav: torch.Tensor, speakers: torch.Tensor, start: int
     if start % hop:
         raise ValueError(f"the window must start on a frame boundary (hop {hop}), got {start}")
     histories = candidate_histories(rf, hop) if histories is None else sorted(set(histories) | {rf})
-    ref_frames = math.ceil(rf / hop) + _COND_MARGIN_FRAMES
+    ref_frames = math.ceil(rf / hop) + COND_MARGIN_FRAMES
     if start < ref_frames * hop or wav.shape[1] < start + window:
         raise ValueError(f"crops of {wav.shape[1]} samples cannot hold {ref_frames * hop} samples of history "
                          f"and a window of {window} from sample {start}")

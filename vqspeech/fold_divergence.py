@@ -36,6 +36,7 @@ import torch.nn.functional as F
 
 from .audio import mulaw_encode
 from .conversion import generate_segments, speaker_batch, stitch_segments, warmup_samples
+from .decoder_history import COND_MARGIN_FRAMES
 from .generation import SamplingOptions
 
 
@@ -88,9 +89,13 @@ def seam_divergence(model, codes: list[torch.Tensor], speakers: list, warmup: in
             per_seam.append([])
             continue
         ks = list(range(k0 + 1, k0 + len(plan.starts)))
-        seg_wav = torch.from_numpy(folded.samples[ks]).to(device)
+        # Only each segment's samples up to its window's end matter (the decoder is causal); the
+        # conditioning's non-causal convolutions keep a few frames beyond it.
+        length = max(min((plan.cores[i] * hop + rf), plan.cores[i + 1] * hop) - plan.starts[i] * hop
+                     for i in range(1, len(plan.starts)))
+        seg_wav = torch.from_numpy(folded.samples[ks, :length]).to(device)
         seg_targets = mulaw_encode(seg_wav, q).long()
-        seg_codes = folded.codes[ks]
+        seg_codes = folded.codes[ks][:, :math.ceil(length / hop) + COND_MARGIN_FRAMES]
         own = _log_probs(model, seg_targets, seg_codes, speaker_batch(model, [folded.speakers[k] for k in ks], device))
         kl_sum, kl_n, utt_seams = 0.0, 0, []
         for j, i in enumerate(range(1, len(plan.starts))):
@@ -110,3 +115,83 @@ def seam_divergence(model, codes: list[torch.Tensor], speakers: list, warmup: in
         seams += len(plan.starts) - 1
     return SeamDivergence(n, total / count if count else float("nan"), np.array(per_utt), count, seams, per_seam,
                           waves, bits)
+
+
+@dataclass
+class WarmupDivergence:
+    """One warm-up's free-running KL, over every (seed, utterance) pair with a seam."""
+    warmup: int
+    kl_bits: float      # mean of the pairs' mean KL after the seams, bits/sample
+    kl_se: float        # its standard error over the pairs (NaN for fewer than two)
+    extra_bits: float   # mean of the pairs' KL minus the full warm-up's on the same pair
+    extra_se: float
+    pairs: int          # (seed, utterance) pairs with a seam under both warm-ups
+
+
+def _mean_se(v: np.ndarray) -> tuple[float, float]:
+    if v.size == 0:
+        return float("nan"), float("nan")
+    return float(v.mean()), float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else float("nan")
+
+
+class WarmupComparison:
+    """The free-running KL after the seams for several warm-ups, each paired with the full warm-up's.
+
+    The same utterances in the same voices and the same seeds under every warm-up: the KL of a
+    (seed, utterance) pair minus the full warm-up's on the same pair removes most of the spread
+    between utterances, so the difference's standard error is smaller than either KL's.  Each
+    warm-up is generated once, when first asked for (generation is the cost: the benchmark
+    measured about 7 s per utterance, warm-up and seed for the 20-layer decoder on one CPU core).
+    """
+
+    def __init__(self, model, codes: list[torch.Tensor], speakers: list, seeds: list[int],
+                 method: str = "numba", max_batch: int | None = None, crossfade: int | None = None,
+                 temperature: float = 1.0):
+        if not seeds:
+            raise ValueError("at least one seed is needed")
+        self.model, self.codes, self.speakers, self.seeds = model, codes, speakers, list(seeds)
+        self.method, self.max_batch, self.crossfade, self.temperature = method, max_batch, crossfade, temperature
+        self.receptive_field = model.decoder.receptive_field
+        self._runs: dict[int, list[SeamDivergence]] = {}
+
+    def runs(self, warmup: int) -> list[SeamDivergence]:
+        """The :func:`seam_divergence` of each seed with ``warmup`` samples (generated once)."""
+        if warmup not in self._runs:
+            self._runs[warmup] = [
+                seam_divergence(self.model, self.codes, self.speakers, warmup,
+                                SamplingOptions(temperature=self.temperature, seed=s), self.method,
+                                self.max_batch, self.crossfade)
+                for s in self.seeds]
+        return self._runs[warmup]
+
+    def per_pair(self, warmup: int) -> np.ndarray:
+        """(seeds * B,) each (seed, utterance) pair's mean KL after its seams (NaN: no seam)."""
+        return np.concatenate([r.per_utterance for r in self.runs(warmup)])
+
+    def kl(self, warmup: int) -> tuple[float, float]:
+        """The mean over (seed, utterance) pairs with a seam of their KL after the seams, and its
+        standard error (NaN for fewer than two pairs; both NaN for none)."""
+        kl = self.per_pair(warmup)
+        return _mean_se(kl[~np.isnan(kl)])
+
+    def row(self, warmup: int) -> WarmupDivergence:
+        """``warmup``'s KL and its excess over the full warm-up's (generating that too)."""
+        kl, full = self.per_pair(warmup), self.per_pair(self.receptive_field)
+        both = ~np.isnan(kl) & ~np.isnan(full)
+        mean, se = self.kl(warmup)
+        extra, extra_se = _mean_se(kl[both] - full[both])
+        return WarmupDivergence(warmup, mean, se, extra, extra_se, int(both.sum()))
+
+    def confirm(self, candidates: list[int], tolerance_bits: float) -> tuple[int, list[WarmupDivergence]]:
+        """The first of ``candidates`` (in increasing order, generating each in turn) whose mean KL
+        beyond the full warm-up's is at most ``tolerance_bits`` (the receptive field when none
+        is), and the rows measured on the way, the full warm-up's (the reference) last.  A (noisy) mean, not a significance test: more seeds or
+        utterances shrink the standard errors printed beside it."""
+        rows = []
+        for w in sorted(set(candidates)):
+            if w >= self.receptive_field:
+                break
+            rows.append(self.row(w))
+            if rows[-1].extra_bits <= tolerance_bits:  # NaN (no seam anywhere) never passes
+                return w, rows + [self.row(self.receptive_field)]
+        return self.receptive_field, rows + [self.row(self.receptive_field)]

@@ -10,6 +10,14 @@ within ``--tolerance``.  ``--write`` stores it in the checkpoint, and folded gen
 whole receptive field, unless ``--warmup-samples`` says otherwise (``vqspeech.decoder_history``).
 ``--model`` may also be a WaveNet vocoder (``vqspeech train-vocoder``), measured on the log-mel
 frames of the real audio.
+
+``--free-running`` then checks the choice on generated audio (``vqspeech.fold_divergence``): it folds
+the codes of the first ``--seconds`` of each utterance into ``--segments`` segments, generates them
+with the chosen warm-up and with the whole receptive field (``--seeds``), and measures the KL from
+the distribution each sample after a seam was drawn from to the unfolded decoder's.  If the chosen
+warm-up adds more than ``--tolerance`` bits/sample beyond the full warm-up's, the next longer
+candidate is tried, and so on; ``--write`` stores the one that passes.  It generates audio, so it
+takes minutes (about 7 s per utterance, warm-up and seed for a 20-layer decoder on one CPU core).
 """
 
 from __future__ import annotations
@@ -30,8 +38,62 @@ def _load(path: str | None, device):
     return load_model_arg(path, device)
 
 
+def _seeds(value: str) -> list[int]:
+    import argparse
+
+    try:
+        seeds = [int(v) for v in value.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {value!r}") from None
+    if any(v < 0 for v in seeds):
+        raise argparse.ArgumentTypeError(f"seeds must be >= 0, got {value!r}")
+    return seeds
+
+
+def _free_running(lm, args, prof, chosen: int) -> tuple[int, dict]:
+    """Check ``chosen`` (and longer candidates while it fails) on generated audio; print the table
+    and return the confirmed history and the record's ``free_running`` entry."""
+    import torch
+
+    from ..decoder_history import candidate_histories
+    from ..errors import UserError
+    from ..fold_divergence import WarmupComparison
+    from ..generation import default_method
+    from ..teacher_forcing import load_crops
+
+    model = lm.model
+    device = next(model.parameters()).device
+    method = args.method or default_method(device)
+    samples = int(args.seconds * lm.sample_rate) // model.hop * model.hop
+    try:
+        wav, speakers = load_crops(lm, args.data_dir, args.utterances, samples, pad=False)
+    except ValueError as exc:
+        raise UserError(f"--seconds {args.seconds:g}: {exc}") from None
+    with torch.no_grad():
+        codes = model.encode(wav.to(device))["codes"].cpu()
+    cmp = WarmupComparison(model, list(codes), speakers.tolist(), args.seeds, method, args.segments)
+    rf = prof.receptive_field
+    confirmed, rows = cmp.confirm([c for c in candidate_histories(rf, model.hop) if c >= chosen], args.tolerance)
+    print(f"\n# free-running: {len(codes)} utterances x {samples / lm.sample_rate:.2f} s, {args.segments} "
+          f"segments each, seeds {','.join(map(str, args.seeds))}, {method}")
+    print("\n| warm-up (samples) | KL after the seams, bits/sample | beyond the full warm-up's, paired |")
+    print("|---:|---:|---:|")
+    for r in rows:
+        mark = (" (receptive field)" if r.warmup == rf else "") + (" **confirmed**" if r.warmup == confirmed else "")
+        extra = "0" if r.warmup == rf else f"{r.extra_bits:+.6f} ± {r.extra_se:.6f}"
+        print(f"| {r.warmup:,}{mark} | {r.kl_bits:.6f} ± {r.kl_se:.6f} | {extra} |")
+    verdict = "confirms it" if confirmed == chosen else f"needs {confirmed} samples"
+    print(f"\nfree-running, the teacher-forced choice of {chosen} samples {verdict} "
+          f"(at most {args.tolerance:g} bits/sample beyond the full warm-up's)")
+    entry = {"samples": confirmed, "teacher_forced_samples": chosen, "seeds": list(args.seeds),
+             "seconds": float(args.seconds), "segments": args.segments, "utterances": len(codes), "method": method,
+             "rows": [[r.warmup, r.kl_bits, r.kl_se, r.extra_bits, r.extra_se, r.pairs] for r in rows]}
+    return confirmed, entry
+
+
 def main(argv: list[str] | None = None) -> int:
     from ..decoder_history import DEFAULT_TOLERANCE_BITS
+    from ..generation import METHODS
 
     p = parser("vqspeech measure-history", __doc__.split("\n\n")[0])
     add_model_args(p)
@@ -42,6 +104,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tolerance", type=float_at_least(0), default=DEFAULT_TOLERANCE_BITS,
                    help="the most KL (bits per sample) the chosen history may add")
     p.add_argument("--write", action="store_true", help="store the chosen history in the --model checkpoint")
+    fr = p.add_argument_group("free-running check (--free-running)")
+    fr.add_argument("--free-running", action="store_true",
+                    help="confirm the choice on folded generation's own output, stepping up to longer histories "
+                         "until one is within --tolerance of the full warm-up (VQ-VAE models; generates audio)")
+    fr.add_argument("--seeds", type=_seeds, default="0", help="sampling seeds, comma-separated")
+    fr.add_argument("--seconds", type=float_at_least(0, strictly=True), default=2.5,
+                    help="the first S seconds of each utterance (longer ones only) are generated")
+    fr.add_argument("--segments", type=int_at_least(2), default=8, help="segments each utterance is folded into")
+    fr.add_argument("--method", default=None, choices=list(METHODS),
+                    help="generation backend (default: the device's, as convert-voice picks it)")
     args = p.parse_args(argv)
 
     def work() -> int:
@@ -52,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.model is None and args.write:
             raise UserError("--write needs --model (the shipped model is not rewritten)")
         lm = _load(args.model, resolve_device(args.device))
+        if args.free_running and not hasattr(lm.model, "encode"):
+            raise UserError(f"{args.model}: --free-running needs a VQ-VAE (a WaveNet vocoder's folded generation "
+                            "is not measured free-running)")
         try:
             prof = measure_model_history(lm, args.data_dir, args.utterances, args.offset)
         except ValueError as exc:
@@ -67,8 +142,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {r.samples:,}{mark} | {r.kl_bits:.6f} | {r.bits:.4f} |")
         print(f"\nshortest history within {args.tolerance:g} bits/sample: {chosen} samples "
               f"({100 * chosen / rf:.0f}% of the receptive field)")
+        record = prof.to_record(args.tolerance, args.data_dir)
+        if args.free_running:
+            chosen, record["free_running"] = _free_running(lm, args, prof, chosen)
+            record["samples"] = chosen
         if args.write:
-            store_measured_history(args.model, prof.to_record(args.tolerance, args.data_dir))
+            store_measured_history(args.model, record)
             print(f"{args.model}: folded generation now warms up {chosen} samples by default")
         return 0
 
