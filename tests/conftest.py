@@ -7,7 +7,16 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
+
+# One torch thread per process unless the caller says otherwise.  The tests' models are tiny, and
+# many tests run CLIs and workers as subprocesses beside this one: on 2 cores the suite took 9.3
+# min with one thread per process against 11.6-12.7 with torch's default two (thread hand-offs
+# cost more than they give at these sizes).  Tests that are about threads set them themselves
+# (bf16-cpu's blocks, numba's threads, the training workers).  Set before torch is imported, and
+# inherited by the subprocesses.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import torch  # noqa: E402
 
 # Without CUDA the Triton generator runs in Triton's interpreter; it must be on before triton is
 # first imported (tests/test_generation_triton.py).
