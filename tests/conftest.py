@@ -11,9 +11,9 @@ import pytest
 # One torch thread per process unless the caller says otherwise.  The tests' models are tiny, and
 # many tests run CLIs and workers as subprocesses beside this one: in a fresh clone on 2 cores
 # the suite took 10.6 min with one thread per process against 12.7 with torch's default two
-# (thread hand-offs cost more than they give at these sizes).  Tests that are about threads set them themselves
-# (bf16-cpu's blocks, numba's threads, the training workers).  Set before torch is imported, and
-# inherited by the subprocesses.
+# (thread hand-offs cost more than they give at these sizes).  Tests that are about threads set
+# them themselves (bf16-cpu's blocks, numba's threads, the training workers).  Set before torch is
+# imported, and inherited by the subprocesses.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch  # noqa: E402

@@ -187,13 +187,12 @@ class WarmupComparison:
     def confirm(self, candidates: list[int], tolerance_bits: float) -> tuple[int, list[WarmupDivergence]]:
         """The first of ``candidates`` (in increasing order, generating each in turn) whose mean KL
         beyond the full warm-up's is at most ``tolerance_bits`` (the receptive field when none
-        is), and the rows measured on the way, the full warm-up's (the reference) last.  A (noisy) mean, not a significance test: more seeds or
-        utterances shrink the standard errors printed beside it."""
-        rows = []
-        for w in sorted(set(candidates)):
-            if w >= self.receptive_field:
-                break
+        is), and the rows measured on the way, the full warm-up's (the reference) last.  A noisy
+        mean, not a significance test: more seeds or utterances shrink the standard errors."""
+        rows, chosen = [], self.receptive_field
+        for w in sorted(c for c in set(candidates) if c < self.receptive_field):
             rows.append(self.row(w))
             if rows[-1].extra_bits <= tolerance_bits:  # NaN (no seam anywhere) never passes
-                return w, rows + [self.row(self.receptive_field)]
-        return self.receptive_field, rows + [self.row(self.receptive_field)]
+                chosen = w
+                break
+        return chosen, rows + [self.row(self.receptive_field)]
