@@ -214,6 +214,8 @@ def test_the_command_gives_one_line_errors(trained_tiny, tiny_corpus, tmp_path, 
         (["--model", model, "--data-dir", str(tmp_path / "none")], "none"),
         (["--data-dir", dev, "--write"], "--write needs --model"),
         (["--model", model, "--data-dir", dev, "--free-running", "--seconds", "1000"], "--seconds 1000: "),
+        (["--model", model, "--data-dir", dev, "--seeds", "1", "--segments", "4"],
+         "--seeds and --segments only apply with --free-running"),
     ]
     for argv, needle in cases:
         assert measure_main(argv) == 2

@@ -92,6 +92,8 @@ def _free_running(lm, args, prof, chosen: int) -> tuple[int, dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import argparse
+
     from ..decoder_history import DEFAULT_TOLERANCE_BITS
     from ..generation import METHODS
 
@@ -108,13 +110,20 @@ def main(argv: list[str] | None = None) -> int:
     fr.add_argument("--free-running", action="store_true",
                     help="confirm the choice on folded generation's own output, stepping up to longer histories "
                          "until one is within --tolerance of the full warm-up (VQ-VAE models; generates audio)")
-    fr.add_argument("--seeds", type=_seeds, default="0", help="sampling seeds, comma-separated")
-    fr.add_argument("--seconds", type=float_at_least(0, strictly=True), default=2.5,
-                    help="the first S seconds of each utterance (longer ones only) are generated")
-    fr.add_argument("--segments", type=int_at_least(2), default=8, help="segments each utterance is folded into")
-    fr.add_argument("--method", default=None, choices=list(METHODS),
+    # Defaults are applied after parsing (argparse.SUPPRESS leaves an option out of args unless given),
+    # so that these options given without --free-running are an error rather than silently ignored.
+    fr.add_argument("--seeds", type=_seeds, default=argparse.SUPPRESS, help="sampling seeds, comma-separated (default: 0)")
+    fr.add_argument("--seconds", type=float_at_least(0, strictly=True), default=argparse.SUPPRESS,
+                    help="the first S seconds of each utterance (longer ones only) are generated (default: 2.5)")
+    fr.add_argument("--segments", type=int_at_least(2), default=argparse.SUPPRESS, help="segments each utterance is folded into (default: 8)")
+    fr.add_argument("--method", choices=list(METHODS), default=argparse.SUPPRESS,
                     help="generation backend (default: the device's, as convert-voice picks it)")
     args = p.parse_args(argv)
+    free_running_only = {"seeds": [0], "seconds": 2.5, "segments": 8, "method": None}
+    stray = [f"--{k}" for k in free_running_only if hasattr(args, k)]
+    for key, default in free_running_only.items():
+        if not hasattr(args, key):
+            setattr(args, key, default)
 
     def work() -> int:
         from ..checkpoint import store_measured_history
@@ -123,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.model is None and args.write:
             raise UserError("--write needs --model (the shipped model is not rewritten)")
+        if stray and not args.free_running:
+            raise UserError(f"{' and '.join(stray)} only apply with --free-running")
         lm = _load(args.model, resolve_device(args.device))
         if args.free_running and not hasattr(lm.model, "encode"):
             raise UserError(f"{args.model}: --free-running needs a VQ-VAE (a WaveNet vocoder's folded generation "
