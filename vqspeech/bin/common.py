@@ -12,7 +12,7 @@ from .runner import float_at_least, int_at_least
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="checkpoint (exp/<tag>/checkpoint.pt); default: the shipped model")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 (default cpu)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1")
 
 
 def add_sampling_args(p: argparse.ArgumentParser) -> None:

@@ -112,16 +112,19 @@ def main(argv: list[str] | None = None) -> int:
                          "until one is within --tolerance of the full warm-up (VQ-VAE models; generates audio)")
     # Defaults are applied after parsing (argparse.SUPPRESS leaves an option out of args unless given),
     # so that these options given without --free-running are an error rather than silently ignored.
-    fr.add_argument("--seeds", type=_seeds, default=argparse.SUPPRESS, help="sampling seeds, comma-separated (default: 0)")
+    free_running_defaults = {"seeds": [0], "seconds": 2.5, "segments": 8, "method": None}
+    fr.add_argument("--seeds", type=_seeds, default=argparse.SUPPRESS, help="sampling seeds, comma-separated "
+                    f"(default: {','.join(map(str, free_running_defaults['seeds']))})")
     fr.add_argument("--seconds", type=float_at_least(0, strictly=True), default=argparse.SUPPRESS,
-                    help="the first S seconds of each utterance (longer ones only) are generated (default: 2.5)")
-    fr.add_argument("--segments", type=int_at_least(2), default=argparse.SUPPRESS, help="segments each utterance is folded into (default: 8)")
+                    help="the first S seconds of each utterance (longer ones only) are generated "
+                         f"(default: {free_running_defaults['seconds']:g})")
+    fr.add_argument("--segments", type=int_at_least(2), default=argparse.SUPPRESS,
+                    help=f"segments each utterance is folded into (default: {free_running_defaults['segments']})")
     fr.add_argument("--method", choices=list(METHODS), default=argparse.SUPPRESS,
                     help="generation backend (default: the device's, as convert-voice picks it)")
     args = p.parse_args(argv)
-    free_running_only = {"seeds": [0], "seconds": 2.5, "segments": 8, "method": None}
-    stray = [f"--{k}" for k in free_running_only if hasattr(args, k)]
-    for key, default in free_running_only.items():
+    stray = [f"--{k}" for k in free_running_defaults if hasattr(args, k)]
+    for key, default in free_running_defaults.items():
         if not hasattr(args, key):
             setattr(args, key, default)
 
