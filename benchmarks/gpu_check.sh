@@ -34,9 +34,11 @@ if step "2. Triton kernel layouts and precisions (20-layer 64/128/128 decoder)" 
     --segments "${SEGMENTS:-512,1024}" --json "$OUT/triton_variants.json" 2>&1 | grep -v -i warn | tail -30
 fi
 if step "3. training benchmark (gpu.yaml model, batch 32 x 16384) and kernel profile" 90; then
+  rows="channels-last + torch.compile;+ Triton gate kernels;+ cuDNN autotuning;+ encoder compiled"
+  rows+=";+ coordinate-descent tuning;channels-last + torch.compile, batch x2"
   timeout "$(lim 260)" $PY benchmarks/training.py --config egs/mini/conf/gpu.yaml --batch 32 --steps 30 --warmup 5 \
-    --variants "${TRAIN_VARIANTS:-channels-last + torch.compile;+ Triton gate kernels;+ coordinate-descent tuning;channels-last + torch.compile, batch x2}" \
-    --train-data /tmp/gdata/train --profile "$OUT/train_profile.txt" --json "$OUT/train.json" 2>&1 | grep -v -i warn | tail -40
+    --variants "${TRAIN_VARIANTS:-$rows}" \
+    --train-data /tmp/gdata/train --profile "$OUT/train_profile.txt" --parts --json "$OUT/train.json" 2>&1 | grep -v -i warn | tail -48
 fi
 if step "4. generation benchmark (20-layer 64/128/128 decoder)" 120; then
   timeout "$(lim 250)" $PY benchmarks/generation.py --device cuda --config decoder-20-layers --cached-samples 2048 \

@@ -20,12 +20,18 @@ on random audio (speed does not depend on the data), with the training loop's ow
   from pinned memory: the copy drained the stream every step), ``fused Adam``
   (``Adam(fused=True)``), ``Triton gate kernels`` (``WaveNet.gate_kernel``: the gate and its
   backward, with the conditioning's per-frame gradient, as the hand-written kernel pair of
-  ``vqspeech/models/gate_kernel.py``), and, on request, ``coordinate-descent tuning`` (Inductor tunes its kernels' block sizes), ``whole
-  model compiled`` (encoder, quantizer and loss too), ``max-autotune`` (Inductor's
-  matrix-product templates; slow to compile) and the default at two and four times the batch.
+  ``vqspeech/models/gate_kernel.py``), ``cuDNN autotuning`` (``torch.backends.cudnn.benchmark``:
+  cuDNN times its algorithms for the encoder's strided convolutions), ``encoder compiled`` (the
+  encoder compiled on its own, its pads and ReLUs fused), and, on request, ``coordinate-descent
+  tuning`` (Inductor tunes its kernels' block sizes), ``whole model compiled`` (encoder, quantizer
+  and loss too), ``max-autotune`` (Inductor's matrix-product templates; slow to compile) and the
+  default at two and four times the batch.
 
 ``--variants`` picks rows by name (separated by ';'); ``--profile F`` writes the CUDA kernels
-that take the channels-last + compile step's time (torch.profiler, 3 steps) to F and prints the top.
+that take the channels-last + compile step's time (torch.profiler, 3 steps) to F and prints the top;
+``--parts`` also times two parts of the first row's step alone (the encoder's forward and
+backward; the gradient clipping and Adam's update), so that what is left is the quantizer, the
+decoder and the loss.
 
 It prints seconds of audio per second, steps/s, the ratio to the first row and the achieved
 TFLOP/s, counted as 3 x 2 x the decoder's forward multiply-adds per sample (forward + the two
@@ -72,12 +78,18 @@ def _sync(device):
 def time_variant(cfg, device, batch: int, segment: int, steps: int, warmup: int, upsample: str,
                  compile_: str | None = None, fused_adam: bool = False, profile: str | None = None,
                  cond_layout: str = "frames-last", merge_skip_res: bool = True, pageable_copy: bool = False,
-                 tuning: bool = False, gate_kernel: str = "torch") -> dict:
+                 tuning: bool = False, gate_kernel: str = "torch", cudnn_benchmark: bool = False,
+                 compile_encoder: bool = False, parts: bool = False) -> dict:
     """``compile_``: None, ``decoder``, ``model`` or ``decoder-autotune``; ``tuning``: Inductor's
-    coordinate-descent tuning of its own kernels' block sizes (for this variant's compile)."""
+    coordinate-descent tuning of its own kernels' block sizes (for this variant's compile);
+    ``cudnn_benchmark``: cuDNN times its algorithms for each new shape (the encoder's strided
+    convolutions; training crops have one shape); ``compile_encoder``: the encoder compiled on
+    its own (a whole-model compile breaks its graph at the quantizer); ``parts``:
+    also time the step's parts alone (:func:`time_parts`)."""
     import torch._inductor.config as inductor_config
 
     inductor_config.coordinate_descent_tuning = tuning
+    torch.backends.cudnn.benchmark = cudnn_benchmark
     # Dynamo would reuse the previous row's compiled decoder for this new model of the same
     # structure (seen on the H200: a tuning row "compiled" in 0.4 s); every compiled row compiles.
     torch._dynamo.reset()
@@ -93,6 +105,8 @@ def time_variant(cfg, device, batch: int, segment: int, steps: int, warmup: int,
         model.decoder.compile(dynamic=False, mode="max-autotune-no-cudagraphs")
     elif compile_ == "model":
         model.compile(dynamic=False)
+    if compile_encoder:
+        model.encoder.compile(dynamic=False)
     # the quantizer's per-step index copy as it was before it was queued from pinned memory
     quantizer.to_device_async = (lambda t, dev: t.to(dev)) if pageable_copy else QUEUED_COPY
     params = [p for p in model.parameters() if p.requires_grad]
@@ -120,8 +134,39 @@ def time_variant(cfg, device, batch: int, segment: int, steps: int, warmup: int,
         write_profile(lambda: _optimise(model, opt, scaler, params, wav, spk, amp, device, 1.0), profile)
     audio = batch * segment / cfg.sample_rate
     flops = 6 * decoder_macs_per_sample(cfg.decoder_conf) * batch * segment
-    return {"steps_per_s": 1 / dt, "audio_s_per_s": audio / dt, "tflops": flops / dt / 1e12, "warmup_s": first,
-            "final_loss": loss, "batch": batch}
+    result = {"steps_per_s": 1 / dt, "audio_s_per_s": audio / dt, "tflops": flops / dt / 1e12, "warmup_s": first,
+              "final_loss": loss, "batch": batch}
+    if parts:
+        result["parts_ms"] = {"whole step": 1e3 * dt, **time_parts(model, opt, params, wav, amp, device, steps)}
+    return result
+
+
+def time_parts(model, opt, params, wav: torch.Tensor, amp, device, steps: int) -> dict[str, float]:
+    """Milliseconds per step of two parts of the training step, each run alone on the same model
+    and (B, T) batch ``wav``: ``encoder forward + backward`` (the latents under autocast, and the
+    gradient of their mean square back to the encoder's weights) and ``clip + Adam`` (the global
+    gradient norm, the clipping and the optimiser's update, on the gradients the step left).
+    What the whole step spends beyond them is the quantizer, the decoder and the loss."""
+    def encoder_pass():
+        opt.zero_grad(set_to_none=True)  # as the step does: the backward writes fresh gradients
+        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+            z = model.latents(wav)
+        z.float().square().mean().backward()
+
+    def update():
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+
+    out = {}
+    for name, fn in (("encoder forward + backward", encoder_pass), ("clip + Adam", update)):
+        fn()  # warm-up (cuDNN's choice, Adam's state)
+        _sync(device)
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            fn()
+        _sync(device)
+        out[name] = 1e3 * (time.perf_counter() - t0) / steps
+    return out
 
 
 def write_profile(step, path: str, rows: int = 25) -> None:
@@ -177,6 +222,9 @@ def main(argv=None) -> int:
     p.add_argument("--variants", default=None,
                    help="row names separated by ';' (default: all but the slow ones: whole model, max-autotune, x2)")
     p.add_argument("--profile", default=None, help="CUDA: write the shipped form's kernel-time table here")
+    p.add_argument("--parts", action="store_true",
+                   help="also time the encoder's forward + backward and the clipped Adam update alone "
+                        "(the first row's model)")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     cfg = load_config(args.config)
@@ -202,6 +250,8 @@ def main(argv=None) -> int:
             "channels-last + torch.compile": base,
             "+ fused Adam": {**base, "fused_adam": True},
             "+ Triton gate kernels": {**base, "gate_kernel": "triton"},
+            "+ cuDNN autotuning": {**base, "cudnn_benchmark": True},
+            "+ encoder compiled": {**base, "compile_encoder": True},
             "+ coordinate-descent tuning": {**base, "tuning": True},
             "+ whole model compiled": {**base, "compile_": "model"},
             "+ max-autotune": {**base, "compile_": "decoder-autotune"},
@@ -219,7 +269,8 @@ def main(argv=None) -> int:
         factor = kw.pop("batch_factor", 1)
         prof = args.profile if label == "channels-last + torch.compile" else None
         try:
-            r = time_variant(cfg, device, batch * factor, segment, args.steps, args.warmup, profile=prof, **kw)
+            r = time_variant(cfg, device, batch * factor, segment, args.steps, args.warmup, profile=prof,
+                             parts=args.parts and not rows, **kw)
         except Exception as e:  # one failed variant (a compiler error) must not lose the others
             print(f"{label}: failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}", flush=True)
             continue
@@ -231,6 +282,12 @@ def main(argv=None) -> int:
     for r in rows:
         print(f"| {r['variant']} | {r['batch']} | {r['audio_s_per_s']:,.1f} | {r['steps_per_s']:.2f} | "
               f"{r['audio_s_per_s'] / base:.2f}x | {r['tflops']:.2f} | {r['warmup_s']:.1f} s |")
+    if rows and "parts_ms" in rows[0]:
+        parts = rows[0]["parts_ms"]
+        rest = parts["whole step"] - sum(v for k, v in parts.items() if k != "whole step")
+        print(f"\nparts of one step of {rows[0]['variant']}, each timed alone:")
+        for k, v in {**parts, "the rest (quantizer, decoder, loss)": rest}.items():
+            print(f"  {k}: {v:.2f} ms ({100 * v / parts['whole step']:.0f}%)")
     result = {"config": args.config, "device": name, "batch": batch, "segment": segment, "rows": rows}
     if args.train_data:
         rate = time_loader(cfg, args.train_data, batch, segment, max(10, args.steps))

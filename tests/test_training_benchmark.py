@@ -1,0 +1,50 @@
+"""benchmarks/training.py's breakdown of a training step (``--parts``): each part is timed alone,
+and the encoder's part reaches the encoder's weights and nothing else."""
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import training as training_benchmark  # noqa: E402
+
+from vqspeech.config import load_config  # noqa: E402
+from vqspeech.models import build_model  # noqa: E402
+
+
+def test_encoder_part_reaches_only_the_encoder():
+    cfg = load_config(ROOT / "egs/mini/conf/gpu.yaml")
+    torch.manual_seed(0)
+    model = build_model(cfg, num_speakers=2)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=1e-3)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    wav = 0.1 * torch.randn(2, 1024)
+    parts = training_benchmark.time_parts(model, opt, params, wav, None, torch.device("cpu"), steps=1)
+    assert set(parts) == {"encoder forward + backward", "clip + Adam"}
+    assert all(v > 0 for v in parts.values())
+    named = dict(model.named_parameters())
+    encoder = {n for n in named if n.startswith("encoder.")}
+    assert encoder
+    # the last thing run was the update on the encoder pass's gradients: only the encoder has
+    # gradients, and only its weights moved
+    for n, p in named.items():
+        assert (p.grad is not None) == (n in encoder), n
+        assert (not torch.equal(p, before[n])) == (n in encoder), n
+
+
+def test_parts_are_printed_and_written(tmp_path, capsys):
+    out = tmp_path / "train.json"
+    rc = training_benchmark.main(["--config", str(ROOT / "egs/mini/conf/gpu.yaml"), "--device", "cpu",
+                                  "--batch", "2", "--segment", "1024", "--steps", "1", "--warmup", "1",
+                                  "--variants", "channels-last", "--parts", "--json", str(out)])
+    assert rc == 0
+    row = json.loads(out.read_text())["rows"][0]
+    parts = row["parts_ms"]
+    assert parts["whole step"] > parts["encoder forward + backward"] > 0
+    assert abs(parts["whole step"] - 1e3 / row["steps_per_s"]) < 1e-6
+    printed = capsys.readouterr().out
+    assert "encoder forward + backward:" in printed and "the rest (quantizer, decoder, loss):" in printed
