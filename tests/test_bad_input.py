@@ -1,7 +1,6 @@
 """A newcomer's mistakes and a stranger's files: one line naming the file/argument, exit 2, nothing half-written."""
 
 import os
-import pickle
 import subprocess
 import sys
 

@@ -9,7 +9,7 @@ from vqspeech.bin.decode import main as decode_main
 from vqspeech.bin.encode import main as encode_main
 from vqspeech.codes_file import read_codes
 from vqspeech.checkpoint import load_model
-from vqspeech.conversion import convert, decode_codes, encode_wav, plan_folds
+from vqspeech.conversion import decode_codes, encode_wav, plan_folds
 from vqspeech.kaldi_data_dir import read_data_dir
 from vqspeech.generation import SamplingOptions
 

@@ -44,8 +44,6 @@ def test_ten_minutes_in_bounded_memory(trained_tiny, tmp_path):
 
 def test_chunked_encoding_covers_a_wide_encoders_receptive_field():
     """A log-mel encoder sees ~46 hops; blocks keep that much context, so chunking changes nothing."""
-    import torch
-
     from vqspeech.config import config_from_dict
     from vqspeech.conversion import encode_wav, encoder_margin
     from vqspeech.models import build_model

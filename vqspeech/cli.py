@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "convert-voice": ("vqspeech.bin.convert_voice", "main", "voice conversion of files or data directories"),
     "phone-report": ("vqspeech.bin.phone_report", "main", "how well the codes match phones (ABX, purity, ...)"),
     "align": ("vqspeech.bin.align", "main", "pocketsphinx forced alignment -> phones.ctm"),
+    "import-alignments": ("vqspeech.bin.import_alignments", "main",
+                          "TextGrid / TIMIT .PHN / HTK .lab alignments -> phones.ctm"),
     "vc-eval": ("vqspeech.bin.vc_eval", "main", "evaluate voice conversion (MCD, F0, speaker, WER)"),
     "train-prior": ("vqspeech.bin.train_prior", "main", "train the autoregressive prior over a model's codes"),
     "sample": ("vqspeech.bin.sample", "main", "speech sampled from the prior in a chosen voice"),

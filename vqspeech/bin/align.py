@@ -9,7 +9,6 @@ from .runner import parser, run_user_command, int_at_least
 
 
 def main(argv: list[str] | None = None) -> int:
-    
     p = parser("vqspeech align", "Forced phone alignment with pocketsphinx.")
     p.add_argument("--data-dir", required=True)
     p.add_argument("--jobs", type=int_at_least(1), default=2)
