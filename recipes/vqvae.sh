@@ -3,8 +3,10 @@
 #   . ../../recipes/vqvae.sh "$@"
 # Stages (run a range with --stage N --stop-stage M):
 #   0  corpus:     prepare the corpus (the corpus's local/data.sh)
-#   1  data dirs:  validate data/{train,dev,test} (sorting, keys, audio readable); with --align true,
-#                  forced-align (pocketsphinx) the sets that have no phones.ctm
+#   1  data dirs:  validate data/{train,dev,test} (sorting, keys, audio readable); with --alignments P,
+#                  import other tools' alignment files under P (TextGrid, TIMIT .PHN, HTK .lab) into the
+#                  sets that have no phones.ctm; with --align true, forced-align (pocketsphinx) the sets
+#                  that still have none
 #   2  train:      train the VQ-VAE with conf/${config}.yaml into exp/${tag}
 #   3  encode:     codes of the dev and test sets -> exp/${tag}/codes/<set>.txt (+ encoder features .npz)
 #   4  convert:    a few converted examples for every (source, target) speaker pair of the test set
@@ -39,6 +41,8 @@ export python
 nproc_per_node=${nproc_per_node:-1} # >1: torchrun with DistributedDataParallel
 train_args=${train_args:-}         # extra arguments for 'vqspeech train'
 align=${align:-false}              # stage 1: forced alignment for corpora without phones.ctm
+alignments=${alignments:-}         # stage 1: a file or folder of alignments from another tool (import-alignments)
+alignment_args=${alignment_args:-}  # stage 1: extra arguments for it (e.g. "--fold timit39" or "--tier phones")
 convert_examples=${convert_examples:-1}  # utterances converted per speaker pair in stage 4
 vc_sentences=${vc_sentences:-2}     # stage 6: sentences converted between every speaker pair
 decode_args=${decode_args:-}       # extra arguments for generation (e.g. "--temperature 0.9")
@@ -49,10 +53,15 @@ prior_samples=${prior_samples:-2}  # stage 7: samples per test speaker
 voice_shifts=${voice_shifts:-}     # stage 2: also train on every training speaker shifted by these semitones
                                    # (comma-separated, e.g. -4,-2,2,4; 'vqspeech shift-voices'), after --heldout-speakers
 vocoder_config=${vocoder_config:-}  # stage 8: conf/<vocoder_config>.yaml (empty: stage 8 is skipped)
-__option_names="stage stop_stage config tag data_args train_sets python nproc_per_node train_args align convert_examples vc_sentences decode_args heldout_speakers prior_config prior_samples voice_shifts vocoder_config ${corpus_options:-}"
+__option_names="stage stop_stage config tag data_args train_sets python nproc_per_node train_args align alignments alignment_args convert_examples vc_sentences decode_args heldout_speakers prior_config prior_samples voice_shifts vocoder_config ${corpus_options:-}"
 
 . "$(dirname "${BASH_SOURCE[0]}")/utils/parse_options.sh"
 if [ $# -gt 0 ]; then echo "$0: error: unexpected argument '$1'" >&2; exit 2; fi
+# A path option given relative means relative to where the user ran run.sh (which cd's to its folder).
+caller_dir=${caller_dir:-$PWD}
+for __v in alignments ${corpus_path_options:-}; do
+  case "${!__v}" in ""|/*) ;; *) printf -v "$__v" '%s' "${caller_dir}/${!__v}" ;; esac
+done
 
 tag=${tag:-$(basename "${config}" .yaml)}
 # --config takes a path to a YAML file or the name of one in conf/; say which was used.
@@ -80,6 +89,15 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
   for set in ${train_sets} ${dev_set} ${test_sets}; do
     ${python} -m vqspeech validate-data-dir "data/${set}"
   done
+  if [ -n "${alignments}" ]; then
+    for set in ${train_sets} ${dev_set} ${test_sets}; do
+      if [ ! -f "data/${set}/phones.ctm" ]; then
+        log "Stage 1: phone alignments of data/${set} from ${alignments}"
+        # shellcheck disable=SC2086
+        ${python} -m vqspeech import-alignments --data-dir "data/${set}" ${alignment_args} "${alignments}"
+      fi
+    done
+  fi
   if [ "${align}" = true ]; then
     for set in ${train_sets} ${dev_set} ${test_sets}; do
       if [ ! -f "data/${set}/phones.ctm" ]; then

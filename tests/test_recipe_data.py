@@ -41,6 +41,34 @@ def test_stages_0_1_build_valid_data(recipe_copy):
     assert "data/dev/utt2spk:2: not sorted" in res.stderr and "Traceback" not in res.stderr
 
 
+def test_stage_1_imports_alignments_given_relative_to_the_caller(recipe_copy):
+    """--alignments (a folder of TextGrids, as the Montreal Forced Aligner writes them) fills the
+    phones.ctm a set lacks; a relative path is read from where the user ran run.sh."""
+    if shutil.which("flite") is None:
+        pytest.skip("flite missing")
+    import soundfile as sf
+
+    from vqspeech.alignments import read_ctm, write_textgrid
+
+    res = _run(recipe_copy, "--stage", "0", "--stop-stage", "1", "--data-args", "--num-sentences 4 --speakers awb,slt")
+    assert res.returncode == 0, res.stderr
+    test = recipe_copy / "data" / "test"
+    made = (test / "phones.ctm").read_bytes()
+    dd = read_data_dir(test)
+    root = recipe_copy.parents[1]
+    for utt, intervals in read_ctm(test / "phones.ctm").items():
+        duration = sf.info(dd.audio_of(utt)[0]).duration
+        write_textgrid(root / "mfa" / dd.utt2spk[utt] / f"{utt}.TextGrid", {"phones": intervals}, duration)
+    (test / "phones.ctm").unlink()
+    res = subprocess.run(["bash", "egs/mini/run.sh", "--stage", "1", "--stop-stage", "1", "--alignments", "mfa"],
+                         cwd=root, capture_output=True, text=True,
+                         env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "python": sys.executable})
+    assert res.returncode == 0, res.stderr
+    assert f"phone alignments of data/test from {root}/mfa" in res.stdout
+    assert "phone alignments of data/train" not in res.stdout  # it has its phones.ctm
+    assert (test / "phones.ctm").read_bytes() == made
+
+
 def test_unknown_option_is_an_error(recipe_copy):
     res = _run(recipe_copy, "--stage", "0", "--no-such-option", "1")
     assert res.returncode == 2 and "unknown option --no-such-option" in res.stderr
@@ -88,6 +116,12 @@ def test_vctk_option_parsing(tmp_path):
                          env={**__import__("os").environ, "python": sys.executable})
     assert res.returncode == 2 and f"{tmp_path}: not a VCTK root" in res.stderr
     assert "--vctk-root " + str(tmp_path) + " --mic mic2" in res.stdout
+    # a relative --vctk-root is read from the caller's folder, not the recipe's
+    (tmp_path / "corpus").mkdir()
+    res = subprocess.run(["bash", str(run), "--stage", "0", "--stop-stage", "0", "--vctk-root", "corpus"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                         env={**__import__("os").environ, "python": sys.executable})
+    assert res.returncode == 2 and f"{tmp_path}/corpus: not a VCTK root" in res.stderr
 
 
 def test_config_is_a_path_or_a_name(recipe_copy):

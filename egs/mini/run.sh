@@ -3,6 +3,7 @@
 #   ./run.sh                          all stages with conf/default.yaml (spectral decoder, ~13 min of training)
 #   ./run.sh --stage 0 --stop-stage 1 --data-args "--num-sentences 12"   a tiny corpus only
 #   ./run.sh --config gpu             the larger config meant for a GPU
+caller_dir=$PWD                   # relative path options are read from here
 cd "$(dirname "$0")"
 num_sentences=200
 config=default
