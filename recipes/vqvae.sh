@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Shared VQ-VAE recipe stages. A corpus run.sh sets the variables below and calls
 #   . ../../recipes/vqvae.sh "$@"
-# Stages (run a range with --stage N --stop-stage M):
+# Stages (run a range with --stage N --stop-stage M, leaving out --skip-stages 4,6):
 #   0  corpus:     prepare the corpus (the corpus's local/data.sh)
 #   1  data dirs:  validate data/{train,dev,test} (sorting, keys, audio readable); with --alignments P,
 #                  import other tools' alignment files under P (TextGrid, TIMIT .PHN, HTK .lab) into the
@@ -25,10 +25,13 @@
 set -euo pipefail
 
 log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') ($(basename "$0"):${BASH_LINENO[0]}) $*"; }
+# run_stage N: whether stage N lies in [--stage, --stop-stage] and is not one of --skip-stages
+run_stage() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ] && [[ " ${skip_stages//,/ } " != *" $1 "* ]]; }
 
 # --- defaults a corpus run.sh may override (before sourcing) or the user on the command line ---
 stage=${stage:-0}
 stop_stage=${stop_stage:-100}
+skip_stages=${skip_stages:-}       # stages not run even inside [stage, stop_stage] (comma-separated)
 config=${config:-default}          # conf/<config>.yaml
 tag=${tag:-}                       # exp/<tag>; defaults to the config's basename
 data_args=${data_args:-}           # extra arguments for local/data.sh
@@ -53,7 +56,7 @@ prior_samples=${prior_samples:-2}  # stage 7: samples per test speaker
 voice_shifts=${voice_shifts:-}     # stage 2: also train on every training speaker shifted by these semitones
                                    # (comma-separated, e.g. -4,-2,2,4; 'vqspeech shift-voices'), after --heldout-speakers
 vocoder_config=${vocoder_config:-}  # stage 8: conf/<vocoder_config>.yaml (empty: stage 8 is skipped)
-__option_names="stage stop_stage config tag data_args train_sets python nproc_per_node train_args align alignments alignment_args convert_examples vc_sentences decode_args heldout_speakers prior_config prior_samples voice_shifts vocoder_config ${corpus_options:-}"
+__option_names="stage stop_stage skip_stages config tag data_args train_sets python nproc_per_node train_args align alignments alignment_args convert_examples vc_sentences decode_args heldout_speakers prior_config prior_samples voice_shifts vocoder_config ${corpus_options:-}"
 
 . "$(dirname "${BASH_SOURCE[0]}")/utils/parse_options.sh"
 if [ $# -gt 0 ]; then echo "$0: error: unexpected argument '$1'" >&2; exit 2; fi
@@ -73,18 +76,18 @@ else
   echo "$0: error: --config ${config}: neither a file nor conf/${config%.yaml}.yaml" >&2; exit 2
 fi
 expdir=exp/${tag}
-if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then log "Config: ${conf_file}"; fi
+if run_stage 2; then log "Config: ${conf_file}"; fi
 
 # A corpus's own options (corpus_options, set by its run.sh) go to its local/data.sh.
 corpus_args=()
 for __v in ${corpus_options:-}; do corpus_args+=("--${__v//_/-}" "${!__v}"); done
-if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
+if run_stage 0; then
   log "Stage 0: corpus preparation (local/data.sh ${data_args} ${corpus_args[*]+${corpus_args[*]}})"
   # shellcheck disable=SC2086
   local/data.sh ${data_args} "${corpus_args[@]+"${corpus_args[@]}"}"
 fi
 
-if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
+if run_stage 1; then
   log "Stage 1: validating data directories"
   for set in ${train_sets} ${dev_set} ${test_sets}; do
     ${python} -m vqspeech validate-data-dir "data/${set}"
@@ -119,7 +122,7 @@ if [ -n "${heldout_speakers}" ]; then
 fi
 unshifted_train_dir=${train_dir}
 if [ -n "${voice_shifts}" ]; then train_dir=${train_dir}_shifted${voice_shifts//,/_}; fi
-if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
+if run_stage 2; then
   if [ -n "${heldout_speakers}" ]; then
     log "Stage 2: holding out ${heldout_speakers}: ${unshifted_train_dir}, ${train_dev_dir}"
     ${python} -m vqspeech subset-data-dir "data/${train_sets%% *}" "${unshifted_train_dir}" --exclude-speakers "${heldout_speakers}"
@@ -144,7 +147,7 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
 fi
 model=${expdir}/checkpoint.pt
 
-if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
+if run_stage 3; then
   log "Stage 3: encoding ${dev_set} ${test_sets} with ${model}"
   for set in ${dev_set} ${test_sets}; do
     ${python} -m vqspeech encode --model "${model}" --data-dir "data/${set}" \
@@ -152,14 +155,14 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
   done
 fi
 
-if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
+if run_stage 4; then
   log "Stage 4: converting ${convert_examples} utterance(s) per speaker pair of ${test_sets%% *}"
   # shellcheck disable=SC2086
   ${python} -m vqspeech convert-voice --model "${model}" --data-dir "data/${test_sets%% *}" \
     --all-pairs "${convert_examples}" --output-dir "${expdir}/convert" --no-progress ${decode_args}
   log "Converted examples: ${expdir}/convert/"
 fi
-if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
+if run_stage 5; then
   for set in ${test_sets}; do
     if [ ! -f "data/${set}/phones.ctm" ]; then
       log "Stage 5: data/${set} has no phones.ctm (run the alignment stage); skipping its phone report"; continue
@@ -170,7 +173,7 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
       --output-dir "${expdir}/reports/phones_${set}"
   done
 fi
-if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
+if run_stage 6; then
   for set in ${test_sets}; do
     log "Stage 6: voice-conversion evaluation on ${set} (${vc_sentences} sentences x all speaker pairs)"
     ${python} -W ignore -m vqspeech vc-eval --model "${model}" --data-dir "data/${set}" \
@@ -178,9 +181,9 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
       --max-sentences "${vc_sentences}" --no-progress
   done
 fi
-if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ] && [ -n "${heldout_speakers}" ]; then
+if run_stage 7 && [ -n "${heldout_speakers}" ]; then
   log "Stage 7: skipped with --heldout-speakers (the prior is trained and evaluated on the model's own speakers)"
-elif [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
+elif run_stage 7; then
   train_set=$(basename "${train_dir}")
   log "Stage 7: the prior over codes (encode ${train_set}, train, sample, report)"
   ${python} -m vqspeech encode --model "${model}" --data-dir "${train_dir}" --output "${expdir}/codes/${train_set}.txt"
@@ -199,7 +202,7 @@ elif [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
       --sampled-codes "${expdir}/prior/report/sampled_codes.txt" --output-dir "${expdir}/reports/phones_${set}"
   fi
 fi
-if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
+if run_stage 8; then
   if [ -z "${vocoder_config}" ]; then
     log "Stage 8: skipped (give --vocoder-config vocoder to train and use a WaveNet vocoder)"
   else

@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "subset-data-dir": ("vqspeech.bin.subset_data_dir", "main", "a data directory without some speakers"),
     "shift-voices": ("vqspeech.bin.shift_voices", "main", "more training voices: every speaker shifted by semitones"),
     "prepare-vctk": ("vqspeech.bin.prepare_vctk", "main", "make data directories from a VCTK tree"),
+    "prepare-timit": ("vqspeech.bin.prepare_timit", "main", "make data directories (with phones.ctm) from TIMIT"),
     "train": ("vqspeech.bin.train", "main", "train a VQ-VAE (resumes; torchrun + DDP for many processes)"),
     "train-vocoder": ("vqspeech.bin.train_vocoder", "main", "train a WaveNet vocoder on log-mel frames (spectral models)"),
     "measure-history": ("vqspeech.bin.measure_history", "main",
