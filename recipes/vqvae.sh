@@ -218,4 +218,4 @@ if run_stage 8; then
     done
   fi
 fi
-log "Done (stages ${stage}..${stop_stage})"
+log "Done (stages ${stage}..${stop_stage}${skip_stages:+, without ${skip_stages}})"

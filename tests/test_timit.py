@@ -137,3 +137,4 @@ def test_recipe_prepares_timit_from_a_relative_root(tmp_path):
     res = subprocess.run(["bash", "egs/timit/run.sh", "--stage", "1", "--stop-stage", "1", "--skip-stages", "1"],
                          cwd=tmp_path, capture_output=True, text=True, env=env, timeout=60)
     assert res.returncode == 0 and "Stage 1" not in res.stdout, res.stdout + res.stderr
+    assert "Done (stages 1..1, without 1)" in res.stdout
