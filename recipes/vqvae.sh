@@ -5,8 +5,8 @@
 #   0  corpus:     prepare the corpus (the corpus's local/data.sh)
 #   1  data dirs:  validate data/{train,dev,test} (sorting, keys, audio readable); with --alignments P,
 #                  import other tools' alignment files under P (TextGrid, TIMIT .PHN, HTK .lab) into the
-#                  sets that have no phones.ctm; with --align true, forced-align (pocketsphinx) the sets
-#                  that still have none
+#                  sets that have no phones.ctm (a set no file names is left as it is); with --align
+#                  true, forced-align (pocketsphinx) the sets that still have none
 #   2  train:      train the VQ-VAE with conf/${config}.yaml into exp/${tag}
 #   3  encode:     codes of the dev and test sets -> exp/${tag}/codes/<set>.txt (+ encoder features .npz)
 #   4  convert:    a few converted examples for every (source, target) speaker pair of the test set
@@ -60,6 +60,8 @@ __option_names="stage stop_stage skip_stages config tag data_args train_sets pyt
 
 . "$(dirname "${BASH_SOURCE[0]}")/utils/parse_options.sh"
 if [ $# -gt 0 ]; then echo "$0: error: unexpected argument '$1'" >&2; exit 2; fi
+# A corpus whose sets follow from its own options derives them here (run.sh defines the function).
+if declare -F corpus_after_options >/dev/null; then corpus_after_options; fi
 # A path option given relative means relative to where the user ran run.sh (which cd's to its folder).
 caller_dir=${caller_dir:-$PWD}
 for __v in alignments ${corpus_path_options:-}; do
@@ -97,7 +99,7 @@ if run_stage 1; then
       if [ ! -f "data/${set}/phones.ctm" ]; then
         log "Stage 1: phone alignments of data/${set} from ${alignments}"
         # shellcheck disable=SC2086
-        ${python} -m vqspeech import-alignments --data-dir "data/${set}" ${alignment_args} "${alignments}"
+        ${python} -m vqspeech import-alignments --data-dir "data/${set}" --allow-none ${alignment_args} "${alignments}"
       fi
     done
   fi

@@ -124,6 +124,9 @@ def test_bad_input_is_one_line_and_keeps_what_was_written(tmp_path, capsys):
     (other / "ked_b01.lab").write_text("0 100000 a\n")
     assert "none of the 1 alignment files names an utterance" in _error(
         capsys, ["--data-dir", str(d), "--force", str(other)])
+    # --allow-none (what the recipes pass for every set): say so, write nothing, exit 0
+    assert main(["--data-dir", str(d), "--force", "--allow-none", str(other)]) == 0
+    assert "none of the 1 alignment files names one of its utterances; nothing written" in capsys.readouterr().out
     (other / "ked_b01.lab").write_text("")
     with pytest.raises(AlignmentError, match="no phone intervals"):
         import_alignments([other / "ked_b01.lab"], ["ked_b01"])

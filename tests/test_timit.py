@@ -64,9 +64,9 @@ def test_upper_case_tree_core_test_set_and_39_phones(tmp_path, capsys):
     assert main(["--timit-root", str(tmp_path / "TIMIT"), "--out-dir", str(tmp_path / "data"), "--dev-every", "3"]) == 0
     printed = capsys.readouterr().out
     # TRAIN: 2 speakers x 3 sentences (SA left out); every 3rd in speaker order goes to dev
-    assert ("train=4 utterances of 2 speakers, dev=2 utterances of 2 speakers, "
+    assert ("TIMIT: train=4 utterances of 2 speakers, dev=2 utterances of 2 speakers, "
             "test=3 utterances of 1 speaker") in printed
-    assert "SA sentences (3)" in printed  # 2 TRAIN speakers and the core test speaker; FAKS0 was never read
+    assert "left out SA sentences (3)" in printed  # 2 TRAIN speakers and the core test speaker; FAKS0 was never read
     data = {name: read_data_dir(tmp_path / "data" / name, check_audio=True) for name in ("train", "dev", "test")}
     assert data["dev"].utterances == ["fcjf0_sx378", "mdac0_sx378"]
     assert data["train"].utterances == ["fcjf0_si648", "fcjf0_sx288", "mdac0_si648", "mdac0_sx288"]

@@ -98,13 +98,15 @@ def read_alignment_file(path: Path, fmt: str, tier: str = "phones", sample_rate:
 
 
 def import_alignments(sources: Iterable[str | os.PathLike], utterances: Iterable[str], fmt: str = "auto",
-                      tier: str = "phones", sample_rate: int = 16000, fold: str = "none") -> ImportedAlignments:
+                      tier: str = "phones", sample_rate: int = 16000, fold: str = "none",
+                      require_match: bool = True) -> ImportedAlignments:
     """Read the alignment files in ``sources`` (files or folders) for the given utterance ids.
 
     ``tier``: the TextGrid tier of phones; ``sample_rate``: TIMIT's sample indices to seconds;
     ``fold``: a name in :data:`FOLDS` (``timit39``: TIMIT's 61 phones to 39, closures to ``sil``,
     ``q`` dropped, labels in lower case with stress digits removed). AlignmentError when two files
-    align one utterance, or when no file matches any utterance."""
+    align one utterance, or, with ``require_match``, when no file matches any utterance (without
+    it the result is then empty: a recipe passes every set the same folder)."""
     if fold not in FOLDS:
         raise AlignmentError(f"unknown phone folding {fold!r}; choose from {', '.join(FOLDS)}")
     if sample_rate <= 0:
@@ -125,7 +127,7 @@ def import_alignments(sources: Iterable[str | os.PathLike], utterances: Iterable
         if FOLDS[fold] is not None:
             intervals = fold_intervals(intervals, mapping=FOLDS[fold])
         out.alignment[utt] = intervals
-    if not out.alignment:
+    if not out.alignment and require_match:
         example = out.unmatched_files[0]
         raise AlignmentError(f"none of the {len(files)} alignment files names an utterance of the data directory "
                              f"(a file is <utt>{example.suffix} or <folder>/<stem> for <folder>_<stem>; "

@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fold", default="none", choices=list(FOLDS),
                    help="timit39: TIMIT's 61 phones to 39 (closures and pauses to sil, q dropped)")
     p.add_argument("--force", action="store_true", help="replace an existing DATA_DIR/phones.ctm")
+    p.add_argument("--allow-none", action="store_true",
+                   help="when no file names an utterance of DATA_DIR, say so and write nothing (exit 0)")
     args = p.parse_args(argv)
 
     def work() -> int:
@@ -38,7 +40,12 @@ def main(argv: list[str] | None = None) -> int:
         target = Path(args.data_dir) / "phones.ctm"
         if target.exists() and not args.force:
             raise UserError(f"{target} exists; --force replaces it")
-        got = import_alignments(args.sources, dd.utterances, args.format, args.tier, args.sample_rate, args.fold)
+        got = import_alignments(args.sources, dd.utterances, args.format, args.tier, args.sample_rate, args.fold,
+                                require_match=not args.allow_none)
+        if not got.alignment:
+            print(f"{args.data_dir}: none of the {got.files} alignment files names one of its utterances; "
+                  "nothing written")
+            return 0
         write_ctm(target, got.alignment)
         print(f"{target}: {len(got.alignment)} utterances, {got.phones} phones, from {got.files} files")
         if got.unaligned_utterances:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..corpus_prep.timit import prepare_timit
+from .prepared_corpus import print_prepared
 from .runner import int_at_least, parser, run_user_command
 
 
@@ -25,12 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     def work() -> int:
         rep = prepare_timit(args.timit_root, args.out_dir, args.phones, args.test_set, args.include_sa,
                             args.dev_every)
-        print("TIMIT: " + ", ".join(f"{n}={c} utterances of {rep.speakers[n]} speaker{'s' * (rep.speakers[n] != 1)}"
-                                    for n, c in rep.counts.items()))
-        if rep.skipped:
-            print("left out: " + ", ".join(f"{reason} ({n})" for reason, n in rep.skipped.items()))
-        for path in rep.splits.values():
-            print(f"wrote {path} (with phones.ctm)")
+        left_out = ", ".join(f"{reason} ({n})" for reason, n in rep.skipped.items())
+        print_prepared("TIMIT", rep.counts, rep.speakers, rep.splits, left_out, " (with phones.ctm)")
         return 0
 
     return run_user_command(work, args.verbose, prog="vqspeech prepare-timit")

@@ -4,14 +4,9 @@
 set -euo pipefail
 python=${python:-python3}
 timit_root= ; phones=39 ; test_set=core ; dev_every=20
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --timit-root|--phones|--test-set|--dev-every)
-      if [ $# -lt 2 ]; then echo "$0: error: option $1 needs a value" >&2; exit 2; fi
-      __var=${1#--}; printf -v "${__var//-/_}" '%s' "$2"; shift 2 ;;
-    *) echo "$0: error: unknown option $1" >&2; exit 2 ;;
-  esac
-done
+__option_names="timit_root phones test_set dev_every"
+. "$(dirname "$0")/../../../recipes/utils/parse_options.sh"   # --foo-bar VALUE sets foo_bar
+if [ $# -gt 0 ]; then echo "$0: error: unexpected argument '$1'" >&2; exit 2; fi
 if [ -z "${timit_root}" ]; then
   echo "$0: error: --timit-root is required (TIMIT is licensed by the LDC; it is not downloadable from here)" >&2
   exit 2

@@ -4,14 +4,9 @@
 set -euo pipefail
 python=${python:-python3}
 vctk_root= ; mic=mic1 ; heldout_speakers=
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --vctk-root|--mic|--heldout-speakers)
-      if [ $# -lt 2 ]; then echo "$0: error: option $1 needs a value" >&2; exit 2; fi
-      __var=${1#--}; printf -v "${__var//-/_}" '%s' "$2"; shift 2 ;;
-    *) echo "$0: error: unknown option $1" >&2; exit 2 ;;
-  esac
-done
+__option_names="vctk_root mic heldout_speakers"
+. "$(dirname "$0")/../../../recipes/utils/parse_options.sh"   # --foo-bar VALUE sets foo_bar
+if [ $# -gt 0 ]; then echo "$0: error: unexpected argument '$1'" >&2; exit 2; fi
 if [ -z "${vctk_root}" ]; then
   echo "$0: error: --vctk-root is required (the VCTK corpus is not downloadable from here)" >&2; exit 2
 fi
