@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.data_dir}: {line}")
         return 0
 
-    return run_user_command(work, args.verbose)
+    return run_user_command(work, args.verbose, prog="vqspeech fix-data-dir")
 
 
 if __name__ == "__main__":

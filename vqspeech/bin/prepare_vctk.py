@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {path}")
         return 0
 
-    return run_user_command(work, args.verbose)
+    return run_user_command(work, args.verbose, prog="vqspeech prepare-vctk")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
               + (f" (+ {', '.join(extra)})" if extra else ""))
         return 0
 
-    return run_user_command(work, args.verbose)
+    return run_user_command(work, args.verbose, prog="vqspeech validate-data-dir")
 
 
 if __name__ == "__main__":
