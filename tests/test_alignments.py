@@ -108,6 +108,10 @@ def test_folding():
     assert fold_phone("AH0") == "ah" and fold_phone("pau") == "sil" and fold_phone("h#") == "sil"
     assert fold_phone("ix", TIMIT_61_TO_39) == "ih" and fold_phone("q", TIMIT_61_TO_39) is None
     assert fold_phone("bcl", TIMIT_61_TO_39) == "sil"
+    # Kaldi's word-position-dependent phones are one phone each; silences with a position too
+    assert [fold_phone(p) for p in ("AH0_B", "AH1_I", "T_E", "AY1_S", "SIL_S", "SPN_S", "sil")] == \
+        ["ah", "ah", "t", "ay", "sil", "sil", "sil"]
+    assert fold_phone("ix_E", TIMIT_61_TO_39) == "ih" and fold_phone("a_b") == "a_b"  # only Kaldi's upper-case marks
     assert len({v for v in TIMIT_61_TO_39.values() if v}) == 39
 
 

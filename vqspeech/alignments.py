@@ -233,9 +233,14 @@ SILENCES = frozenset({"sil", "sp", "spn", "pau", "h#", "SIL", "<sil>", ""})
 
 def fold_phone(phone: str, mapping: dict[str, str | None] | None = None, strip_stress: bool = True,
                merge_silence: bool = True) -> str | None:
-    """Normalise a phone label: lower case, stress digits removed (``AH0`` -> ``ah``), silences
-    merged to ``sil``, then an optional folding map (``None`` in the map drops the phone)."""
+    """Normalise a phone label: Kaldi's word-position suffix removed (``AH0_B`` -> ``AH0``), lower
+    case, stress digits removed (``AH0`` -> ``ah``), silences merged to ``sil``, then an optional
+    folding map (``None`` in the map drops the phone)."""
     p = phone.strip()
+    # Kaldi's position-dependent phones (ali-to-phones --ctm-output with a lang built with
+    # position_dependent_phones) mark word begin / inside / end / singleton; they are one phone.
+    if len(p) > 2 and p[-2] == "_" and p[-1] in "BIES":
+        p = p[:-2]
     if strip_stress:
         p = p.rstrip("012")
     p = p.lower()
