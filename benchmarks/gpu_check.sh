@@ -3,7 +3,7 @@
 # layouts and precisions, the training benchmark (with a kernel profile), the generation benchmark and
 # `vqspeech train --device cuda`; each step starts only if DEADLINE (seconds from the start) leaves it
 # room.  Needs .device/ as benchmarks/gpu_prepare.sh fills it (soundfile wheels, the mini training corpus).
-# STEPS picks steps by number (default "1 2 3 4 5").
+# STEPS picks steps by number and runs them in that order (default "1 2 3 4 5").
 #   device run, carry [".device"]:  OUT=$OUT DEADLINE=480 bash benchmarks/gpu_check.sh
 set -u
 T0=$(date +%s); export PYTHONUNBUFFERED=1
@@ -20,33 +20,42 @@ for f in /tmp/gdata/*/wav.scp; do sed -i "s#@ROOT@#$ROOT/corpus#" "$f"; done
 left() { echo $(( DEADLINE - ($(date +%s) - T0) )); }
 # step NAME NEEDED_SECONDS: announce a step, or skip it when less than NEEDED_SECONDS are left
 step() {
-  case " ${STEPS:-1 2 3 4 5} " in *" ${1%%.*} "*) ;; *) return 1;; esac
   echo; echo "== $1 (at $(( $(date +%s) - T0 )) s)"; [ "$(left)" -ge "$2" ] || { echo "skipped: $(left) s left"; return 1; }
 }
 lim() { local l; l=$(left); echo $(( $1 < l ? $1 : l )); }
-if step "1. CUDA tests" 60; then
+step_1() {
+  step "1. CUDA tests" 60 || return 0
   timeout "$(lim 150)" $PY -m pytest -q -p no:cacheprovider tests/test_wavenet.py tests/test_generation_triton.py tests/test_train.py \
     tests/test_gate_kernel.py \
     -k "cuda or gate_kernel" 2>&1 | tail -4
-fi
-if step "2. Triton kernel layouts and precisions (20-layer 64/128/128 decoder)" 60; then
+}
+step_2() {
+  step "2. Triton kernel layouts and precisions (20-layer 64/128/128 decoder)" 60 || return 0
   timeout "$(lim 200)" $PY benchmarks/triton_variants.py --only "${TRITON_VARIANTS:-4,1,8}" \
     --segments "${SEGMENTS:-512,1024}" --json "$OUT/triton_variants.json" 2>&1 | grep -v -i warn | tail -30
-fi
-if step "3. training benchmark (gpu.yaml model, batch 32 x 16384) and kernel profile" 90; then
+}
+step_3() {
+  step "3. training benchmark (gpu.yaml model, batch 32 x 16384) and kernel profile" 90 || return 0
   rows="channels-last + torch.compile;+ Triton gate kernels;+ cuDNN autotuning;+ encoder compiled"
   rows+=";+ coordinate-descent tuning;channels-last + torch.compile, batch x2"
   timeout "$(lim 260)" $PY benchmarks/training.py --config egs/mini/conf/gpu.yaml --batch 32 --steps 30 --warmup 5 \
     --variants "${TRAIN_VARIANTS:-$rows}" \
     --train-data /tmp/gdata/train --profile "$OUT/train_profile.txt" --parts --json "$OUT/train.json" 2>&1 | grep -v -i warn | tail -48
-fi
-if step "4. generation benchmark (20-layer 64/128/128 decoder)" 120; then
+}
+step_4() {
+  step "4. generation benchmark (20-layer 64/128/128 decoder)" 120 || return 0
   timeout "$(lim 250)" $PY benchmarks/generation.py --device cuda --config decoder-20-layers --cached-samples 2048 \
     --naive-steps 3 --repeat 2 --warmup-sweep "${WARMUPS:-256,512}" --json "$OUT/gen.json" 2>&1 | grep -v -i warn | tail -30
-fi
-if step "5. vqspeech train --device cuda (30 steps)" 60; then
+}
+step_5() {
+  step "5. vqspeech train --device cuda (30 steps)" 60 || return 0
   timeout "$(lim 90)" $PY -m vqspeech.cli train --config egs/mini/conf/gpu.yaml --train-data /tmp/gdata/train \
     --exp-dir /tmp/probe --max-steps 30 --no-progress --device cuda 2>&1 | tail -2
   $PY -c "import json;s=json.load(open('/tmp/probe/train_summary.json'));print('throughput',s['throughput_audio_seconds_per_second'],'s audio/s')"
-fi
+}
+# the steps in the order STEPS gives them (e.g. "1 4 3": generation before the long training rows)
+for n in ${STEPS:-1 2 3 4 5}; do
+  declare -F "step_$n" >/dev/null || { echo "STEPS: no step $n"; continue; }
+  "step_$n"
+done
 echo; echo "total $(( $(date +%s) - T0 )) s"

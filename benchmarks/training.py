@@ -192,6 +192,14 @@ def write_profile(step, path: str, rows: int = 25) -> None:
     print("\n".join(table.splitlines()[:rows // 2 + 4]))
 
 
+def print_parts(variant: str, parts: dict[str, float]) -> None:
+    """The step's parts (:func:`time_parts`) with their shares, and what the rest of the step takes."""
+    rest = parts["whole step"] - sum(v for k, v in parts.items() if k != "whole step")
+    print(f"parts of one step of {variant}, each timed alone:")
+    for k, v in {**parts, "the rest (quantizer, decoder, loss)": rest}.items():
+        print(f"  {k}: {v:.2f} ms ({100 * v / parts['whole step']:.0f}%)", flush=True)
+
+
 def time_loader(cfg, train_data: str, batch: int, segment: int, batches: int) -> float:
     """Batches per second from the training loader alone."""
     from vqspeech.kaldi_data_dir import read_data_dir
@@ -264,6 +272,8 @@ def main(argv=None) -> int:
     if unknown:
         p.error(f"unknown --variants {'; '.join(unknown)}; choose from {'; '.join(variants)}")
     rows = []
+    # written again after every row, so a run cut short by a time limit keeps the rows it measured
+    result = {"config": args.config, "device": name, "batch": batch, "segment": segment, "rows": rows}
     for label in names:
         kw = dict(variants[label])
         factor = kw.pop("batch_factor", 1)
@@ -276,19 +286,19 @@ def main(argv=None) -> int:
             continue
         rows.append({"variant": label, **r})
         print(f"{label}: {r['audio_s_per_s']:,.1f} s of audio/s (warm-up {r['warmup_s']:.0f} s)", flush=True)
+        if "parts_ms" in r:  # printed at once: a run cut short by a time limit keeps it
+            print_parts(label, r["parts_ms"])
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, indent=2))
+    if not rows:
+        print("no variant ran", file=sys.stderr)
+        return 1
     base = rows[0]["audio_s_per_s"]
     print(f"\n| variant | batch | s of audio / s | steps/s | vs {rows[0]['variant']} | TFLOP/s (decoder) | warm-up |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['variant']} | {r['batch']} | {r['audio_s_per_s']:,.1f} | {r['steps_per_s']:.2f} | "
               f"{r['audio_s_per_s'] / base:.2f}x | {r['tflops']:.2f} | {r['warmup_s']:.1f} s |")
-    if rows and "parts_ms" in rows[0]:
-        parts = rows[0]["parts_ms"]
-        rest = parts["whole step"] - sum(v for k, v in parts.items() if k != "whole step")
-        print(f"\nparts of one step of {rows[0]['variant']}, each timed alone:")
-        for k, v in {**parts, "the rest (quantizer, decoder, loss)": rest}.items():
-            print(f"  {k}: {v:.2f} ms ({100 * v / parts['whole step']:.0f}%)")
-    result = {"config": args.config, "device": name, "batch": batch, "segment": segment, "rows": rows}
     if args.train_data:
         rate = time_loader(cfg, args.train_data, batch, segment, max(10, args.steps))
         best = max(r["steps_per_s"] for r in rows if r["batch"] == batch)
