@@ -46,6 +46,7 @@ def find_alignment_files(sources: Iterable[str | os.PathLike], fmt: str = "auto"
     directly must have its format's suffix."""
     if fmt != "auto" and fmt not in SUFFIXES:
         raise AlignmentError(f"unknown alignment format {fmt!r}; choose from auto, {', '.join(SUFFIXES)}")
+    sources = list(sources)  # read twice: scanned, then named in the error
     wanted = SUFFIXES if fmt == "auto" else {fmt: SUFFIXES[fmt]}
     by_suffix = {suffix: name for name, suffix in wanted.items()}
     found: list[tuple[Path, str]] = []
