@@ -70,6 +70,17 @@ def decoder_macs_per_sample(d) -> int:
     return d.layers * per_layer - G * R + S * S + S * Q  # the last layer has no residual
 
 
+def encoder_macs_per_sample(e) -> float:
+    """Forward multiply-adds of a waveform encoder's strided convolutions and output projection per
+    input sample (each layer's work divided by the input samples per output position)."""
+    macs, in_ch, hop = 0.0, 1, 1
+    for k, s in zip(e.kernel_sizes, e.strides):
+        hop *= s
+        macs += in_ch * e.channels * k / hop
+        in_ch = e.channels
+    return macs + e.channels * e.latent_dim / hop
+
+
 def _sync(device):
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -244,6 +255,10 @@ def main(argv=None) -> int:
     print(f"# {name}, torch {torch.__version__}, {os.cpu_count()} CPU cores ({torch.get_num_threads()} threads); "
           f"{Path(args.config).name}: {d.layers}-layer {d.residual_channels}/{d.gate_channels}/{d.skip_channels} "
           f"decoder, batch {batch} x {segment} samples, amp {cfg.train_conf.amp if device.type == 'cuda' else 'none'}")
+    if cfg.encoder_conf.input != "mel" and not cfg.encoder_conf.residual_layers:
+        enc, dec = encoder_macs_per_sample(cfg.encoder_conf), decoder_macs_per_sample(d)
+        print(f"# multiply-adds per sample: encoder {enc:,.0f}, decoder {dec:,} (the encoder {100 * enc / dec:.1f}% "
+              f"of it, left out of the TFLOP/s column)")
     # name: time_variant's keyword arguments (batch_factor multiplies --batch); the rows that are
     # not the CUDA default say what they change
     base = {"upsample": "channels-last", "compile_": "decoder"}

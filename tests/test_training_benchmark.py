@@ -48,3 +48,11 @@ def test_parts_are_printed_and_written(tmp_path, capsys):
     assert abs(parts["whole step"] - 1e3 / row["steps_per_s"]) < 1e-6
     printed = capsys.readouterr().out
     assert "encoder forward + backward:" in printed and "the rest (quantizer, decoder, loss):" in printed
+
+
+def test_encoder_multiply_adds_by_hand():
+    """The paper-style encoder of gpu.yaml: 6 layers of kernel 4, stride 2, 256 channels, 64 latents."""
+    e = load_config(ROOT / "egs/mini/conf/gpu.yaml").encoder_conf
+    # layer 1: 1 x 256 x 4 per 2 samples; layers 2-6: 256 x 256 x 4 per 4, 8, 16, 32, 64 samples; 256 x 64 per 64
+    by_hand = 256 * 4 / 2 + sum(256 * 256 * 4 / 2 ** i for i in range(2, 7)) + 256 * 64 / 64
+    assert training_benchmark.encoder_macs_per_sample(e) == by_hand == 127_744

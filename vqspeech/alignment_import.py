@@ -69,8 +69,7 @@ def find_alignment_files(sources: Iterable[str | os.PathLike], fmt: str = "auto"
 def utterance_of(path: Path, utterances: set[str]) -> str | None:
     """The utterance id ``path`` aligns: its stem, or ``<folder>_<stem>``, as written or in lower
     case; None when no utterance has one of those ids."""
-    stem = path.name[: -len(path.suffix)] if path.suffix else path.name
-    for candidate in (stem, f"{path.parent.name}_{stem}"):
+    for candidate in (path.stem, f"{path.parent.name}_{path.stem}"):
         for form in (candidate, candidate.lower()):
             if form in utterances:
                 return form

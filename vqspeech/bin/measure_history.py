@@ -22,6 +22,7 @@ takes minutes (5.2 min for 40 utterances, one seed and two warm-ups of the 20-la
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from .common import add_model_args, load_model_arg, resolve_device
@@ -39,8 +40,6 @@ def _load(path: str | None, device):
 
 
 def _seeds(value: str) -> list[int]:
-    import argparse
-
     try:
         seeds = [int(v) for v in value.split(",")]
     except ValueError:
@@ -92,8 +91,6 @@ def _free_running(lm, args, prof, chosen: int) -> tuple[int, dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-
     from ..decoder_history import DEFAULT_TOLERANCE_BITS
     from ..generation import METHODS
 
