@@ -22,16 +22,20 @@ on random audio (speed does not depend on the data), with the training loop's ow
   backward, with the conditioning's per-frame gradient, as the hand-written kernel pair of
   ``vqspeech/models/gate_kernel.py``), ``cuDNN autotuning`` (``torch.backends.cudnn.benchmark``:
   cuDNN times its algorithms for the encoder's strided convolutions), ``encoder compiled`` (the
-  encoder compiled on its own, its pads and ReLUs fused), and, on request, ``coordinate-descent
+  encoder compiled on its own, its pads and ReLUs fused), ``loss compiled``
+  (``WaveNet.compile_loss``: the cross-entropy compiled on its own, which otherwise runs eagerly
+  after the decoder's compiled graph), ``every candidate`` (those four at once: what the step
+  would be if all of them were kept), and, on request, ``coordinate-descent
   tuning`` (Inductor tunes its kernels' block sizes), ``whole model compiled`` (encoder, quantizer
   and loss too), ``max-autotune`` (Inductor's matrix-product templates; slow to compile) and the
   default at two and four times the batch.
 
 ``--variants`` picks rows by name (separated by ';'); ``--profile F`` writes the CUDA kernels
-that take the channels-last + compile step's time (torch.profiler, 3 steps) to F and prints the top;
-``--parts`` also times two parts of the first row's step alone (the encoder's forward and
-backward; the gradient clipping and Adam's update), so that what is left is the quantizer, the
-decoder and the loss.
+that take the channels-last + compile step's time (torch.profiler, 3 steps) to F and prints the top
+(and those of the ``every candidate`` row to F's name + ``_every_candidate.txt``);
+``--parts`` also times three parts of the first row's step alone (the encoder's forward and
+backward; the cross-entropy's forward and backward on logits of the step's shape; the gradient
+clipping and Adam's update), so that what is left is the quantizer and the decoder.
 
 It prints seconds of audio per second, steps/s, the ratio to the first row and the achieved
 TFLOP/s, counted as 3 x 2 x the decoder's forward multiply-adds per sample (forward + the two
@@ -90,12 +94,13 @@ def time_variant(cfg, device, batch: int, segment: int, steps: int, warmup: int,
                  compile_: str | None = None, fused_adam: bool = False, profile: str | None = None,
                  cond_layout: str = "frames-last", merge_skip_res: bool = True, pageable_copy: bool = False,
                  tuning: bool = False, gate_kernel: str = "torch", cudnn_benchmark: bool = False,
-                 compile_encoder: bool = False, parts: bool = False) -> dict:
+                 compile_encoder: bool = False, compile_loss: bool = False, parts: bool = False) -> dict:
     """``compile_``: None, ``decoder``, ``model`` or ``decoder-autotune``; ``tuning``: Inductor's
     coordinate-descent tuning of its own kernels' block sizes (for this variant's compile);
     ``cudnn_benchmark``: cuDNN times its algorithms for each new shape (the encoder's strided
     convolutions; training crops have one shape); ``compile_encoder``: the encoder compiled on
-    its own (a whole-model compile breaks its graph at the quantizer); ``parts``:
+    its own (a whole-model compile breaks its graph at the quantizer); ``compile_loss``: the
+    cross-entropy compiled on its own (:meth:`WaveNet.compile_loss`); ``parts``:
     also time the step's parts alone (:func:`time_parts`)."""
     import torch._inductor.config as inductor_config
 
@@ -118,6 +123,8 @@ def time_variant(cfg, device, batch: int, segment: int, steps: int, warmup: int,
         model.compile(dynamic=False)
     if compile_encoder:
         model.encoder.compile(dynamic=False)
+    if compile_loss:
+        model.decoder.compile_loss()
     # the quantizer's per-step index copy as it was before it was queued from pinned memory
     quantizer.to_device_async = (lambda t, dev: t.to(dev)) if pageable_copy else QUEUED_COPY
     params = [p for p in model.parameters() if p.requires_grad]
@@ -148,28 +155,48 @@ def time_variant(cfg, device, batch: int, segment: int, steps: int, warmup: int,
     result = {"steps_per_s": 1 / dt, "audio_s_per_s": audio / dt, "tflops": flops / dt / 1e12, "warmup_s": first,
               "final_loss": loss, "batch": batch}
     if parts:
-        result["parts_ms"] = {"whole step": 1e3 * dt, **time_parts(model, opt, params, wav, amp, device, steps)}
+        result["parts_ms"] = {"whole step": 1e3 * dt,
+                              **time_parts(model, opt, params, wav, amp, device, steps, cfg.decoder_conf)}
     return result
 
 
-def time_parts(model, opt, params, wav: torch.Tensor, amp, device, steps: int) -> dict[str, float]:
-    """Milliseconds per step of two parts of the training step, each run alone on the same model
+def time_parts(model, opt, params, wav: torch.Tensor, amp, device, steps: int, decoder_conf) -> dict[str, float]:
+    """Milliseconds per step of three parts of the training step, each run alone on the same model
     and (B, T) batch ``wav``: ``encoder forward + backward`` (the latents under autocast, and the
-    gradient of their mean square back to the encoder's weights) and ``clip + Adam`` (the global
-    gradient norm, the clipping and the optimiser's update, on the gradients the step left).
-    What the whole step spends beyond them is the quantizer, the decoder and the loss."""
+    gradient of their mean square back to the encoder's weights), ``cross-entropy forward +
+    backward`` (the decoder's loss, as the step runs it, on (B, Q, T) logits laid out as the
+    decoder's form leaves them, in the autocast dtype, with their gradient) and ``clip + Adam``
+    (the global gradient norm, the clipping and the optimiser's update, on the gradients the step
+    left).  What the whole step spends beyond them is the quantizer and the decoder."""
+    B, T = wav.shape
+    Q = decoder_conf.quantization_channels
+    dtype = amp or torch.float32
+    g = torch.Generator(device="cpu").manual_seed(2)
+    channels_last = model.decoder.upsample == "channels-last"  # (B, T, Q) rows seen as (B, Q, T)
+    leaf = torch.randn((B, T, Q) if channels_last else (B, Q, T), generator=g).to(device, dtype).requires_grad_()
+    logits = leaf.transpose(1, 2) if channels_last else leaf
+    targets = torch.randint(0, Q, (B, T), generator=g).to(device)
+
     def encoder_pass():
         opt.zero_grad(set_to_none=True)  # as the step does: the backward writes fresh gradients
         with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
             z = model.latents(wav)
         z.float().square().mean().backward()
 
+    def loss_pass():
+        leaf.grad = None  # as in the step: the gradient is written, not added to an old one
+        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+            loss = model.decoder.cross_entropy(logits, targets)
+        loss.backward()
+
     def update():
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
 
     out = {}
-    for name, fn in (("encoder forward + backward", encoder_pass), ("clip + Adam", update)):
+    parts = (("encoder forward + backward", encoder_pass), ("cross-entropy forward + backward", loss_pass),
+             ("clip + Adam", update))
+    for name, fn in parts:
         fn()  # warm-up (cuDNN's choice, Adam's state)
         _sync(device)
         t0 = time.perf_counter()
@@ -207,7 +234,7 @@ def print_parts(variant: str, parts: dict[str, float]) -> None:
     """The step's parts (:func:`time_parts`) with their shares, and what the rest of the step takes."""
     rest = parts["whole step"] - sum(v for k, v in parts.items() if k != "whole step")
     print(f"parts of one step of {variant}, each timed alone:")
-    for k, v in {**parts, "the rest (quantizer, decoder, loss)": rest}.items():
+    for k, v in {**parts, "the rest (quantizer, decoder)": rest}.items():
         print(f"  {k}: {v:.2f} ms ({100 * v / parts['whole step']:.0f}%)", flush=True)
 
 
@@ -226,6 +253,40 @@ def time_loader(cfg, train_data: str, batch: int, segment: int, batches: int) ->
     for _ in range(batches):
         next(it)
     return batches / (time.perf_counter() - t0)
+
+
+# Rows run only when asked for by name (--variants): slow to compile, or known not to pay.
+SLOW = ("+ whole model compiled", "+ max-autotune", "+ coordinate-descent tuning",
+        "channels-last + torch.compile, batch x2", "channels-last + torch.compile, batch x4")
+
+
+def variant_table(device_type: str) -> dict[str, dict]:
+    """The rows this device can run, by name: :func:`time_variant`'s keyword arguments
+    (``batch_factor`` multiplies --batch).  The rows that are not the CUDA default say what they change."""
+    base = {"upsample": "channels-last", "compile_": "decoder"}
+    variants = {"repeat": {"upsample": "repeat"}, "broadcast": {"upsample": "broadcast"},
+                "channels-last": {"upsample": "channels-last"}}
+    if device_type != "cuda":
+        return variants
+    variants.update({
+        "broadcast + torch.compile": {"upsample": "broadcast", "compile_": "decoder"},
+        "channels-last + torch.compile, conditioning (B, 2G, F)": {**base, "cond_layout": "channels-first"},
+        "channels-last + torch.compile, skip and residual two products": {**base, "merge_skip_res": False},
+        "quantizer copy from pageable memory (before)": {**base, "merge_skip_res": False, "pageable_copy": True},
+        "channels-last + torch.compile": base,
+        "+ fused Adam": {**base, "fused_adam": True},
+        "+ Triton gate kernels": {**base, "gate_kernel": "triton"},
+        "+ cuDNN autotuning": {**base, "cudnn_benchmark": True},
+        "+ encoder compiled": {**base, "compile_encoder": True},
+        "+ loss compiled": {**base, "compile_loss": True},
+        "+ every candidate": {**base, "gate_kernel": "triton", "cudnn_benchmark": True, "compile_encoder": True,
+                              "compile_loss": True},
+        "+ coordinate-descent tuning": {**base, "tuning": True},
+        "+ whole model compiled": {**base, "compile_": "model"},
+        "+ max-autotune": {**base, "compile_": "decoder-autotune"},
+        "channels-last + torch.compile, batch x2": {**base, "batch_factor": 2},
+        "channels-last + torch.compile, batch x4": {**base, "batch_factor": 4}})
+    return variants
 
 
 def main(argv=None) -> int:
@@ -259,30 +320,8 @@ def main(argv=None) -> int:
         enc, dec = encoder_macs_per_sample(cfg.encoder_conf), decoder_macs_per_sample(d)
         print(f"# multiply-adds per sample: encoder {enc:,.0f}, decoder {dec:,} (the encoder {100 * enc / dec:.1f}% "
               f"of it, left out of the TFLOP/s column)")
-    # name: time_variant's keyword arguments (batch_factor multiplies --batch); the rows that are
-    # not the CUDA default say what they change
-    base = {"upsample": "channels-last", "compile_": "decoder"}
-    variants = {"repeat": {"upsample": "repeat"}, "broadcast": {"upsample": "broadcast"},
-                "channels-last": {"upsample": "channels-last"}}
-    if device.type == "cuda":
-        variants.update({
-            "broadcast + torch.compile": {"upsample": "broadcast", "compile_": "decoder"},
-            "channels-last + torch.compile, conditioning (B, 2G, F)": {**base, "cond_layout": "channels-first"},
-            "channels-last + torch.compile, skip and residual two products": {**base, "merge_skip_res": False},
-            "quantizer copy from pageable memory (before)": {**base, "merge_skip_res": False, "pageable_copy": True},
-            "channels-last + torch.compile": base,
-            "+ fused Adam": {**base, "fused_adam": True},
-            "+ Triton gate kernels": {**base, "gate_kernel": "triton"},
-            "+ cuDNN autotuning": {**base, "cudnn_benchmark": True},
-            "+ encoder compiled": {**base, "compile_encoder": True},
-            "+ coordinate-descent tuning": {**base, "tuning": True},
-            "+ whole model compiled": {**base, "compile_": "model"},
-            "+ max-autotune": {**base, "compile_": "decoder-autotune"},
-            "channels-last + torch.compile, batch x2": {**base, "batch_factor": 2},
-            "channels-last + torch.compile, batch x4": {**base, "batch_factor": 4}})
-    slow = ("+ whole model compiled", "+ max-autotune", "+ coordinate-descent tuning",
-            "channels-last + torch.compile, batch x2", "channels-last + torch.compile, batch x4")
-    names = [n.strip() for n in args.variants.split(";")] if args.variants else [n for n in variants if n not in slow]
+    variants = variant_table(device.type)
+    names = [n.strip() for n in args.variants.split(";")] if args.variants else [n for n in variants if n not in SLOW]
     unknown = [n for n in names if n not in variants]
     if unknown:
         p.error(f"unknown --variants {'; '.join(unknown)}; choose from {'; '.join(variants)}")
@@ -293,6 +332,8 @@ def main(argv=None) -> int:
         kw = dict(variants[label])
         factor = kw.pop("batch_factor", 1)
         prof = args.profile if label == "channels-last + torch.compile" else None
+        if args.profile and label == "+ every candidate":  # what would remain with all of them
+            prof = str(Path(args.profile).with_name(Path(args.profile).stem + "_every_candidate.txt"))
         try:
             r = time_variant(cfg, device, batch * factor, segment, args.steps, args.warmup, profile=prof,
                              parts=args.parts and not rows, **kw)

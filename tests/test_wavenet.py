@@ -1,3 +1,5 @@
+import shutil
+
 import pytest
 import torch
 
@@ -241,3 +243,42 @@ def test_sample_cross_entropy_equals_the_spatial_form_for_both_layouts():
         got = sample_cross_entropy(logits, targets)
         assert got.dtype == torch.float32
         assert got.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+@pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None,
+                    reason="torch.compile on the CPU needs a C++ compiler")
+def test_compiled_loss_equals_the_eager_loss_and_its_gradient():
+    """``WaveNet.compile_loss`` (what the benchmark's ``+ loss compiled`` row times on a GPU) computes
+    the same loss and logit gradient as the eager form, for channels-last bf16 logits as the CUDA
+    step leaves them; the VQ-VAE's loss goes through it."""
+    from vqspeech.config import DecoderConfig
+    from vqspeech.models.wavenet import WaveNet, sample_cross_entropy
+
+    decoder = WaveNet(DecoderConfig(layers=2, dilation_cycle=2, residual_channels=8, gate_channels=8,
+                                    skip_channels=8, speaker_dim=4, cond_channels=4))
+    assert decoder._cross_entropy is sample_cross_entropy
+    decoder.compile_loss()
+    g = torch.Generator().manual_seed(0)
+    rows = torch.randn(2, 64, 256, generator=g).to(torch.bfloat16)
+    targets = torch.randint(0, 256, (2, 64), generator=g)
+    grads = []
+    for loss_fn in (sample_cross_entropy, decoder.cross_entropy):
+        leaf = rows.clone().requires_grad_()
+        loss = loss_fn(leaf.transpose(1, 2), targets)
+        loss.backward()
+        grads.append((loss.detach(), leaf.grad.float()))
+    (eager, eager_grad), (compiled, compiled_grad) = grads
+    assert compiled.dtype == torch.float32
+    assert compiled.item() == pytest.approx(eager.item(), rel=1e-5)
+    # the gradient is rounded to bf16 in both: within one bf16 step of each other
+    assert torch.allclose(compiled_grad, eager_grad, rtol=1e-2, atol=1e-5)
+    assert eager_grad.abs().sum() > 0
+
+    from helpers import tiny_config
+    from vqspeech.models import build_model
+
+    model = build_model(tiny_config(), num_speakers=2)
+    seen = []
+    model.decoder._cross_entropy = lambda logits, t: seen.append(logits.shape) or torch.tensor(7.0)
+    out = model(0.1 * torch.randn(2, 4 * model.hop), torch.tensor([0, 1]))
+    assert seen == [(2, 256, 4 * model.hop)] and out["recon_loss"].item() == 7.0

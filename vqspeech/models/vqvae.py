@@ -21,7 +21,7 @@ from .quantizer import VectorQuantizer, squared_distances
 from .speaker_encoder import EMBEDDING_DIM, SpeakerEncoder
 from .mel import mel_filterbank, mel_to_linear
 from .spectral import SpectralDecoder, log_magnitude, log_mel_frames
-from .wavenet import WaveNet, sample_cross_entropy
+from .wavenet import WaveNet
 
 # The encoder input is mu-law companded with mu = 255 (same sign, log amplitude): quiet
 # consonants get the same input scale as vowels, which keeps early encoder outputs from
@@ -226,7 +226,7 @@ class VQVAE(_EncoderQuantizer):
         g = self._decoder_speaker(speaker, reference)
         targets = mulaw_encode(wav, self.cfg.decoder_conf.quantization_channels)
         logits = self.decoder(self.decoder.shift_inputs(targets), c, g, self.hop)
-        recon = sample_cross_entropy(logits, targets)
+        recon = self.decoder.cross_entropy(logits, targets)
         adv = self._adversary_loss(enc, speaker)
         enc.update(logits=logits, targets=targets, recon_loss=recon, vq_loss=enc["loss"], adversary_loss=adv,
                    loss=recon + enc["loss"] + adv)

@@ -134,6 +134,21 @@ class WaveNet(nn.Module):
         # stored in its checkpoint): folded generation's default warm-up.  None: not measured, warm
         # up the whole receptive field.  Not a weight, so not in the state dict.
         self.history_samples: int | None = None
+        self._cross_entropy = sample_cross_entropy  # compiled by compile_loss
+
+    def cross_entropy(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The training loss: mean cross-entropy of :meth:`forward`'s (B, Q, T) logits against
+        (B, T) classes (:func:`sample_cross_entropy`; compiled after :meth:`compile_loss`)."""
+        return self._cross_entropy(logits, targets)
+
+    def compile_loss(self) -> None:
+        """Compile the loss on its own (CUDA training; not yet measured on a GPU, see README).
+
+        The decoder's own compile stops at its logits, so the loss runs eagerly: a float32 copy of
+        the (B*T, Q) logits, a log-softmax written out and read back, a dense gradient and a cast
+        back, several passes over 0.27 GB (bf16, batch 32 x 16,384 samples).  Compiled, the
+        forward is one reduction per row and the backward one pass that writes the gradient."""
+        self._cross_entropy = torch.compile(sample_cross_entropy, dynamic=False)
 
     @property
     def receptive_field(self) -> int:

@@ -13,7 +13,7 @@ from ..decoder_history import load_measured_history
 from ..errors import CheckpointError
 from ..models.mel import mel_filterbank
 from ..models.spectral import log_mel_frames
-from ..models.wavenet import WaveNet, sample_cross_entropy
+from ..models.wavenet import WaveNet
 from .config import VocoderConfig, vocoder_config_from_dict
 
 VOCODER_KIND = "wavenet-vocoder"
@@ -77,7 +77,7 @@ class WaveNetVocoder(nn.Module):
         c, g = self.code_conditioning(self.log_mel(wav), speaker)
         targets = mulaw_encode(wav, self.cfg.decoder_conf.quantization_channels)
         logits = self.decoder(self.decoder.shift_inputs(targets), c, g, self.hop)
-        loss = sample_cross_entropy(logits, targets)
+        loss = self.decoder.cross_entropy(logits, targets)
         return {"loss": loss, "recon_loss": loss, "logits": logits}
 
 
