@@ -26,8 +26,8 @@ lim() { local l; l=$(left); echo $(( $1 < l ? $1 : l )); }
 step_1() {
   step "1. CUDA tests" 60 || return 0
   timeout "$(lim 150)" $PY -m pytest -q -p no:cacheprovider tests/test_wavenet.py tests/test_generation_triton.py tests/test_train.py \
-    tests/test_gate_kernel.py \
-    -k "cuda or gate_kernel" 2>&1 | tail -4
+    tests/test_gate_kernel.py tests/test_linear_gate.py \
+    -k "cuda or gate_kernel or linear_gate" 2>&1 | tail -4
 }
 step_2() {
   step "2. Triton kernel layouts and precisions (20-layer 64/128/128 decoder)" 60 || return 0
@@ -38,8 +38,9 @@ step_3() {
   step "3. training benchmark (gpu.yaml model, batch 32 x 16384) and kernel profile" 90 || return 0
   # most telling first (a time limit keeps the rows measured): the default, every candidate at
   # once (does the step reach 1,000 s of audio/s?), then each candidate alone
-  rows="channels-last + torch.compile;+ every candidate;+ Triton gate kernels;+ loss compiled"
-  rows+=";+ encoder compiled;+ cuDNN autotuning;+ coordinate-descent tuning"
+  rows="channels-last + torch.compile;+ every candidate;+ every candidate, the gate kernel alone"
+  rows+=";+ Triton convolution-gate kernel;+ Triton gate kernels;+ loss compiled;+ encoder compiled"
+  rows+=";+ cuDNN autotuning;+ coordinate-descent tuning"
   timeout "$(lim 260)" $PY benchmarks/training.py --config egs/mini/conf/gpu.yaml --batch 32 --steps 30 --warmup 5 \
     --variants "${TRAIN_VARIANTS:-$rows}" \
     --train-data /tmp/gdata/train --profile "$OUT/train_profile.txt" --parts --json "$OUT/train.json" 2>&1 | grep -v -i warn | tail -70

@@ -20,12 +20,15 @@ on random audio (speed does not depend on the data), with the training loop's ow
   from pinned memory: the copy drained the stream every step), ``fused Adam``
   (``Adam(fused=True)``), ``Triton gate kernels`` (``WaveNet.gate_kernel``: the gate and its
   backward, with the conditioning's per-frame gradient, as the hand-written kernel pair of
-  ``vqspeech/models/gate_kernel.py``), ``cuDNN autotuning`` (``torch.backends.cudnn.benchmark``:
+  ``vqspeech/models/gate_kernel.py``), ``Triton convolution-gate kernel`` (``gate_kernel =
+  "triton-linear"``: the kernel-2 convolution's product and the gate in one kernel,
+  ``vqspeech/models/linear_gate.py``, so the (B*T, 2G) product is never stored), ``cuDNN autotuning`` (``torch.backends.cudnn.benchmark``:
   cuDNN times its algorithms for the encoder's strided convolutions), ``encoder compiled`` (the
   encoder compiled on its own, its pads and ReLUs fused), ``loss compiled``
   (``WaveNet.compile_loss``: the cross-entropy compiled on its own, which otherwise runs eagerly
-  after the decoder's compiled graph), ``every candidate`` (those four at once: what the step
-  would be if all of them were kept), and, on request, ``coordinate-descent
+  after the decoder's compiled graph), ``every candidate`` (the convolution-gate kernel, cuDNN
+  autotuning, the encoder and the loss compiled, at once: what the step would be if all of them
+  were kept; ``the gate kernel alone`` the same with the gate pair instead), and, on request, ``coordinate-descent
   tuning`` (Inductor tunes its kernels' block sizes), ``whole model compiled`` (encoder, quantizer
   and loss too), ``max-autotune`` (Inductor's matrix-product templates; slow to compile) and the
   default at two and four times the batch.
@@ -207,6 +210,33 @@ def time_parts(model, opt, params, wav: torch.Tensor, amp, device, steps: int, d
     return out
 
 
+def saved_activation_bytes(cfg, device, batch: int, segment: int, gate_kernel: str, amp) -> int:
+    """Bytes that one training forward of the channels-last model keeps for its backward (each
+    storage counted once, parameters left out), with ``gate_kernel``, eagerly under ``amp``
+    autocast.  A compiled graph may save somewhat differently (Inductor recomputes cheap
+    element-wise work), but not the products' outputs."""
+    torch.manual_seed(0)
+    model = build_model(cfg, num_speakers=4).to(device)
+    model.decoder.upsample = "channels-last"
+    model.decoder.gate_kernel = gate_kernel
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    storages: dict[int, int] = {}
+
+    def pack(t):
+        st = t.untyped_storage()
+        if st.data_ptr() not in params:
+            storages[st.data_ptr()] = st.nbytes()
+        return t
+
+    wav = (0.3 * torch.randn(batch, segment, generator=torch.Generator().manual_seed(1))).clamp(-1, 1).to(device)
+    spk = torch.arange(batch, device=device) % 4
+    model.train()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+            model(wav, spk)["loss"]
+    return sum(storages.values())
+
+
 def write_profile(step, path: str, rows: int = 25) -> None:
     """CUDA kernel time of 3 steps, by kernel, to ``path``; prints the first lines."""
     from torch.profiler import ProfilerActivity, profile
@@ -236,6 +266,26 @@ def print_parts(variant: str, parts: dict[str, float]) -> None:
     print(f"parts of one step of {variant}, each timed alone:")
     for k, v in {**parts, "the rest (quantizer, decoder)": rest}.items():
         print(f"  {k}: {v:.2f} ms ({100 * v / parts['whole step']:.0f}%)", flush=True)
+
+
+def print_saved_memory(cfg, device, batch: int, segment: int, json_path: str | None) -> int:
+    """``--saved-memory``: :func:`saved_activation_bytes` for each gate kernel, side by side."""
+    from vqspeech.generation.triton_backend import available
+
+    amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.train_conf.amp)
+    rows = {}
+    print(f"activations kept for the backward, one forward, eager, autocast {amp}:")
+    for kernel in ("torch", "triton", "triton-linear"):
+        if kernel != "torch" and not available(device):
+            print(f"  {kernel}: skipped (needs CUDA or TRITON_INTERPRET=1)")
+            continue
+        n = saved_activation_bytes(cfg, device, batch, segment, kernel, amp)
+        rows[kernel] = n
+        print(f"  gate kernel {kernel}: {n / 2 ** 20:,.1f} MiB ({n / (batch * segment):,.0f} bytes per sample, "
+              f"{n / rows['torch']:.2f}x torch's)", flush=True)
+    if json_path:
+        Path(json_path).write_text(json.dumps({"batch": batch, "segment": segment, "saved_bytes": rows}, indent=2))
+    return 0
 
 
 def time_loader(cfg, train_data: str, batch: int, segment: int, batches: int) -> float:
@@ -279,8 +329,11 @@ def variant_table(device_type: str) -> dict[str, dict]:
         "+ cuDNN autotuning": {**base, "cudnn_benchmark": True},
         "+ encoder compiled": {**base, "compile_encoder": True},
         "+ loss compiled": {**base, "compile_loss": True},
-        "+ every candidate": {**base, "gate_kernel": "triton", "cudnn_benchmark": True, "compile_encoder": True,
-                              "compile_loss": True},
+        "+ Triton convolution-gate kernel": {**base, "gate_kernel": "triton-linear"},
+        "+ every candidate": {**base, "gate_kernel": "triton-linear", "cudnn_benchmark": True,
+                              "compile_encoder": True, "compile_loss": True},
+        "+ every candidate, the gate kernel alone": {**base, "gate_kernel": "triton", "cudnn_benchmark": True,
+                                                      "compile_encoder": True, "compile_loss": True},
         "+ coordinate-descent tuning": {**base, "tuning": True},
         "+ whole model compiled": {**base, "compile_": "model"},
         "+ max-autotune": {**base, "compile_": "decoder-autotune"},
@@ -305,6 +358,9 @@ def main(argv=None) -> int:
     p.add_argument("--parts", action="store_true",
                    help="also time the encoder's forward + backward and the clipped Adam update alone "
                         "(the first row's model)")
+    p.add_argument("--saved-memory", action="store_true",
+                   help="only print what one forward keeps for the backward with each gate kernel "
+                        "(torch, the Triton gate, the Triton convolution-gate kernel), eagerly, under the config's amp")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     cfg = load_config(args.config)
@@ -320,6 +376,8 @@ def main(argv=None) -> int:
         enc, dec = encoder_macs_per_sample(cfg.encoder_conf), decoder_macs_per_sample(d)
         print(f"# multiply-adds per sample: encoder {enc:,.0f}, decoder {dec:,} (the encoder {100 * enc / dec:.1f}% "
               f"of it, left out of the TFLOP/s column)")
+    if args.saved_memory:
+        return print_saved_memory(cfg, device, batch, segment, args.json)
     variants = variant_table(device.type)
     names = [n.strip() for n in args.variants.split(";")] if args.variants else [n for n in variants if n not in SLOW]
     unknown = [n for n in names if n not in variants]

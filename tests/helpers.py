@@ -42,3 +42,18 @@ def train_without_last_speaker(tiny_corpus, out, cfg):
     heldout = read_data_dir(tiny_corpus / "data" / "train").speakers[-1]
     subset_data_dir(tiny_corpus / "data" / "train", out / "train", [heldout])
     return train(cfg, out / "train", None, out / "exp", progress=False), heldout
+
+
+def triton_device():
+    """Where the Triton kernels' tests run: CUDA when there is one, else the CPU under Triton's
+    interpreter (TRITON_INTERPRET=1, which conftest.py sets without CUDA); skips otherwise."""
+    import pytest
+    import torch
+
+    from vqspeech.generation.triton_backend import interpreting
+
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if interpreting():
+        return torch.device("cpu")
+    pytest.skip("neither CUDA nor TRITON_INTERPRET")

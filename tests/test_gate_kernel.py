@@ -4,19 +4,10 @@ interpreter on the CPU (TRITON_INTERPRET=1, set by conftest.py without CUDA) and
 import pytest
 import torch
 
+from helpers import triton_device
 from vqspeech.models.wavenet import add_frame_rate_last
 
 pytest.importorskip("triton", reason="triton is not installed (pip install -e .[gpu])")
-
-
-def _device():
-    from vqspeech.generation.triton_backend import interpreting
-
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if interpreting():
-        return torch.device("cpu")
-    pytest.skip("neither CUDA nor TRITON_INTERPRET")
 
 
 def torch_gate(h, cond, hop):
@@ -31,7 +22,7 @@ def test_gate_and_its_gradients_equal_the_torch_form(T, hop, G):
     and G need not be a power of two."""
     from vqspeech.models.gate_kernel import frame_gate
 
-    dev = _device()
+    dev = triton_device()
     g = torch.Generator().manual_seed(0)
     frames = -(-T // hop)
     h = torch.randn(2, T, 2 * G, generator=g, dtype=torch.float64).float().to(dev).requires_grad_()
@@ -53,7 +44,7 @@ def test_gate_and_its_gradients_equal_the_torch_form(T, hop, G):
 def test_bfloat16_inputs_give_bfloat16_outputs_within_its_rounding():
     from vqspeech.models.gate_kernel import frame_gate
 
-    dev = _device()
+    dev = triton_device()
     g = torch.Generator().manual_seed(1)
     h = torch.randn(1, 64, 32, generator=g).to(dev)
     cond = torch.randn(1, 4, 32, generator=g).to(dev)
@@ -70,25 +61,29 @@ def test_too_few_frames_is_refused():
         frame_gate(torch.zeros(1, 40, 8), torch.zeros(1, 3, 8), 12)
 
 
-def test_a_decoder_with_the_triton_gate_trains_as_the_torch_gate_does():
-    """The channels-last WaveNet with ``gate_kernel = "triton"``: the same loss and gradients as
-    with the torch gate (in eval mode, so the codebook does not move between the two passes)."""
+@pytest.mark.parametrize("kernel", ["triton", "triton-linear"])
+def test_a_decoder_with_a_triton_kernel_trains_as_the_torch_gate_does(kernel):
+    """The channels-last WaveNet with ``gate_kernel`` "triton" (this gate pair) or "triton-linear"
+    (the convolution's product and the gate in one kernel, vqspeech.models.linear_gate): the same
+    loss and gradients as with the torch gate (in eval mode, so the codebook does not move between
+    the two passes)."""
     from helpers import sharp_tiny_wavenet
 
-    dev = _device()
-    m = sharp_tiny_wavenet(0).to(dev)  # eval mode: the codebook stays as it is between the two passes
+    dev = triton_device()
+    m = sharp_tiny_wavenet(0).to(dev)
     m.decoder.upsample = "channels-last"
     wav = (torch.rand(2, 8 * m.hop, generator=torch.Generator().manual_seed(2)) * 2 - 1).to(dev)
     spk = torch.tensor([0, 1], device=dev)
     results = []
-    for kernel in ("torch", "triton"):
+    for name in ("torch", kernel):
         m.zero_grad()
-        m.decoder.gate_kernel = kernel
+        m.decoder.gate_kernel = name
         torch.manual_seed(3)
         out = m(wav, spk)
         out["loss"].backward()
         layer = m.decoder.layers[1]
-        results.append((out["loss"].item(), layer.cond.weight.grad.clone(), layer.conv.weight.grad.clone()))
+        results.append((out["loss"].item(), layer.cond.weight.grad.clone(), layer.conv.weight.grad.clone(),
+                        layer.conv.bias.grad.clone(), m.decoder.embed.weight.grad.clone()))
     (l0, *g0), (l1, *g1) = results
     assert l1 == pytest.approx(l0, rel=1e-5)
     for a, b in zip(g1, g0):

@@ -70,5 +70,7 @@ def test_gpu_check_names_only_rows_the_benchmark_has():
     assert not [n for n in named if n not in cuda_rows]
     # the combined row is the four candidates together
     every = cuda_rows["+ every candidate"]
-    for single in ("+ Triton gate kernels", "+ cuDNN autotuning", "+ encoder compiled", "+ loss compiled"):
+    for single in ("+ Triton convolution-gate kernel", "+ cuDNN autotuning", "+ encoder compiled", "+ loss compiled"):
         assert cuda_rows[single].items() <= every.items(), single
+    alone = cuda_rows["+ every candidate, the gate kernel alone"]
+    assert alone == {**every, "gate_kernel": "triton"} == {**every, **cuda_rows["+ Triton gate kernels"]}

@@ -44,6 +44,14 @@ def gate_backward(gz_ptr, h_ptr, cond_ptr, gh_ptr, gcond_ptr, T, F, hop, G,
     pid_frame = tl.program_id(0)
     rows, c, mask = _tile(pid_frame, tl.program_id(1), T, F, hop, G, ROWS, CB)
     a, b = _gate_inputs(h_ptr, cond_ptr, pid_frame, rows, c, mask, G)
+    store_gate_gradients(gz_ptr, gh_ptr, gcond_ptr + pid_frame * 2 * G, a, b, rows, c, mask, c < G, G)
+
+
+@triton.jit
+def store_gate_gradients(gz_ptr, gh_ptr, gcond_ptr, a, b, rows, c, mask, cmask, G):
+    """The gate's backward for one frame's tile: the gradients of its inputs a and b (ROWS, CB) from
+    z's gradient, stored into ``gh_ptr``'s (rows, 2G) halves, and their sums over the frame's
+    samples (masked rows are zeros) into the frame's conditioning gradient at ``gcond_ptr``."""
     gz = tl.load(gz_ptr + rows[:, None] * G + c[None, :], mask=mask, other=0.0).to(tl.float32)
     ta = 2.0 * tl.sigmoid(2.0 * a) - 1.0
     sb = tl.sigmoid(b)
@@ -52,8 +60,5 @@ def gate_backward(gz_ptr, h_ptr, cond_ptr, gh_ptr, gcond_ptr, T, F, hop, G,
     gp = gh_ptr + rows[:, None] * 2 * G + c[None, :]
     tl.store(gp, ga.to(gh_ptr.dtype.element_ty), mask=mask)
     tl.store(gp + G, gb.to(gh_ptr.dtype.element_ty), mask=mask)
-    # the frame's conditioning gradient: its samples' gradients summed (masked rows are zeros)
-    out = gcond_ptr + pid_frame * 2 * G + c
-    cmask = c < G
-    tl.store(out, tl.sum(ga, axis=0).to(gcond_ptr.dtype.element_ty), mask=cmask)
-    tl.store(out + G, tl.sum(gb, axis=0).to(gcond_ptr.dtype.element_ty), mask=cmask)
+    tl.store(gcond_ptr + c, tl.sum(ga, axis=0).to(gcond_ptr.dtype.element_ty), mask=cmask)
+    tl.store(gcond_ptr + G + c, tl.sum(gb, axis=0).to(gcond_ptr.dtype.element_ty), mask=cmask)

@@ -23,6 +23,7 @@ from torch import nn
 
 from ..config import DecoderConfig
 from .gate_kernel import frame_gate
+from .linear_gate import linear_gate
 
 
 def add_frame_rate(h: torch.Tensor, cond: torch.Tensor, hop: int) -> torch.Tensor:
@@ -118,8 +119,10 @@ class WaveNet(nn.Module):
     # 1.02-1.04x the steps/s of False on an H200 (benchmarks/training.py, two runs).
     # (Gate channels interleaved [a0, b0, a1, ...] instead of halves measured 0.94x there.)
     merge_skip_res = True
-    # The channels-last form's gate: "torch" (conditioning add, tanh, sigmoid; compiled on CUDA) or
-    # "triton", the hand-written kernel pair of :mod:`.gate_kernel` (not yet measured on a GPU).
+    # The channels-last form's gate: "torch" (conditioning add, tanh, sigmoid; compiled on CUDA),
+    # "triton", the hand-written kernel pair of :mod:`.gate_kernel`, or "triton-linear", the kernel-2
+    # convolution's product and the gate in one kernel (:mod:`.linear_gate`; neither is yet
+    # measured on a GPU).
     gate_kernel = "torch"
 
     def __init__(self, cfg: DecoderConfig):
@@ -189,6 +192,19 @@ class WaveNet(nn.Module):
             skip = s if skip is None else skip + s
         return self.output(skip)
 
+    def _layer_gate(self, layer: ResidualLayer, taps: torch.Tensor, w: torch.Tensor, cond: torch.Tensor,
+                    hop: int) -> torch.Tensor:
+        """The channels-last layer's convolution and gate, as ``gate_kernel`` says: taps (B, T, 2R) =
+        [x_{t-d}, x_t], w (2G, 2R), cond (B, F, 2G) -> z (B, T, G)."""
+        if self.gate_kernel == "triton-linear":
+            # cond came out of a product, so it has the dtype autocast gives F.linear (or none)
+            return linear_gate(taps.to(cond.dtype), w, layer.conv.bias, cond, hop)
+        h = F.linear(taps, w, layer.conv.bias)
+        if self.gate_kernel == "triton":
+            return frame_gate(h, cond, hop)
+        a, b = add_frame_rate_last(h, cond, hop).chunk(2, dim=2)  # (B, T, G) each
+        return torch.tanh(a) * torch.sigmoid(b)
+
     def _forward_channels_last(self, inputs: torch.Tensor, c: torch.Tensor, g: torch.Tensor, hop: int) -> torch.Tensor:
         """:meth:`forward` with (B, T, C) activations: each layer is two matrix products over B*T
         rows ([x_{t-d}, x_t] @ conv taps; z @ [skip | res]) plus element-wise work.  Returns (B, Q, T)."""
@@ -198,13 +214,8 @@ class WaveNet(nn.Module):
         for layer, cond in zip(self.layers, self.layer_conditioning_last(c, g)):
             past = F.pad(x, (0, 0, layer.dilation, 0))[:, :T]  # x_{t-d}, zeros before the start
             w = layer.conv.weight  # (2G, R, 2): tap 0 sees t - d, tap 1 sees t
-            h = F.linear(torch.cat([past, x], dim=2), torch.cat([w[:, :, 0], w[:, :, 1]], dim=1), layer.conv.bias)
-            if self.gate_kernel == "triton":
-                z = frame_gate(h, cond, hop)
-            else:
-                h = add_frame_rate_last(h, cond, hop)  # (B, T, 2G)
-                a, b = h.chunk(2, dim=2)
-                z = torch.tanh(a) * torch.sigmoid(b)
+            z = self._layer_gate(layer, torch.cat([past, x], dim=2), torch.cat([w[:, :, 0], w[:, :, 1]], dim=1),
+                                 cond, hop)
             if self.merge_skip_res and layer.res is not None:
                 S = layer.skip.weight.shape[0]
                 sr = F.linear(z, torch.cat([layer.skip.weight[:, :, 0], layer.res.weight[:, :, 0]]),
