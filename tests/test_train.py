@@ -151,3 +151,33 @@ def test_cuda_training_steps_never_synchronise_with_the_host():
     syncs = sorted({f"{w.filename}:{w.lineno}" for w in caught if "called a synchronizing" in str(w.message)})
     assert not syncs, syncs
     assert torch.isfinite(out["loss"]).item() and grad_norm.item() > 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+@pytest.mark.parametrize("kernel", ["triton", "triton-linear"])
+def test_cuda_training_with_a_triton_gate_kernel_matches_the_torch_gate(kernel):
+    """``train_conf.gate_kernel``: a bf16 CUDA training run with a Triton kernel starts from the loss
+    the torch gate gives (within bf16 rounding) and learns the batch as fast."""
+    pytest.importorskip("triton")
+    from vqspeech.train import _build, _optimise
+
+    device = torch.device("cuda")
+    wav = (torch.rand(2, 4096, generator=torch.Generator().manual_seed(0)) * 2 - 1).to(device) * 0.5
+    spk = torch.tensor([0, 2], device=device)
+    losses = {}
+    for name in ("torch", kernel):
+        cfg = tiny_config(gate_kernel=name)
+        model, params, opt = _build(cfg, 3, device, cfg.train_conf)
+        assert model.decoder.gate_kernel == name
+        losses[name] = [_optimise(model, opt, None, params, wav, spk, torch.bfloat16, device, 1.0)[0]["recon_loss"].item()
+                        for _ in range(15)]
+    ref, got = losses["torch"], losses[kernel]
+    assert got[0] == pytest.approx(ref[0], rel=1e-2)
+    assert got[-1] < 0.9 * got[0] and got[-1] < 1.1 * ref[-1]
+
+
+def test_an_unknown_gate_kernel_is_a_config_error():
+    from vqspeech.config import ConfigError
+
+    with pytest.raises(ConfigError, match="train_conf.gate_kernel: must be torch, triton or triton-linear, got 'cuda'"):
+        tiny_config(gate_kernel="cuda")

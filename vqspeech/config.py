@@ -302,6 +302,10 @@ class TrainConfig:
     preload: bool = True               # keep the corpus in memory (int16); false: read per crop
     amp: str = "none"                  # none | bf16 | fp16 (CUDA only)
     compile: bool = False              # torch.compile the WaveNet decoder (CUDA only; pays off on GPUs)
+    # CUDA only: the WaveNet layers' gate, torch | triton (the Triton gate pair) | triton-linear (the
+    # convolution's product and the gate in one Triton kernel; 0.58x the saved activations); the
+    # Triton ones need triton (pip install 'vqspeech[gpu]') and are not yet timed on a GPU (README)
+    gate_kernel: str = "torch"
     audio_samples: int = 2             # generated clips written to tensorboard at validation
     audio_sample_seconds: float = 0.5
 
@@ -310,6 +314,8 @@ class TrainConfig:
             raise ConfigError(f"train_conf.lr_schedule: must be none, cosine or step, got {self.lr_schedule!r}")
         if self.amp not in ("none", "bf16", "fp16"):
             raise ConfigError(f"train_conf.amp: must be none, bf16 or fp16, got {self.amp!r}")
+        if self.gate_kernel not in ("torch", "triton", "triton-linear"):
+            raise ConfigError(f"train_conf.gate_kernel: must be torch, triton or triton-linear, got {self.gate_kernel!r}")
         require_at_least(self, "train_conf", 1, "batch_size", "segment_samples", "max_steps", "log_every",
                          "val_every", "checkpoint_every", "keep_checkpoints", "val_batches")
         require_at_least(self, "train_conf", 0, "warmup_steps", "grad_clip", "num_workers", "audio_samples")

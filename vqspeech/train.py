@@ -287,6 +287,12 @@ def _build(cfg, num_speakers: int, device, tc):
     if device.type == "cuda" and model.decoder_kind == "wavenet":
         # (B, T, C) matrix products: 1.20x the convolution form on an H200 (benchmarks/training.py)
         model.decoder.upsample = "channels-last"
+        if tc.gate_kernel != "torch":
+            from .generation.triton_backend import unavailable_reason
+
+            if unavailable_reason():
+                raise UserError(f"train_conf.gate_kernel {tc.gate_kernel}: {unavailable_reason()}")
+        model.decoder.gate_kernel = tc.gate_kernel
     if tc.compile and device.type == "cuda" and model.decoder_kind == "wavenet":
         # In place: the state dict keeps its names.  Fuses the conditioning add and the gates.
         model.decoder.compile(dynamic=False)
