@@ -17,12 +17,13 @@ def torch_form(x, w, bias, cond, hop):
     return torch.tanh(a) * torch.sigmoid(b)
 
 
-@pytest.mark.parametrize("T,hop,K,G", [(48, 12, 16, 16), (45, 12, 16, 24), (100, 4, 24, 16)],
-                         ids=["whole-frames", "ragged", "frame-groups"])
+@pytest.mark.parametrize("T,hop,K,G", [(48, 12, 16, 16), (45, 12, 16, 24), (100, 4, 24, 16), (40, 8, 16, 80)],
+                         ids=["whole-frames", "ragged", "frame-groups", "channel-blocks"])
 def test_values_and_all_four_gradients_equal_the_torch_form(T, hop, K, G):
     """z and the gradients of x, w, bias and the per-frame conditioning equal autograd's through the
     torch form, in float32: a last frame partly past T, G and K not powers of two (masked tiles),
-    and 25 frames over programs of 8 (the last program's frames partly past F)."""
+    25 frames over programs of 8 (the last program's frames partly past F), and 80 gate channels
+    in two blocks of 64 (the second partly masked)."""
     from vqspeech.models.linear_gate import linear_gate
 
     dev = triton_device()

@@ -52,7 +52,7 @@ def _ops():
         B, T, K = x.shape
         F, G = cond.shape[1], w.shape[0] // 2
         meta = kernel_shape(hop, K, G, F)
-        grid = (B * -(-F // meta["FPP"]), -(-G // meta["CB"]))
+        grid = (B * -(-F // meta["FPP"]) * -(-G // meta["CB"]),)
         return grid, dict(meta, IEEE=x.dtype == torch.float32, num_warps=8), (T, F, hop, K, G)
 
     @triton_op("vqspeech::linear_gate", mutates_args=())

@@ -65,10 +65,14 @@ def _gate_inputs(x_ptr, cond_ptr, wa, wb, ba, bb, seq, f, c, cmask, k, kmask, T,
 def _program(w_ptr, bias_ptr, F, K, G, KB: tl.constexpr, CB: tl.constexpr, FPP: tl.constexpr):
     """This program's sequence, first frame, channels (and mask), input channels (and mask) and
     weight tiles."""
+    # one axis, the channel blocks varying fastest: the programs that read the same rows of x run
+    # together, so all but the first find them in L2
+    blocks = tl.cdiv(G, CB)
+    group = tl.program_id(0) // blocks
     groups = tl.cdiv(F, FPP)
-    seq = tl.program_id(0) // groups
-    f0 = (tl.program_id(0) % groups) * FPP
-    c = tl.program_id(1) * CB + tl.arange(0, CB)
+    seq = group // groups
+    f0 = (group % groups) * FPP
+    c = (tl.program_id(0) % blocks) * CB + tl.arange(0, CB)
     cmask = c < G
     k = tl.arange(0, KB)
     kmask = k < K
