@@ -117,4 +117,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from vqspeech.bin.runner import run_user_command
+
+    # a user error (a config or data directory that does not read, an absent device): one line, exit 2
+    raise SystemExit(run_user_command(main, prog=Path(__file__).name))

@@ -260,10 +260,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from vqspeech.errors import UserError
+    from vqspeech.bin.runner import run_user_command
 
-    try:
-        raise SystemExit(main())
-    except UserError as exc:  # a --config that does not read: one line, exit 2
-        print(f"generation.py: error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+    # a user error (a config or data directory that does not read, an absent device): one line, exit 2
+    raise SystemExit(run_user_command(main, prog=Path(__file__).name))

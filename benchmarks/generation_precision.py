@@ -91,4 +91,7 @@ def run(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from vqspeech.bin.runner import run_user_command
+
+    # a user error (a config or data directory that does not read, an absent device): one line, exit 2
+    raise SystemExit(run_user_command(main, prog=Path(__file__).name))

@@ -64,7 +64,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vqspeech.config import load_config  # noqa: E402
 from vqspeech.models import build_model, quantizer  # noqa: E402
-from vqspeech.train import _optimise  # noqa: E402
+from vqspeech.train import _optimise, training_device  # noqa: E402
 
 
 QUEUED_COPY = quantizer.to_device_async
@@ -364,7 +364,10 @@ def main(argv=None) -> int:
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     cfg = load_config(args.config)
-    device = torch.device(args.device)
+    if cfg.decoder != "wavenet":
+        p.error(f"--config {args.config}: a {cfg.decoder} decoder; this benchmark times WaveNet training "
+                f"(e.g. egs/mini/conf/gpu.yaml)")
+    device = training_device(args.device)  # a device this machine lacks: one line, exit 2
     batch = args.batch or cfg.train_conf.batch_size
     segment = (args.segment or cfg.train_conf.segment_samples) // cfg.sample_multiple * cfg.sample_multiple
     d = cfg.decoder_conf
@@ -425,4 +428,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from vqspeech.bin.runner import run_user_command
+
+    # a user error (a config or data directory that does not read, an absent device): one line, exit 2
+    raise SystemExit(run_user_command(main, prog=Path(__file__).name))

@@ -1,10 +1,12 @@
-"""benchmarks/training.py's breakdown of a training step (``--parts``): each part is timed alone,
-and the encoder's part reaches the encoder's weights and nothing else."""
+"""benchmarks/training.py: the breakdown of a training step (``--parts``; each part is timed alone,
+and the encoder's part reaches the encoder's weights and nothing else), the rows gpu_check.sh names,
+and the configs it refuses."""
 
 import json
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,3 +76,11 @@ def test_gpu_check_names_only_rows_the_benchmark_has():
         assert cuda_rows[single].items() <= every.items(), single
     alone = cuda_rows["+ every candidate, the gate kernel alone"]
     assert alone == {**every, "gate_kernel": "triton"} == {**every, **cuda_rows["+ Triton gate kernels"]}
+
+
+def test_a_spectral_config_is_refused_in_one_line(capsys):
+    with pytest.raises(SystemExit) as exc:
+        training_benchmark.main(["--config", str(ROOT / "egs/mini/conf/default.yaml"), "--device", "cpu"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "default.yaml: a spectral decoder; this benchmark times WaveNet training" in err
