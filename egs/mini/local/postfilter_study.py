@@ -21,7 +21,6 @@ from vqspeech.audio import load_audio
 from vqspeech.checkpoint import load_model
 from vqspeech.conversion import encode_wav, speaker_batch
 from vqspeech.kaldi_data_dir import read_data_dir
-from vqspeech.errors import UserError
 from vqspeech.vc_eval.intelligibility import word_errors
 from vqspeech.vc_eval.report import parallel_sentences
 from vqspeech.vocoders import griffin_lim
@@ -87,7 +86,7 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except UserError as exc:  # bad model or data: one line, non-zero exit
-        raise SystemExit(f"{__file__.rsplit('/', 1)[-1]}: error: {exc}") from None
+    from vqspeech.bin.runner import run_user_command
+
+    # a model or data directory that does not read: one line, exit 2
+    raise SystemExit(run_user_command(main, prog=__file__.rsplit("/", 1)[-1]))

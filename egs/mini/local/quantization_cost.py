@@ -50,4 +50,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from vqspeech.bin.runner import run_user_command
+
+    # a model or data directory that does not read: one line, exit 2
+    raise SystemExit(run_user_command(main, prog=__file__.rsplit("/", 1)[-1]))

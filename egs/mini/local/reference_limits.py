@@ -11,7 +11,6 @@ reference the checks refuse (too little speech) is reported with its one-line er
 """
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -89,4 +88,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from vqspeech.bin.runner import run_user_command
+
+    # a model or data directory that does not read: one line, exit 2
+    raise SystemExit(run_user_command(main, prog=__file__.rsplit("/", 1)[-1]))
