@@ -37,4 +37,4 @@ for f in src.iterdir():
     (out / f.name).write_text(text)
 PY
 du -sh .device
-echo 'then: device run, carry [".device"], command: STEPS="1 2 3 5" OUT=$OUT DEADLINE=540 bash benchmarks/gpu_check.sh'
+echo 'then: device run, carry [".device"], command: STEPS="1 4 3" OUT=$OUT DEADLINE=480 bash benchmarks/gpu_check.sh'
