@@ -88,3 +88,39 @@ def test_a_decoder_with_a_triton_kernel_trains_as_the_torch_gate_does(kernel):
     assert l1 == pytest.approx(l0, rel=1e-5)
     for a, b in zip(g1, g0):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("kernel", ["triton", "triton-linear"])
+def test_a_compiled_decoder_keeps_either_kernel_in_one_graph(kernel):
+    """torch.compile(fullgraph=True) captures the channels-last decoder with a Triton kernel in one
+    graph, the ops inside it, and runs it to the eager loss and gradients.  (Registering the ops
+    inside the traced code broke the graph at every layer: the registration now happens when
+    ``gate_kernel`` is set.)  Dynamo's graph is run as captured, with the kernels in Triton's
+    interpreter on the CPU."""
+    from helpers import sharp_tiny_wavenet
+
+    dev = triton_device()
+    m = sharp_tiny_wavenet(0).to(dev)
+    m.decoder.upsample = "channels-last"
+    m.decoder.gate_kernel = kernel
+    wav = (torch.rand(2, 8 * m.hop, generator=torch.Generator().manual_seed(2)) * 2 - 1).to(dev)
+    spk = torch.tensor([0, 1], device=dev)
+    results, graphs = [], []
+
+    def capture(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    for compiled in (False, True):
+        torch._dynamo.reset()
+        m.zero_grad()
+        if compiled:
+            m.decoder.compile(backend=capture, fullgraph=True, dynamic=False)
+        out = m(wav, spk)
+        out["loss"].backward()
+        results.append((out["loss"].item(), m.decoder.layers[1].conv.weight.grad.clone()))
+    op = {"triton": "frame_gate", "triton-linear": "linear_gate"}[kernel]
+    assert len(graphs) == 1 and graphs[0].code.count(f"vqspeech.{op}") == len(m.decoder.layers)
+    (l0, g0), (l1, g1) = results
+    assert l1 == pytest.approx(l0, rel=1e-6)
+    torch.testing.assert_close(g1, g0)

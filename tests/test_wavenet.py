@@ -282,3 +282,15 @@ def test_compiled_loss_equals_the_eager_loss_and_its_gradient():
     model.decoder._cross_entropy = lambda logits, t: seen.append(logits.shape) or torch.tensor(7.0)
     out = model(0.1 * torch.randn(2, 4 * model.hop), torch.tensor([0, 1]))
     assert seen == [(2, 256, 4 * model.hop)] and out["recon_loss"].item() == 7.0
+
+
+def test_an_unknown_gate_kernel_is_refused():
+    from vqspeech.config import DecoderConfig
+    from vqspeech.models.wavenet import WaveNet
+
+    decoder = WaveNet(DecoderConfig(layers=2, dilation_cycle=2, residual_channels=8, gate_channels=8,
+                                    skip_channels=8, speaker_dim=4, cond_channels=4))
+    assert decoder.gate_kernel == "torch"
+    with pytest.raises(ValueError, match="gate_kernel: one of torch, triton, triton-linear, got 'cuda'"):
+        decoder.gate_kernel = "cuda"
+    assert decoder.gate_kernel == "torch"

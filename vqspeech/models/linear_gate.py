@@ -30,7 +30,7 @@ import functools
 
 import torch
 
-from .gate_kernel import next_power_of_two
+from .gate_kernel import next_power_of_two, tracing_in_interpreter
 
 
 def kernel_shape(hop: int, K: int, G: int, frames: int) -> dict:
@@ -60,8 +60,9 @@ def _ops():
                        hop: int) -> torch.Tensor:
         B, T, _ = x.shape
         z = x.new_empty(B, T, w.shape[0] // 2)
-        grid, meta, sizes = launch(x, w, cond, hop)
-        wrap_triton(linear_gate_forward)[grid](x, w, bias, cond, z, *sizes, **meta)
+        if not tracing_in_interpreter(x):
+            grid, meta, sizes = launch(x, w, cond, hop)
+            wrap_triton(linear_gate_forward)[grid](x, w, bias, cond, z, *sizes, **meta)
         return z
 
     @triton_op("vqspeech::linear_gate_backward", mutates_args=())
@@ -70,8 +71,9 @@ def _ops():
         B, T, _ = x.shape
         grad_h = x.new_empty(B, T, w.shape[0])
         grad_cond = torch.empty_like(cond)
-        grid, meta, sizes = launch(x, w, cond, hop)
-        wrap_triton(linear_gate_backward)[grid](grad_z, x, w, bias, cond, grad_h, grad_cond, *sizes, **meta)
+        if not tracing_in_interpreter(x):
+            grid, meta, sizes = launch(x, w, cond, hop)
+            wrap_triton(linear_gate_backward)[grid](grad_z, x, w, bias, cond, grad_h, grad_cond, *sizes, **meta)
         return grad_h, grad_cond
 
     def setup_context(ctx, inputs, output):
@@ -93,6 +95,12 @@ def _ops():
     return linear_gate_op
 
 
+def register() -> None:
+    """Register the ops (imports triton).  ``torch.compile`` cannot trace the registration, so a model
+    that a compiled graph will run registers first: setting ``WaveNet.gate_kernel`` does."""
+    _ops()
+
+
 def linear_gate(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor, cond: torch.Tensor, hop: int) -> torch.Tensor:
     """x (B, T, K) @ w (2G, K).T + bias (2G) + cond (B, F, 2G) (F * hop >= T) -> gate z (B, T, G) in
     x's dtype; differentiable in x, w, bias and cond.  ``w`` and ``cond`` are cast to x's dtype;
@@ -104,4 +112,7 @@ def linear_gate(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor, cond: torc
         raise ValueError(f"{cond.shape[1]} frames of {hop} samples do not cover {T} samples")
     if cond.shape[0] != B or cond.shape[2] != w.shape[0]:
         raise ValueError(f"conditioning {tuple(cond.shape)} does not fit {B} sequences of {w.shape[0]} gate inputs")
-    return _ops()(x.contiguous(), w.to(x.dtype).contiguous(), bias.contiguous(), cond.to(x.dtype).contiguous(), hop)
+    if not torch.compiler.is_compiling():
+        register()  # eager callers register on first use
+    return torch.ops.vqspeech.linear_gate(x.contiguous(), w.to(x.dtype).contiguous(), bias.contiguous(),
+                                          cond.to(x.dtype).contiguous(), hop)

@@ -22,8 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import DecoderConfig
-from .gate_kernel import frame_gate
-from .linear_gate import linear_gate
+from .gate_kernel import frame_gate, register as register_frame_gate
+from .linear_gate import linear_gate, register as register_linear_gate
 
 
 def add_frame_rate(h: torch.Tensor, cond: torch.Tensor, hop: int) -> torch.Tensor:
@@ -119,11 +119,7 @@ class WaveNet(nn.Module):
     # 1.02-1.04x the steps/s of False on an H200 (benchmarks/training.py, two runs).
     # (Gate channels interleaved [a0, b0, a1, ...] instead of halves measured 0.94x there.)
     merge_skip_res = True
-    # The channels-last form's gate: "torch" (conditioning add, tanh, sigmoid; compiled on CUDA),
-    # "triton", the hand-written kernel pair of :mod:`.gate_kernel`, or "triton-linear", the kernel-2
-    # convolution's product and the gate in one kernel (:mod:`.linear_gate`; neither is yet
-    # measured on a GPU).
-    gate_kernel = "torch"
+    GATE_KERNELS = ("torch", "triton", "triton-linear")
 
     def __init__(self, cfg: DecoderConfig):
         super().__init__()
@@ -138,6 +134,27 @@ class WaveNet(nn.Module):
         # up the whole receptive field.  Not a weight, so not in the state dict.
         self.history_samples: int | None = None
         self._cross_entropy = sample_cross_entropy  # compiled by compile_loss
+        self._gate_kernel = "torch"
+
+    @property
+    def gate_kernel(self) -> str:
+        """The channels-last form's gate: "torch" (conditioning add, tanh, sigmoid; compiled on CUDA),
+        "triton", the hand-written kernel pair of :mod:`.gate_kernel`, or "triton-linear", the kernel-2
+        convolution's product and the gate in one kernel (:mod:`.linear_gate`; neither is yet
+        measured on a GPU)."""
+        return self._gate_kernel
+
+    @gate_kernel.setter
+    def gate_kernel(self, name: str) -> None:
+        if name not in self.GATE_KERNELS:
+            raise ValueError(f"gate_kernel: one of {', '.join(self.GATE_KERNELS)}, got {name!r}")
+        # Registered now, outside any compiled graph: torch.compile cannot trace the registration
+        # (it would break the graph at every layer).  Imports triton.
+        if name == "triton":
+            register_frame_gate()
+        elif name == "triton-linear":
+            register_linear_gate()
+        self._gate_kernel = name
 
     def cross_entropy(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """The training loss: mean cross-entropy of :meth:`forward`'s (B, Q, T) logits against
