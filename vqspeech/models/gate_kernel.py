@@ -30,6 +30,14 @@ def next_power_of_two(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
 
 
+def kernel_shape(hop: int, G: int) -> dict:
+    """Tile and warps: ROWS a frame's samples, CB a block of gate channels (a tile of at most ~4k
+    elements).  8 warps: with 4, the backward needs 255 registers a thread and spills for the
+    gpu.yaml tile, 118 with 8 (``python benchmarks/triton_resources.py``, compiled for sm_90)."""
+    rows = next_power_of_two(hop)
+    return dict(ROWS=rows, CB=min(next_power_of_two(G), max(16, 4096 // rows)), num_warps=8)
+
+
 def tracing_in_interpreter(t: torch.Tensor) -> bool:
     """Whether a compiler is tracing an op with fake tensors while Triton's interpreter is on.  On a
     GPU, ``wrap_triton`` turns the launch into a graph node that fake tensors pass through; under
@@ -53,9 +61,8 @@ def _ops():
         B, T, G2 = h.shape
         F = cond.shape[1]
         G = G2 // 2
-        rows = next_power_of_two(hop)
-        cb = min(next_power_of_two(G), max(16, 4096 // rows))  # a tile of at most ~4k elements
-        return (B * F, -(-G // cb)), dict(ROWS=rows, CB=cb), (T, F, hop, G)
+        meta = kernel_shape(hop, G)
+        return (B * F, -(-G // meta["CB"])), meta, (T, F, hop, G)
 
     @triton_op("vqspeech::frame_gate", mutates_args=())
     def frame_gate(h: torch.Tensor, cond: torch.Tensor, hop: int) -> torch.Tensor:

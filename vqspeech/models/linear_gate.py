@@ -34,11 +34,13 @@ from .gate_kernel import next_power_of_two, tracing_in_interpreter
 
 
 def kernel_shape(hop: int, K: int, G: int, frames: int) -> dict:
-    """Tile sizes: ROWS a frame's samples, KB the input channels, CB a block of gate channels and
-    FPP frames per program (the weight tiles are loaded once per program), all powers of two >= 16
-    where ``tl.dot`` needs it."""
+    """Tile sizes and warps: ROWS a frame's samples, KB the input channels, CB a block of gate
+    channels and FPP frames per program (the weight tiles are loaded once per program), all powers
+    of two >= 16 where ``tl.dot`` needs it.  For the gpu.yaml decoder the forward needs 106
+    registers a thread and the backward 190, without spilling (``python
+    benchmarks/triton_resources.py``, compiled for sm_90)."""
     return dict(ROWS=max(16, next_power_of_two(hop)), KB=max(16, next_power_of_two(K)),
-                CB=max(16, min(64, next_power_of_two(G))), FPP=min(8, next_power_of_two(frames)))
+                CB=max(16, min(64, next_power_of_two(G))), FPP=min(8, next_power_of_two(frames)), num_warps=8)
 
 
 @functools.lru_cache(maxsize=1)
@@ -53,7 +55,7 @@ def _ops():
         F, G = cond.shape[1], w.shape[0] // 2
         meta = kernel_shape(hop, K, G, F)
         grid = (B * -(-F // meta["FPP"]) * -(-G // meta["CB"]),)
-        return grid, dict(meta, IEEE=x.dtype == torch.float32, num_warps=8), (T, F, hop, K, G)
+        return grid, dict(meta, IEEE=x.dtype == torch.float32), (T, F, hop, K, G)
 
     @triton_op("vqspeech::linear_gate", mutates_args=())
     def linear_gate_op(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor, cond: torch.Tensor,
