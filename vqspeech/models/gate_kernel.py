@@ -21,7 +21,6 @@ custom ops with autograd, so ``torch.compile`` keeps them in its graph.  Runs on
 from __future__ import annotations
 
 import functools
-import os
 
 import torch
 
@@ -47,7 +46,9 @@ def tracing_in_interpreter(t: torch.Tensor) -> bool:
     inlines the ops' bodies, as AOTAutograd does, is only faithful with real Triton, on a GPU.)"""
     from torch._subclasses.fake_tensor import is_fake
 
-    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0") and is_fake(t)
+    from ..generation.triton_backend import interpreting
+
+    return interpreting() and is_fake(t)
 
 
 @functools.lru_cache(maxsize=1)

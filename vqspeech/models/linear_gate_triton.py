@@ -7,28 +7,12 @@ gate (forward) or its derivative (backward), so the (rows, 2G) product never rea
 forward, and the backward sums each frame's conditioning gradient in registers.
 """
 
-import os
-
 import triton
 import triton.language as tl
 
+# the generation kernel's product: its interpreter path works around the interpreter's wrong bf16 dot
+from ..generation.triton_kernel import mm
 from .gate_triton import store_gate_gradients
-
-INTERPRET = tl.constexpr(os.environ.get("TRITON_INTERPRET", "0") not in ("", "0"))
-
-
-@triton.jit
-def _mm(x, w, IEEE: tl.constexpr):
-    """(ROWS, KB) @ (KB, CB) with float32 accumulation.  ``IEEE``: float32 operands multiplied in
-    float32 (tensor cores would round them to tf32).  The interpreter's bfloat16 dot is wrong
-    (triton 3.9), so there bfloat16 operands are multiplied in float32: the same arithmetic, since
-    a product of two bfloat16 numbers is exact in float32."""
-    if IEEE:
-        return tl.dot(x, w, input_precision="ieee")
-    elif INTERPRET:
-        return tl.dot(x.to(tl.float32), w.to(tl.float32), input_precision="ieee")
-    else:
-        return tl.dot(x, w)
 
 
 @triton.jit
@@ -56,8 +40,9 @@ def _gate_inputs(x_ptr, cond_ptr, wa, wb, ba, bb, seq, f, c, cmask, k, kmask, T,
     cm = cmask & (f + tl.zeros_like(c) < F)  # f may be past the last frame of the program's group
     ca = tl.load(cond_ptr + frame * 2 * G + c, mask=cm, other=0.0).to(tl.float32)
     cb = tl.load(cond_ptr + frame * 2 * G + G + c, mask=cm, other=0.0).to(tl.float32)
-    a = _mm(x, wa, IEEE) + (ba + ca)[None, :]
-    b = _mm(x, wb, IEEE) + (bb + cb)[None, :]
+    # float32 inputs multiplied in float32 (not tf32); bf16 ones on tensor cores
+    a = mm(x, wa, "ieee", not IEEE) + (ba + ca)[None, :]
+    b = mm(x, wb, "ieee", not IEEE) + (bb + cb)[None, :]
     return rows, rmask[:, None] & cmask[None, :], a, b
 
 
