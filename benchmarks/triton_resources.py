@@ -33,17 +33,22 @@ from vqspeech.errors import UserError  # noqa: E402
 R, G, S, Q, HOP, FRAMES = 64, 128, 128, 256, 64, 256
 
 
-def kernels() -> list[dict]:
-    """name, the jitted function, its argument types, its constexprs and warps (as launched)."""
+def kernels(frames_per_program: int | None = None, generation_warps: tuple[int, ...] = (),
+            pair_warps: int | None = None) -> list[dict]:
+    """name, the jitted function, its argument types, its constexprs and warps (as launched, unless
+    ``frames_per_program`` sets the convolution-gate kernel's FPP, ``generation_warps`` lists warp
+    counts to compile the generation kernel with or ``pair_warps`` sets the gate pair's warps)."""
     from vqspeech.generation import triton_kernel
     from vqspeech.generation.triton_backend import KernelShape
     from vqspeech.models import gate_kernel, gate_triton, linear_gate, linear_gate_triton
 
     sizes = {"T": "i32", "F": "i32", "hop": "i32"}
     pair = gate_kernel.kernel_shape(HOP, G)
-    pair_warps = pair.pop("num_warps")
+    pair_warps = pair_warps or pair["num_warps"]
+    del pair["num_warps"]
     fused = linear_gate.kernel_shape(HOP, 2 * R, G, FRAMES)
     fused_warps = fused.pop("num_warps")
+    fused["FPP"] = frames_per_program or fused["FPP"]
     fused_args = {**sizes, "K": "i32", "G": "i32", **{k: "constexpr" for k in (*fused, "IEEE")}}
     pair_args = {**sizes, "G": "i32", **{k: "constexpr" for k in pair}}
     shape = KernelShape()
@@ -54,6 +59,10 @@ def kernels() -> list[dict]:
                inv_temp="fp32", first_class="i32")
     gen_consts = dict(R=R, G=G, S=S, Q=Q, BLOCK=shape.block, ARGMAX=False, TEACHER=False, STORE_LOGITS=False,
                       PRECISION="ieee", BF16=True)
+    generation = [{"name": f"generation, bf16, block {shape.block}, {w} warps", "fn": triton_kernel.wavenet_generate,
+                   "training": False, "args": {**gen, **{k: "constexpr" for k in gen_consts}}, "consts": gen_consts,
+                   "warps": w} for w in generation_warps or (shape.num_warps,)]
+    fpp = f", {fused['FPP']} frames a program" if frames_per_program else ""
     return [
         {"name": "gate pair, forward (training)", "fn": gate_triton.gate_forward, "training": True,
          "args": {"h_ptr": "*bf16", "cond_ptr": "*bf16", "z_ptr": "*bf16", **pair_args}, "consts": pair,
@@ -61,16 +70,15 @@ def kernels() -> list[dict]:
         {"name": "gate pair, backward (training)", "fn": gate_triton.gate_backward, "training": True,
          "args": {"gz_ptr": "*bf16", "h_ptr": "*bf16", "cond_ptr": "*bf16", "gh_ptr": "*bf16", "gcond_ptr": "*bf16",
                   **pair_args}, "consts": pair, "warps": pair_warps},
-        {"name": "convolution-gate, forward (training)", "fn": linear_gate_triton.linear_gate_forward,
+        {"name": f"convolution-gate, forward (training){fpp}", "fn": linear_gate_triton.linear_gate_forward,
          "training": True, "args": {"x_ptr": "*bf16", "w_ptr": "*bf16", "bias_ptr": "*fp32", "cond_ptr": "*bf16",
                                     "z_ptr": "*bf16", **fused_args},
          "consts": {**fused, "IEEE": False}, "warps": fused_warps},
-        {"name": "convolution-gate, backward (training)", "fn": linear_gate_triton.linear_gate_backward,
+        {"name": f"convolution-gate, backward (training){fpp}", "fn": linear_gate_triton.linear_gate_backward,
          "training": True, "args": {"gz_ptr": "*bf16", "x_ptr": "*bf16", "w_ptr": "*bf16", "bias_ptr": "*fp32",
                                     "cond_ptr": "*bf16", "gh_ptr": "*bf16", "gcond_ptr": "*bf16", **fused_args},
          "consts": {**fused, "IEEE": False}, "warps": fused_warps},
-        {"name": f"generation, bf16, block {shape.block}", "fn": triton_kernel.wavenet_generate, "training": False,
-         "args": {**gen, **{k: "constexpr" for k in gen_consts}}, "consts": gen_consts, "warps": shape.num_warps},
+        *generation,
     ]
 
 
@@ -102,6 +110,11 @@ def resources(kernel: dict, arch: int) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--arch", type=int, default=90, help="compute capability x 10 (90: H100 and H200)")
+    p.add_argument("--frames-per-program", type=int, default=None,
+                   help="the convolution-gate kernel's frames per program (default: its launcher's, 8)")
+    p.add_argument("--generation-warps", default=None,
+                   help="warp counts to compile the generation kernel with, e.g. 2,4,8 (default: its launcher's, 4)")
+    p.add_argument("--gate-pair-warps", type=int, default=None, help="the gate pair's warps (default: its launcher's, 8)")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     if os.environ.get("TRITON_INTERPRET", "0") not in ("", "0"):
@@ -114,7 +127,11 @@ def main(argv=None) -> int:
     print("| kernel | warps | registers / thread | spilled bytes / thread | shared bytes | resident warps / SM (registers) |")
     print("|---|---:|---:|---:|---:|---:|")
     rows, spilling = {}, []
-    for k in kernels():
+    try:
+        warps = tuple(int(w) for w in args.generation_warps.split(",")) if args.generation_warps else ()
+    except ValueError:
+        raise UserError(f"--generation-warps: a comma-separated list of integers, got {args.generation_warps!r}") from None
+    for k in kernels(args.frames_per_program, warps, args.gate_pair_warps):
         r = resources(k, args.arch)
         rows[k["name"]] = r
         print(f"| {k['name']} | {r['warps']} | {r['registers']} | {r['spilled_bytes']} | {r['shared_bytes']} | "
