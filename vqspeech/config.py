@@ -27,6 +27,9 @@ import yaml
 from .errors import ConfigError
 from .fileio import atomic_write
 
+# The WaveNet decoder's channels-last gates (``train_conf.gate_kernel``, ``WaveNet.gate_kernel``)
+GATE_KERNELS = ("torch", "triton", "triton-linear")
+
 
 def require_at_least(obj, section: str, minimum: float, *names: str) -> None:
     """Raise a ConfigError naming ``section.name`` (``name`` at the top level, section "") unless every
@@ -314,8 +317,8 @@ class TrainConfig:
             raise ConfigError(f"train_conf.lr_schedule: must be none, cosine or step, got {self.lr_schedule!r}")
         if self.amp not in ("none", "bf16", "fp16"):
             raise ConfigError(f"train_conf.amp: must be none, bf16 or fp16, got {self.amp!r}")
-        if self.gate_kernel not in ("torch", "triton", "triton-linear"):
-            raise ConfigError(f"train_conf.gate_kernel: must be torch, triton or triton-linear, got {self.gate_kernel!r}")
+        if self.gate_kernel not in GATE_KERNELS:
+            raise ConfigError(f"train_conf.gate_kernel: must be {', '.join(GATE_KERNELS[:-1])} or {GATE_KERNELS[-1]}, got {self.gate_kernel!r}")
         require_at_least(self, "train_conf", 1, "batch_size", "segment_samples", "max_steps", "log_every",
                          "val_every", "checkpoint_every", "keep_checkpoints", "val_batches")
         require_at_least(self, "train_conf", 0, "warmup_steps", "grad_clip", "num_workers", "audio_samples")

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import DecoderConfig
+from ..config import GATE_KERNELS, DecoderConfig
 from .gate_kernel import frame_gate, register as register_frame_gate
 from .linear_gate import linear_gate, register as register_linear_gate
 
@@ -119,7 +119,7 @@ class WaveNet(nn.Module):
     # 1.02-1.04x the steps/s of False on an H200 (benchmarks/training.py, two runs).
     # (Gate channels interleaved [a0, b0, a1, ...] instead of halves measured 0.94x there.)
     merge_skip_res = True
-    GATE_KERNELS = ("torch", "triton", "triton-linear")
+    GATE_KERNELS = GATE_KERNELS
 
     def __init__(self, cfg: DecoderConfig):
         super().__init__()
