@@ -12,7 +12,7 @@ pytest.importorskip("resemblyzer")
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 from vqspeech.vc_eval.intelligibility import edit_distance, word_errors  # noqa: E402
-from vqspeech.vc_eval.spectral import compare  # noqa: E402
+from vqspeech.vc_eval.spectral import compare, spectral_features  # noqa: E402
 from vqspeech.vc_eval.speaker_similarity import SpeakerCentroids, embed  # noqa: E402
 
 
@@ -131,9 +131,17 @@ def test_recognition_of_clear_speech(tiny_corpus):
     assert errs / refs < 0.5  # the synthesizer's clearest voice is mostly recognised
 
 
-def test_vc_eval_report(trained_tiny, tiny_corpus, tmp_path):
+def test_vc_eval_report(trained_tiny, tiny_corpus, tmp_path, monkeypatch):
     from vqspeech.bin.vc_eval import main
+    from vqspeech.vc_eval import report
 
+    analysed = []  # every utterance the report analyses (WORLD, filter bank, pYIN): its length
+
+    def counted(wav, *args, **kwargs):
+        analysed.append(len(wav))
+        return spectral_features(wav, *args, **kwargs)
+
+    monkeypatch.setattr(report, "spectral_features", counted)
     out = tmp_path / "vc"
     assert main(["--model", str(trained_tiny / "checkpoint.pt"), "--data-dir", str(tiny_corpus / "data" / "test"),
                  "--centroid-data", str(tiny_corpus / "data" / "train"), "--output-dir", str(out),
@@ -149,3 +157,10 @@ def test_vc_eval_report(trained_tiny, tiny_corpus, tmp_path):
 
     assert html.count("data:image/png;base64,") == len(MEASURES) == 7  # one heat map per measure
     assert len(list((out / "wav").rglob("*.wav"))) == 6
+    # each conversion is analysed once, and each real utterance once however many rows compare with it
+    spectral = [r for r in rep["rows"] if r["kind"] != "real"]
+    reals = {(r["sentence"], r["target"]) for r in spectral} | {(r["sentence"], r["source"]) for r in spectral
+                                                                if r["kind"] == "source"}
+    conversions = sum(r["kind"] in ("converted", "resynthesis") for r in rep["rows"])
+    assert conversions == 6 and len(spectral) > len(reals)
+    assert len(analysed) == conversions + len(reals)

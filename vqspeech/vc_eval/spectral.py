@@ -93,16 +93,39 @@ def f0_track(wav: np.ndarray, sr: int = 16000) -> np.ndarray:
     return np.repeat(f0, 2)
 
 
+@dataclass(frozen=True)
+class SpectralFeatures:
+    """What :func:`compare_features` needs of one utterance, computed once (:func:`spectral_features`):
+    ``world`` (frames, order) WORLD mel-cepstra, ``filterbank`` (frames', order) filter-bank
+    cepstra, ``f0`` (frames,) F0 on the 5 ms grid (NaN unvoiced) or None when not computed."""
+    world: np.ndarray
+    filterbank: np.ndarray
+    f0: np.ndarray | None
+
+
+def spectral_features(wav: np.ndarray, sr: int = 16000, order: int = 24, with_f0: bool = True) -> SpectralFeatures:
+    """(T,) waveform -> its :class:`SpectralFeatures` (harvest and pYIN dominate: about a second
+    for 2 s of audio, so a report computes each real utterance's once)."""
+    return SpectralFeatures(world_mel_cepstrum(wav, sr, order), filterbank_mel_cepstrum(wav, sr, order),
+                            f0_track(wav, sr) if with_f0 else None)
+
+
 def compare(converted: np.ndarray, target: np.ndarray, sr: int = 16000, order: int = 24,
             with_f0: bool = True) -> SpectralScores:
     """MCD (DTW-aligned) and log-F0 error of ``converted`` against the real ``target``."""
-    mcd = mel_cepstral_distortion(world_mel_cepstrum(converted, sr, order), world_mel_cepstrum(target, sr, order))
-    a, b = filterbank_mel_cepstrum(converted, sr, order), filterbank_mel_cepstrum(target, sr, order)
+    return compare_features(spectral_features(converted, sr, order, with_f0),
+                            spectral_features(target, sr, order, with_f0))
+
+
+def compare_features(converted: SpectralFeatures, target: SpectralFeatures) -> SpectralScores:
+    """:func:`compare` from both utterances' features; the log-F0 error needs both F0 tracks."""
+    mcd = mel_cepstral_distortion(converted.world, target.world)
+    a, b = converted.filterbank, target.filterbank
     path = dtw_path(a, b)
     fbank_mcd = float(np.mean(_K * np.sqrt(((a[path[:, 0]] - b[path[:, 1]]) ** 2).sum(1))))
-    if not with_f0:
+    if converted.f0 is None or target.f0 is None:
         return SpectralScores(mcd, None, None, 0, fbank_mcd)
-    fa, fb = f0_track(converted, sr), f0_track(target, sr)
+    fa, fb = converted.f0, target.f0
     ia = np.minimum(path[:, 0], len(fa) - 1)
     ib = np.minimum(path[:, 1], len(fb) - 1)
     x, y = fa[ia], fb[ib]
