@@ -26,8 +26,10 @@ on random audio (speed does not depend on the data), with the training loop's ow
   cuDNN times its algorithms for the encoder's strided convolutions), ``encoder compiled`` (the
   encoder compiled on its own, its pads and ReLUs fused), ``loss compiled``
   (``WaveNet.compile_loss``: the cross-entropy compiled on its own, which otherwise runs eagerly
-  after the decoder's compiled graph), ``every candidate`` (the convolution-gate kernel, cuDNN
-  autotuning, the encoder and the loss compiled, at once: what the step would be if all of them
+  after the decoder's compiled graph), ``bf16 residual stream`` (``WaveNet.autocast_stream``: the
+  layers' inputs and residual sums in bf16 instead of float32), ``every candidate`` (the
+  convolution-gate kernel, cuDNN autotuning, the encoder and the loss compiled and the bf16
+  residual stream, at once: what the step would be if all of them
   were kept; ``the gate kernel alone`` the same with the gate pair instead), and, on request, ``coordinate-descent
   tuning`` (Inductor tunes its kernels' block sizes), ``whole model compiled`` (encoder, quantizer
   and loss too), ``max-autotune`` (Inductor's matrix-product templates; slow to compile) and the
@@ -97,13 +99,15 @@ def time_variant(cfg, device, batch: int, segment: int, steps: int, warmup: int,
                  compile_: str | None = None, fused_adam: bool = False, profile: str | None = None,
                  cond_layout: str = "frames-last", merge_skip_res: bool = True, pageable_copy: bool = False,
                  tuning: bool = False, gate_kernel: str = "torch", cudnn_benchmark: bool = False,
-                 compile_encoder: bool = False, compile_loss: bool = False, parts: bool = False) -> dict:
+                 compile_encoder: bool = False, compile_loss: bool = False, bf16_stream: bool = False,
+                 parts: bool = False) -> dict:
     """``compile_``: None, ``decoder``, ``model`` or ``decoder-autotune``; ``tuning``: Inductor's
     coordinate-descent tuning of its own kernels' block sizes (for this variant's compile);
     ``cudnn_benchmark``: cuDNN times its algorithms for each new shape (the encoder's strided
     convolutions; training crops have one shape); ``compile_encoder``: the encoder compiled on
     its own (a whole-model compile breaks its graph at the quantizer); ``compile_loss``: the
-    cross-entropy compiled on its own (:meth:`WaveNet.compile_loss`); ``parts``:
+    cross-entropy compiled on its own (:meth:`WaveNet.compile_loss`); ``bf16_stream``: the
+    decoder's residual stream in autocast's dtype (:attr:`WaveNet.autocast_stream`); ``parts``:
     also time the step's parts alone (:func:`time_parts`)."""
     import torch._inductor.config as inductor_config
 
@@ -118,6 +122,7 @@ def time_variant(cfg, device, batch: int, segment: int, steps: int, warmup: int,
     model.decoder.cond_layout = cond_layout
     model.decoder.merge_skip_res = merge_skip_res
     model.decoder.gate_kernel = gate_kernel
+    model.decoder.autocast_stream = bf16_stream
     if compile_ == "decoder":
         model.decoder.compile(dynamic=False)
     elif compile_ == "decoder-autotune":
@@ -330,10 +335,12 @@ def variant_table(device_type: str) -> dict[str, dict]:
         "+ encoder compiled": {**base, "compile_encoder": True},
         "+ loss compiled": {**base, "compile_loss": True},
         "+ Triton convolution-gate kernel": {**base, "gate_kernel": "triton-linear"},
+        "+ bf16 residual stream": {**base, "bf16_stream": True},
         "+ every candidate": {**base, "gate_kernel": "triton-linear", "cudnn_benchmark": True,
-                              "compile_encoder": True, "compile_loss": True},
+                              "compile_encoder": True, "compile_loss": True, "bf16_stream": True},
         "+ every candidate, the gate kernel alone": {**base, "gate_kernel": "triton", "cudnn_benchmark": True,
-                                                      "compile_encoder": True, "compile_loss": True},
+                                                      "compile_encoder": True, "compile_loss": True,
+                                                      "bf16_stream": True},
         "+ coordinate-descent tuning": {**base, "tuning": True},
         "+ whole model compiled": {**base, "compile_": "model"},
         "+ max-autotune": {**base, "compile_": "decoder-autotune"},

@@ -70,9 +70,10 @@ def test_gpu_check_names_only_rows_the_benchmark_has():
     assert "+ every candidate" in named and len(named) >= 5
     cuda_rows = training_benchmark.variant_table("cuda")
     assert not [n for n in named if n not in cuda_rows]
-    # the combined row is the four candidates together
+    # the combined row is the five candidates together
     every = cuda_rows["+ every candidate"]
-    for single in ("+ Triton convolution-gate kernel", "+ cuDNN autotuning", "+ encoder compiled", "+ loss compiled"):
+    for single in ("+ Triton convolution-gate kernel", "+ cuDNN autotuning", "+ encoder compiled", "+ loss compiled",
+                   "+ bf16 residual stream"):
         assert cuda_rows[single].items() <= every.items(), single
     alone = cuda_rows["+ every candidate, the gate kernel alone"]
     assert alone == {**every, "gate_kernel": "triton"} == {**every, **cuda_rows["+ Triton gate kernels"]}

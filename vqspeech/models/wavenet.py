@@ -119,6 +119,14 @@ class WaveNet(nn.Module):
     # 1.02-1.04x the steps/s of False on an H200 (benchmarks/training.py, two runs).
     # (Gate channels interleaved [a0, b0, a1, ...] instead of halves measured 0.94x there.)
     merge_skip_res = True
+    # The channels-last form's residual stream under autocast: False, float32 (the embedding is
+    # float32 and each residual add promotes the product's bf16 to it); True, autocast's dtype from
+    # the embedding on, as the skip sum already is.  Each layer reads x twice (its two taps) and
+    # reads and writes it once more (the residual add), forward and backward: about 0.4 GB less
+    # traffic a layer at batch 32 x 16,384 (an estimate).
+    # Each layer's sum is rounded to bf16 (tests/test_wavenet.py bounds what that changes); not yet
+    # measured on a GPU (benchmarks/training.py, "+ bf16 residual stream").
+    autocast_stream = False
     GATE_KERNELS = GATE_KERNELS
 
     def __init__(self, cfg: DecoderConfig):
@@ -227,6 +235,8 @@ class WaveNet(nn.Module):
         rows ([x_{t-d}, x_t] @ conv taps; z @ [skip | res]) plus element-wise work.  Returns (B, Q, T)."""
         T = inputs.shape[1]
         x = self.embed(inputs)  # (B, T, R)
+        if self.autocast_stream and torch.is_autocast_enabled(x.device.type):
+            x = x.to(torch.get_autocast_dtype(x.device.type))
         skip = None
         for layer, cond in zip(self.layers, self.layer_conditioning_last(c, g)):
             past = F.pad(x, (0, 0, layer.dilation, 0))[:, :T]  # x_{t-d}, zeros before the start
