@@ -39,6 +39,7 @@ step_3() {
   # most telling first (a time limit keeps the rows measured): the default, every candidate at
   # once (does the step reach 1,000 s of audio/s?), then each candidate alone
   rows="channels-last + torch.compile;+ every candidate;+ every candidate, the gate kernel alone"
+  rows+=";+ every candidate, batch x2"
   rows+=";+ Triton convolution-gate kernel;+ Triton gate kernels;+ bf16 residual stream;+ loss compiled;+ encoder compiled"
   rows+=";+ cuDNN autotuning;+ coordinate-descent tuning"
   timeout "$(lim 260)" $PY benchmarks/training.py --config egs/mini/conf/gpu.yaml --batch 32 --steps 30 --warmup 5 \

@@ -77,6 +77,7 @@ def test_gpu_check_names_only_rows_the_benchmark_has():
         assert cuda_rows[single].items() <= every.items(), single
     alone = cuda_rows["+ every candidate, the gate kernel alone"]
     assert alone == {**every, "gate_kernel": "triton"} == {**every, **cuda_rows["+ Triton gate kernels"]}
+    assert cuda_rows["+ every candidate, batch x2"] == {**every, "batch_factor": 2}
 
 
 def test_a_spectral_config_is_refused_in_one_line(capsys):
