@@ -46,6 +46,16 @@ def parser(prog: str, description: str, epilog: str | None = None) -> argparse.A
     return p
 
 
+def add_training_options(p: argparse.ArgumentParser,
+                         until_help: str = "stop (with a checkpoint) at this step") -> None:
+    """The options every training command shares: how long, resuming, the device, the progress bar."""
+    p.add_argument("--max-steps", type=int_at_least(1), default=None, help="override train_conf.max_steps")
+    p.add_argument("--until-step", type=int_at_least(1), default=None, help=until_help)
+    p.add_argument("--no-resume", action="store_true", help="start from scratch even if checkpoints exist")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda:LOCAL_RANK if available)")
+    p.add_argument("--no-progress", action="store_true")
+
+
 def int_at_least(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
     """An argparse type: an integer in [minimum, maximum]; argparse names the option in the error."""
     def parse(value: str) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .runner import parser, run_user_command, float_at_least, int_at_least
+from .runner import add_training_options, float_at_least, parser, run_user_command
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -13,13 +13,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-data", required=True, help="Kaldi data dir for training")
     p.add_argument("--dev-data", default=None, help="Kaldi data dir for validation")
     p.add_argument("--exp-dir", default=None, help="output dir (default exp/<config basename>)")
-    p.add_argument("--max-steps", type=int_at_least(1), default=None, help="override train_conf.max_steps")
-    p.add_argument("--until-step", type=int_at_least(1), default=None,
-                   help="stop (with a checkpoint) at this step; the schedule still follows max_steps")
-    p.add_argument("--no-resume", action="store_true", help="start from scratch even if checkpoints exist")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda:LOCAL_RANK if available)")
+    add_training_options(p, "stop (with a checkpoint) at this step; the schedule still follows max_steps")
     p.add_argument("--dist-timeout", type=float_at_least(0, strictly=True), default=600.0, help="seconds before a silent peer is an error")
-    p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     from pathlib import Path
 

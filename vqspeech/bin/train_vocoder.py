@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from .runner import parser, run_user_command, int_at_least
+from .runner import add_training_options, parser, run_user_command
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,11 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-data", required=True, help="Kaldi data directory of training audio (any corpus)")
     p.add_argument("--dev-data", default=None, help="data directory to report dev cross-entropy on")
     p.add_argument("--exp-dir", required=True, help="output folder (vocoder.pt, checkpoints/, tensorboard/)")
-    p.add_argument("--max-steps", type=int_at_least(1), default=None, help="override train_conf.max_steps")
-    p.add_argument("--until-step", type=int_at_least(1), default=None, help="stop (with a checkpoint) at this step")
-    p.add_argument("--no-resume", action="store_true", help="start from scratch even if checkpoints exist")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda:LOCAL_RANK if available)")
-    p.add_argument("--no-progress", action="store_true")
+    add_training_options(p)
     args = p.parse_args(argv)
 
     def work() -> int:
