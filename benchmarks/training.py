@@ -67,7 +67,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vqspeech.config import load_config  # noqa: E402
 from vqspeech.models import build_model, quantizer  # noqa: E402
-from vqspeech.train import _optimise, training_device  # noqa: E402
+from vqspeech.train import _optimise  # noqa: E402
+from vqspeech.training_runtime import training_device  # noqa: E402
 
 
 QUEUED_COPY = quantizer.to_device_async
@@ -297,7 +298,7 @@ def print_saved_memory(cfg, device, batch: int, segment: int, json_path: str | N
 def time_loader(cfg, train_data: str, batch: int, segment: int, batches: int) -> float:
     """Batches per second from the training loader alone."""
     from vqspeech.kaldi_data_dir import read_data_dir
-    from vqspeech.train import CropBatches
+    from vqspeech.training_crops import CropBatches
 
     dd = read_data_dir(Path(train_data))
     crops = CropBatches(dd, dd.speakers, cfg.sample_rate, batch, segment, 0, 0, 1, cfg.train_conf.preload)

@@ -10,7 +10,8 @@ import torch
 
 from vqspeech.checkpoint import load_model
 from vqspeech.kaldi_data_dir import DataDir, read_data_dir, write_data_dir
-from vqspeech.train import learning_rate, train
+from vqspeech.train import train
+from vqspeech.training_runtime import learning_rate
 
 from helpers import tiny_config
 

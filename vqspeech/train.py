@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import datetime
 import json
 import math
 import os
@@ -24,7 +23,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from .checkpoint import newest_valid_checkpoint, save_training_checkpoints
+from .checkpoint import save_training_checkpoints
 from .config import ExperimentConfig, save_config
 from .training_crops import CropBatches, ReferenceCrops
 from .kaldi_data_dir import read_data_dir
@@ -32,6 +31,7 @@ from .errors import UserError
 from .fileio import atomic_write
 from .models import VQVAE, build_model
 from .models.quantizer import perplexity_from_counts
+from .training_runtime import DistContext, learning_rate, progress_bar, resume_newest, tensorboard_writer, wrap_ddp
 
 
 @dataclass
@@ -41,77 +41,6 @@ class TrainResult:
     validation: dict = field(default_factory=dict)
     throughput: float = 0.0                          # audio seconds processed per wall second (all ranks)
     model: VQVAE | None = None
-
-
-def learning_rate(step: int, tc) -> float:
-    """Linear warm-up, then constant / cosine / step decay to ``min_lr_ratio * lr``."""
-    if tc.warmup_steps and step < tc.warmup_steps:
-        return tc.lr * (step + 1) / tc.warmup_steps
-    if tc.lr_schedule == "none":
-        return tc.lr
-    progress = min(1.0, (step - tc.warmup_steps) / max(1, tc.max_steps - tc.warmup_steps))
-    if tc.lr_schedule == "cosine":
-        return tc.lr * (tc.min_lr_ratio + (1 - tc.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
-    return tc.lr * (tc.min_lr_ratio if progress >= 0.75 else 1.0 if progress < 0.5 else 0.5 * (1 + tc.min_lr_ratio))
-
-
-def training_device(name: str | None, local_rank: int = 0) -> torch.device:
-    """The device one training process uses: ``None`` -> cuda:<local rank> when CUDA is there, else
-    cpu; ``cuda`` without an index -> cuda:<local rank> (each torchrun process its own GPU).
-    UserError for an unknown name or a CUDA device this machine does not have."""
-    if name is None:
-        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"--device: unknown device {name!r} (use cpu, cuda or cuda:N)") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise UserError(f"--device {name}: no CUDA device is available on this machine")
-        if device.index is None:
-            device = torch.device(f"cuda:{local_rank}")
-        if device.index >= torch.cuda.device_count():
-            raise UserError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-    elif device.type != "cpu":
-        raise UserError(f"--device {name}: training runs on cpu or cuda")
-    return device
-
-
-class _Dist:
-    """Process-group membership from torchrun's environment variables."""
-
-    def __init__(self, device: str | None, timeout_s: float):
-        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        self.device = training_device(device, self.local_rank)
-        if self.device.type == "cuda":
-            torch.cuda.set_device(self.device)
-        self.owned = False
-        if self.world_size > 1 and not dist.is_initialized():
-            backend = "nccl" if self.device.type == "cuda" else "gloo"
-            dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s))
-            self.owned = True
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    def barrier(self) -> None:
-        if self.world_size > 1:
-            dist.barrier()
-
-    def close(self) -> None:
-        if self.owned and dist.is_initialized():
-            dist.destroy_process_group()
-
-
-def _no_buffer_sync() -> dict:
-    """DDP keyword that turns off per-forward buffer broadcasts (renamed in newer PyTorch)."""
-    import inspect
-
-    params = inspect.signature(torch.nn.parallel.DistributedDataParallel.__init__).parameters
-    return {"forward_sync_buffers": False} if "forward_sync_buffers" in params else {"broadcast_buffers": False}
 
 
 def train(cfg: ExperimentConfig, train_data: str | os.PathLike, dev_data: str | os.PathLike | None,
@@ -124,7 +53,7 @@ def train(cfg: ExperimentConfig, train_data: str | os.PathLike, dev_data: str | 
     """
     exp_dir = Path(exp_dir)
     tc = cfg.train_conf
-    d = _Dist(device, dist_timeout_s)
+    d = DistContext(device, dist_timeout_s)
     try:
         return _train(cfg, tc, d, Path(train_data), Path(dev_data) if dev_data else None, exp_dir, resume, progress,
                       min(until_step or tc.max_steps, tc.max_steps))
@@ -132,7 +61,7 @@ def train(cfg: ExperimentConfig, train_data: str | os.PathLike, dev_data: str | 
         d.close()
 
 
-def _train(cfg, tc, d: _Dist, train_dir: Path, dev_dir: Path | None, exp_dir: Path, resume: bool,
+def _train(cfg, tc, d: DistContext, train_dir: Path, dev_dir: Path | None, exp_dir: Path, resume: bool,
            progress: bool, last_step: int) -> TrainResult:
     """The loop, as named parts: data, build + resume, per step (lr, step, metrics, epoch code
     statistics, validation, checkpoint), summary."""
@@ -158,7 +87,7 @@ def _train(cfg, tc, d: _Dist, train_dir: Path, dev_dir: Path | None, exp_dir: Pa
     partner_code_hop = model.hop if parallel is not None and cfg.decoder_conf.parallel_code_weight > 0 else None
     loader = torch.utils.data.DataLoader(batches, batch_size=None, sampler=range(start_step, last_step),
                                          num_workers=tc.num_workers, pin_memory=d.device.type == "cuda")
-    writer = _tensorboard(exp_dir, start_step) if d.is_main else None
+    writer = tensorboard_writer(exp_dir, start_step) if d.is_main else None
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(tc.amp) if d.device.type == "cuda" else None
     scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
     bar = progress_bar(d, progress, tc.max_steps, start_step, "train")
@@ -305,36 +234,6 @@ def _resume(model, optimizer, ckpt_dir: Path, speakers: list[str], say: bool) ->
     return resume_newest(model, optimizer, ckpt_dir, "vqvae", speakers, "a VQ-VAE", say)
 
 
-def resume_newest(model, optimizer, ckpt_dir: Path, kind: str, speakers: list[str], what: str, say: bool) -> int:
-    """Load the newest readable step checkpoint of ``kind`` (``"vqvae"``, ``"prior"``, ...) into model
-    and optimizer (and the CPU RNG when saved); return its step (0: none). A checkpoint of another
-    kind or other speakers is a UserError naming it."""
-    found = newest_valid_checkpoint(ckpt_dir)
-    if found is None:
-        return 0
-    ckpt, path = found
-    if ckpt.get("kind", "vqvae") != kind or ckpt["speakers"] != speakers:
-        raise UserError(f"{path}: not {what} of these speakers (it has {ckpt['speakers']}, the data {speakers}); "
-                        f"use a new --exp-dir or --no-resume")
-    model.load_state_dict(ckpt["model"])
-    optimizer.load_state_dict(ckpt["train_state"]["optimizer"])
-    if "rng_cpu" in ckpt["train_state"]:
-        torch.set_rng_state(ckpt["train_state"]["rng_cpu"])
-    step = int(ckpt["train_state"]["step"])
-    if say:
-        print(f"resuming from {path} (step {step})")
-    return step
-
-
-def progress_bar(d: "_Dist", progress: bool, total: int, initial: int, desc: str):
-    """A tqdm bar on the main process when ``progress``, else None."""
-    if not (d.is_main and progress):
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=initial, desc=desc, unit="step", dynamic_ncols=True)
-
-
 def _prepare_exp_dir(exp_dir: Path, ckpt_dir: Path, cfg) -> None:
     exp_dir.mkdir(parents=True, exist_ok=True)
     save_config(exp_dir / "config.yaml", cfg)
@@ -342,26 +241,8 @@ def _prepare_exp_dir(exp_dir: Path, ckpt_dir: Path, cfg) -> None:
         stale.unlink(missing_ok=True)  # a write cut off by SIGKILL; the renamed files are complete
 
 
-def _wrap_ddp(model, d: _Dist):
+def _wrap_ddp(model, d: DistContext):
     return wrap_ddp(model, d, sync_buffers=False)  # the quantizer synchronises its own buffers
-
-
-def wrap_ddp(model, d: _Dist, sync_buffers: bool = True):
-    """``model`` in DistributedDataParallel when there are several processes, else itself."""
-    if d.world_size == 1:
-        return model
-    return torch.nn.parallel.DistributedDataParallel(
-        model, device_ids=[d.device.index] if d.device.type == "cuda" else None,
-        **({} if sync_buffers else _no_buffer_sync()))
-
-
-def _tensorboard(exp_dir: Path, start_step: int):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        raise UserError("training writes tensorboard logs and needs tensorboard: "
-                        "pip install 'vqspeech[train]' (or run 'make setup')") from None
-    return SummaryWriter(str(exp_dir / "tensorboard"), purge_step=start_step or None)
 
 
 def _optimise(model, optimizer, scaler, params, wav, spk, amp_dtype, device, grad_clip: float, reference=None,
@@ -445,7 +326,7 @@ def _log_scalars(writer, values: dict[str, float], step: int) -> None:
             writer.add_scalar(k, v, step)
 
 
-def _write_summary(exp_dir: Path, result: TrainResult, d: _Dist, seconds: float, steps: int) -> None:
+def _write_summary(exp_dir: Path, result: TrainResult, d: DistContext, seconds: float, steps: int) -> None:
     summary = {"step": result.step, "throughput_audio_seconds_per_second": result.throughput,
                "wall_seconds_this_run": seconds, "steps_this_run": steps,
                "final": result.final, "validation": result.validation, "world_size": d.world_size,

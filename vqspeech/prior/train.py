@@ -20,7 +20,8 @@ import torch.nn.functional as F
 
 from ..checkpoint import save_training_checkpoints
 from ..fileio import atomic_write
-from ..train import _Dist, _tensorboard, learning_rate, progress_bar, resume_newest, wrap_ddp
+from ..training_runtime import (DistContext, learning_rate, progress_bar, resume_newest, tensorboard_writer,
+                                wrap_ddp)
 from .config import PriorConfig, save_prior_config
 from .data import IGNORE, CodeCorpus, crop_batch
 from .evaluate import cross_entropy_bits
@@ -53,7 +54,7 @@ def train_prior(cfg: PriorConfig, source: PriorSource, train: CodeCorpus, dev: C
                 dist_timeout_s: float = 600.0, until_step: int | None = None) -> PriorResult:
     exp_dir = Path(exp_dir)
     tc = cfg.train_conf
-    d = _Dist(device, dist_timeout_s)
+    d = DistContext(device, dist_timeout_s)
     try:
         return _train(cfg, source, train, dev, exp_dir, d, resume, progress, min(until_step or tc.max_steps,
                                                                                   tc.max_steps))
@@ -67,7 +68,7 @@ def _payload(cfg: PriorConfig, source: PriorSource, model: CodePrior) -> dict:
             "model": model.state_dict()}
 
 
-def _train(cfg, source, train, dev, exp_dir: Path, d: _Dist, resume: bool, progress: bool, last_step: int):
+def _train(cfg, source, train, dev, exp_dir: Path, d: DistContext, resume: bool, progress: bool, last_step: int):
     tc = cfg.train_conf
     torch.manual_seed(tc.seed)
     model = CodePrior(source.num_codes, len(source.speakers), cfg.model).to(d.device)
@@ -79,7 +80,7 @@ def _train(cfg, source, train, dev, exp_dir: Path, d: _Dist, resume: bool, progr
         exp_dir.mkdir(parents=True, exist_ok=True)
         save_prior_config(exp_dir / "config.yaml", cfg)
     net = wrap_ddp(model, d)
-    writer = _tensorboard(exp_dir, step) if d.is_main else None
+    writer = tensorboard_writer(exp_dir, step) if d.is_main else None
     bar = progress_bar(d, progress, tc.max_steps, step, "train-prior")
     result = PriorResult(step=step, model=model)
     window_nats, window_n = torch.zeros((), device=d.device), torch.zeros((), device=d.device)

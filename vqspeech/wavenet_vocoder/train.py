@@ -22,7 +22,8 @@ from ..checkpoint import save_training_checkpoints
 from ..errors import UserError
 from ..fileio import atomic_write
 from ..kaldi_data_dir import read_data_dir
-from ..train import _Dist, _tensorboard, learning_rate, progress_bar, resume_newest, wrap_ddp
+from ..training_runtime import (DistContext, learning_rate, progress_bar, resume_newest, tensorboard_writer,
+                                wrap_ddp)
 from ..training_crops import CropBatches
 from .config import VocoderConfig, save_vocoder_config
 from .model import VOCODER_KIND, WaveNetVocoder
@@ -53,7 +54,7 @@ def train_vocoder(cfg: VocoderConfig, train_data, dev_data, exp_dir, *, resume: 
     segment = tc.segment_samples // hop * hop
     if segment < hop:
         raise UserError(f"train_conf.segment_samples ({tc.segment_samples}) is shorter than frame_hop ({hop})")
-    d = _Dist(device, dist_timeout_s)
+    d = DistContext(device, dist_timeout_s)
     try:
         return _train(cfg, train_dd, dev_dd, speakers, segment, Path(exp_dir), d, resume, progress,
                       min(until_step or tc.max_steps, tc.max_steps))
@@ -66,7 +67,7 @@ def _payload(cfg: VocoderConfig, speakers: list[str], model: WaveNetVocoder) -> 
             "hop": cfg.features.frame_hop, "model": model.state_dict()}
 
 
-def _train(cfg, train_dd, dev_dd, speakers, segment, exp_dir: Path, d: _Dist, resume: bool, progress: bool,
+def _train(cfg, train_dd, dev_dd, speakers, segment, exp_dir: Path, d: DistContext, resume: bool, progress: bool,
            last_step: int) -> VocoderResult:
     tc = cfg.train_conf
     torch.manual_seed(tc.seed)
@@ -81,7 +82,7 @@ def _train(cfg, train_dd, dev_dd, speakers, segment, exp_dir: Path, d: _Dist, re
     net = wrap_ddp(model, d)
     batches = CropBatches(train_dd, speakers, cfg.sample_rate, tc.batch_size, segment, tc.seed, d.rank,
                           d.world_size, tc.preload)
-    writer = _tensorboard(exp_dir, step) if d.is_main else None
+    writer = tensorboard_writer(exp_dir, step) if d.is_main else None
     bar = progress_bar(d, progress, tc.max_steps, step, "train-vocoder")
     result = VocoderResult(step=step, model=model)
     window, window_n = torch.zeros((), device=d.device), 0

@@ -1,0 +1,137 @@
+"""What every training loop shares (``vqspeech train``, ``train-prior``, ``train-vocoder``): the
+process group under torchrun, the device, the learning-rate schedule, resuming from the newest
+checkpoint, DistributedDataParallel, tensorboard and the progress bar."""
+
+from __future__ import annotations
+
+import datetime
+import math
+import os
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from .checkpoint import newest_valid_checkpoint
+from .errors import UserError
+
+
+def learning_rate(step: int, tc) -> float:
+    """Linear warm-up, then constant / cosine / step decay to ``min_lr_ratio * lr``."""
+    if tc.warmup_steps and step < tc.warmup_steps:
+        return tc.lr * (step + 1) / tc.warmup_steps
+    if tc.lr_schedule == "none":
+        return tc.lr
+    progress = min(1.0, (step - tc.warmup_steps) / max(1, tc.max_steps - tc.warmup_steps))
+    if tc.lr_schedule == "cosine":
+        return tc.lr * (tc.min_lr_ratio + (1 - tc.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+    return tc.lr * (tc.min_lr_ratio if progress >= 0.75 else 1.0 if progress < 0.5 else 0.5 * (1 + tc.min_lr_ratio))
+
+
+def training_device(name: str | None, local_rank: int = 0) -> torch.device:
+    """The device one training process uses: ``None`` -> cuda:<local rank> when CUDA is there, else
+    cpu; ``cuda`` without an index -> cuda:<local rank> (each torchrun process its own GPU).
+    UserError for an unknown name or a CUDA device this machine does not have."""
+    if name is None:
+        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"--device: unknown device {name!r} (use cpu, cuda or cuda:N)") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {name}: no CUDA device is available on this machine")
+        if device.index is None:
+            device = torch.device(f"cuda:{local_rank}")
+        if device.index >= torch.cuda.device_count():
+            raise UserError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif device.type != "cpu":
+        raise UserError(f"--device {name}: training runs on cpu or cuda")
+    return device
+
+
+class DistContext:
+    """Process-group membership from torchrun's environment variables."""
+
+    def __init__(self, device: str | None, timeout_s: float):
+        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self.device = training_device(device, self.local_rank)
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+        self.owned = False
+        if self.world_size > 1 and not dist.is_initialized():
+            backend = "nccl" if self.device.type == "cuda" else "gloo"
+            dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s))
+            self.owned = True
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.world_size > 1:
+            dist.barrier()
+
+    def close(self) -> None:
+        if self.owned and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def no_buffer_sync() -> dict:
+    """DDP keyword that turns off per-forward buffer broadcasts (renamed in newer PyTorch)."""
+    import inspect
+
+    params = inspect.signature(torch.nn.parallel.DistributedDataParallel.__init__).parameters
+    return {"forward_sync_buffers": False} if "forward_sync_buffers" in params else {"broadcast_buffers": False}
+
+
+def resume_newest(model, optimizer, ckpt_dir: Path, kind: str, speakers: list[str], what: str, say: bool) -> int:
+    """Load the newest readable step checkpoint of ``kind`` (``"vqvae"``, ``"prior"``, ...) into model
+    and optimizer (and the CPU RNG when saved); return its step (0: none). A checkpoint of another
+    kind or other speakers is a UserError naming it."""
+    found = newest_valid_checkpoint(ckpt_dir)
+    if found is None:
+        return 0
+    ckpt, path = found
+    if ckpt.get("kind", "vqvae") != kind or ckpt["speakers"] != speakers:
+        raise UserError(f"{path}: not {what} of these speakers (it has {ckpt['speakers']}, the data {speakers}); "
+                        f"use a new --exp-dir or --no-resume")
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["train_state"]["optimizer"])
+    if "rng_cpu" in ckpt["train_state"]:
+        torch.set_rng_state(ckpt["train_state"]["rng_cpu"])
+    step = int(ckpt["train_state"]["step"])
+    if say:
+        print(f"resuming from {path} (step {step})")
+    return step
+
+
+def progress_bar(d: DistContext, progress: bool, total: int, initial: int, desc: str):
+    """A tqdm bar on the main process when ``progress``, else None."""
+    if not (d.is_main and progress):
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, unit="step", dynamic_ncols=True)
+
+
+def wrap_ddp(model, d: DistContext, sync_buffers: bool = True):
+    """``model`` in DistributedDataParallel when there are several processes, else itself."""
+    if d.world_size == 1:
+        return model
+    return torch.nn.parallel.DistributedDataParallel(
+        model, device_ids=[d.device.index] if d.device.type == "cuda" else None,
+        **({} if sync_buffers else no_buffer_sync()))
+
+
+def tensorboard_writer(exp_dir: Path, start_step: int):
+    """A SummaryWriter on ``exp_dir/tensorboard`` that drops events after ``start_step`` (a resumed run
+    rewrites them); a UserError when tensorboard is not installed."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise UserError("training writes tensorboard logs and needs tensorboard: "
+                        "pip install 'vqspeech[train]' (or run 'make setup')") from None
+    return SummaryWriter(str(exp_dir / "tensorboard"), purge_step=start_step or None)
