@@ -48,9 +48,9 @@ def _true_bits(codes, utt2spk) -> float:
     return total / n
 
 
-def _tiny_cfg(steps: int) -> PriorConfig:
+def _tiny_cfg(steps: int, dropout: float = 0.0) -> PriorConfig:
     return prior_config_from_dict({
-        "model": {"layers": 2, "dim": 32, "heads": 2, "ffn": 64, "dropout": 0.0, "context": 32},
+        "model": {"layers": 2, "dim": 32, "heads": 2, "ffn": 64, "dropout": dropout, "context": 32},
         "train_conf": {"batch_size": 16, "max_steps": steps, "lr": 3e-3, "warmup_steps": 10, "log_every": 10,
                        "val_every": steps, "checkpoint_every": 20}})
 
@@ -94,12 +94,14 @@ def test_sampling_is_deterministic_for_a_seed_and_continues_a_prompt(tmp_path):
     assert greedy == sample_codes(m, 1, 10, SamplingOptions(argmax=True, seed=9), prompt=[3, 2, 1])
 
 
-def test_training_in_two_chunks_equals_one_run(tmp_path):
+@pytest.mark.parametrize("dropout", [0.0, 0.1])  # with dropout the resumed run needs the saved RNG
+def test_training_in_two_chunks_equals_one_run(tmp_path, dropout):
     codes, u2s = _chain_codes(10, 40, seed=4)
     corpus = CodeCorpus.from_codes(codes, u2s, SOURCE.speakers, 4, "c")
-    one = train_prior(_tiny_cfg(40), SOURCE, corpus, None, tmp_path / "one", progress=False).model
-    train_prior(_tiny_cfg(40), SOURCE, corpus, None, tmp_path / "two", progress=False, until_step=20)
-    two = train_prior(_tiny_cfg(40), SOURCE, corpus, None, tmp_path / "two", progress=False).model
+    cfg = _tiny_cfg(40, dropout)
+    one = train_prior(cfg, SOURCE, corpus, None, tmp_path / "one", progress=False).model
+    train_prior(cfg, SOURCE, corpus, None, tmp_path / "two", progress=False, until_step=20)
+    two = train_prior(cfg, SOURCE, corpus, None, tmp_path / "two", progress=False).model
     for (k, a), b in zip(one.state_dict().items(), two.state_dict().values()):
         assert torch.equal(a, b), k
     assert (tmp_path / "two" / "config.yaml").is_file() and (tmp_path / "two" / "prior_summary.json").is_file()

@@ -121,7 +121,9 @@ def _train(cfg, source, train, dev, exp_dir: Path, d: DistContext, resume: bool,
         if step % tc.checkpoint_every == 0 or step == last_step:
             if d.is_main:
                 save_training_checkpoints(exp_dir, "prior.pt", _payload(cfg, source, model),
-                                          {"step": step, "optimizer": optimizer.state_dict()}, tc.keep_checkpoints)
+                                          {"step": step, "optimizer": optimizer.state_dict(),
+                                           "rng_cpu": torch.get_rng_state()},  # dropout's draws
+                                          tc.keep_checkpoints)
             d.barrier()
     if bar is not None:
         bar.close()
