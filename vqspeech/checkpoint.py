@@ -10,7 +10,8 @@ A checkpoint is a dict of plain types and tensors only, so it loads with
     sample_rate int                    hop       int (samples per code)
     model       model state_dict
     measured_history  {samples, tolerance_bits, rows, ...}  (optional: ``vqspeech measure-history``)
-    train_state {step, optimizer, rng_cpu, rng_cuda}   (training checkpoints only)
+    train_state {step, optimizer, rng_cpu}   (training checkpoints only; the CPU RNG, so a resumed
+                CPU run draws what an uninterrupted one would)
 """
 
 from __future__ import annotations
