@@ -72,7 +72,7 @@ def test_training_device_parsing():
     import torch
 
     from vqspeech.errors import UserError
-    from vqspeech.train import training_device
+    from vqspeech.training_runtime import training_device
 
     assert training_device("cpu") == torch.device("cpu")
     assert training_device(None).type == ("cuda" if torch.cuda.is_available() else "cpu")
