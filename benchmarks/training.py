@@ -65,7 +65,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vqspeech.config import load_config  # noqa: E402
+from vqspeech.config import GATE_KERNELS, load_config  # noqa: E402
 from vqspeech.models import build_model, quantizer  # noqa: E402
 from vqspeech.train import _optimise  # noqa: E402
 from vqspeech.training_runtime import training_device  # noqa: E402
@@ -282,7 +282,7 @@ def print_saved_memory(cfg, device, batch: int, segment: int, json_path: str | N
     amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.train_conf.amp)
     rows = {}
     print(f"activations kept for the backward, one forward, eager, autocast {amp}:")
-    for kernel in ("torch", "triton", "triton-linear"):
+    for kernel in GATE_KERNELS:
         if kernel != "torch" and not available(device):
             print(f"  {kernel}: skipped (needs CUDA or TRITON_INTERPRET=1)")
             continue

@@ -3,6 +3,7 @@ accepted by the program it calls, checked here on the CPU by running its step fu
 Python interpreter replaced by a recorder."""
 
 import argparse
+import functools
 import importlib.util
 import re
 import subprocess
@@ -65,7 +66,9 @@ def accepted(main, argv: list[str], monkeypatch) -> argparse.Namespace:
     pytest.fail(f"{argv}: never parsed its arguments")
 
 
+@functools.cache
 def benchmark_main(name: str):
+    """``benchmarks/<name>.py``'s main, its module loaded once."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     spec = importlib.util.spec_from_file_location(f"gpu_check_{name}", ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)

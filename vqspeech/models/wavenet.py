@@ -127,7 +127,6 @@ class WaveNet(nn.Module):
     # Each layer's sum is rounded to bf16 (tests/test_wavenet.py bounds what that changes); not yet
     # measured on a GPU (benchmarks/training.py, "+ bf16 residual stream").
     autocast_stream = False
-    GATE_KERNELS = GATE_KERNELS
 
     def __init__(self, cfg: DecoderConfig):
         super().__init__()
@@ -154,8 +153,8 @@ class WaveNet(nn.Module):
 
     @gate_kernel.setter
     def gate_kernel(self, name: str) -> None:
-        if name not in self.GATE_KERNELS:
-            raise ValueError(f"gate_kernel: one of {', '.join(self.GATE_KERNELS)}, got {name!r}")
+        if name not in GATE_KERNELS:
+            raise ValueError(f"gate_kernel: one of {', '.join(GATE_KERNELS)}, got {name!r}")
         # Registered now, outside any compiled graph: torch.compile cannot trace the registration
         # (it would break the graph at every layer).  Imports triton.
         if name == "triton":
