@@ -332,6 +332,9 @@ def test_a_bf16_residual_stream_rounds_no_more_than_autocast_itself():
     def off(grad):
         return ((grad - exact_grad).norm() / exact_grad.norm()).item()
 
+    # the figures the README quotes (pytest -s tests/test_wavenet.py -k bf16_residual)
+    print(f"\ngradient off float32's: autocast {off(autocast_grad):.1%}, bf16 stream {off(stream_grad):.1%}; "
+          f"loss {stream / autocast - 1:+.1e} relative")
     assert 0 < off(autocast_grad) < 0.05  # bf16 products: measured 2.7%
     assert off(stream_grad) < 1.25 * off(autocast_grad)  # measured 2.4%
     assert stream == pytest.approx(autocast, rel=1e-3)
@@ -349,5 +352,6 @@ def test_a_bf16_residual_stream_rounds_no_more_than_autocast_itself():
             out["loss"].backward()
             opt.step()
         final[on] = out["recon_loss"].item()
+    print(f"loss after 40 steps: float32 stream {final[False]:.2f}, bf16 stream {final[True]:.2f}")
     assert final[False] < 4.0  # from 9.6 (measured 3.25)
     assert final[True] == pytest.approx(final[False], rel=0.05)  # measured 3.28
