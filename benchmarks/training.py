@@ -68,7 +68,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vqspeech.config import GATE_KERNELS, load_config  # noqa: E402
 from vqspeech.models import build_model, quantizer  # noqa: E402
 from vqspeech.train import _optimise  # noqa: E402
-from vqspeech.training_runtime import training_device  # noqa: E402
+from vqspeech.training_runtime import apply_cuda_options, training_device  # noqa: E402
 
 
 QUEUED_COPY = quantizer.to_device_async
@@ -114,7 +114,6 @@ def time_variant(cfg, device, batch: int, segment: int, steps: int, warmup: int,
     import torch._inductor.config as inductor_config
 
     inductor_config.coordinate_descent_tuning = tuning
-    torch.backends.cudnn.benchmark = cudnn_benchmark
     # Dynamo would reuse the previous row's compiled decoder for this new model of the same
     # structure (seen on the H200: a tuning row "compiled" in 0.4 s); every compiled row compiles.
     torch._dynamo.reset()
@@ -123,18 +122,14 @@ def time_variant(cfg, device, batch: int, segment: int, steps: int, warmup: int,
     model.decoder.upsample = upsample
     model.decoder.cond_layout = cond_layout
     model.decoder.merge_skip_res = merge_skip_res
-    model.decoder.gate_kernel = gate_kernel
-    model.decoder.autocast_stream = bf16_stream
-    if compile_ == "decoder":
-        model.decoder.compile(dynamic=False)
-    elif compile_ == "decoder-autotune":
+    # the options `vqspeech train` takes from train_conf, applied by the same function
+    apply_cuda_options(model, gate_kernel=gate_kernel, compile_decoder=compile_ == "decoder",
+                       compile_encoder=compile_encoder, compile_loss=compile_loss,
+                       amp_residual_stream=bf16_stream, cudnn_benchmark=cudnn_benchmark)
+    if compile_ == "decoder-autotune":
         model.decoder.compile(dynamic=False, mode="max-autotune-no-cudagraphs")
     elif compile_ == "model":
         model.compile(dynamic=False)
-    if compile_encoder:
-        model.encoder.compile(dynamic=False)
-    if compile_loss:
-        model.decoder.compile_loss()
     # the quantizer's per-step index copy as it was before it was queued from pinned memory
     quantizer.to_device_async = (lambda t, dev: t.to(dev)) if pageable_copy else QUEUED_COPY
     params = [p for p in model.parameters() if p.requires_grad]

@@ -1,6 +1,9 @@
+from pathlib import Path
+
 import pytest
 
-from vqspeech.config import EMAQuantizerConfig, QuantizerConfig, config_from_dict, load_config, save_config
+from vqspeech.config import (EMAQuantizerConfig, QuantizerConfig, apply_overrides, config_from_dict, load_config,
+                             save_config)
 from vqspeech.errors import ConfigError
 
 
@@ -45,6 +48,7 @@ def test_registry_and_roundtrip(tmp_path):
     ({"train_conf": {"warmup_steps": -1}}, r"train_conf.warmup_steps: must be >= 0"),
     ({"train_conf": {"min_lr_ratio": 1.5}}, r"train_conf.min_lr_ratio: must be in \[0, 1\]"),
     ({"train_conf": {"keep_checkpoints": 0}}, r"train_conf.keep_checkpoints: must be >= 1"),
+    ({"train_conf": {"amp_residual_stream": True}}, r"train_conf.amp_residual_stream: needs amp bf16 or fp16"),
 ])
 def test_bad_configs(data, pattern):
     with pytest.raises(ConfigError, match=pattern):
@@ -59,6 +63,57 @@ def test_bad_vocoder_configs():
         vocoder_config_from_dict({"features": {"min_magnitude": 0.0}}, "v.yaml")
     with pytest.raises(ConfigError, match=r"^v.yaml: decoder_conf.residual_channels: must be >= 1"):
         vocoder_config_from_dict({"decoder_conf": {"residual_channels": 0}}, "v.yaml")
+
+
+def test_set_overrides_equal_the_same_values_written_in_the_file(tmp_path):
+    """``--set section.key=value``: values read as YAML (int, float, bool, list, string), sections
+    created when the file lacks them, the file's other values kept; the file itself untouched."""
+    (tmp_path / "base.yaml").write_text("train_conf: {batch_size: 4, lr: 1.0e-3}\nquantizer_conf: {num_codes: 64}\n")
+    (tmp_path / "edited.yaml").write_text(
+        "train_conf: {batch_size: 32, lr: 1.0e-3, amp: bf16, amp_residual_stream: true}\n"
+        "quantizer_conf: {num_codes: 64}\n"
+        "encoder_conf: {kernel_sizes: [4, 4, 4], strides: [2, 2, 2]}\n")
+    overrides = ["train_conf.batch_size=32", "train_conf.amp=bf16", "train_conf.amp_residual_stream=true",
+                 "encoder_conf.kernel_sizes=[4, 4, 4]", "encoder_conf.strides=[2,2,2]"]
+    cfg = load_config(tmp_path / "base.yaml", overrides)
+    assert cfg == load_config(tmp_path / "edited.yaml")
+    assert cfg.train_conf.batch_size == 32 and cfg.train_conf.lr == 1e-3 and cfg.encoder_conf.hop == 8
+    assert load_config(tmp_path / "base.yaml").train_conf.batch_size == 4
+    data = {"train_conf": {"lr": 1.0}}
+    assert apply_overrides(data, ["train_conf.lr=2.5e-4", "train_conf.compile=false"]) == \
+        {"train_conf": {"lr": 2.5e-4, "compile": False}}
+    assert data == {"train_conf": {"lr": 1.0}}  # a copy: the caller's mapping is not changed
+
+
+@pytest.mark.parametrize("override,pattern", [
+    ("train_conf.batch_size", r"^--set train_conf.batch_size: expected section.key=value"),
+    ("=3", r"^--set =3: expected section.key=value"),
+    ("train_conf..lr=3", r"^--set train_conf..lr=3: expected section.key=value"),
+    ("train_conf.lr.x=1", r"^--set train_conf.lr.x=1: train_conf.lr is a value, not a section$"),
+    ("train_conf.lr=[1", r"^--set train_conf.lr=\[1: the value is not YAML"),
+    ("train_conf.batchsize=3", r"^c.yaml with --set train_conf.batchsize=3: train_conf: unknown key batchsize "
+                               r"\(valid: .*batch_size"),
+    ("train_conf.batch_size=many", r"^c.yaml with --set train_conf.batch_size=many: train_conf.batch_size: "
+                                   r"expected an integer, got 'many'$"),
+])
+def test_bad_overrides_are_one_line_errors_naming_the_override(tmp_path, monkeypatch, override, pattern):
+    monkeypatch.chdir(tmp_path)
+    Path("c.yaml").write_text("train_conf: {lr: 1.0e-3}\n")
+    with pytest.raises(ConfigError, match=pattern):
+        load_config("c.yaml", [override])
+
+
+def test_prior_and_vocoder_configs_take_overrides_without_a_file():
+    from vqspeech.prior.config import load_prior_config
+    from vqspeech.wavenet_vocoder.config import VocoderConfig, load_vocoder_config
+
+    prior = load_prior_config(None, ["train_conf.max_steps=7", "model.dropout=0"])
+    assert prior.train_conf.max_steps == 7 and prior.model.dropout == 0.0
+    vocoder = load_vocoder_config(None, ["train_conf.max_steps=7"])
+    # the vocoder's own defaults (batch 8, lr 1e-3) stay under the override
+    assert vocoder.train_conf.max_steps == 7 and vocoder.train_conf.lr == VocoderConfig().train_conf.lr == 1e-3
+    with pytest.raises(ConfigError, match=r"^prior config with --set model.layer=2: model: unknown key layer"):
+        load_prior_config(None, ["model.layer=2"])
 
 
 def test_bad_yaml_names_file_and_line(tmp_path):

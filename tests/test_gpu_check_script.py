@@ -82,7 +82,7 @@ def test_every_command_of_the_gpu_check_is_accepted(tmp_path, monkeypatch):
     assert scripts == ["benchmarks/triton_variants.py", "benchmarks/training.py", "benchmarks/generation.py"]
     pytest_runs = [c[2:] for c in commands if c[:2] == ["-m", "pytest"]]
     cli_runs = [c[2:] for c in commands if c[:2] == ["-m", "vqspeech.cli"]]
-    assert len(pytest_runs) == 1 and len(cli_runs) == 1
+    assert len(pytest_runs) == 1 and len(cli_runs) == 2
 
     # step 1: the named test files exist and its -k selects tests from each of them
     files = [a for a in pytest_runs[0] if a.endswith(".py")]
@@ -112,10 +112,25 @@ def test_every_command_of_the_gpu_check_is_accepted(tmp_path, monkeypatch):
                 assert args.device == "cuda" and args.config == ["decoder-20-layers"]
                 assert args.warmup_sweep == [256, 512]
 
-    # step 5: vqspeech train accepts its options
+    # step 5: vqspeech train accepts its options, twice: gpu.yaml as it is, then with the options of
+    # the training benchmark's "+ every candidate" row, at the benchmark's batch
     from vqspeech import cli
+    from vqspeech.config import load_config
 
-    assert cli_runs[0][0] == "train"
-    args = accepted(cli.main, cli_runs[0], monkeypatch)
-    assert args.device == "cuda" and args.max_steps == 30 and (ROOT / args.config).is_file()
-    assert re.search(r"/corpus/|gdata", args.train_data)
+    training = next(accepted(benchmark_main("training"), c[1:], monkeypatch) for c in commands
+                    if c[0] == "benchmarks/training.py")
+    every_row = benchmark_main("training").__globals__["variant_table"]("cuda")["+ every candidate"]
+    configs = []
+    for run in cli_runs:
+        assert run[0] == "train"
+        args = accepted(cli.main, run, monkeypatch)
+        assert args.device == "cuda" and args.max_steps == 60 and (ROOT / args.config).is_file()
+        assert re.search(r"/corpus/|gdata", args.train_data)
+        configs.append(load_config(ROOT / args.config, args.overrides).train_conf)
+    default, every = configs
+    assert default.batch_size == every.batch_size == training.batch
+    assert default.gate_kernel == "torch" and not (default.compile_encoder or default.compile_loss)
+    as_options = {"gate_kernel": every.gate_kernel, "cudnn_benchmark": every.cudnn_benchmark,
+                  "compile_encoder": every.compile_encoder, "compile_loss": every.compile_loss,
+                  "bf16_stream": every.amp_residual_stream and every.amp == "bf16"}
+    assert {k: every_row[k] for k in as_options} == as_options and every.compile

@@ -88,6 +88,62 @@ def test_outputs_and_checkpoint_roundtrip(tiny_corpus, tmp_path):
     assert (exp / "train_summary.json").read_text() == before
 
 
+def test_train_command_set_overrides_the_config_and_reports_steady_throughput(tiny_corpus, tmp_path, capsys):
+    """``vqspeech train --set``: the run follows the overrides and the experiment's config.yaml keeps
+    them; the summary's steady throughput leaves out the first log window (None with only one)."""
+    from vqspeech.bin.train import main
+    from vqspeech.config import load_config, save_config
+
+    save_config(tmp_path / "c.yaml", tiny_config(max_steps=20, log_every=5))
+    data = str(tiny_corpus / "data" / "train")
+    assert main(["--config", str(tmp_path / "c.yaml"), "--train-data", data, "--exp-dir", str(tmp_path / "a"),
+                 "--no-progress", "--set", "train_conf.max_steps=6", "--set", "train_conf.log_every=3",
+                 "--set", "train_conf.batch_size=3", "--set", "decoder_conf.layers=3"]) == 0
+    kept = load_config(tmp_path / "a" / "config.yaml")
+    assert (kept.train_conf.max_steps, kept.train_conf.log_every, kept.train_conf.batch_size,
+            kept.decoder_conf.layers) == (6, 3, 3, 3)
+    assert load_model(tmp_path / "a" / "checkpoint.pt").step == 6
+    summary = json.loads((tmp_path / "a" / "train_summary.json").read_text())
+    assert summary["step"] == 6 and summary["steady_throughput_audio_seconds_per_second"] > 0
+    assert "after the first log window" in capsys.readouterr().out
+    one = train(tiny_config(max_steps=4, log_every=4), data, None, tmp_path / "b", progress=False)
+    assert one.throughput > 0 and one.steady_throughput is None
+    assert main(["--config", str(tmp_path / "c.yaml"), "--train-data", data, "--exp-dir", str(tmp_path / "c"),
+                 "--no-progress", "--set", "train_conf.batchsize=3"]) == 2
+    assert "unknown key batchsize" in capsys.readouterr().err
+
+
+def test_cuda_step_options_are_applied_by_one_function():
+    """``apply_cuda_options`` (what ``vqspeech train`` on CUDA and ``benchmarks/training.py`` both
+    call) sets each ``train_conf`` option on the model, lazily compiles what is asked, keeps the
+    state dict's names, and leaves a spectral decoder's WaveNet options alone."""
+    from vqspeech.config import config_from_dict
+    from vqspeech.models import VQVAE, build_model
+    from vqspeech.training_runtime import apply_cuda_options
+
+    plain = VQVAE(tiny_config(), num_speakers=3)
+    apply_cuda_options(plain)
+    assert plain.encoder._compiled_call_impl is None and plain.decoder._compiled_call_impl is None
+    assert not plain.decoder.autocast_stream and plain.decoder.gate_kernel == "torch"
+    assert not torch.backends.cudnn.benchmark
+    every = VQVAE(tiny_config(), num_speakers=3)
+    names = list(every.state_dict())
+    try:
+        apply_cuda_options(every, compile_decoder=True, compile_encoder=True, compile_loss=True,
+                           amp_residual_stream=True, cudnn_benchmark=True)
+        assert torch.backends.cudnn.benchmark
+    finally:
+        torch.backends.cudnn.benchmark = False
+    assert every.encoder._compiled_call_impl is not None and every.decoder._compiled_call_impl is not None
+    assert every.decoder.autocast_stream and every.decoder._cross_entropy is not plain.decoder._cross_entropy
+    assert list(every.state_dict()) == names
+    spectral_cfg = {**tiny_config().to_dict(), "decoder": "spectral",
+                    "decoder_conf": {"n_fft": 256, "n_mels": 20, "frame_hop": 64, "channels": 16, "layers": 1}}
+    spectral = build_model(config_from_dict(spectral_cfg), 2)
+    apply_cuda_options(spectral, compile_encoder=True, compile_decoder=True, compile_loss=True)
+    assert spectral.encoder._compiled_call_impl is not None and spectral.decoder._compiled_call_impl is None
+
+
 def test_ddp_two_gloo_processes_stay_identical(tiny_corpus, tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(TESTS.parent))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
@@ -173,6 +229,31 @@ def test_cuda_training_with_a_triton_gate_kernel_matches_the_torch_gate(kernel):
         losses[name] = [_optimise(model, opt, None, params, wav, spk, torch.bfloat16, device, 1.0)[0]["recon_loss"].item()
                         for _ in range(15)]
     ref, got = losses["torch"], losses[kernel]
+    assert got[0] == pytest.approx(ref[0], rel=1e-2)
+    assert got[-1] < 0.9 * got[0] and got[-1] < 1.1 * ref[-1]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_cuda_training_with_every_step_option_learns_like_the_default():
+    """Every CUDA step option of ``train_conf`` at once (the convolution-gate kernel, the decoder,
+    encoder and loss compiled, the bf16 residual stream, cuDNN's timing), as ``vqspeech train``
+    builds it: the loss starts where the default step's does (within bf16 rounding) and falls as far."""
+    pytest.importorskip("triton")
+    from vqspeech.train import _build, _optimise
+
+    device = torch.device("cuda")
+    wav = (torch.rand(2, 4096, generator=torch.Generator().manual_seed(0)) * 2 - 1).to(device) * 0.5
+    spk = torch.tensor([0, 2], device=device)
+    every = {"gate_kernel": "triton-linear", "compile": True, "compile_encoder": True, "compile_loss": True,
+             "amp_residual_stream": True, "cudnn_benchmark": True}
+    losses = {}
+    for name, options in (("default", {}), ("every", every)):
+        cfg = tiny_config(amp="bf16", **options)
+        model, params, opt = _build(cfg, 3, device, cfg.train_conf)
+        losses[name] = [_optimise(model, opt, None, params, wav, spk, torch.bfloat16, device, 1.0)[0]["recon_loss"].item()
+                        for _ in range(15)]
+    torch.backends.cudnn.benchmark = False
+    ref, got = losses["default"], losses["every"]
     assert got[0] == pytest.approx(ref[0], rel=1e-2)
     assert got[-1] < 0.9 * got[0] and got[-1] < 1.1 * ref[-1]
 

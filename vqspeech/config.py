@@ -10,15 +10,18 @@ One YAML per experiment (``conf/<name>.yaml``)::
     train_conf: {batch_size: 8, segment_samples: 8192, max_steps: 2000, lr: 4.0e-4}
 
 Unknown keys and values of the wrong type are errors naming the key; the resolved config
-(every default filled in) is written to ``exp/<tag>/config.yaml``.
+(every default filled in) is written to ``exp/<tag>/config.yaml``.  The training commands take
+``--set section.key=value`` overrides on top of the file (:func:`apply_overrides`).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import os
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -309,6 +312,11 @@ class TrainConfig:
     # convolution's product and the gate in one Triton kernel; 0.58x the saved activations); the
     # Triton ones need triton (pip install 'vqspeech[gpu]') and are not yet timed on a GPU (README)
     gate_kernel: str = "torch"
+    # CUDA only, the step's other candidates (benchmarks/training.py times each; README, "On one GPU"):
+    cudnn_benchmark: bool = False      # cuDNN times its algorithms for the encoder's convolutions
+    compile_encoder: bool = False      # torch.compile the encoder on its own (its pads and ReLUs fused)
+    compile_loss: bool = False         # the WaveNet's cross-entropy compiled on its own
+    amp_residual_stream: bool = False  # the WaveNet's residual stream in amp's dtype, not float32 (needs amp)
     audio_samples: int = 2             # generated clips written to tensorboard at validation
     audio_sample_seconds: float = 0.5
 
@@ -317,6 +325,8 @@ class TrainConfig:
             raise ConfigError(f"train_conf.lr_schedule: must be none, cosine or step, got {self.lr_schedule!r}")
         if self.amp not in ("none", "bf16", "fp16"):
             raise ConfigError(f"train_conf.amp: must be none, bf16 or fp16, got {self.amp!r}")
+        if self.amp_residual_stream and self.amp == "none":
+            raise ConfigError("train_conf.amp_residual_stream: needs amp bf16 or fp16 (the stream takes amp's dtype)")
         if self.gate_kernel not in GATE_KERNELS:
             raise ConfigError(f"train_conf.gate_kernel: must be {', '.join(GATE_KERNELS[:-1])} or {GATE_KERNELS[-1]}, got {self.gate_kernel!r}")
         require_at_least(self, "train_conf", 1, "batch_size", "segment_samples", "max_steps", "log_every",
@@ -468,8 +478,44 @@ def read_yaml_mapping(path: str | os.PathLike):
         raise ConfigError(f"{path}{line}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
 
 
-def load_config(path: str | os.PathLike) -> ExperimentConfig:
-    return config_from_dict(read_yaml_mapping(path) or {}, str(path))
+def apply_overrides(data: dict | None, overrides: Sequence[str]) -> dict:
+    """A copy of ``data`` (a config file's mapping; None: an empty one) with each override
+    ``section.key=value`` applied, the value read as YAML (``true``, ``32``, ``4.0e-4``,
+    ``[4, 4]``, ``bf16``).  Sections missing from ``data`` are created; unknown keys are left for
+    the dataclasses' check, which names them and the valid ones."""
+    data = copy.deepcopy(data) if data is not None else {}
+    if not isinstance(data, dict):
+        raise ConfigError("top level must be a mapping")
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(parts):
+            raise ConfigError(f"--set {item}: expected section.key=value, e.g. train_conf.batch_size=32")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {item}: the value is not YAML ({getattr(exc, 'problem', exc)})") from None
+        node = data
+        for depth, part in enumerate(parts[:-1]):
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {item}: {'.'.join(parts[:depth + 1])} is a value, not a section")
+        node[parts[-1]] = value
+    return data
+
+
+def config_source(path: str | os.PathLike | None, overrides: Sequence[str], default: str) -> str:
+    """What a config's errors name: its file (or ``default``), and the overrides when there are."""
+    source = str(path) if path is not None else default
+    return f"{source} with --set {' '.join(overrides)}" if overrides else source
+
+
+def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """The experiment config in ``path``, with ``--set`` overrides (:func:`apply_overrides`)."""
+    data = read_yaml_mapping(path)
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping")
+    return config_from_dict(apply_overrides(data, overrides), config_source(path, overrides, ""))
 
 
 def save_config(path: str | os.PathLike, cfg: ExperimentConfig) -> None:

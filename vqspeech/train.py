@@ -31,7 +31,8 @@ from .errors import UserError
 from .fileio import atomic_write
 from .models import VQVAE, build_model
 from .models.quantizer import perplexity_from_counts
-from .training_runtime import DistContext, learning_rate, progress_bar, resume_newest, tensorboard_writer, wrap_ddp
+from .training_runtime import (DistContext, apply_cuda_options, learning_rate, progress_bar, resume_newest,
+                               tensorboard_writer, wrap_ddp)
 
 
 @dataclass
@@ -40,6 +41,9 @@ class TrainResult:
     final: dict = field(default_factory=dict)      # last logged training metrics
     validation: dict = field(default_factory=dict)
     throughput: float = 0.0                          # audio seconds processed per wall second (all ranks)
+    # the same from the end of the first log window on, which holds the one-off costs (compiles,
+    # cuDNN's timing, the loader's start); None until a second window ends
+    steady_throughput: float | None = None
     model: VQVAE | None = None
 
 
@@ -96,6 +100,7 @@ def _train(cfg, tc, d: DistContext, train_dir: Path, dev_dir: Path | None, exp_d
     window = MetricWindow()
     epochs = EpochCodeStats(cfg.quantizer_conf.num_codes, d.device, int(batches.epoch_of(start_step)))
     audio_done = 0.0
+    first_window = None  # (time, audio seconds) when the first log window ended
     t_start = time.perf_counter()
     step = start_step
     model.train()
@@ -122,7 +127,12 @@ def _train(cfg, tc, d: DistContext, train_dir: Path, dev_dir: Path | None, exp_d
             bar.update(1)
         if step % tc.log_every == 0 or step == tc.max_steps:
             avg = window.flush()
-            avg["throughput/audio_seconds_per_second"] = audio_done / max(time.perf_counter() - t_start, 1e-9)
+            now = time.perf_counter()
+            avg["throughput/audio_seconds_per_second"] = audio_done / max(now - t_start, 1e-9)
+            if first_window is None:
+                first_window = (now, audio_done)
+            else:
+                result.steady_throughput = (audio_done - first_window[1]) / max(now - first_window[0], 1e-9)
             avg["lr"] = lr
             result.final, result.throughput = avg, avg["throughput/audio_seconds_per_second"]
             _log_scalars(writer, avg, step)
@@ -213,18 +223,14 @@ def _build(cfg, num_speakers: int, device, tc):
     """(model, trainable parameters, Adam); the same initial weights on every rank (seeded)."""
     torch.manual_seed(tc.seed)
     model = build_model(cfg, num_speakers).to(device)
-    if device.type == "cuda" and model.decoder_kind == "wavenet":
-        # (B, T, C) matrix products: 1.20x the convolution form on an H200 (benchmarks/training.py)
-        model.decoder.upsample = "channels-last"
-        if tc.gate_kernel != "torch":
-            from .generation.triton_backend import unavailable_reason
-
-            if unavailable_reason():
-                raise UserError(f"train_conf.gate_kernel {tc.gate_kernel}: {unavailable_reason()}")
-        model.decoder.gate_kernel = tc.gate_kernel
-    if tc.compile and device.type == "cuda" and model.decoder_kind == "wavenet":
-        # In place: the state dict keeps its names.  Fuses the conditioning add and the gates.
-        model.decoder.compile(dynamic=False)
+    if device.type == "cuda":
+        if model.decoder_kind == "wavenet":
+            # (B, T, C) matrix products: 1.20x the convolution form on an H200 (benchmarks/training.py)
+            model.decoder.upsample = "channels-last"
+        apply_cuda_options(model, gate_kernel=tc.gate_kernel, compile_decoder=tc.compile,
+                           compile_encoder=tc.compile_encoder, compile_loss=tc.compile_loss,
+                           amp_residual_stream=tc.amp_residual_stream,
+                           cudnn_benchmark=tc.cudnn_benchmark)
     params = [p for p in model.parameters() if p.requires_grad]
     # Adam(fused=True) measured no faster on an H200 (benchmarks/training.py), so the plain one
     return model, params, torch.optim.Adam(params, lr=tc.lr)
@@ -328,6 +334,7 @@ def _log_scalars(writer, values: dict[str, float], step: int) -> None:
 
 def _write_summary(exp_dir: Path, result: TrainResult, d: DistContext, seconds: float, steps: int) -> None:
     summary = {"step": result.step, "throughput_audio_seconds_per_second": result.throughput,
+               "steady_throughput_audio_seconds_per_second": result.steady_throughput,
                "wall_seconds_this_run": seconds, "steps_this_run": steps,
                "final": result.final, "validation": result.validation, "world_size": d.world_size,
                "device": str(d.device)}

@@ -1,6 +1,7 @@
 """What every training loop shares (``vqspeech train``, ``train-prior``, ``train-vocoder``): the
 process group under torchrun, the device, the learning-rate schedule, resuming from the newest
-checkpoint, DistributedDataParallel, tensorboard and the progress bar."""
+checkpoint, DistributedDataParallel, tensorboard and the progress bar; and the CUDA step's
+options, which ``vqspeech train`` and ``benchmarks/training.py`` both apply."""
 
 from __future__ import annotations
 
@@ -26,6 +27,31 @@ def learning_rate(step: int, tc) -> float:
     if tc.lr_schedule == "cosine":
         return tc.lr * (tc.min_lr_ratio + (1 - tc.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
     return tc.lr * (tc.min_lr_ratio if progress >= 0.75 else 1.0 if progress < 0.5 else 0.5 * (1 + tc.min_lr_ratio))
+
+
+def apply_cuda_options(model, *, gate_kernel: str = "torch", compile_decoder: bool = False,
+                       compile_encoder: bool = False, compile_loss: bool = False,
+                       amp_residual_stream: bool = False, cudnn_benchmark: bool = False) -> None:
+    """Set the CUDA training step's options on ``model`` (a :class:`~vqspeech.models.vqvae.VQVAE`)
+    in place; the names are ``train_conf``'s.  The decoder's options apply to a WaveNet decoder
+    only.  The compiles are lazy (they happen at the first step) and keep the state dict's names.
+    UserError when ``gate_kernel`` needs Triton and it is missing."""
+    torch.backends.cudnn.benchmark = cudnn_benchmark  # process-wide: cuDNN times each new shape once
+    if compile_encoder:  # on its own: a whole-model compile breaks its graph at the quantizer
+        model.encoder.compile(dynamic=False)
+    if model.decoder_kind != "wavenet":
+        return
+    if gate_kernel != "torch":
+        from .generation.triton_backend import unavailable_reason
+
+        if unavailable_reason():
+            raise UserError(f"train_conf.gate_kernel {gate_kernel}: {unavailable_reason()}")
+    model.decoder.gate_kernel = gate_kernel
+    model.decoder.autocast_stream = amp_residual_stream
+    if compile_decoder:  # fuses the conditioning add and the gates
+        model.decoder.compile(dynamic=False)
+    if compile_loss:
+        model.decoder.compile_loss()
 
 
 def training_device(name: str | None, local_rank: int = 0) -> torch.device:

@@ -48,7 +48,11 @@ def parser(prog: str, description: str, epilog: str | None = None) -> argparse.A
 
 def add_training_options(p: argparse.ArgumentParser,
                          until_help: str = "stop (with a checkpoint) at this step") -> None:
-    """The options every training command shares: how long, resuming, the device, the progress bar."""
+    """The options every training command shares: config overrides, how long, resuming, the device,
+    the progress bar."""
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", dest="overrides",
+                   help="override one value of the config (repeatable; the value is YAML), "
+                        "e.g. --set train_conf.batch_size=32")
     p.add_argument("--max-steps", type=int_at_least(1), default=None, help="override train_conf.max_steps")
     p.add_argument("--until-step", type=int_at_least(1), default=None, help=until_help)
     p.add_argument("--no-resume", action="store_true", help="start from scratch even if checkpoints exist")

@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..train import train
 
     def work() -> int:
-        cfg = load_config(args.config)
+        cfg = load_config(args.config, args.overrides)
         if args.max_steps is not None:
             cfg.train_conf.max_steps = args.max_steps
         exp = args.exp_dir or str(Path("exp") / Path(args.config).stem)
@@ -36,9 +36,10 @@ def main(argv: list[str] | None = None) -> int:
         elif int(os.environ.get("RANK", "0")) == 0:
             f = res.final
             unit = "mean |log-magnitude error|" if cfg.decoder == "spectral" else "nats/sample"
+            steady = "" if res.steady_throughput is None else f" ({res.steady_throughput:.2f} after the first log window)"
             print(f"step {res.step}: recon {f.get('loss/recon', float('nan')):.4f} {unit}, "
                   f"perplexity {f.get('vq/perplexity', float('nan')):.1f}, codes used "
-                  f"{f.get('vq/codes_used', float('nan')):.0f}, {res.throughput:.2f} s audio/s -> {exp}")
+                  f"{f.get('vq/codes_used', float('nan')):.0f}, {res.throughput:.2f} s audio/s{steady} -> {exp}")
         return 0
 
     return run_user_command(work, args.verbose, prog="vqspeech train")

@@ -32,14 +32,14 @@ def main(argv: list[str] | None = None) -> int:
         from ..codes_file import read_codes
         from ..errors import UserError
         from ..kaldi_data_dir import read_data_dir
-        from ..prior.config import PriorConfig, load_prior_config
+        from ..prior.config import load_prior_config
         from ..prior.data import CodeCorpus
         from ..prior.evaluate import unigram_bits
         from ..prior.train import PriorSource, train_prior
 
         if (args.dev_codes is None) != (args.dev_data is None):
             raise UserError("--dev-codes and --dev-data go together")
-        cfg = load_prior_config(args.config) if args.config else PriorConfig()
+        cfg = load_prior_config(args.config, args.overrides)
         if args.max_steps is not None:
             cfg.train_conf.max_steps = args.max_steps
         lm = load_model(args.model)

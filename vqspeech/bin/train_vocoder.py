@@ -24,10 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     def work() -> int:
         import os
 
-        from ..wavenet_vocoder.config import VocoderConfig, load_vocoder_config
+        from ..wavenet_vocoder.config import load_vocoder_config
         from ..wavenet_vocoder.train import train_vocoder
 
-        cfg = load_vocoder_config(args.config) if args.config else VocoderConfig()
+        cfg = load_vocoder_config(args.config, args.overrides)
         if args.max_steps is not None:
             cfg.train_conf.max_steps = args.max_steps
         res = train_vocoder(cfg, args.train_data, args.dev_data, args.exp_dir, resume=not args.no_resume,

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+
 import yaml
 
-from ..config import _build, read_yaml_mapping
+from ..config import _build, apply_overrides, config_source, read_yaml_mapping
 from ..errors import ConfigError
 from ..fileio import atomic_write
 
@@ -77,8 +79,12 @@ def prior_config_from_dict(data: dict | None, source: str = "prior config") -> P
         raise ConfigError(f"{source}: {exc}") from None
 
 
-def load_prior_config(path: str | os.PathLike) -> PriorConfig:
-    return prior_config_from_dict(read_yaml_mapping(path), str(path))
+def load_prior_config(path: str | os.PathLike | None, overrides: Sequence[str] = ()) -> PriorConfig:
+    """The prior's config in ``path`` (None: the defaults), with ``--set`` overrides."""
+    data = read_yaml_mapping(path) if path is not None else None
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping")
+    return prior_config_from_dict(apply_overrides(data, overrides), config_source(path, overrides, "prior config"))
 
 
 def save_prior_config(path: str | os.PathLike, cfg: PriorConfig) -> None:
