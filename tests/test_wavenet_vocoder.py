@@ -68,8 +68,10 @@ def test_training_in_two_chunks_equals_one_run(tiny_corpus, tmp_path):
     data = tiny_corpus / "data" / "train"
     cfg = tiny_vocoder_config(max_steps=20, checkpoint_every=10)
     one = train_vocoder(cfg, data, None, tmp_path / "one", progress=False)
-    train_vocoder(cfg, data, None, tmp_path / "two", progress=False, until_step=10)
-    two = train_vocoder(cfg, data, None, tmp_path / "two", progress=False)
+    # the chunks also load their crops in two worker processes (train_conf.num_workers)
+    with_workers = tiny_vocoder_config(max_steps=20, checkpoint_every=10, num_workers=2)
+    train_vocoder(with_workers, data, None, tmp_path / "two", progress=False, until_step=10)
+    two = train_vocoder(with_workers, data, None, tmp_path / "two", progress=False)
     assert two.step == 20
     for (k, a), b in zip(one.model.state_dict().items(), two.model.state_dict().values()):
         assert torch.equal(a, b), k
@@ -115,6 +117,90 @@ def test_vocoder_config_errors_name_the_key():
     with pytest.raises(ConfigError, match="unknown key"):
         vocoder_config_from_dict({"decoder_conf": {"layer": 3}})
     assert vocoder_config_from_dict({}).decoder_conf.layers == 10  # the mini WaveNet's size by default
+    with pytest.raises(ConfigError, match="train_conf.compile_encoder: a vocoder has no encoder"):
+        vocoder_config_from_dict({"train_conf": {"compile_encoder": True}})
+
+
+def _voiced_crops(batch: int, samples: int, seed: int = 0) -> torch.Tensor:
+    """(batch, samples) harmonic tones with noise: audio whose log-mel frames say something."""
+    g = torch.Generator().manual_seed(seed)
+    t = torch.arange(samples) / 16000
+    f0 = 100 + 200 * torch.rand(batch, 1, generator=g)
+    wav = sum(torch.sin(2 * torch.pi * k * f0 * t) / k for k in range(1, 6))
+    return (0.3 * wav + 0.02 * torch.randn(batch, samples, generator=g)).clamp(-1, 1)
+
+
+def test_autocast_reads_the_frames_in_float32():
+    """Under autocast (``train_conf.amp`` on CUDA; bf16 on the CPU here) the vocoder's log-mel frames
+    are computed in float32, exactly as without it and as generation reads them; only the
+    network runs in bf16, and its loss stays within bf16 rounding of float32's."""
+    torch.manual_seed(0)
+    model = WaveNetVocoder(tiny_vocoder_config(), 2)
+    wav, spk = _voiced_crops(2, 1024), torch.tensor([0, 1])
+    seen = []
+    conditioning = model.code_conditioning
+    model.code_conditioning = lambda frames, speaker: seen.append(frames) or conditioning(frames, speaker)
+    full = model(wav, spk)["loss"]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = model(wav, spk)["loss"]
+    assert seen[1].dtype == torch.float32 and torch.equal(seen[0], seen[1])
+    assert torch.equal(seen[0], model.log_mel(wav))
+    assert mixed.item() == pytest.approx(full.item(), rel=1e-2) and mixed.item() != full.item()
+
+
+def test_the_cuda_training_form_computes_the_same_loss_and_gradients():
+    """``prepare_for_cuda`` (channels-last products, train_conf's step options at their defaults),
+    which ``train-vocoder`` applies on CUDA, changes how the vocoder computes, not what: run
+    here on the CPU, its loss and gradients equal the convolution form's to float tolerance."""
+    from vqspeech.training_runtime import prepare_for_cuda
+
+    wav, spk = _voiced_crops(2, 1024), torch.tensor([0, 1])
+    results = []
+    for cuda_form in (False, True):
+        torch.manual_seed(0)
+        model = WaveNetVocoder(tiny_vocoder_config(), 2)
+        if cuda_form:
+            prepare_for_cuda(model, model.cfg.train_conf)
+            assert model.decoder.upsample == "channels-last"
+        loss = model(wav, spk)["loss"]
+        loss.backward()
+        results.append((loss.item(), torch.cat([p.grad.flatten() for p in model.parameters()])))
+    (loss0, grad0), (loss1, grad1) = results
+    assert loss1 == pytest.approx(loss0, rel=1e-5)
+    assert torch.allclose(grad1, grad0, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_cuda_vocoder_training_with_bf16_and_every_step_option_learns_like_float32():
+    """``train-vocoder`` on CUDA: the VQ-VAE trainer's CUDA form (channels-last, train_conf's step
+    options) and bf16 autocast start from float32's loss (within bf16 rounding) and learn as fast."""
+    pytest.importorskip("triton")
+    from vqspeech.training_runtime import backward_and_step, prepare_for_cuda
+
+    device = torch.device("cuda")
+    wav, spk = _voiced_crops(4, 2048).to(device), torch.tensor([0, 1, 0, 1], device=device)
+    every = {"amp": "bf16", "gate_kernel": "triton-linear", "compile": True, "compile_loss": True,
+             "amp_residual_stream": True, "cudnn_benchmark": True}
+    losses = {}
+    for name, options in (("float32", {}), ("every", every)):
+        cfg = tiny_vocoder_config(**options)
+        torch.manual_seed(0)
+        model = WaveNetVocoder(cfg, 2).to(device)
+        prepare_for_cuda(model, cfg.train_conf)
+        params = list(model.parameters())
+        opt = torch.optim.Adam(params, lr=1e-2)
+        dtype = torch.bfloat16 if options else None
+        curve = []
+        for _ in range(20):
+            with torch.autocast("cuda", dtype=dtype, enabled=dtype is not None):
+                loss = model(wav, spk)["loss"]
+            backward_and_step(loss, opt, None, params, 1.0)
+            curve.append(loss.item())
+        losses[name] = curve
+    torch.backends.cudnn.benchmark = False
+    ref, got = losses["float32"], losses["every"]
+    assert got[0] == pytest.approx(ref[0], rel=1e-2)
+    assert got[-1] < 0.9 * got[0] and got[-1] < 1.1 * ref[-1]
 
 
 @pytest.fixture(scope="module")

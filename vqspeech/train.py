@@ -31,8 +31,8 @@ from .errors import UserError
 from .fileio import atomic_write
 from .models import VQVAE, build_model
 from .models.quantizer import perplexity_from_counts
-from .training_runtime import (DistContext, apply_cuda_options, learning_rate, progress_bar, resume_newest,
-                               tensorboard_writer, wrap_ddp)
+from .training_runtime import (DistContext, autocast_dtype, backward_and_step, gradient_scaler, learning_rate,
+                               prepare_for_cuda, progress_bar, resume_newest, tensorboard_writer, wrap_ddp)
 
 
 @dataclass
@@ -92,8 +92,8 @@ def _train(cfg, tc, d: DistContext, train_dir: Path, dev_dir: Path | None, exp_d
     loader = torch.utils.data.DataLoader(batches, batch_size=None, sampler=range(start_step, last_step),
                                          num_workers=tc.num_workers, pin_memory=d.device.type == "cuda")
     writer = tensorboard_writer(exp_dir, start_step) if d.is_main else None
-    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(tc.amp) if d.device.type == "cuda" else None
-    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+    amp_dtype = autocast_dtype(tc, d.device)
+    scaler = gradient_scaler(amp_dtype)
     bar = progress_bar(d, progress, tc.max_steps, start_step, "train")
 
     result = TrainResult(step=start_step, model=model)
@@ -224,13 +224,7 @@ def _build(cfg, num_speakers: int, device, tc):
     torch.manual_seed(tc.seed)
     model = build_model(cfg, num_speakers).to(device)
     if device.type == "cuda":
-        if model.decoder_kind == "wavenet":
-            # (B, T, C) matrix products: 1.20x the convolution form on an H200 (benchmarks/training.py)
-            model.decoder.upsample = "channels-last"
-        apply_cuda_options(model, gate_kernel=tc.gate_kernel, compile_decoder=tc.compile,
-                           compile_encoder=tc.compile_encoder, compile_loss=tc.compile_loss,
-                           amp_residual_stream=tc.amp_residual_stream,
-                           cudnn_benchmark=tc.cudnn_benchmark)
+        prepare_for_cuda(model, tc)
     params = [p for p in model.parameters() if p.requires_grad]
     # Adam(fused=True) measured no faster on an H200 (benchmarks/training.py), so the plain one
     return model, params, torch.optim.Adam(params, lr=tc.lr)
@@ -261,19 +255,7 @@ def _optimise(model, optimizer, scaler, params, wav, spk, amp_dtype, device, gra
             out = model(wav, spk, reference, parallel=parallel)
         else:
             out = model(wav, spk) if reference is None else model(wav, spk, reference)
-    optimizer.zero_grad(set_to_none=True)
-    if scaler is not None:
-        scaler.scale(out["loss"]).backward()
-        scaler.unscale_(optimizer)
-    else:
-        out["loss"].backward()
-    grad_norm = torch.nn.utils.clip_grad_norm_(params, grad_clip) if grad_clip > 0 else torch.tensor(0.0)
-    if scaler is not None:
-        scaler.step(optimizer)
-        scaler.update()
-    else:
-        optimizer.step()
-    return out, grad_norm
+    return out, backward_and_step(out["loss"], optimizer, scaler, params, grad_clip)
 
 
 class MetricWindow:

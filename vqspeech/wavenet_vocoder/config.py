@@ -65,6 +65,8 @@ class VocoderConfig:
         require_at_least(self, "", 1, "sample_rate")
         if self.cond_layers < 1:
             raise ConfigError(f"cond_layers: must be >= 1, got {self.cond_layers}")
+        if self.train_conf.compile_encoder:
+            raise ConfigError("train_conf.compile_encoder: a vocoder has no encoder (its frames come from the audio)")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -22,8 +22,8 @@ from ..checkpoint import save_training_checkpoints
 from ..errors import UserError
 from ..fileio import atomic_write
 from ..kaldi_data_dir import read_data_dir
-from ..training_runtime import (DistContext, learning_rate, progress_bar, resume_newest, tensorboard_writer,
-                                wrap_ddp)
+from ..training_runtime import (DistContext, autocast_dtype, backward_and_step, gradient_scaler, learning_rate,
+                                prepare_for_cuda, progress_bar, resume_newest, tensorboard_writer, wrap_ddp)
 from ..training_crops import CropBatches
 from .config import VocoderConfig, save_vocoder_config
 from .model import VOCODER_KIND, WaveNetVocoder
@@ -72,7 +72,10 @@ def _train(cfg, train_dd, dev_dd, speakers, segment, exp_dir: Path, d: DistConte
     tc = cfg.train_conf
     torch.manual_seed(tc.seed)
     model = WaveNetVocoder(cfg, len(speakers)).to(d.device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr)
+    if d.device.type == "cuda":  # the VQ-VAE trainer's CUDA form and train_conf's step options
+        prepare_for_cuda(model, tc)
+    params = list(model.parameters())
+    optimizer = torch.optim.Adam(params, lr=tc.lr)
     ckpt_dir = exp_dir / "checkpoints"
     step = resume_newest(model, optimizer, ckpt_dir, VOCODER_KIND, speakers, "a WaveNet vocoder",
                          d.is_main and progress) if resume else 0
@@ -82,23 +85,24 @@ def _train(cfg, train_dd, dev_dd, speakers, segment, exp_dir: Path, d: DistConte
     net = wrap_ddp(model, d)
     batches = CropBatches(train_dd, speakers, cfg.sample_rate, tc.batch_size, segment, tc.seed, d.rank,
                           d.world_size, tc.preload)
+    # batch i is a function of (seed, i) alone, so workers (train_conf.num_workers) change nothing
+    loader = torch.utils.data.DataLoader(batches, batch_size=None, sampler=range(step, last_step),
+                                         num_workers=tc.num_workers, pin_memory=d.device.type == "cuda")
+    amp_dtype = autocast_dtype(tc, d.device)
+    scaler = gradient_scaler(amp_dtype)
     writer = tensorboard_writer(exp_dir, step) if d.is_main else None
     bar = progress_bar(d, progress, tc.max_steps, step, "train-vocoder")
     result = VocoderResult(step=step, model=model)
     window, window_n = torch.zeros((), device=d.device), 0
     t0, start = time.perf_counter(), step
     model.train()
-    while step < last_step:
-        wav, spk = batches[step]
-        wav, spk = wav.to(d.device), spk.to(d.device)
+    for wav, spk in loader:
+        wav, spk = wav.to(d.device, non_blocking=True), spk.to(d.device, non_blocking=True)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, tc)
-        loss = net(wav, spk)["loss"]
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if tc.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-        optimizer.step()
+        with torch.autocast(d.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            loss = net(wav, spk)["loss"]
+        backward_and_step(loss, optimizer, scaler, params, tc.grad_clip)
         step += 1
         window += loss.detach()
         window_n += 1
