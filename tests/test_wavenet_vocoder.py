@@ -22,7 +22,7 @@ TINY = {"features": {"n_mels": 20, "n_fft": 256, "frame_hop": 64},
                          "skip_channels": 8, "speaker_dim": 4, "cond_channels": 8},
         "train_conf": {"batch_size": 4, "segment_samples": 1024, "max_steps": 150, "lr": 1e-2, "warmup_steps": 0,
                        "lr_schedule": "none", "log_every": 25, "val_every": 75, "checkpoint_every": 75,
-                       "val_batches": 1}}
+                       "val_batches": 1, "audio_samples": 2, "audio_sample_seconds": 0.05}}
 
 
 def tiny_vocoder_config(**train):
@@ -57,6 +57,21 @@ def test_vocoder_learns_from_real_frames(trained_vocoder, tiny_corpus):
     from vqspeech.kaldi_data_dir import read_data_dir
 
     dev = read_data_dir(tiny_corpus / "data" / "dev")
+    # at each validation, two dev clips voiced from their real frames went to tensorboard
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(exp / "tensorboard"), size_guidance={"audio": 0})
+    events.Reload()
+    generated = sorted(tag for tag in events.Tags()["audio"] if tag.endswith("/generated"))
+    assert len(generated) == 2 and {tag.split("/")[1] for tag in generated} <= set(dev.utterances)
+    clips = events.Audio(generated[0])
+    assert [c.step for c in clips] == [75, 150] and all(c.length_frames == 768 for c in clips)  # 0.05 s in frames of 64
+    import io
+
+    import soundfile as sf
+
+    voiced = sf.read(io.BytesIO(clips[-1].encoded_audio_string), dtype="float32")[0]
+    assert voiced.shape == (768,) and voiced.std() > 1e-3  # sampled audio, not silence
     lv = load_vocoder(exp / "vocoder.pt")
     before = validate_vocoder(untrained, dev, lv.speakers, lv.config, 1024, "cpu")
     after = validate_vocoder(lv.model, dev, lv.speakers, lv.config, 1024, "cpu")

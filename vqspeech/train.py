@@ -31,8 +31,9 @@ from .errors import UserError
 from .fileio import atomic_write
 from .models import VQVAE, build_model
 from .models.quantizer import perplexity_from_counts
-from .training_runtime import (DistContext, autocast_dtype, backward_and_step, gradient_scaler, learning_rate,
-                               prepare_for_cuda, progress_bar, resume_newest, tensorboard_writer, wrap_ddp)
+from .training_runtime import (DistContext, audio_sample_clips, autocast_dtype, backward_and_step, gradient_scaler,
+                               learning_rate, prepare_for_cuda, progress_bar, resume_newest, tensorboard_writer,
+                               wrap_ddp)
 
 
 @dataclass
@@ -356,24 +357,17 @@ def validate(model: VQVAE, dev_dd, speakers: list[str], cfg: ExperimentConfig, s
 
 def _log_audio(writer, model: VQVAE, dev_dd, speakers, cfg, step: int, device) -> None:
     """A few real generations (codes of a dev utterance, decoded with its own speaker)."""
-    from .audio import load_audio
     from .generation import SamplingOptions, default_method, generate
     from .vocoders import frames_to_audio
 
-    tc = cfg.train_conf
-    n = int(tc.audio_sample_seconds * cfg.sample_rate) // model.hop * model.hop
-    if tc.audio_samples <= 0 or n == 0:
-        return
     index = {s: i for i, s in enumerate(speakers)}
-    for j, utt in enumerate(dev_dd.utterances[:: max(1, len(dev_dd.utt2spk) // tc.audio_samples)][: tc.audio_samples]):
-        path, start, end = dev_dd.audio_of(utt)
-        wav = torch.from_numpy(load_audio(path, cfg.sample_rate, start, end))[:n].to(device)
+    for utt, wav in audio_sample_clips(dev_dd, cfg.train_conf, cfg.sample_rate, model.hop):
+        wav = wav.to(device)
         codes = model.encode(wav.unsqueeze(0))["codes"]
         spk = torch.tensor([index[dev_dd.utt2spk[utt]]], device=device)
         if model.decoder_kind == "spectral":
             gen = frames_to_audio(model, model.frames(codes, spk), "griffin-lim", seed=step)
         else:
-            method = default_method(device)
-            gen = generate(model, codes, spk, wav.shape[0], SamplingOptions(seed=step), method=method)
+            gen = generate(model, codes, spk, wav.shape[0], SamplingOptions(seed=step), method=default_method(device))
         writer.add_audio(f"audio/{utt}/original", wav.cpu(), step, sample_rate=cfg.sample_rate)
         writer.add_audio(f"audio/{utt}/generated", gen[0].cpu(), step, sample_rate=cfg.sample_rate)

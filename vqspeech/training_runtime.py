@@ -200,3 +200,20 @@ def tensorboard_writer(exp_dir: Path, start_step: int):
         raise UserError("training writes tensorboard logs and needs tensorboard: "
                         "pip install 'vqspeech[train]' (or run 'make setup')") from None
     return SummaryWriter(str(exp_dir / "tensorboard"), purge_step=start_step or None)
+
+
+def audio_sample_clips(dev_dd, tc, sample_rate: int, hop: int):
+    """The dev clips a trainer voices for tensorboard at validation: ``tc.audio_samples`` utterances
+    spread over the dev set, each its first ``tc.audio_sample_seconds`` (whole frames of ``hop``
+    samples).  Yields (utterance id, (T,) float32 waveform); nothing when either is 0."""
+    from .audio import load_audio
+
+    n = int(tc.audio_sample_seconds * sample_rate) // hop * hop
+    if tc.audio_samples <= 0 or n == 0:
+        return
+    for utt in dev_dd.utterances[:: max(1, len(dev_dd.utt2spk) // tc.audio_samples)][: tc.audio_samples]:
+        path, start, end = dev_dd.audio_of(utt)
+        wav = torch.from_numpy(load_audio(path, sample_rate, start, end))[:n]
+        if wav.shape[0] >= hop:
+            yield utt, wav[: wav.shape[0] // hop * hop]
+

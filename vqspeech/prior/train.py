@@ -20,8 +20,8 @@ import torch.nn.functional as F
 
 from ..checkpoint import save_training_checkpoints
 from ..fileio import atomic_write
-from ..training_runtime import (DistContext, learning_rate, progress_bar, resume_newest, tensorboard_writer,
-                                wrap_ddp)
+from ..training_runtime import (DistContext, backward_and_step, learning_rate, progress_bar, resume_newest,
+                                tensorboard_writer, wrap_ddp)
 from .config import PriorConfig, save_prior_config
 from .data import IGNORE, CodeCorpus, crop_batch
 from .evaluate import cross_entropy_bits
@@ -72,7 +72,8 @@ def _train(cfg, source, train, dev, exp_dir: Path, d: DistContext, resume: bool,
     tc = cfg.train_conf
     torch.manual_seed(tc.seed)
     model = CodePrior(source.num_codes, len(source.speakers), cfg.model).to(d.device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=0.01)
+    params = list(model.parameters())
+    optimizer = torch.optim.AdamW(params, lr=tc.lr, weight_decay=0.01)
     ckpt_dir = exp_dir / "checkpoints"
     step = resume_newest(model, optimizer, ckpt_dir, PRIOR_KIND, source.speakers, "a prior of this model's codes",
                          d.is_main and progress) if resume else 0
@@ -93,11 +94,7 @@ def _train(cfg, source, train, dev, exp_dir: Path, d: DistContext, resume: bool,
             group["lr"] = learning_rate(step, tc)
         logits = net(inputs, spk)
         loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if tc.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-        optimizer.step()
+        backward_and_step(loss, optimizer, None, params, tc.grad_clip)
         step += 1
         n = (targets != IGNORE).sum()
         window_nats += loss.detach() * n

@@ -22,8 +22,9 @@ from ..checkpoint import save_training_checkpoints
 from ..errors import UserError
 from ..fileio import atomic_write
 from ..kaldi_data_dir import read_data_dir
-from ..training_runtime import (DistContext, autocast_dtype, backward_and_step, gradient_scaler, learning_rate,
-                                prepare_for_cuda, progress_bar, resume_newest, tensorboard_writer, wrap_ddp)
+from ..training_runtime import (DistContext, audio_sample_clips, autocast_dtype, backward_and_step,
+                                gradient_scaler, learning_rate, prepare_for_cuda, progress_bar, resume_newest,
+                                tensorboard_writer, wrap_ddp)
 from ..training_crops import CropBatches
 from .config import VocoderConfig, save_vocoder_config
 from .model import VOCODER_KIND, WaveNetVocoder
@@ -121,6 +122,7 @@ def _train(cfg, train_dd, dev_dd, speakers, segment, exp_dir: Path, d: DistConte
             result.dev_nats = validate_vocoder(model, dev_dd, speakers, cfg, segment, d.device)
             if writer is not None:
                 writer.add_scalar("vocoder/dev_nats_per_sample", result.dev_nats, step)
+                _log_audio(writer, model, dev_dd, speakers, cfg, step, d.device)
             model.train()
         if step % tc.checkpoint_every == 0 or step == last_step:
             if d.is_main:
@@ -143,6 +145,23 @@ def _train(cfg, train_dd, dev_dd, speakers, segment, exp_dir: Path, d: DistConte
         with atomic_write(exp_dir / "vocoder_summary.json") as fh:
             json.dump(result.summary, fh, indent=2)
     return result
+
+
+@torch.no_grad()
+def _log_audio(writer, model: WaveNetVocoder, dev_dd, speakers: list[str], cfg: VocoderConfig, step: int,
+               device) -> None:
+    """A few dev clips voiced from their own real frames (what the vocoder is for), beside the originals."""
+    from ..generation import SamplingOptions, default_method, generate
+
+    index = {s: i for i, s in enumerate(speakers)}
+    model.eval()
+    for utt, wav in audio_sample_clips(dev_dd, cfg.train_conf, cfg.sample_rate, model.hop):
+        wav = wav.to(device)
+        frames = model.log_mel(wav.unsqueeze(0))  # (1, F, n_mels)
+        spk = torch.tensor([index[dev_dd.utt2spk[utt]] if cfg.use_speaker else 0], device=device)
+        gen = generate(model, frames, spk, wav.shape[0], SamplingOptions(seed=step), method=default_method(device))
+        writer.add_audio(f"audio/{utt}/original", wav.cpu(), step, sample_rate=cfg.sample_rate)
+        writer.add_audio(f"audio/{utt}/generated", gen[0].cpu(), step, sample_rate=cfg.sample_rate)
 
 
 @torch.no_grad()
