@@ -8,13 +8,14 @@
 set -u
 T0=$(date +%s); export PYTHONUNBUFFERED=1
 PY=${PY:-python3}; OUT=${OUT:-/tmp/gpuout}; ROOT=$PWD/.device; DEADLINE=${DEADLINE:-540}; mkdir -p "$OUT"
+PROBE=/tmp/probe  # step 5's experiment directory (not under $OUT: its checkpoints need not come back)
 exec > >(tee -a "$OUT/log.txt") 2>&1
 if [ -d "$ROOT/whl" ]; then
   $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site "$ROOT"/whl/*.whl \
     && export PYTHONPATH=/tmp/site
 fi
 export PYTHONPATH=$PWD:${PYTHONPATH:-}
-rm -rf /tmp/gdata /tmp/probe; cp -r "$ROOT/corpus/data" /tmp/gdata
+rm -rf /tmp/gdata "$PROBE"; cp -r "$ROOT/corpus/data" /tmp/gdata
 for f in /tmp/gdata/*/wav.scp; do sed -i "s#@ROOT@#$ROOT/corpus#" "$f"; done
 { nvidia-smi -L; $PY -c "import torch,numba,triton,soundfile;print('torch',torch.__version__,'triton',triton.__version__,'numba',numba.__version__)"; nproc; } 2>&1 | tee "$OUT/env.txt"
 left() { echo $(( DEADLINE - ($(date +%s) - T0) )); }
@@ -52,19 +53,20 @@ step_4() {
     --naive-steps 3 --repeat 2 --warmup-sweep "${WARMUPS:-256,512}" --json "$OUT/gen.json" 2>&1 | grep -v -i warn | tail -30
 }
 step_5() {
-  step "5. vqspeech train --device cuda, batch 32: gpu.yaml as it is, then with every step option" 120 || return 0
+  step "5. vqspeech train --device cuda, batch 32: gpu.yaml as it is, then with every step option" 150 || return 0
   # the real trainer (data loading, logging, checkpoint) at the training benchmark's batch; the
   # steady figure leaves out the first log window (compiles, cuDNN's timing, the loader's start)
   local every="--set train_conf.gate_kernel=triton-linear --set train_conf.compile_encoder=true"
   every+=" --set train_conf.compile_loss=true --set train_conf.amp_residual_stream=true --set train_conf.cudnn_benchmark=true"
   local run
   for run in default every; do
-    rm -rf /tmp/probe
+    rm -rf "$PROBE"
     # shellcheck disable=SC2046  # the options split into words on purpose
-    timeout "$(lim 100)" $PY -m vqspeech.cli train --config egs/mini/conf/gpu.yaml --train-data /tmp/gdata/train \
-      --exp-dir /tmp/probe --max-steps 60 --no-progress --device cuda --set train_conf.batch_size=32 \
+    timeout "$(lim 150)" $PY -m vqspeech.cli train --config egs/mini/conf/gpu.yaml --train-data /tmp/gdata/train \
+      --exp-dir "$PROBE" --max-steps 60 --no-progress --device cuda --set train_conf.batch_size=32 \
       --set train_conf.log_every=20 $([ "$run" = every ] && echo "$every") 2>&1 | tail -2
-    $PY -c "import json;s=json.load(open('/tmp/probe/train_summary.json'));print('$run: throughput',round(s['throughput_audio_seconds_per_second'],1),'steady',round(s['steady_throughput_audio_seconds_per_second'] or 0,1),'s audio/s')"
+    [ -f "$PROBE/train_summary.json" ] || { echo "$run: no summary (cut short)"; continue; }
+    $PY -c "import json;s=json.load(open('$PROBE/train_summary.json'));print('$run: throughput',round(s['throughput_audio_seconds_per_second'],1),'steady',round(s['steady_throughput_audio_seconds_per_second'] or 0,1),'s audio/s')"
   done
 }
 # the steps in the order STEPS gives them (e.g. "1 4 3": generation before the long training rows)

@@ -23,7 +23,7 @@ def recorded_commands(tmp_path: Path) -> list[list[str]]:
     functions = text[text.index("left() {"):text.index("# the steps in the order")]
     record = tmp_path / "argv.bin"
     harness = f"""set -u
-T0=$(date +%s); DEADLINE=100000; OUT={tmp_path}/out; ROOT={tmp_path}/device
+T0=$(date +%s); DEADLINE=100000; OUT={tmp_path}/out; ROOT={tmp_path}/device; PROBE={tmp_path}/probe
 record() {{ printf '%s\\0' "$@" >> {record}; printf '\\1\\0' >> {record}; }}
 timeout() {{ shift; "$@"; }}  # the limit, then the command
 PY=record
