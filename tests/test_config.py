@@ -116,6 +116,16 @@ def test_prior_and_vocoder_configs_take_overrides_without_a_file():
         load_prior_config(None, ["model.layer=2"])
 
 
+def test_a_config_file_that_is_not_a_mapping_is_an_error_naming_it(tmp_path):
+    from vqspeech.prior.config import load_prior_config
+    from vqspeech.wavenet_vocoder.config import load_vocoder_config
+
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    for load in (load_config, load_prior_config, load_vocoder_config):
+        with pytest.raises(ConfigError, match=r"list.yaml: top level must be a mapping$"):
+            load(tmp_path / "list.yaml", ["train_conf.lr=1"])
+
+
 def test_bad_yaml_names_file_and_line(tmp_path):
     p = tmp_path / "bad.yaml"
     p.write_text("train_conf:\n  lr: [1\n")

@@ -504,18 +504,20 @@ def apply_overrides(data: dict | None, overrides: Sequence[str]) -> dict:
     return data
 
 
-def config_source(path: str | os.PathLike | None, overrides: Sequence[str], default: str) -> str:
-    """What a config's errors name: its file (or ``default``), and the overrides when there are."""
-    source = str(path) if path is not None else default
-    return f"{source} with --set {' '.join(overrides)}" if overrides else source
+def read_config_data(path: str | os.PathLike | None, overrides: Sequence[str], default_source: str) -> tuple[dict, str]:
+    """A config file's mapping (``path`` None: an empty one, the defaults) with the ``--set``
+    overrides applied, and the source its errors name: the file (or ``default_source``) and
+    the overrides when there are any."""
+    data = read_yaml_mapping(path) if path is not None else None
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping")
+    source = str(path) if path is not None else default_source
+    return apply_overrides(data, overrides), f"{source} with --set {' '.join(overrides)}" if overrides else source
 
 
 def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> ExperimentConfig:
     """The experiment config in ``path``, with ``--set`` overrides (:func:`apply_overrides`)."""
-    data = read_yaml_mapping(path)
-    if data is not None and not isinstance(data, dict):
-        raise ConfigError(f"{path}: top level must be a mapping")
-    return config_from_dict(apply_overrides(data, overrides), config_source(path, overrides, ""))
+    return config_from_dict(*read_config_data(path, overrides, ""))
 
 
 def save_config(path: str | os.PathLike, cfg: ExperimentConfig) -> None:

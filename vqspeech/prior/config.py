@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from ..config import _build, apply_overrides, config_source, read_yaml_mapping
+from ..config import _build, read_config_data
 from ..errors import ConfigError
 from ..fileio import atomic_write
 
@@ -81,10 +81,7 @@ def prior_config_from_dict(data: dict | None, source: str = "prior config") -> P
 
 def load_prior_config(path: str | os.PathLike | None, overrides: Sequence[str] = ()) -> PriorConfig:
     """The prior's config in ``path`` (None: the defaults), with ``--set`` overrides."""
-    data = read_yaml_mapping(path) if path is not None else None
-    if data is not None and not isinstance(data, dict):
-        raise ConfigError(f"{path}: top level must be a mapping")
-    return prior_config_from_dict(apply_overrides(data, overrides), config_source(path, overrides, "prior config"))
+    return prior_config_from_dict(*read_config_data(path, overrides, "prior config"))
 
 
 def save_prior_config(path: str | os.PathLike, cfg: PriorConfig) -> None:

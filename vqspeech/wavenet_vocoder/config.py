@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from ..config import (DecoderConfig, TrainConfig, _build, apply_overrides, config_source, read_yaml_mapping,
-                      require_at_least, require_positive)
+from ..config import DecoderConfig, TrainConfig, _build, read_config_data, require_at_least, require_positive
 from ..errors import ConfigError
 from ..fileio import atomic_write
 
@@ -89,10 +88,7 @@ def vocoder_config_from_dict(data: dict | None, source: str = "vocoder config") 
 
 def load_vocoder_config(path: str | os.PathLike | None, overrides: Sequence[str] = ()) -> VocoderConfig:
     """The vocoder's config in ``path`` (None: the defaults), with ``--set`` overrides."""
-    data = read_yaml_mapping(path) if path is not None else None
-    if data is not None and not isinstance(data, dict):
-        raise ConfigError(f"{path}: top level must be a mapping")
-    return vocoder_config_from_dict(apply_overrides(data, overrides), config_source(path, overrides, "vocoder config"))
+    return vocoder_config_from_dict(*read_config_data(path, overrides, "vocoder config"))
 
 
 def save_vocoder_config(path: str | os.PathLike, cfg: VocoderConfig) -> None:
