@@ -157,7 +157,7 @@ def prior_setup(trained_tiny, tiny_corpus, tmp_path_factory):
     code, stdout, err = _cli("train-prior", "--model", str(model), "--config", str(out / "prior.yaml"),
                              "--train-codes", str(out / "train.txt"), "--train-data", str(data / "train"),
                              "--dev-codes", str(out / "test.txt"), "--dev-data", str(data / "test"),
-                             "--exp-dir", str(out / "exp"), "--no-progress")
+                             "--exp-dir", str(out / "exp"), "--no-progress", "--set", "model.dropout=0.05")
     assert code == 0, err
     assert "bits/code" in stdout and "unigram entropy" in stdout
     return model, out, data
@@ -166,7 +166,10 @@ def prior_setup(trained_tiny, tiny_corpus, tmp_path_factory):
 def test_train_prior_summary_reports_bits_and_bitrates(prior_setup):
     import json
 
+    from vqspeech.prior.config import load_prior_config
+
     _, out, _ = prior_setup
+    assert load_prior_config(out / "exp" / "config.yaml").model.dropout == 0.05  # from --set
     s = json.loads((out / "exp" / "prior_summary.json").read_text())
     assert s["step"] == 30 and 0 < s["dev_bits_per_code"] < 10
     assert s["bitrate_prior_bits_per_s"] == pytest.approx(s["dev_bits_per_code"] * s["codes_per_second_of_audio"])

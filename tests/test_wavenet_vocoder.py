@@ -104,6 +104,19 @@ def test_rerunning_a_finished_vocoder_keeps_its_summary(trained_vocoder, tiny_co
     assert (exp / "vocoder_summary.json").read_text() == before
 
 
+def test_train_vocoder_takes_set_overrides_without_a_config_file(tiny_corpus, tmp_path):
+    from vqspeech.bin.train_vocoder import main
+    from vqspeech.wavenet_vocoder.config import load_vocoder_config
+
+    assert main(["--train-data", str(tiny_corpus / "data" / "train"), "--exp-dir", str(tmp_path), "--no-progress",
+                 "--set", "train_conf.max_steps=2", "--set", "train_conf.batch_size=2",
+                 "--set", "train_conf.segment_samples=1024", "--set", "decoder_conf.layers=2"]) == 0
+    kept = load_vocoder_config(tmp_path / "config.yaml")
+    assert (kept.train_conf.max_steps, kept.train_conf.batch_size, kept.decoder_conf.layers) == (2, 2, 2)
+    assert kept.train_conf.lr == 1e-3  # the vocoder's own default under the overrides
+    assert load_vocoder(tmp_path / "vocoder.pt").step == 2
+
+
 @pytest.mark.parametrize("method", ["numba", "naive"])
 def test_generation_backends_serve_the_vocoder_like_a_wavenet(method):
     """The cached recursion reproduces the teacher-forced forward (reference backend), and the
