@@ -81,6 +81,20 @@ def test_prior_learns_a_speaker_dependent_markov_chain(tmp_path):
         assert np.abs(counts / counts.sum(1, keepdims=True) - CHAINS[spk]).max() < 0.15
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_cuda_prior_training_under_bf16_autocast_learns_the_chains(tmp_path):
+    """``train_conf.amp: bf16`` on CUDA: the prior still learns each speaker's chain to within
+    0.05 bits/code of the truth, the bound the float32 CPU run meets above."""
+    train_codes, u2s = _chain_codes(60, 50, seed=0)
+    test_codes, u2s_test = _chain_codes(20, 50, seed=1)
+    train = CodeCorpus.from_codes(train_codes, u2s, SOURCE.speakers, 4, "train")
+    test = CodeCorpus.from_codes(test_codes, u2s_test, SOURCE.speakers, 4, "test")
+    cfg = _tiny_cfg(400)
+    cfg.train_conf.amp = "bf16"
+    res = train_prior(cfg, SOURCE, train, test, tmp_path / "p", progress=False, device="cuda")
+    assert res.dev_bits - _true_bits(test_codes, u2s_test) < 0.05, res.dev_bits
+
+
 def test_sampling_is_deterministic_for_a_seed_and_continues_a_prompt(tmp_path):
     codes, u2s = _chain_codes(10, 40, seed=2)
     res = train_prior(_tiny_cfg(20), SOURCE, CodeCorpus.from_codes(codes, u2s, SOURCE.speakers, 4, "c"), None,
@@ -134,6 +148,8 @@ def test_prior_config_errors_name_the_key():
         prior_config_from_dict({"model": {"dim": "big"}})
     with pytest.raises(ConfigError, match="dim a multiple of heads"):
         prior_config_from_dict({"model": {"dim": 30, "heads": 4}})
+    with pytest.raises(ConfigError, match="train_conf.amp: must be none, bf16 or fp16, got 'fp8'"):
+        prior_config_from_dict({"train_conf": {"amp": "fp8"}})
 
 
 # --------------------------------------------------------------------------- the commands

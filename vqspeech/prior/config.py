@@ -52,8 +52,11 @@ class PriorTrainConfig:
     val_every: int = 500
     checkpoint_every: int = 250
     keep_checkpoints: int = 3
+    amp: str = "none"                 # none | bf16 | fp16: autocast on CUDA (as the VQ-VAE's); the loss in float32
 
     def check(self) -> None:
+        if self.amp not in ("none", "bf16", "fp16"):
+            raise ConfigError(f"train_conf.amp: must be none, bf16 or fp16, got {self.amp!r}")
         if self.lr_schedule not in ("none", "cosine", "step"):
             raise ConfigError(f"train_conf.lr_schedule: must be none, cosine or step, got {self.lr_schedule!r}")
         for name in ("batch_size", "max_steps", "log_every", "val_every", "checkpoint_every", "keep_checkpoints"):

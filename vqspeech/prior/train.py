@@ -20,8 +20,8 @@ import torch.nn.functional as F
 
 from ..checkpoint import save_training_checkpoints
 from ..fileio import atomic_write
-from ..training_runtime import (DistContext, backward_and_step, learning_rate, progress_bar, resume_newest,
-                                tensorboard_writer, wrap_ddp)
+from ..training_runtime import (DistContext, autocast_dtype, backward_and_step, gradient_scaler, learning_rate,
+                                progress_bar, resume_newest, tensorboard_writer, wrap_ddp)
 from .config import PriorConfig, save_prior_config
 from .data import IGNORE, CodeCorpus, crop_batch
 from .evaluate import cross_entropy_bits
@@ -85,6 +85,8 @@ def _train(cfg, source, train, dev, exp_dir: Path, d: DistContext, resume: bool,
     bar = progress_bar(d, progress, tc.max_steps, step, "train-prior")
     result = PriorResult(step=step, model=model)
     window_nats, window_n = torch.zeros((), device=d.device), torch.zeros((), device=d.device)
+    amp_dtype = autocast_dtype(tc, d.device)
+    scaler = gradient_scaler(amp_dtype)
     t0, start = time.perf_counter(), step
     model.train()
     while step < last_step:
@@ -92,9 +94,10 @@ def _train(cfg, source, train, dev, exp_dir: Path, d: DistContext, resume: bool,
         inputs, targets, spk = inputs.to(d.device), targets.to(d.device), spk.to(d.device)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, tc)
-        logits = net(inputs, spk)
+        with torch.autocast(d.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            logits = net(inputs, spk)
         loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE)
-        backward_and_step(loss, optimizer, None, params, tc.grad_clip)
+        backward_and_step(loss, optimizer, scaler, params, tc.grad_clip)
         step += 1
         n = (targets != IGNORE).sum()
         window_nats += loss.detach() * n
