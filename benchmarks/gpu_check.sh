@@ -26,9 +26,10 @@ step() {
 lim() { local l; l=$(left); echo $(( $1 < l ? $1 : l )); }
 step_1() {
   step "1. CUDA tests" 60 || return 0
-  timeout "$(lim 200)" $PY -m pytest -q -p no:cacheprovider tests/test_wavenet.py tests/test_generation_triton.py tests/test_train.py \
+  # one line per test as it finishes, so a run cut short by the time limit still shows its results
+  timeout "$(lim 200)" $PY -m pytest -v -p no:cacheprovider tests/test_wavenet.py tests/test_generation_triton.py tests/test_train.py \
     tests/test_gate_kernel.py tests/test_linear_gate.py tests/test_wavenet_vocoder.py tests/test_prior.py \
-    -k "cuda or gate_kernel or linear_gate" 2>&1 | tail -4
+    -k "cuda or gate_kernel or linear_gate" 2>&1 | grep -E " (PASSED|FAILED|ERROR|SKIPPED)|^E |[0-9]+ (passed|failed)" | tail -60
 }
 step_2() {
   step "2. Triton kernel layouts and precisions (20-layer 64/128/128 decoder)" 60 || return 0

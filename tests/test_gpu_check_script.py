@@ -87,7 +87,7 @@ def test_every_command_of_the_gpu_check_is_accepted(tmp_path, monkeypatch):
     # step 1: the named test files exist and its -k selects tests from each of them
     files = [a for a in pytest_runs[0] if a.endswith(".py")]
     assert files and all((ROOT / f).is_file() for f in files), files
-    quiet_once = [a for a in pytest_runs[0] if a != "-q"]  # -qq would list files, not tests
+    quiet_once = [a for a in pytest_runs[0] if a not in ("-q", "-v")]  # -qq would list files, not tests
     collect = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", *quiet_once],
                              cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert collect.returncode == 0, collect.stdout[-2000:]
