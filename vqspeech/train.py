@@ -93,7 +93,7 @@ def _train(cfg, tc, d: DistContext, train_dir: Path, dev_dir: Path | None, exp_d
     loader = torch.utils.data.DataLoader(batches, batch_size=None, sampler=range(start_step, last_step),
                                          num_workers=tc.num_workers, pin_memory=d.device.type == "cuda")
     writer = tensorboard_writer(exp_dir, start_step) if d.is_main else None
-    amp_dtype = autocast_dtype(tc, d.device)
+    amp_dtype = autocast_dtype(tc, d.device, say=d.is_main)
     scaler = gradient_scaler(amp_dtype)
     bar = progress_bar(d, progress, tc.max_steps, start_step, "train")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import math
 import os
+import sys
 from pathlib import Path
 
 import torch
@@ -65,9 +66,24 @@ def prepare_for_cuda(model, tc) -> None:
                        amp_residual_stream=tc.amp_residual_stream, cudnn_benchmark=tc.cudnn_benchmark)
 
 
-def autocast_dtype(tc, device: torch.device) -> torch.dtype | None:
-    """``train_conf.amp``'s dtype on CUDA; None (float32) elsewhere or with ``amp: none``."""
-    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(tc.amp) if device.type == "cuda" else None
+def autocast_dtype(tc, device: torch.device, say: bool = False) -> torch.dtype | None:
+    """``train_conf.amp``'s autocast dtype, or None (float32): bf16 and fp16 on CUDA; bf16 also
+    on a CPU with native bf16 products (AVX512_BF16, and AMX where there is: 1.7x the recipe
+    default's float32 step on the development machine, ``benchmarks/cpu_training.py``).  Elsewhere
+    float32, said once when ``say`` (emulated bf16 would be slower than float32)."""
+    if tc.amp == "none":
+        return None
+    if device.type == "cuda":
+        return {"bf16": torch.bfloat16, "fp16": torch.float16}[tc.amp]
+    if device.type == "cpu" and tc.amp == "bf16":
+        from .generation.bf16_cpu_backend import cpu_has_bf16_dot
+
+        if cpu_has_bf16_dot():
+            return torch.bfloat16
+    if say:
+        why = "fp16 autocast is for CUDA" if tc.amp == "fp16" else "this CPU has no native bf16 (AVX512_BF16)"
+        print(f"train_conf.amp {tc.amp}: {why}; training in float32", file=sys.stderr)
+    return None
 
 
 def gradient_scaler(dtype: torch.dtype | None):

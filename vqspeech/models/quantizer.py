@@ -29,7 +29,8 @@ def squared_distances(x: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
     """(..., D) vectors, (K, D) codebook -> (..., K) squared Euclidean distances, in float32
     (differentiable in both arguments)."""
     x, e = x.float(), codebook.float()
-    return x.pow(2).sum(-1, keepdim=True) - 2 * x @ e.t() + e.pow(2).sum(-1)
+    with torch.autocast(x.device.type, enabled=False):  # autocast would round the product to bf16
+        return x.pow(2).sum(-1, keepdim=True) - 2 * x @ e.t() + e.pow(2).sum(-1)
 
 
 def perplexity_from_counts(counts: torch.Tensor) -> torch.Tensor:

@@ -35,10 +35,13 @@ def log_mel_frames(wav: torch.Tensor, fbank: torch.Tensor, n_fft: int, frame_hop
     (n_mels, n_fft // 2 + 1) applied to :func:`log_magnitude`'s frames, floored at ``floor``.
     The spectral decoder's regression target and the WaveNet vocoder's input. ``warp`` (B,)
     scales each row's frequency axis first (:func:`vqspeech.models.perturb.warp_frequencies`)."""
-    mag = log_magnitude(wav, n_fft, frame_hop, 1e-12).exp()
-    if warp is not None:
-        mag = warp_frequencies(mag, warp)
-    return (fbank.to(mag.device) @ mag).clamp(min=floor).log()
+    # float32 under autocast too: these are targets and features, and bf16's 8 bits of mantissa
+    # would round the mel product before the log
+    with torch.autocast(wav.device.type, enabled=False):
+        mag = log_magnitude(wav, n_fft, frame_hop, 1e-12).exp()
+        if warp is not None:
+            mag = warp_frequencies(mag, warp)
+        return (fbank.to(mag.device) @ mag).clamp(min=floor).log()
 
 
 class FiLMResBlock(nn.Module):

@@ -85,7 +85,7 @@ def _train(cfg, source, train, dev, exp_dir: Path, d: DistContext, resume: bool,
     bar = progress_bar(d, progress, tc.max_steps, step, "train-prior")
     result = PriorResult(step=step, model=model)
     window_nats, window_n = torch.zeros((), device=d.device), torch.zeros((), device=d.device)
-    amp_dtype = autocast_dtype(tc, d.device)
+    amp_dtype = autocast_dtype(tc, d.device, say=d.is_main)
     scaler = gradient_scaler(amp_dtype)
     t0, start = time.perf_counter(), step
     model.train()

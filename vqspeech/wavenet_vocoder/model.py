@@ -74,9 +74,7 @@ class WaveNetVocoder(nn.Module):
     def forward(self, wav: torch.Tensor, speaker: torch.Tensor) -> dict[str, torch.Tensor]:
         """wav (B, T), T a multiple of frame_hop, speaker (B,) -> ``loss`` = ``recon_loss`` (nats per
         sample of the teacher-forced mu-law cross-entropy) and ``logits`` (B, Q, T)."""
-        with torch.autocast(wav.device.type, enabled=False):  # the frames in float32, as generation reads them
-            frames = self.log_mel(wav.float())
-        c, g = self.code_conditioning(frames, speaker)
+        c, g = self.code_conditioning(self.log_mel(wav), speaker)  # float32 frames under autocast too
         targets = mulaw_encode(wav, self.cfg.decoder_conf.quantization_channels)
         logits = self.decoder(self.decoder.shift_inputs(targets), c, g, self.hop)
         loss = self.decoder.cross_entropy(logits, targets)

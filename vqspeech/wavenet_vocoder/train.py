@@ -89,7 +89,7 @@ def _train(cfg, train_dd, dev_dd, speakers, segment, exp_dir: Path, d: DistConte
     # batch i is a function of (seed, i) alone, so workers (train_conf.num_workers) change nothing
     loader = torch.utils.data.DataLoader(batches, batch_size=None, sampler=range(step, last_step),
                                          num_workers=tc.num_workers, pin_memory=d.device.type == "cuda")
-    amp_dtype = autocast_dtype(tc, d.device)
+    amp_dtype = autocast_dtype(tc, d.device, say=d.is_main)
     scaler = gradient_scaler(amp_dtype)
     writer = tensorboard_writer(exp_dir, step) if d.is_main else None
     bar = progress_bar(d, progress, tc.max_steps, step, "train-vocoder")
