@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---:|---:|---:|---:|")
     for name, r in rows.items():
         print(f"| {name} | {r['ms_per_step']:.0f} | {r['audio_seconds_per_second']:.1f} | "
-              f"{base / r['ms_per_step']:.2f}x | {r['loss']:.4f} |")
+              f"{base / r['ms_per_step']:.2f}x | {r['loss']:.5f} |")
     if args.json:
         Path(args.json).write_text(json.dumps({"native_bf16": native, "rows": rows}, indent=2))
     return 0

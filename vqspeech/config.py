@@ -306,7 +306,7 @@ class TrainConfig:
     val_batches: int = 4
     num_workers: int = 0
     preload: bool = True               # keep the corpus in memory (int16); false: read per crop
-    amp: str = "none"                  # none | bf16 | fp16 (CUDA only)
+    amp: str = "none"                  # none | bf16 | fp16 autocast on CUDA; bf16 also on a CPU with native bf16
     compile: bool = False              # torch.compile the WaveNet decoder (CUDA only; pays off on GPUs)
     # CUDA only: the WaveNet layers' gate, torch | triton (the Triton gate pair) | triton-linear (the
     # convolution's product and the gate in one Triton kernel; 0.58x the saved activations); the

@@ -1,0 +1,101 @@
+"""``train_conf.amp``: which dtype each device autocasts to, the parts that stay float32 under
+autocast (codebook distances, log-mel targets and features), and bf16 training on a CPU with
+native bf16."""
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from helpers import tiny_config  # noqa: E402
+
+from vqspeech.generation import bf16_cpu_backend  # noqa: E402
+from vqspeech.models.quantizer import squared_distances  # noqa: E402
+from vqspeech.models.mel import mel_filterbank  # noqa: E402
+from vqspeech.models.spectral import log_mel_frames  # noqa: E402
+from vqspeech.training_runtime import autocast_dtype  # noqa: E402
+
+CPU, CUDA = torch.device("cpu"), torch.device("cuda")
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_amp_dtype_per_device(monkeypatch, capsys, native):
+    monkeypatch.setattr(bf16_cpu_backend, "cpu_has_bf16_dot", lambda: native)
+    tc = tiny_config(amp="bf16").train_conf
+    assert autocast_dtype(tc, CUDA) == torch.bfloat16
+    assert autocast_dtype(tiny_config(amp="fp16").train_conf, CUDA) == torch.float16
+    assert autocast_dtype(tiny_config().train_conf, CUDA) is None
+    assert autocast_dtype(tc, CPU, say=True) == (torch.bfloat16 if native else None)
+    said = capsys.readouterr().err
+    assert said == ("" if native else "train_conf.amp bf16: this CPU has no native bf16 (AVX512_BF16); "
+                                      "training in float32\n")
+    assert autocast_dtype(tiny_config(amp="fp16").train_conf, CPU, say=True) is None
+    assert "fp16 autocast is for CUDA; training in float32" in capsys.readouterr().err
+    assert autocast_dtype(tiny_config().train_conf, CPU, say=True) is None and not capsys.readouterr().err
+
+
+def test_distances_and_log_mel_frames_stay_float32_under_autocast():
+    """Autocast would run both products in bf16; they are computed exactly as without it."""
+    g = torch.Generator().manual_seed(0)
+    x, codebook = torch.randn(300, 16, generator=g), torch.randn(64, 16, generator=g)
+    wav = 0.3 * torch.randn(2, 4096, generator=g)
+    fbank = mel_filterbank(16000, 512, 40)
+    plain = squared_distances(x, codebook), log_mel_frames(wav, fbank, 512, 128, 1e-5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = squared_distances(x, codebook), log_mel_frames(wav, fbank, 512, 128, 1e-5)
+        rounded = x @ codebook.t()  # what autocast does to a product left to it
+    assert rounded.dtype == torch.bfloat16  # (so the check below can fail)
+    for a, b in zip(plain, mixed):
+        assert b.dtype == torch.float32 and torch.equal(a, b)
+
+
+@pytest.mark.skipif(not bf16_cpu_backend.cpu_has_bf16_dot(), reason="this CPU has no native bf16")
+@pytest.mark.parametrize("decoder", ["wavenet", "spectral"])
+def test_bf16_cpu_training_learns_like_float32(decoder):
+    """``vqspeech train``'s step under the CPU's bf16 autocast: the first loss within bf16
+    rounding of float32's, and 40 steps on one batch end within 10% of float32's."""
+    from vqspeech.config import config_from_dict
+    from vqspeech.train import _build, _optimise
+
+    cfg = tiny_config(amp="bf16", lr=3e-3)
+    if decoder == "spectral":
+        cfg = config_from_dict({**cfg.to_dict(), "decoder": "spectral",
+                                "decoder_conf": {"n_fft": 256, "n_mels": 20, "frame_hop": 64, "channels": 16,
+                                                 "layers": 2}})
+    g = torch.Generator().manual_seed(0)
+    t = torch.arange(4096) / 16000
+    wav = (0.3 * torch.sin(2 * torch.pi * 180 * t) + 0.05 * torch.randn(2, 4096, generator=g)).clamp(-1, 1)
+    spk = torch.tensor([0, 2])
+    dtype = autocast_dtype(cfg.train_conf, CPU)
+    assert dtype == torch.bfloat16
+    losses = {}
+    for name, amp in (("float32", None), ("bf16", dtype)):
+        model, params, opt = _build(cfg, 3, CPU, cfg.train_conf)
+        losses[name] = [_optimise(model, opt, None, params, wav, spk, amp, CPU, 1.0)[0]["recon_loss"].item()
+                        for _ in range(40)]
+    ref, got = losses["float32"], losses["bf16"]
+    assert got[0] == pytest.approx(ref[0], rel=2e-2) and got[0] != ref[0]
+    assert got[-1] < 0.8 * got[0] and got[-1] == pytest.approx(ref[-1], rel=0.1)
+
+
+def test_the_cpu_training_benchmark_times_both_rows_from_the_same_weights(tmp_path, capsys):
+    import importlib.util
+    import json
+
+    from vqspeech.config import save_config
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("cpu_training", root / "benchmarks" / "cpu_training.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    save_config(tmp_path / "tiny.yaml", tiny_config())
+    assert bench.main(["--config", str(tmp_path / "tiny.yaml"), "--rounds", "1", "--steps", "2",
+                       "--json", str(tmp_path / "out.json")]) == 0
+    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert [line.split("|")[1].strip() for line in table] == ["row", "float32", "bf16 autocast"]
+    rows = json.loads((tmp_path / "out.json").read_text())["rows"]
+    assert set(rows) == {"float32", "bf16 autocast"} and all(r["ms_per_step"] > 0 for r in rows.values())
+    # both rows train the same model on the same batch: their losses differ by rounding only
+    assert rows["bf16 autocast"]["loss"] == pytest.approx(rows["float32"]["loss"], rel=0.05)
