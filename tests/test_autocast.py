@@ -99,3 +99,19 @@ def test_the_cpu_training_benchmark_times_both_rows_from_the_same_weights(tmp_pa
     assert set(rows) == {"float32", "bf16 autocast"} and all(r["ms_per_step"] > 0 for r in rows.values())
     # both rows train the same model on the same batch: their losses differ by rounding only
     assert rows["bf16 autocast"]["loss"] == pytest.approx(rows["float32"]["loss"], rel=0.05)
+
+
+@pytest.mark.skipif(not bf16_cpu_backend.cpu_has_bf16_dot(), reason="this CPU has no native bf16")
+def test_bf16_cpu_training_resumes_exactly(tiny_corpus, tmp_path):
+    """The recipe default trains in bf16 on such a CPU: N + N steps still equal 2N steps."""
+    from vqspeech.train import train
+
+    data = tiny_corpus / "data" / "train"
+    cfg = tiny_config(amp="bf16", max_steps=12, checkpoint_every=6, lr_schedule="cosine", warmup_steps=2)
+    full = train(cfg, data, None, tmp_path / "a", progress=False).model.state_dict()
+    train(cfg, data, None, tmp_path / "b", progress=False, until_step=6)
+    part = train(cfg, data, None, tmp_path / "b", progress=False).model.state_dict()
+    plain = train(tiny_config(max_steps=12, checkpoint_every=6, lr_schedule="cosine", warmup_steps=2), data, None,
+                  tmp_path / "c", progress=False).model.state_dict()
+    assert all(torch.equal(full[k], part[k]) for k in full)
+    assert not all(torch.equal(full[k], plain[k]) for k in full)  # bf16 did run: float32 ends elsewhere
