@@ -77,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     cfg = load_config(args.config)
     native = cpu_has_bf16_dot()
-    print(f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
-          f"native bf16 (AVX512_BF16): {'yes' if native else 'no: vqspeech train keeps float32 here'}")
+    print(f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+          f"torch {torch.__version__}, native bf16 (AVX512_BF16): {'yes' if native else 'no: vqspeech train keeps float32 here'}")
     print(f"{args.config}: batch {cfg.train_conf.batch_size} x {cfg.train_conf.segment_samples} samples, "
           f"median of {args.rounds} rounds of {args.steps} steps")
     rows = time_rows(cfg, args.rounds, args.steps)

@@ -5,7 +5,7 @@
 
 Each row times ``--steps`` optimiser steps (after ``--warmup`` untimed ones) of the same model
 on random audio (speed does not depend on the data), with the training loop's own step
-(``vqspeech.train._optimise``, autocast as in the config):
+(``vqspeech.train._optimise``, autocast as ``vqspeech train`` applies the config on that device):
 
 - ``repeat``: the conditioning repeated to the sample rate in every layer (the previous form);
 - ``broadcast``: added at the frame rate through a (B, 2G, F, hop) view (the current form);
@@ -68,7 +68,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vqspeech.config import GATE_KERNELS, load_config  # noqa: E402
 from vqspeech.models import build_model, quantizer  # noqa: E402
 from vqspeech.train import _optimise  # noqa: E402
-from vqspeech.training_runtime import apply_cuda_options, training_device  # noqa: E402
+from vqspeech.training_runtime import (apply_cuda_options, autocast_dtype, gradient_scaler,  # noqa: E402
+                                       training_device)
 
 
 QUEUED_COPY = quantizer.to_device_async
@@ -134,8 +135,8 @@ def time_variant(cfg, device, batch: int, segment: int, steps: int, warmup: int,
     quantizer.to_device_async = (lambda t, dev: t.to(dev)) if pageable_copy else QUEUED_COPY
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=1e-4, **({"fused": True} if fused_adam else {}))
-    amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.train_conf.amp) if device.type == "cuda" else None
-    scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
+    amp = autocast_dtype(cfg.train_conf, device)  # as vqspeech train autocasts on this device
+    scaler = gradient_scaler(amp)
     g = torch.Generator(device="cpu").manual_seed(1)
     wav = (0.3 * torch.randn(batch, segment, generator=g)).clamp(-1, 1).to(device)
     spk = torch.arange(batch, device=device) % 4

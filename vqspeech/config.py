@@ -328,7 +328,8 @@ class TrainConfig:
         if self.amp_residual_stream and self.amp == "none":
             raise ConfigError("train_conf.amp_residual_stream: needs amp bf16 or fp16 (the stream takes amp's dtype)")
         if self.gate_kernel not in GATE_KERNELS:
-            raise ConfigError(f"train_conf.gate_kernel: must be {', '.join(GATE_KERNELS[:-1])} or {GATE_KERNELS[-1]}, got {self.gate_kernel!r}")
+            raise ConfigError(f"train_conf.gate_kernel: must be {', '.join(GATE_KERNELS[:-1])} or "
+                              f"{GATE_KERNELS[-1]}, got {self.gate_kernel!r}")
         require_at_least(self, "train_conf", 1, "batch_size", "segment_samples", "max_steps", "log_every",
                          "val_every", "checkpoint_every", "keep_checkpoints", "val_batches")
         require_at_least(self, "train_conf", 0, "warmup_steps", "grad_clip", "num_workers", "audio_samples")

@@ -34,8 +34,9 @@ def apply_cuda_options(model, *, gate_kernel: str = "torch", compile_decoder: bo
                        compile_encoder: bool = False, compile_loss: bool = False,
                        amp_residual_stream: bool = False, cudnn_benchmark: bool = False) -> None:
     """Set the CUDA training step's options on ``model`` (a :class:`~vqspeech.models.vqvae.VQVAE`,
-    or a WaveNet vocoder, which has no encoder) in place; the names are ``train_conf``'s.  The decoder's options apply to a WaveNet decoder
-    only.  The compiles are lazy (they happen at the first step) and keep the state dict's names.
+    or a WaveNet vocoder, which has no encoder) in place; the names are ``train_conf``'s.  The
+    decoder's options apply to a WaveNet decoder only.  The compiles are lazy (they happen at the
+    first step) and keep the state dict's names.
     UserError when ``gate_kernel`` needs Triton and it is missing."""
     torch.backends.cudnn.benchmark = cudnn_benchmark  # process-wide: cuDNN times each new shape once
     if compile_encoder and hasattr(model, "encoder"):  # on its own: a whole-model compile breaks at the quantizer
