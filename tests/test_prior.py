@@ -175,7 +175,7 @@ def prior_setup(trained_tiny, tiny_corpus, tmp_path_factory):
                              "--dev-codes", str(out / "test.txt"), "--dev-data", str(data / "test"),
                              "--exp-dir", str(out / "exp"), "--no-progress", "--set", "model.dropout=0.05")
     assert code == 0, err
-    assert "bits/code" in stdout and "unigram entropy" in stdout
+    assert "bits/code" in stdout and "unigram entropy" in stdout and "after the first log window" in stdout
     return model, out, data
 
 
@@ -190,6 +190,11 @@ def test_train_prior_summary_reports_bits_and_bitrates(prior_setup):
     assert s["step"] == 30 and 0 < s["dev_bits_per_code"] < 10
     assert s["bitrate_prior_bits_per_s"] == pytest.approx(s["dev_bits_per_code"] * s["codes_per_second_of_audio"])
     assert 0 < s["unigram_entropy_bits"] <= 4.0 + 1e-9  # 16 codes at most
+    # 30 steps of 4 crops of 64 codes, each code standing for 1 / codes_per_second_of_audio seconds,
+    # took at most the run's wall time; the steady rate leaves out the first log window
+    audio = 30 * 4 * 64 / s["codes_per_second_of_audio"]
+    assert s["throughput_audio_seconds_per_second"] >= audio / s["wall_seconds"]
+    assert s["steady_throughput_audio_seconds_per_second"] > 0
 
 
 def test_rerunning_a_finished_prior_changes_nothing(prior_setup):

@@ -88,6 +88,28 @@ def test_outputs_and_checkpoint_roundtrip(tiny_corpus, tmp_path):
     assert (exp / "train_summary.json").read_text() == before
 
 
+def test_throughput_meter_by_hand(monkeypatch):
+    """Overall rate from the start; steady rate from the end of the first window, by a fake clock."""
+    import vqspeech.training_runtime as rt
+
+    clock = iter([100.0, 110.0, 114.0, 122.0, 130.0])
+    monkeypatch.setattr(rt.time, "perf_counter", lambda: next(clock))
+    meter = rt.ThroughputMeter()                    # t = 100
+    meter.add(20.0)
+    assert meter.end_window() == pytest.approx(2.0)  # t = 110: 20 s of audio in 10 s, compiles and all
+    assert meter.steady is None
+    meter.add(8.0)
+    meter.add(8.0)
+    assert meter.end_window() == pytest.approx(36 / 14)  # t = 114
+    assert meter.steady == pytest.approx(16 / 4)
+    meter.add(16.0)
+    assert meter.end_window() == pytest.approx(52 / 22)  # t = 122
+    assert meter.steady == pytest.approx(32 / 12)
+    assert meter.wall_seconds() == pytest.approx(30.0)  # t = 130
+    assert rt.describe_throughput(2.0, None) == "2.00 s audio/s"
+    assert rt.describe_throughput(2.0, 4.0) == "2.00 s audio/s (4.00 after the first log window)"
+
+
 def test_train_command_set_overrides_the_config_and_reports_steady_throughput(tiny_corpus, tmp_path, capsys):
     """``vqspeech train --set``: the run follows the overrides and the experiment's config.yaml keeps
     them; the summary's steady throughput leaves out the first log window (None with only one)."""

@@ -33,7 +33,7 @@ from .models import VQVAE, build_model
 from .models.quantizer import perplexity_from_counts
 from .training_runtime import (DistContext, audio_sample_clips, autocast_dtype, backward_and_step, gradient_scaler,
                                learning_rate, prepare_for_cuda, progress_bar, resume_newest, tensorboard_writer,
-                               wrap_ddp)
+                               ThroughputMeter, wrap_ddp)
 
 
 @dataclass
@@ -100,9 +100,7 @@ def _train(cfg, tc, d: DistContext, train_dir: Path, dev_dir: Path | None, exp_d
     result = TrainResult(step=start_step, model=model)
     window = MetricWindow()
     epochs = EpochCodeStats(cfg.quantizer_conf.num_codes, d.device, int(batches.epoch_of(start_step)))
-    audio_done = 0.0
-    first_window = None  # (time, audio seconds) when the first log window ended
-    t_start = time.perf_counter()
+    meter = ThroughputMeter()
     step = start_step
     model.train()
     for wav, spk in loader:
@@ -121,19 +119,15 @@ def _train(cfg, tc, d: DistContext, train_dir: Path, dev_dir: Path | None, exp_d
         out, grad_norm = _optimise(ddp_model, optimizer, scaler, params, wav, spk, amp_dtype, d.device, tc.grad_clip,
                                    ref, par)
         step += 1
-        audio_done += wav.numel() * d.world_size / cfg.sample_rate
+        meter.add(wav.numel() * d.world_size / cfg.sample_rate)
         window.add(out, grad_norm)
         epochs.add(out["counts"].detach())
         if bar is not None:
             bar.update(1)
         if step % tc.log_every == 0 or step == tc.max_steps:
             avg = window.flush()
-            now = time.perf_counter()
-            avg["throughput/audio_seconds_per_second"] = audio_done / max(now - t_start, 1e-9)
-            if first_window is None:
-                first_window = (now, audio_done)
-            else:
-                result.steady_throughput = (audio_done - first_window[1]) / max(now - first_window[0], 1e-9)
+            avg["throughput/audio_seconds_per_second"] = meter.end_window()
+            result.steady_throughput = meter.steady
             avg["lr"] = lr
             result.final, result.throughput = avg, avg["throughput/audio_seconds_per_second"]
             _log_scalars(writer, avg, step)
@@ -161,7 +155,7 @@ def _train(cfg, tc, d: DistContext, train_dir: Path, dev_dir: Path | None, exp_d
     if writer is not None:
         writer.close()
     if d.is_main and step > start_step:  # a run that resumed at its last step keeps the summary it had
-        _write_summary(exp_dir, result, d, time.perf_counter() - t_start, step - start_step)
+        _write_summary(exp_dir, result, d, meter.wall_seconds(), step - start_step)
     return result
 
 

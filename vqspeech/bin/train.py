@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from ..config import load_config
     from ..train import train
+    from ..training_runtime import describe_throughput
 
     def work() -> int:
         cfg = load_config(args.config, args.overrides)
@@ -36,10 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         elif int(os.environ.get("RANK", "0")) == 0:
             f = res.final
             unit = "mean |log-magnitude error|" if cfg.decoder == "spectral" else "nats/sample"
-            steady = "" if res.steady_throughput is None else f" ({res.steady_throughput:.2f} after the first log window)"
             print(f"step {res.step}: recon {f.get('loss/recon', float('nan')):.4f} {unit}, "
                   f"perplexity {f.get('vq/perplexity', float('nan')):.1f}, codes used "
-                  f"{f.get('vq/codes_used', float('nan')):.0f}, {res.throughput:.2f} s audio/s{steady} -> {exp}")
+                  f"{f.get('vq/codes_used', float('nan')):.0f}, {describe_throughput(res.throughput, res.steady_throughput)} "
+                  f"-> {exp}")
         return 0
 
     return run_user_command(work, args.verbose, prog="vqspeech train")

@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         from ..prior.data import CodeCorpus
         from ..prior.evaluate import unigram_bits
         from ..prior.train import PriorSource, train_prior
+        from ..training_runtime import describe_throughput
 
         if (args.dev_codes is None) != (args.dev_data is None):
             raise UserError("--dev-codes and --dev-data go together")
@@ -59,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.exp_dir}: already trained to step {res.step}; nothing to do")
         elif int(os.environ.get("RANK", "0")) == 0:
             rate = lm.sample_rate / lm.hop
+            speed = describe_throughput(res.throughput, res.steady_throughput)
             summary = dict(res.summary)
             if dev_codes is not None:
                 summary.update(unigram_bits(train_codes, dev_codes, K))
@@ -70,9 +72,9 @@ def main(argv: list[str] | None = None) -> int:
                     json.dump(summary, fh, indent=2)
                 print(f"step {res.step}: dev {res.dev_bits:.3f} bits/code ({summary['bitrate_prior_bits_per_s']:.0f} "
                       f"bit/s); unigram entropy {summary['unigram_entropy_bits']:.3f} bits/code "
-                      f"({summary['bitrate_unigram_bits_per_s']:.0f} bit/s) -> {args.exp_dir}")
+                      f"({summary['bitrate_unigram_bits_per_s']:.0f} bit/s), {speed} -> {args.exp_dir}")
             else:
-                print(f"step {res.step}: train {res.train_bits:.3f} bits/code -> {args.exp_dir}")
+                print(f"step {res.step}: train {res.train_bits:.3f} bits/code, {speed} -> {args.exp_dir}")
         return 0
 
     return run_user_command(work, args.verbose, prog="vqspeech train-prior")

@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         import os
 
         from ..wavenet_vocoder.config import load_vocoder_config
+        from ..training_runtime import describe_throughput
         from ..wavenet_vocoder.train import train_vocoder
 
         cfg = load_vocoder_config(args.config, args.overrides)
@@ -36,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.exp_dir}: already trained to step {res.step}; nothing to do")
         elif int(os.environ.get("RANK", "0")) == 0:
             dev = "" if res.dev_nats is None else f", dev {res.dev_nats:.3f}"
-            print(f"step {res.step}: train {res.train_nats:.3f}{dev} nats/sample -> "
+            print(f"step {res.step}: train {res.train_nats:.3f}{dev} nats/sample, "
+                  f"{describe_throughput(res.throughput, res.steady_throughput)} -> "
                   f"{os.path.join(args.exp_dir, 'vocoder.pt')}")
         return 0
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import torch.nn.functional as F
 from ..checkpoint import save_training_checkpoints
 from ..fileio import atomic_write
 from ..training_runtime import (DistContext, autocast_dtype, backward_and_step, gradient_scaler, learning_rate,
-                                progress_bar, resume_newest, tensorboard_writer, wrap_ddp)
+                                progress_bar, resume_newest, tensorboard_writer, ThroughputMeter, wrap_ddp)
 from .config import PriorConfig, save_prior_config
 from .data import IGNORE, CodeCorpus, crop_batch
 from .evaluate import cross_entropy_bits
@@ -45,6 +44,8 @@ class PriorResult:
     step: int
     train_bits: float = float("nan")       # last logged training cross-entropy, bits per code
     dev_bits: float | None = None
+    throughput: float = 0.0              # seconds of audio (as codes) trained on per wall second, at the last log
+    steady_throughput: float | None = None  # the same from the end of the first log window on
     model: CodePrior | None = None
     summary: dict = field(default_factory=dict)
 
@@ -87,7 +88,9 @@ def _train(cfg, source, train, dev, exp_dir: Path, d: DistContext, resume: bool,
     window_nats, window_n = torch.zeros((), device=d.device), torch.zeros((), device=d.device)
     amp_dtype = autocast_dtype(tc, d.device, say=d.is_main)
     scaler = gradient_scaler(amp_dtype)
-    t0, start = time.perf_counter(), step
+    meter, start = ThroughputMeter(), step
+    # the audio a batch's codes stand for (crops shorter than the context pad with IGNORE; counted whole)
+    batch_audio_seconds = tc.batch_size * cfg.model.context * d.world_size * source.hop / source.sample_rate
     model.train()
     while step < last_step:
         inputs, targets, spk = crop_batch(train, tc.batch_size, cfg.model.context, tc.seed, step, d.rank)
@@ -99,6 +102,7 @@ def _train(cfg, source, train, dev, exp_dir: Path, d: DistContext, resume: bool,
         loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE)
         backward_and_step(loss, optimizer, scaler, params, tc.grad_clip)
         step += 1
+        meter.add(batch_audio_seconds)
         n = (targets != IGNORE).sum()
         window_nats += loss.detach() * n
         window_n += n
@@ -108,9 +112,11 @@ def _train(cfg, source, train, dev, exp_dir: Path, d: DistContext, resume: bool,
             result.train_bits = (window_nats / window_n.clamp(min=1)).item() / math.log(2)
             window_nats.zero_()
             window_n.zero_()
+            result.throughput, result.steady_throughput = meter.end_window(), meter.steady
             if writer is not None:
                 writer.add_scalar("prior/train_bits_per_code", result.train_bits, step)
                 writer.add_scalar("lr", learning_rate(step - 1, tc), step)
+                writer.add_scalar("throughput/audio_seconds_per_second", result.throughput, step)
             if bar is not None:
                 bar.set_postfix(bits=f"{result.train_bits:.3f}")
         if dev is not None and d.is_main and (step % tc.val_every == 0 or step == last_step):
@@ -132,8 +138,10 @@ def _train(cfg, source, train, dev, exp_dir: Path, d: DistContext, resume: bool,
     result.step = step
     if d.is_main and step > start:  # a run that resumed at its last step keeps the summary it had
         result.summary = {"step": step, "train_bits_per_code": result.train_bits, "dev_bits_per_code": result.dev_bits,
-                          "wall_seconds": time.perf_counter() - t0, "steps_this_run": step - start,
-                          "codes_per_second_of_audio": source.sample_rate / source.hop}
+                          "wall_seconds": meter.wall_seconds(), "steps_this_run": step - start,
+                          "codes_per_second_of_audio": source.sample_rate / source.hop,
+                          "throughput_audio_seconds_per_second": result.throughput,
+                          "steady_throughput_audio_seconds_per_second": result.steady_throughput}
         with atomic_write(exp_dir / "prior_summary.json") as fh:
             json.dump(result.summary, fh, indent=2)
     return result

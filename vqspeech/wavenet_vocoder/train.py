@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from ..fileio import atomic_write
 from ..kaldi_data_dir import read_data_dir
 from ..training_runtime import (DistContext, audio_sample_clips, autocast_dtype, backward_and_step,
                                 gradient_scaler, learning_rate, prepare_for_cuda, progress_bar, resume_newest,
-                                tensorboard_writer, wrap_ddp)
+                                tensorboard_writer, ThroughputMeter, wrap_ddp)
 from ..training_crops import CropBatches
 from .config import VocoderConfig, save_vocoder_config
 from .model import VOCODER_KIND, WaveNetVocoder
@@ -35,6 +34,8 @@ class VocoderResult:
     step: int
     train_nats: float = float("nan")     # last logged teacher-forced cross-entropy, nats per sample
     dev_nats: float | None = None
+    throughput: float = 0.0              # audio seconds trained on per wall second (all ranks), at the last log
+    steady_throughput: float | None = None  # the same from the end of the first log window on
     model: WaveNetVocoder | None = None
     summary: dict = field(default_factory=dict)
 
@@ -95,7 +96,7 @@ def _train(cfg, train_dd, dev_dd, speakers, segment, exp_dir: Path, d: DistConte
     bar = progress_bar(d, progress, tc.max_steps, step, "train-vocoder")
     result = VocoderResult(step=step, model=model)
     window, window_n = torch.zeros((), device=d.device), 0
-    t0, start = time.perf_counter(), step
+    meter, start = ThroughputMeter(), step
     model.train()
     for wav, spk in loader:
         wav, spk = wav.to(d.device, non_blocking=True), spk.to(d.device, non_blocking=True)
@@ -105,19 +106,22 @@ def _train(cfg, train_dd, dev_dd, speakers, segment, exp_dir: Path, d: DistConte
             loss = net(wav, spk)["loss"]
         backward_and_step(loss, optimizer, scaler, params, tc.grad_clip)
         step += 1
+        meter.add(wav.numel() * d.world_size / cfg.sample_rate)
         window += loss.detach()
         window_n += 1
         if bar is not None:
             bar.update(1)
         if step % tc.log_every == 0 or step == last_step:
-            result.train_nats = float(window) / window_n
+            result.train_nats = float(window) / window_n  # waits for the device, so the meter counts its work
             window.zero_()
             window_n = 0
+            result.throughput, result.steady_throughput = meter.end_window(), meter.steady
             if writer is not None:
                 writer.add_scalar("vocoder/train_nats_per_sample", result.train_nats, step)
                 writer.add_scalar("lr", learning_rate(step - 1, tc), step)
+                writer.add_scalar("throughput/audio_seconds_per_second", result.throughput, step)
             if bar is not None:
-                bar.set_postfix(nats=f"{result.train_nats:.3f}")
+                bar.set_postfix(nats=f"{result.train_nats:.3f}", rt=f"{result.throughput:.2f}x")
         if dev_dd is not None and d.is_main and (step % tc.val_every == 0 or step == last_step):
             result.dev_nats = validate_vocoder(model, dev_dd, speakers, cfg, segment, d.device)
             if writer is not None:
@@ -136,12 +140,12 @@ def _train(cfg, train_dd, dev_dd, speakers, segment, exp_dir: Path, d: DistConte
         writer.close()
     result.step = step
     if d.is_main and step > start:  # a run that resumed at its last step keeps the summary it had
-        seconds = time.perf_counter() - t0
+        seconds = meter.wall_seconds()
         result.summary = {"step": step, "train_nats_per_sample": result.train_nats,
                           "dev_nats_per_sample": result.dev_nats, "wall_seconds": seconds,
                           "steps_this_run": step - start,
-                          "audio_seconds_per_second": (step - start) * tc.batch_size * d.world_size * segment
-                          / cfg.sample_rate / max(seconds, 1e-9)}
+                          "throughput_audio_seconds_per_second": result.throughput,
+                          "steady_throughput_audio_seconds_per_second": result.steady_throughput}
         with atomic_write(exp_dir / "vocoder_summary.json") as fh:
             json.dump(result.summary, fh, indent=2)
     return result
