@@ -90,7 +90,7 @@ def test_outputs_and_checkpoint_roundtrip(tiny_corpus, tmp_path):
 
 def test_throughput_meter_by_hand(monkeypatch):
     """Overall rate from the start; steady rate from the end of the first window, by a fake clock."""
-    import vqspeech.training_runtime as rt
+    import vqspeech.training_log as rt
 
     clock = iter([100.0, 110.0, 114.0, 122.0, 130.0])
     monkeypatch.setattr(rt.time, "perf_counter", lambda: next(clock))

@@ -62,6 +62,10 @@ def test_vocoder_learns_from_real_frames(trained_vocoder, tiny_corpus):
 
     events = EventAccumulator(str(exp / "tensorboard"), size_guidance={"audio": 0})
     events.Reload()
+    # the scalars of each log window, the throughput among them (training_log.RunLog)
+    assert {"vocoder/train_nats_per_sample", "vocoder/dev_nats_per_sample", "lr",
+            "throughput/audio_seconds_per_second"} <= set(events.Tags()["scalars"])
+    assert all(e.value > 0 for e in events.Scalars("throughput/audio_seconds_per_second"))
     generated = sorted(tag for tag in events.Tags()["audio"] if tag.endswith("/generated"))
     assert len(generated) == 2 and {tag.split("/")[1] for tag in generated} <= set(dev.utterances)
     clips = events.Audio(generated[0])

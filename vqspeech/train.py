@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -28,12 +27,11 @@ from .config import ExperimentConfig, save_config
 from .training_crops import CropBatches, ReferenceCrops
 from .kaldi_data_dir import read_data_dir
 from .errors import UserError
-from .fileio import atomic_write
 from .models import VQVAE, build_model
 from .models.quantizer import perplexity_from_counts
+from .training_log import RunLog
 from .training_runtime import (DistContext, audio_sample_clips, autocast_dtype, backward_and_step, gradient_scaler,
-                               learning_rate, prepare_for_cuda, progress_bar, resume_newest, tensorboard_writer,
-                               ThroughputMeter, wrap_ddp)
+                               learning_rate, prepare_for_cuda, resume_newest, wrap_ddp)
 
 
 @dataclass
@@ -92,15 +90,13 @@ def _train(cfg, tc, d: DistContext, train_dir: Path, dev_dir: Path | None, exp_d
     partner_code_hop = model.hop if parallel is not None and cfg.decoder_conf.parallel_code_weight > 0 else None
     loader = torch.utils.data.DataLoader(batches, batch_size=None, sampler=range(start_step, last_step),
                                          num_workers=tc.num_workers, pin_memory=d.device.type == "cuda")
-    writer = tensorboard_writer(exp_dir, start_step) if d.is_main else None
     amp_dtype = autocast_dtype(tc, d.device, say=d.is_main)
     scaler = gradient_scaler(amp_dtype)
-    bar = progress_bar(d, progress, tc.max_steps, start_step, "train")
+    log = RunLog(d, exp_dir, progress, tc.max_steps, start_step, "train")
 
     result = TrainResult(step=start_step, model=model)
     window = MetricWindow()
     epochs = EpochCodeStats(cfg.quantizer_conf.num_codes, d.device, int(batches.epoch_of(start_step)))
-    meter = ThroughputMeter()
     step = start_step
     model.train()
     for wav, spk in loader:
@@ -119,43 +115,36 @@ def _train(cfg, tc, d: DistContext, train_dir: Path, dev_dir: Path | None, exp_d
         out, grad_norm = _optimise(ddp_model, optimizer, scaler, params, wav, spk, amp_dtype, d.device, tc.grad_clip,
                                    ref, par)
         step += 1
-        meter.add(wav.numel() * d.world_size / cfg.sample_rate)
+        log.step_done(wav.numel() * d.world_size / cfg.sample_rate)
         window.add(out, grad_norm)
         epochs.add(out["counts"].detach())
-        if bar is not None:
-            bar.update(1)
         if step % tc.log_every == 0 or step == tc.max_steps:
-            avg = window.flush()
-            avg["throughput/audio_seconds_per_second"] = meter.end_window()
-            result.steady_throughput = meter.steady
+            avg = window.flush()  # waits for the device, so the throughput counts its work
             avg["lr"] = lr
-            result.final, result.throughput = avg, avg["throughput/audio_seconds_per_second"]
-            _log_scalars(writer, avg, step)
-            if bar is not None:
-                bar.set_postfix(recon=f"{avg['loss/recon']:.3f}", ppl=f"{avg['vq/perplexity']:.1f}",
-                                codes=f"{avg['vq/codes_used']:.0f}", rt=f"{result.throughput:.2f}x")
-        epochs.end_epoch_if_new(int(batches.epoch_of(step)), step, writer, sync=d.world_size > 1 and not model.quantizer.ema)
+            result.throughput = log.end_window(avg, step, recon=f"{avg['loss/recon']:.3f}",
+                                               ppl=f"{avg['vq/perplexity']:.1f}", codes=f"{avg['vq/codes_used']:.0f}")
+            result.steady_throughput = log.steady
+            avg["throughput/audio_seconds_per_second"] = result.throughput
+            result.final = avg
+        epochs.end_epoch_if_new(int(batches.epoch_of(step)), step, log, sync=d.world_size > 1 and not model.quantizer.ema)
         validating = dev_dd is not None and (step % tc.val_every == 0 or step == tc.max_steps) and d.is_main
         saving = (step % tc.checkpoint_every == 0 or step == last_step) and d.is_main
         if ref_crops is not None and (validating or saving):
             _learned_speaker_means(model, ref_crops, len(speakers))
         if validating:
             result.validation = validate(model, dev_dd, speakers, cfg, segment, d.device)
-            _log_scalars(writer, {f"val/{k}": v for k, v in result.validation.items()}, step)
-            if writer is not None:
-                _log_audio(writer, model, dev_dd, speakers, cfg, step, d.device)
+            log.scalars({f"val/{k}": v for k, v in result.validation.items()}, step)
+            if log.writer is not None:
+                _log_audio(log.writer, model, dev_dd, speakers, cfg, step, d.device)
             model.train()
         if step % tc.checkpoint_every == 0 or step == last_step:
             if d.is_main:
                 _save(exp_dir, model, optimizer, cfg, speakers, step, tc.keep_checkpoints)
             d.barrier()
-    if bar is not None:
-        bar.close()
+    log.close()
     result.step = step
-    if writer is not None:
-        writer.close()
-    if d.is_main and step > start_step:  # a run that resumed at its last step keeps the summary it had
-        _write_summary(exp_dir, result, d, meter.wall_seconds(), step - start_step)
+    if log.should_summarise(step):
+        _write_summary(log, exp_dir, result, d, step - start_step)
     return result
 
 
@@ -292,31 +281,24 @@ class EpochCodeStats:
     def add(self, counts: torch.Tensor) -> None:
         self.counts += counts
 
-    def end_epoch_if_new(self, epoch: int, step: int, writer, sync: bool) -> None:
+    def end_epoch_if_new(self, epoch: int, step: int, log: RunLog, sync: bool) -> None:
         if epoch == self.epoch:
             return
         if sync:  # the VQ quantizer's counts are per rank; EMA counts are already all-reduced
             dist.all_reduce(self.counts)
-        _log_scalars(writer, {"vq_epoch/perplexity": float(perplexity_from_counts(self.counts)),
-                              "vq_epoch/codes_used": float((self.counts > 0).sum())}, step)
+        log.scalars({"vq_epoch/perplexity": float(perplexity_from_counts(self.counts)),
+                     "vq_epoch/codes_used": float((self.counts > 0).sum())}, step)
         self.counts.zero_()
         self.epoch = epoch
 
 
-def _log_scalars(writer, values: dict[str, float], step: int) -> None:
-    if writer is not None:
-        for k, v in values.items():
-            writer.add_scalar(k, v, step)
-
-
-def _write_summary(exp_dir: Path, result: TrainResult, d: DistContext, seconds: float, steps: int) -> None:
+def _write_summary(log: RunLog, exp_dir: Path, result: TrainResult, d: DistContext, steps: int) -> None:
     summary = {"step": result.step, "throughput_audio_seconds_per_second": result.throughput,
                "steady_throughput_audio_seconds_per_second": result.steady_throughput,
-               "wall_seconds_this_run": seconds, "steps_this_run": steps,
+               "wall_seconds_this_run": log.meter.wall_seconds(), "steps_this_run": steps,
                "final": result.final, "validation": result.validation, "world_size": d.world_size,
                "device": str(d.device)}
-    with atomic_write(exp_dir / "train_summary.json") as fh:
-        json.dump(summary, fh, indent=2)
+    log.write_summary(exp_dir / "train_summary.json", summary)
 
 
 def _save(exp_dir: Path, model: VQVAE, optimizer, cfg: ExperimentConfig, speakers: list[str], step: int,

@@ -1,7 +1,8 @@
 """What every training loop shares (``vqspeech train``, ``train-prior``, ``train-vocoder``): the
-process group under torchrun, the device, the learning-rate schedule, resuming from the newest
-checkpoint, DistributedDataParallel, tensorboard and the progress bar; and the CUDA step's
-options, which ``vqspeech train`` and ``benchmarks/training.py`` both apply."""
+process group under torchrun, the device, the learning-rate schedule, mixed precision, resuming
+from the newest checkpoint, DistributedDataParallel and the dev clips for tensorboard; and the
+CUDA step's options, which ``vqspeech train`` and ``benchmarks/training.py`` both apply.  What a
+loop reports (tensorboard, the bar, the throughput) is :mod:`vqspeech.training_log`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import datetime
 import math
 import os
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -29,45 +29,6 @@ def learning_rate(step: int, tc) -> float:
     if tc.lr_schedule == "cosine":
         return tc.lr * (tc.min_lr_ratio + (1 - tc.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
     return tc.lr * (tc.min_lr_ratio if progress >= 0.75 else 1.0 if progress < 0.5 else 0.5 * (1 + tc.min_lr_ratio))
-
-
-class ThroughputMeter:
-    """Seconds of audio trained on per wall-clock second, for the whole run and *steady*: from the
-    end of the first log window on, which leaves out what only the first steps pay (compiles,
-    cuDNN's timing of new shapes, the loader's workers starting).
-
-    Call :meth:`add` after each step and :meth:`end_window` where a log window ends, after
-    something that waits for the device (a ``.item()``), so that queued kernels are counted."""
-
-    def __init__(self):
-        self.start = time.perf_counter()
-        self.audio_seconds = 0.0
-        self.overall: float | None = None
-        self.steady: float | None = None   # None until a second window has ended
-        self._first_window: tuple[float, float] | None = None  # (time, audio seconds) at its end
-
-    def add(self, audio_seconds: float) -> None:
-        self.audio_seconds += audio_seconds
-
-    def end_window(self) -> float:
-        """Update and return the whole run's rate (audio seconds per second)."""
-        now = time.perf_counter()
-        self.overall = self.audio_seconds / max(now - self.start, 1e-9)
-        if self._first_window is None:
-            self._first_window = (now, self.audio_seconds)
-        else:
-            t, done = self._first_window
-            self.steady = (self.audio_seconds - done) / max(now - t, 1e-9)
-        return self.overall
-
-    def wall_seconds(self) -> float:
-        return time.perf_counter() - self.start
-
-
-def describe_throughput(overall: float, steady: float | None) -> str:
-    """``"12.34 s audio/s (15.67 after the first log window)"``, as the training commands print it."""
-    after = "" if steady is None else f" ({steady:.2f} after the first log window)"
-    return f"{overall:.2f} s audio/s{after}"
 
 
 def apply_cuda_options(model, *, gate_kernel: str = "torch", compile_decoder: bool = False,
@@ -230,15 +191,6 @@ def resume_newest(model, optimizer, ckpt_dir: Path, kind: str, speakers: list[st
     return step
 
 
-def progress_bar(d: DistContext, progress: bool, total: int, initial: int, desc: str):
-    """A tqdm bar on the main process when ``progress``, else None."""
-    if not (d.is_main and progress):
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=initial, desc=desc, unit="step", dynamic_ncols=True)
-
-
 def wrap_ddp(model, d: DistContext, sync_buffers: bool = True):
     """``model`` in DistributedDataParallel when there are several processes, else itself."""
     if d.world_size == 1:
@@ -246,17 +198,6 @@ def wrap_ddp(model, d: DistContext, sync_buffers: bool = True):
     return torch.nn.parallel.DistributedDataParallel(
         model, device_ids=[d.device.index] if d.device.type == "cuda" else None,
         **({} if sync_buffers else no_buffer_sync()))
-
-
-def tensorboard_writer(exp_dir: Path, start_step: int):
-    """A SummaryWriter on ``exp_dir/tensorboard`` that drops events after ``start_step`` (a resumed run
-    rewrites them); a UserError when tensorboard is not installed."""
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        raise UserError("training writes tensorboard logs and needs tensorboard: "
-                        "pip install 'vqspeech[train]' (or run 'make setup')") from None
-    return SummaryWriter(str(exp_dir / "tensorboard"), purge_step=start_step or None)
 
 
 def audio_sample_clips(dev_dd, tc, sample_rate: int, hop: int):

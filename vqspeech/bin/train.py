@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from ..config import load_config
     from ..train import train
-    from ..training_runtime import describe_throughput
+    from ..training_log import describe_throughput
 
     def work() -> int:
         cfg = load_config(args.config, args.overrides)

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         from ..prior.data import CodeCorpus
         from ..prior.evaluate import unigram_bits
         from ..prior.train import PriorSource, train_prior
-        from ..training_runtime import describe_throughput
+        from ..training_log import describe_throughput
 
         if (args.dev_codes is None) != (args.dev_data is None):
             raise UserError("--dev-codes and --dev-data go together")

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         import os
 
         from ..wavenet_vocoder.config import load_vocoder_config
-        from ..training_runtime import describe_throughput
+        from ..training_log import describe_throughput
         from ..wavenet_vocoder.train import train_vocoder
 
         cfg = load_vocoder_config(args.config, args.overrides)

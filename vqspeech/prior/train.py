@@ -9,7 +9,6 @@ DistributedDataParallel (gloo on CPU, nccl on CUDA); only rank 0 writes.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +17,9 @@ import torch
 import torch.nn.functional as F
 
 from ..checkpoint import save_training_checkpoints
-from ..fileio import atomic_write
+from ..training_log import RunLog
 from ..training_runtime import (DistContext, autocast_dtype, backward_and_step, gradient_scaler, learning_rate,
-                                progress_bar, resume_newest, tensorboard_writer, ThroughputMeter, wrap_ddp)
+                                resume_newest, wrap_ddp)
 from .config import PriorConfig, save_prior_config
 from .data import IGNORE, CodeCorpus, crop_batch
 from .evaluate import cross_entropy_bits
@@ -82,13 +81,11 @@ def _train(cfg, source, train, dev, exp_dir: Path, d: DistContext, resume: bool,
         exp_dir.mkdir(parents=True, exist_ok=True)
         save_prior_config(exp_dir / "config.yaml", cfg)
     net = wrap_ddp(model, d)
-    writer = tensorboard_writer(exp_dir, step) if d.is_main else None
-    bar = progress_bar(d, progress, tc.max_steps, step, "train-prior")
+    log = RunLog(d, exp_dir, progress, tc.max_steps, step, "train-prior")
     result = PriorResult(step=step, model=model)
     window_nats, window_n = torch.zeros((), device=d.device), torch.zeros((), device=d.device)
     amp_dtype = autocast_dtype(tc, d.device, say=d.is_main)
     scaler = gradient_scaler(amp_dtype)
-    meter, start = ThroughputMeter(), step
     # the audio a batch's codes stand for (crops shorter than the context pad with IGNORE; counted whole)
     batch_audio_seconds = tc.batch_size * cfg.model.context * d.world_size * source.hop / source.sample_rate
     model.train()
@@ -102,27 +99,21 @@ def _train(cfg, source, train, dev, exp_dir: Path, d: DistContext, resume: bool,
         loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE)
         backward_and_step(loss, optimizer, scaler, params, tc.grad_clip)
         step += 1
-        meter.add(batch_audio_seconds)
+        log.step_done(batch_audio_seconds)
         n = (targets != IGNORE).sum()
         window_nats += loss.detach() * n
         window_n += n
-        if bar is not None:
-            bar.update(1)
         if step % tc.log_every == 0 or step == last_step:
             result.train_bits = (window_nats / window_n.clamp(min=1)).item() / math.log(2)
             window_nats.zero_()
             window_n.zero_()
-            result.throughput, result.steady_throughput = meter.end_window(), meter.steady
-            if writer is not None:
-                writer.add_scalar("prior/train_bits_per_code", result.train_bits, step)
-                writer.add_scalar("lr", learning_rate(step - 1, tc), step)
-                writer.add_scalar("throughput/audio_seconds_per_second", result.throughput, step)
-            if bar is not None:
-                bar.set_postfix(bits=f"{result.train_bits:.3f}")
+            result.throughput = log.end_window({"prior/train_bits_per_code": result.train_bits,
+                                                "lr": learning_rate(step - 1, tc)}, step,
+                                               bits=f"{result.train_bits:.3f}")
+            result.steady_throughput = log.steady
         if dev is not None and d.is_main and (step % tc.val_every == 0 or step == last_step):
             result.dev_bits = cross_entropy_bits(model, dev, d.device)
-            if writer is not None:
-                writer.add_scalar("prior/dev_bits_per_code", result.dev_bits, step)
+            log.scalars({"prior/dev_bits_per_code": result.dev_bits}, step)
             model.train()
         if step % tc.checkpoint_every == 0 or step == last_step:
             if d.is_main:
@@ -131,17 +122,13 @@ def _train(cfg, source, train, dev, exp_dir: Path, d: DistContext, resume: bool,
                                            "rng_cpu": torch.get_rng_state()},  # dropout's draws
                                           tc.keep_checkpoints)
             d.barrier()
-    if bar is not None:
-        bar.close()
-    if writer is not None:
-        writer.close()
+    log.close()
     result.step = step
-    if d.is_main and step > start:  # a run that resumed at its last step keeps the summary it had
+    if log.should_summarise(step):
         result.summary = {"step": step, "train_bits_per_code": result.train_bits, "dev_bits_per_code": result.dev_bits,
-                          "wall_seconds": meter.wall_seconds(), "steps_this_run": step - start,
+                          "wall_seconds": log.meter.wall_seconds(), "steps_this_run": step - log.start_step,
                           "codes_per_second_of_audio": source.sample_rate / source.hop,
                           "throughput_audio_seconds_per_second": result.throughput,
                           "steady_throughput_audio_seconds_per_second": result.steady_throughput}
-        with atomic_write(exp_dir / "prior_summary.json") as fh:
-            json.dump(result.summary, fh, indent=2)
+        log.write_summary(exp_dir / "prior_summary.json", result.summary)
     return result

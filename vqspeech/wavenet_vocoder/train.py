@@ -10,7 +10,6 @@ the model in DistributedDataParallel (gloo on CPU, nccl on CUDA); only rank 0 wr
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,11 +18,10 @@ import torch
 
 from ..checkpoint import save_training_checkpoints
 from ..errors import UserError
-from ..fileio import atomic_write
 from ..kaldi_data_dir import read_data_dir
+from ..training_log import RunLog
 from ..training_runtime import (DistContext, audio_sample_clips, autocast_dtype, backward_and_step,
-                                gradient_scaler, learning_rate, prepare_for_cuda, progress_bar, resume_newest,
-                                tensorboard_writer, ThroughputMeter, wrap_ddp)
+                                gradient_scaler, learning_rate, prepare_for_cuda, resume_newest, wrap_ddp)
 from ..training_crops import CropBatches
 from .config import VocoderConfig, save_vocoder_config
 from .model import VOCODER_KIND, WaveNetVocoder
@@ -92,11 +90,9 @@ def _train(cfg, train_dd, dev_dd, speakers, segment, exp_dir: Path, d: DistConte
                                          num_workers=tc.num_workers, pin_memory=d.device.type == "cuda")
     amp_dtype = autocast_dtype(tc, d.device, say=d.is_main)
     scaler = gradient_scaler(amp_dtype)
-    writer = tensorboard_writer(exp_dir, step) if d.is_main else None
-    bar = progress_bar(d, progress, tc.max_steps, step, "train-vocoder")
+    log = RunLog(d, exp_dir, progress, tc.max_steps, step, "train-vocoder")
     result = VocoderResult(step=step, model=model)
     window, window_n = torch.zeros((), device=d.device), 0
-    meter, start = ThroughputMeter(), step
     model.train()
     for wav, spk in loader:
         wav, spk = wav.to(d.device, non_blocking=True), spk.to(d.device, non_blocking=True)
@@ -106,27 +102,22 @@ def _train(cfg, train_dd, dev_dd, speakers, segment, exp_dir: Path, d: DistConte
             loss = net(wav, spk)["loss"]
         backward_and_step(loss, optimizer, scaler, params, tc.grad_clip)
         step += 1
-        meter.add(wav.numel() * d.world_size / cfg.sample_rate)
+        log.step_done(wav.numel() * d.world_size / cfg.sample_rate)
         window += loss.detach()
         window_n += 1
-        if bar is not None:
-            bar.update(1)
         if step % tc.log_every == 0 or step == last_step:
             result.train_nats = float(window) / window_n  # waits for the device, so the meter counts its work
             window.zero_()
             window_n = 0
-            result.throughput, result.steady_throughput = meter.end_window(), meter.steady
-            if writer is not None:
-                writer.add_scalar("vocoder/train_nats_per_sample", result.train_nats, step)
-                writer.add_scalar("lr", learning_rate(step - 1, tc), step)
-                writer.add_scalar("throughput/audio_seconds_per_second", result.throughput, step)
-            if bar is not None:
-                bar.set_postfix(nats=f"{result.train_nats:.3f}", rt=f"{result.throughput:.2f}x")
+            result.throughput = log.end_window({"vocoder/train_nats_per_sample": result.train_nats,
+                                                "lr": learning_rate(step - 1, tc)}, step,
+                                               nats=f"{result.train_nats:.3f}")
+            result.steady_throughput = log.steady
         if dev_dd is not None and d.is_main and (step % tc.val_every == 0 or step == last_step):
             result.dev_nats = validate_vocoder(model, dev_dd, speakers, cfg, segment, d.device)
-            if writer is not None:
-                writer.add_scalar("vocoder/dev_nats_per_sample", result.dev_nats, step)
-                _log_audio(writer, model, dev_dd, speakers, cfg, step, d.device)
+            log.scalars({"vocoder/dev_nats_per_sample": result.dev_nats}, step)
+            if log.writer is not None:
+                _log_audio(log.writer, model, dev_dd, speakers, cfg, step, d.device)
             model.train()
         if step % tc.checkpoint_every == 0 or step == last_step:
             if d.is_main:
@@ -134,20 +125,15 @@ def _train(cfg, train_dd, dev_dd, speakers, segment, exp_dir: Path, d: DistConte
                                           {"step": step, "optimizer": optimizer.state_dict(),
                                            "rng_cpu": torch.get_rng_state()}, tc.keep_checkpoints)
             d.barrier()
-    if bar is not None:
-        bar.close()
-    if writer is not None:
-        writer.close()
+    log.close()
     result.step = step
-    if d.is_main and step > start:  # a run that resumed at its last step keeps the summary it had
-        seconds = meter.wall_seconds()
+    if log.should_summarise(step):
         result.summary = {"step": step, "train_nats_per_sample": result.train_nats,
-                          "dev_nats_per_sample": result.dev_nats, "wall_seconds": seconds,
-                          "steps_this_run": step - start,
+                          "dev_nats_per_sample": result.dev_nats, "wall_seconds": log.meter.wall_seconds(),
+                          "steps_this_run": step - log.start_step,
                           "throughput_audio_seconds_per_second": result.throughput,
                           "steady_throughput_audio_seconds_per_second": result.steady_throughput}
-        with atomic_write(exp_dir / "vocoder_summary.json") as fh:
-            json.dump(result.summary, fh, indent=2)
+        log.write_summary(exp_dir / "vocoder_summary.json", result.summary)
     return result
 
 
