@@ -33,7 +33,7 @@ from ..fileio import atomic_write
 from ..ids import path_in
 from ..generation import SamplingOptions
 from .intelligibility import word_error_counts, word_errors
-from .spectral import compare_features, spectral_features
+from .spectral import FeatureThreads, compare_features
 from .speaker_similarity import centroids_from_data_dir, embed
 
 MEASURES = ("mcd_db", "filterbank_mcd_db", "f0_rmse_cents", "f0_corr", "speaker_similarity", "speaker_id_correct", "wer")
@@ -60,14 +60,17 @@ def parallel_sentences(utt2spk: dict[str, str], speakers: list[str], max_sentenc
 def run_vc_eval(model_path: str | Path, test_dir: str | Path, centroid_dir: str | Path, out_dir: str | Path,
                 max_sentences: int = 2, max_pairs: int | None = None, seed: int = 0,
                 centroid_utts: int = 10, opts: SamplingOptions | None = None, method: str = "numba",
-                progress: bool = True, reference_utts: int = 3, vocoder_model: str | Path | None = None) -> dict:
+                progress: bool = True, reference_utts: int = 3, vocoder_model: str | Path | None = None,
+                analysis_threads: int = 2) -> dict:
     """Convert parallel test sentences between every pair of speakers and score them.
 
     A model with ``speaker_conditioning: reference`` is also evaluated on test speakers it never
     saw: such a target is given by the d-vector of its first ``reference_utts`` utterances in
     ``centroid_dir`` (kinds ``converted_unseen`` / ``resynthesis_unseen``), and each of those rows
     also records its similarity to the nearest training speaker. ``vocoder_model``: a WaveNet
-    vocoder (``vocoder.pt``) that voices a spectral model's frames instead of Griffin-Lim."""
+    vocoder (``vocoder.pt``) that voices a spectral model's frames instead of Griffin-Lim.
+    ``analysis_threads``: threads that compute the spectral measures (WORLD's analysis releases
+    the GIL) while conversion goes on; 0 computes them in turn. The report is the same either way."""
     lm = load_model(model_path)
     vocoder = "griffin-lim"
     if vocoder_model is not None:
@@ -114,22 +117,23 @@ def run_vc_eval(model_path: str | Path, test_dir: str | Path, centroid_dir: str 
 
     per_wav: dict[str, tuple] = {}  # real utterances recur across pairs: embed / recognise them once
     real_features: dict = {}  # ... and analyse them once (WORLD and pYIN: about a second each)
+    analysis = FeatureThreads(sr, analysis_threads)
+    spectral_rows = []  # (row, its wav's features, the target's), filled in once all are computed
 
     def features_of_real(utt):
         if utt not in real_features:
-            real_features[utt] = spectral_features(real(utt), sr)
+            real_features[utt] = analysis.submit(real(utt))
         return real_features[utt]
 
-    def score(wav, target_utt, target_spk, text, with_spectral=True, key=None, nearest_of=()):
-        """Measures of ``wav`` against the target; ``nearest_of``: speakers to report the best
-        similarity among (the training speakers, for an unheard target)."""
-        row = {}
+    def score(row, wav, target_utt, target_spk, text, with_spectral=True, key=None, nearest_of=()):
+        """``row`` with the measures of ``wav`` against the target (the spectral ones once
+        :func:`FeatureThreads` has them); ``nearest_of``: speakers to report the best similarity
+        among (the training speakers, for an unheard target)."""
         if with_spectral:
             # key: wav is the real utterance ``key``
-            mine = features_of_real(key) if key is not None else spectral_features(wav, sr)
-            sc = compare_features(mine, features_of_real(target_utt))
-            row.update(mcd_db=sc.mcd_db, filterbank_mcd_db=sc.filterbank_mcd_db, f0_rmse_cents=sc.f0_rmse_cents,
-                       f0_corr=sc.f0_corr)
+            mine = features_of_real(key) if key is not None else analysis.submit(wav)
+            row.update(mcd_db=None, filterbank_mcd_db=None, f0_rmse_cents=None, f0_corr=None)  # their place
+            spectral_rows.append((row, mine, features_of_real(target_utt)))
         if key is None or key not in per_wav:
             value = (embed(wav, sr), word_errors(text, wav))
             if key is not None:
@@ -142,28 +146,37 @@ def run_vc_eval(model_path: str | Path, test_dir: str | Path, centroid_dir: str 
         row.update(word_errors=err, wer=err / max(1, n), hypothesis=" ".join(hyp), **word_error_counts(text, hyp))
         return row
 
-    out_dir = Path(out_dir)
-    rows = []
-    opts = opts or SamplingOptions(seed=seed)
-    from tqdm import tqdm
+    try:
+        out_dir = Path(out_dir)
+        rows = []
+        opts = opts or SamplingOptions(seed=seed)
+        from tqdm import tqdm
 
-    real_done = set()
-    for sent, s, t in tqdm(jobs, desc="vc-eval", unit="pair", disable=not progress):
-        src_utt, tgt_utt = by_sentence[sent][s], by_sentence[sent][t]
-        text = test.text[tgt_utt]
-        res = convert(lm.model, real(src_utt), targets[t], sr, opts, method, vocoder=vocoder)
-        save_audio(path_in(out_dir / "wav", f"{s}_to_{t}", f"{src_utt}.wav"), res.wav, sr)
-        kind = ("resynthesis" if s == t else "converted") + ("_unseen" if t in unseen else "")
-        rows.append({"kind": kind, "sentence": sent, "source": s, "target": t,
-                     "real_time_factor": res.real_time_factor,
-                     **score(res.wav, tgt_utt, t, text, nearest_of=seen_in_test if t in unseen else ())})
-        if s != t:
-            rows.append({"kind": "source", "sentence": sent, "source": s, "target": t,
-                         **score(real(src_utt), tgt_utt, t, text, key=src_utt)})
-        if (sent, t) not in real_done:
-            real_done.add((sent, t))
-            r = score(real(tgt_utt), tgt_utt, t, text, with_spectral=False, key=tgt_utt)
-            rows.append({"kind": "real", "sentence": sent, "source": t, "target": t, "mcd_db": 0.0, **r})
+        real_done = set()
+        for sent, s, t in tqdm(jobs, desc="vc-eval", unit="pair", disable=not progress):
+            src_utt, tgt_utt = by_sentence[sent][s], by_sentence[sent][t]
+            text = test.text[tgt_utt]
+            res = convert(lm.model, real(src_utt), targets[t], sr, opts, method, vocoder=vocoder)
+            save_audio(path_in(out_dir / "wav", f"{s}_to_{t}", f"{src_utt}.wav"), res.wav, sr)
+            kind = ("resynthesis" if s == t else "converted") + ("_unseen" if t in unseen else "")
+            rows.append(score({"kind": kind, "sentence": sent, "source": s, "target": t,
+                               "real_time_factor": res.real_time_factor},
+                              res.wav, tgt_utt, t, text, nearest_of=seen_in_test if t in unseen else ()))
+            if s != t:
+                rows.append(score({"kind": "source", "sentence": sent, "source": s, "target": t},
+                                  real(src_utt), tgt_utt, t, text, key=src_utt))
+            if (sent, t) not in real_done:
+                real_done.add((sent, t))
+                rows.append(score({"kind": "real", "sentence": sent, "source": t, "target": t, "mcd_db": 0.0},
+                                  real(tgt_utt), tgt_utt, t, text, with_spectral=False, key=tgt_utt))
+        for row, mine, theirs in spectral_rows:
+            sc = compare_features(mine.result(), theirs.result())
+            row.update(mcd_db=sc.mcd_db, filterbank_mcd_db=sc.filterbank_mcd_db, f0_rmse_cents=sc.f0_rmse_cents,
+                       f0_corr=sc.f0_corr)
+    except BaseException:
+        analysis.close(cancel=True)
+        raise
+    analysis.close()
     rep = summarise(rows, speakers, str(model_path), str(test_dir), sentences)
     rep["unseen_speakers"] = unseen
     rep["vocoder"] = str(vocoder_model) if vocoder_model is not None else (

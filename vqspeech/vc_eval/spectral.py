@@ -110,6 +110,34 @@ def spectral_features(wav: np.ndarray, sr: int = 16000, order: int = 24, with_f0
                             f0_track(wav, sr) if with_f0 else None)
 
 
+class FeatureThreads:
+    """:func:`spectral_features` on ``threads`` worker threads, so that a report's analysis runs
+    beside its conversions: WORLD's harvest, most of the time, releases the GIL. ``submit`` returns
+    a future whose ``result()`` is exactly what :func:`spectral_features` returns; with ``threads``
+    0 it computes at once. ``close`` waits for what was submitted, or drops it with ``cancel``."""
+
+    def __init__(self, sr: int, threads: int):
+        self.sr = sr
+        self._pool = None
+        if threads > 0:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(threads, thread_name_prefix="vc-eval-features")
+
+    def submit(self, wav: np.ndarray):
+        if self._pool is not None:
+            return self._pool.submit(spectral_features, wav, self.sr)
+        from concurrent.futures import Future
+
+        done = Future()
+        done.set_result(spectral_features(wav, self.sr))
+        return done
+
+    def close(self, cancel: bool = False) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
+
+
 def compare(converted: np.ndarray, target: np.ndarray, sr: int = 16000, order: int = 24,
             with_f0: bool = True) -> SpectralScores:
     """MCD (DTW-aligned) and log-F0 error of ``converted`` against the real ``target``."""
