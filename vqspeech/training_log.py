@@ -23,7 +23,6 @@ class ThroughputMeter:
     def __init__(self):
         self.start = time.perf_counter()
         self.audio_seconds = 0.0
-        self.overall: float | None = None
         self.steady: float | None = None   # None until a second window has ended
         self._first_window: tuple[float, float] | None = None  # (time, audio seconds) at its end
 
@@ -33,13 +32,13 @@ class ThroughputMeter:
     def end_window(self) -> float:
         """Update and return the whole run's rate (audio seconds per second)."""
         now = time.perf_counter()
-        self.overall = self.audio_seconds / max(now - self.start, 1e-9)
+        overall = self.audio_seconds / max(now - self.start, 1e-9)
         if self._first_window is None:
             self._first_window = (now, self.audio_seconds)
         else:
             t, done = self._first_window
             self.steady = (self.audio_seconds - done) / max(now - t, 1e-9)
-        return self.overall
+        return overall
 
     def wall_seconds(self) -> float:
         return time.perf_counter() - self.start

@@ -117,6 +117,8 @@ class FeatureThreads:
     0 it computes at once. ``close`` waits for what was submitted, or drops it with ``cancel``."""
 
     def __init__(self, sr: int, threads: int):
+        for module in ("pyworld", "pysptk", "librosa"):  # a missing one is an error now, not after the conversions
+            require(module)
         self.sr = sr
         self._pool = None
         if threads > 0:
