@@ -49,13 +49,21 @@ _decoder = None
 
 
 def recognise(wav: np.ndarray) -> list[str]:
-    """16 kHz waveform -> recognised words (lower case, fillers removed)."""
+    """16 kHz waveform (n,) -> recognised words (lower case, fillers removed).
+
+    The hypothesis depends on ``wav`` alone: not on the utterances recognised before it.
+    """
     global _decoder
     ps = require("pocketsphinx")
     if _decoder is None:  # loading the language model takes most of a second; reuse it
         _decoder = ps.Decoder(samprate=16000, loglevel="FATAL")
     dec = _decoder
     pcm = (np.clip(wav, -1, 1) * 32767).astype("<i2").tobytes()
+    # The front end's noise removal tracks a noise floor across utterances, so a reused decoder's
+    # hypothesis depended on the utterances before it (60 real test recordings: 10 hypotheses
+    # changed with the order, corpus WER 29.2% forward and 26.4% backward). A new front end per
+    # utterance gives exactly a new decoder's hypothesis, at no measurable cost.
+    dec.reinit_feat()
     dec.start_utt()
     dec.process_raw(pcm, full_utt=True)
     dec.end_utt()
