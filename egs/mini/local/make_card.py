@@ -4,6 +4,11 @@ vqspeech/pretrained/mini.pt and write the card mini.json from the experiment's o
 
     python local/make_card.py EXP_TAG --config-name pretrained --minutes 45 --note "..."   (from egs/mini)
     (--train-set train_large --data-args "..." when it trained on data/train_large)
+
+When a measure changes, the shipped card's voice-conversion reports are re-measured on the shipped
+checkpoint and replaced, the rest of the card kept:
+
+    python local/make_card.py --vc-reports STAGE6_REPORT_JSON TEN_SENTENCE_REPORT_JSON --note "..."
 """
 
 import argparse
@@ -31,16 +36,52 @@ def curve(exp: Path) -> dict:
     return out
 
 
+VC_ROWS = ("converted", "resynthesis", "source", "real")  # stage 6's rows on the card
+VC_ROWS_10 = ("converted", "resynthesis", "real")  # local/wide_eval.sh's rows on the card
+
+
+def vc_rows(report: Path, rows: tuple[str, ...]) -> dict:
+    overall = json.loads(report.read_text())["overall"]
+    return {k: overall.get(k) for k in rows}
+
+
+def write_card(card: dict, dest: Path) -> None:
+    (dest / "mini.json.tmp").write_text(json.dumps(card, indent=1) + "\n")
+    (dest / "mini.json.tmp").replace(dest / "mini.json")
+
+
+def replace_vc_reports(stage6: Path, wide: Path, note: str, dest: Path) -> None:
+    """Replace the card's two voice-conversion reports (and its note, when given) by re-measured ones."""
+    card_path = dest / "mini.json"
+    card = json.loads(card_path.read_text())
+    card["vc_report_test"] = vc_rows(stage6, VC_ROWS)
+    card["vc_report_test_10_sentences"] = vc_rows(wide, VC_ROWS_10)
+    if note:
+        card["note"] = note
+    write_card(card, dest)
+    print(f"{card_path}: voice-conversion reports replaced")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("tag", help="exp/<tag> with checkpoint.pt, tensorboard/ and reports/")
+    p.add_argument("tag", nargs="?", help="exp/<tag> with checkpoint.pt, tensorboard/ and reports/")
+    p.add_argument("--vc-reports", nargs=2, type=Path, metavar=("STAGE6_JSON", "TEN_SENTENCE_JSON"),
+                   help="only replace the shipped card's voice-conversion reports by these re-measured ones")
     p.add_argument("--config-name", default="pretrained", help="conf/<name>.yaml it was trained with")
-    p.add_argument("--minutes", type=float, required=True, help="wall minutes of the training")
+    p.add_argument("--minutes", type=float, help="wall minutes of the training")
     p.add_argument("--note", default="")
     p.add_argument("--train-set", default="train", help="data/<set> it was trained on")
     p.add_argument("--data-args", default="", help="run.sh --data-args that made that set")
     p.add_argument("--dest", default="../../vqspeech/pretrained")
     args = p.parse_args()
+    if args.vc_reports:
+        missing = [str(path) for path in args.vc_reports if not path.exists()]
+        if missing:
+            sys.exit(f"make_card.py: not found: {', '.join(missing)}")
+        replace_vc_reports(*args.vc_reports, args.note, Path(args.dest))
+        return
+    if args.tag is None or args.minutes is None:
+        p.error("EXP_TAG and --minutes are needed to ship a model")
     exp = Path("exp") / args.tag
     needed = [exp / "checkpoint.pt", exp / "train_summary.json", exp / "reports" / "phones_test" / "report.json",
               exp / "reports" / "vc_test" / "report.json", Path("data") / args.train_set / "text"]
@@ -49,7 +90,6 @@ def main():
         sys.exit(f"make_card.py: not found: {', '.join(missing)}")
     summary = json.loads((exp / "train_summary.json").read_text())
     phones = json.loads((exp / "reports" / "phones_test" / "report.json").read_text())
-    vc = json.loads((exp / "reports" / "vc_test" / "report.json").read_text())
     utts = dict(line.split(" ", 1) for line in (Path("data") / args.train_set / "text").read_text().splitlines())
     sentences = {u.split("_", 1)[1] for u in utts}
     speakers = {u.split("_", 1)[0] for u in utts}
@@ -71,17 +111,15 @@ def main():
         "phone_report_test": {k: phones.get(k) for k in ("many_to_one_accuracy", "chance_accuracy", "cluster_purity",
                                                          "pnmi", "code_perplexity", "bitrate_bps", "abx_codes",
                                                          "abx_features", "speaker_from_codes")},
-        "vc_report_test": {k: vc["overall"].get(k) for k in ("converted", "resynthesis", "source", "real")},
+        "vc_report_test": vc_rows(exp / "reports" / "vc_test" / "report.json", VC_ROWS),
     }
     wide = exp / "reports" / "vc_test_s10" / "report.json"  # local/wide_eval.sh: 10 sentences
     if wide.exists():
-        overall = json.loads(wide.read_text())["overall"]
-        card["vc_report_test_10_sentences"] = {k: overall.get(k) for k in ("converted", "resynthesis", "real")}
+        card["vc_report_test_10_sentences"] = vc_rows(wide, VC_ROWS_10)
     dest = Path(args.dest)
     shutil.copyfile(exp / "checkpoint.pt", dest / "mini.pt.tmp")
     (dest / "mini.pt.tmp").replace(dest / "mini.pt")
-    (dest / "mini.json.tmp").write_text(json.dumps(card, indent=1) + "\n")
-    (dest / "mini.json.tmp").replace(dest / "mini.json")
+    write_card(card, dest)
     print(f"{dest / 'mini.pt'}: step {card['step']}; card {dest / 'mini.json'}")
 
 
