@@ -122,6 +122,28 @@ def test_error_counts_agree_with_jiwer():
         assert s >= out.substitutions
 
 
+def test_wer_interval_against_the_ratio_estimators_standard_error():
+    from vqspeech.vc_eval.intelligibility import wer_interval
+
+    # every utterance errs at the same rate: every resample has it, so the interval is that point
+    assert wer_interval([1, 2, 3], [4, 8, 12]) == (0.25, 0.25)
+    rng = np.random.default_rng(7)
+    words = rng.integers(3, 13, 400)
+    errors = rng.binomial(words, rng.uniform(0.1, 0.7, 400))  # rates differ between utterances
+    low, high = wer_interval(errors, words, resamples=4000)
+    wer = errors.sum() / words.sum()
+    # the pooled WER is a ratio estimator; its first-order (delta-method) standard error
+    se = np.sqrt(((errors - wer * words) ** 2).sum()) / words.sum()
+    assert low < wer < high
+    assert (high - low) / (2 * 1.96) == pytest.approx(se, rel=0.1)
+    assert abs((low + high) / 2 - wer) < 0.2 * se  # about symmetric at this size
+    # four copies of the same utterances: half the width
+    low4, high4 = wer_interval(np.tile(errors, 4), np.tile(words, 4), resamples=4000)
+    assert (high4 - low4) / (high - low) == pytest.approx(0.5, rel=0.1)
+    with pytest.raises(ValueError):
+        wer_interval([], [])
+
+
 def test_recognition_of_clear_speech(tiny_corpus):
     dd = read_data_dir(tiny_corpus / "data" / "train")
     errs = refs = 0
@@ -180,6 +202,11 @@ def test_vc_eval_report(trained_tiny, tiny_corpus, tmp_path, monkeypatch):
     assert set(rep["overall"]) >= {"real"} and "converted" in rep["overall"] or "resynthesis" in rep["overall"]
     real = rep["overall"]["real"]
     assert real["speaker_id_correct"] == 1.0 and real["mcd_db"] == 0.0
+    for kind, summary in rep["overall"].items():
+        low, high = summary["wer_ci95"]
+        rates = [row["wer"] for row in rep["rows"] if row["kind"] == kind]
+        assert min(rates) <= low <= summary["wer"] <= high <= max(rates)  # a resample pools some of these
+        assert f"{100 * summary['wer']:.1f}% ({100 * low:.1f}-{100 * high:.1f})" in (out / "report.md").read_text()
     if "source" in rep["overall"]:
         assert rep["overall"]["source"]["mcd_db"] > 0
     html = (out / "report.html").read_text()

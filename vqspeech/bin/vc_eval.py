@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
         c = rep["overall"].get("converted", {})
         print(f"{path}: converted MCD {c.get('mcd_db', float('nan')):.2f} dB, speaker similarity "
               f"{c.get('speaker_similarity', float('nan')):.3f}, speaker ID {100 * c.get('speaker_id_correct', 0):.0f}%, "
-              f"WER {100 * c.get('wer', 0):.1f}%")
+              f"WER {100 * c.get('wer', 0):.1f}%" + (f" (95% interval {100 * ci[0]:.1f}-{100 * ci[1]:.1f}%)"
+                                                      if (ci := c.get("wer_ci95")) else ""))
         return 0
 
     return run_user_command(work, args.verbose, prog="vqspeech vc-eval")

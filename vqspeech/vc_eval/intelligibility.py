@@ -81,6 +81,22 @@ def word_errors(text: str, wav: np.ndarray) -> tuple[int, int, list[str]]:
     return edit_distance(ref, hyp), len(ref), hyp
 
 
+def wer_interval(errors, words, level: float = 0.95, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Bootstrap interval of a pooled WER: ``errors`` and ``words`` (n,) per utterance; the
+    utterances are resampled with replacement ``resamples`` times (seeded, so a report is
+    reproducible) and the pooled WER sum(errors) / sum(words) of each resample gives the
+    ``level`` percentile interval (low, high). Utterances, not words, are resampled because the
+    words of one utterance err together."""
+    e = np.asarray(errors, dtype=np.float64)
+    n = np.asarray(words, dtype=np.float64)
+    if e.shape != n.shape or e.ndim != 1 or len(e) == 0:
+        raise ValueError("errors and words: equal-length, non-empty 1-D sequences")
+    picks = np.random.default_rng(seed).integers(0, len(e), size=(resamples, len(e)))
+    rates = e[picks].sum(1) / np.maximum(n[picks].sum(1), 1)
+    low, high = np.quantile(rates, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)
+
+
 def word_error_counts(text: str, hyp: list[str]) -> dict[str, int]:
     """Substitutions, deletions, insertions and reference words of a recognised utterance."""
     from ..forced_align import normalise_words

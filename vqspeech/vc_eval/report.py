@@ -32,7 +32,7 @@ from ..errors import UserError
 from ..fileio import atomic_write
 from ..ids import path_in
 from ..generation import SamplingOptions
-from .intelligibility import word_error_counts, word_errors
+from .intelligibility import wer_interval, word_error_counts, word_errors
 from .spectral import FeatureThreads, compare_features
 from .speaker_similarity import centroids_from_data_dir, embed
 
@@ -201,6 +201,7 @@ def summarise(rows: list[dict], speakers: list[str], model: str, test_dir: str, 
                 r.get("similarity_nearest_training_speaker") for r in sel)
         words = sum(r["ref_words"] for r in sel)
         summary["wer"] = sum(r["word_errors"] for r in sel) / max(1, words)  # pooled, as WER is defined
+        summary["wer_ci95"] = list(wer_interval([r["word_errors"] for r in sel], [r["ref_words"] for r in sel]))
         for k in ("substitutions", "deletions", "insertions"):
             summary[k] = sum(r[k] for r in sel)
         summary["ref_words"] = words
@@ -215,6 +216,12 @@ def summarise(rows: list[dict], speakers: list[str], model: str, test_dir: str, 
         matrices[m] = mat
     return {"model": model, "test_dir": test_dir, "speakers": speakers, "sentences": sentences,
             "overall": overall, "matrices": matrices, "rows": rows}
+
+
+def _interval(summary: dict) -> str:
+    """" (low-high)" in percent for a summary with a WER interval (reports before it have none)."""
+    ci = summary.get("wer_ci95")
+    return f" ({100 * ci[0]:.1f}-{100 * ci[1]:.1f})" if ci else ""
 
 
 _LABELS = {"mcd_db": "MCD (dB)", "filterbank_mcd_db": "filter-bank MCD (dB, in-house)", "f0_rmse_cents": "log-F0 RMSE (cents)", "f0_corr": "log-F0 correlation",
@@ -263,7 +270,8 @@ def write_vc_report(rep: dict, out_dir: str | Path) -> Path:
              + (f", vocoder {rep['vocoder']}" if rep.get("vocoder") else "")
              + f"; speakers {', '.join(spk)}; sentences {', '.join(rep['sentences'])}.", "",
              "MCD: WORLD + SPTK mel-cepstrum (order 24, c0 excluded), DTW; WER: pocketsphinx, "
-             "substitutions / deletions / insertions of the reference words.", "",
+             "substitutions / deletions / insertions of the reference words; in brackets its 95% "
+             "bootstrap interval over the utterances.", "",
              "| system | MCD (dB) | log-F0 RMSE (cents) | log-F0 corr | speaker similarity | speaker ID | WER | S / D / I "
              "| n |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -274,7 +282,7 @@ def write_vc_report(rep: dict, out_dir: str | Path) -> Path:
     for kind, o in rep["overall"].items():
         lines.append(f"| {names[kind]} | {f(o['mcd_db'])} | {f(o['f0_rmse_cents'], '{:.0f}')} | {f(o['f0_corr'])} | "
                      f"{f(o['speaker_similarity'], '{:.3f}')} | {f(o['speaker_id_correct'] and 100 * o['speaker_id_correct'], '{:.0f}%')} | "
-                     f"{f(o['wer'] * 100, '{:.1f}%')} | {o['substitutions']} / {o['deletions']} / {o['insertions']} "
+                     f"{f(o['wer'] * 100, '{:.1f}%')}{_interval(o)} | {o['substitutions']} / {o['deletions']} / {o['insertions']} "
                      f"of {o['ref_words']} | {o['n']} |")
     lines.append("")
     for kind in ("converted_unseen", "resynthesis_unseen"):
