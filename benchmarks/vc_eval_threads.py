@@ -3,10 +3,9 @@
     python benchmarks/vc_eval_threads.py --model exp/default/checkpoint.pt --data-dir data/test \
         --centroid-data data/dev [--threads 0,2] [--max-sentences 1]
 
-Each thread count runs the command in a new process (so each starts from a new pocketsphinx
-recogniser, whose cepstral mean carries over from one utterance to the next), and the table gives
-its wall time and whether its report equals the first row's (``real_time_factor``, a timing, left
-out). Run it from the recipe folder (egs/mini) after ``make run``.
+Each thread count runs the command in a new process (each pays the same start-up: imports, the
+model, pocketsphinx's language model), and the table gives its wall time and whether its report
+equals the first row's (``real_time_factor``, a timing, left out). Run it from the recipe folder (egs/mini) after ``make run``.
 """
 
 from __future__ import annotations

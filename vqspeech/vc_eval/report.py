@@ -218,12 +218,6 @@ def summarise(rows: list[dict], speakers: list[str], model: str, test_dir: str, 
             "overall": overall, "matrices": matrices, "rows": rows}
 
 
-def _interval(summary: dict) -> str:
-    """" (low-high)" in percent for a summary with a WER interval (reports before it have none)."""
-    ci = summary.get("wer_ci95")
-    return f" ({100 * ci[0]:.1f}-{100 * ci[1]:.1f})" if ci else ""
-
-
 _LABELS = {"mcd_db": "MCD (dB)", "filterbank_mcd_db": "filter-bank MCD (dB, in-house)", "f0_rmse_cents": "log-F0 RMSE (cents)", "f0_corr": "log-F0 correlation",
            "speaker_similarity": "speaker similarity (cosine)", "speaker_id_correct": "speaker identification",
            "wer": "word error rate"}
@@ -282,7 +276,7 @@ def write_vc_report(rep: dict, out_dir: str | Path) -> Path:
     for kind, o in rep["overall"].items():
         lines.append(f"| {names[kind]} | {f(o['mcd_db'])} | {f(o['f0_rmse_cents'], '{:.0f}')} | {f(o['f0_corr'])} | "
                      f"{f(o['speaker_similarity'], '{:.3f}')} | {f(o['speaker_id_correct'] and 100 * o['speaker_id_correct'], '{:.0f}%')} | "
-                     f"{f(o['wer'] * 100, '{:.1f}%')}{_interval(o)} | {o['substitutions']} / {o['deletions']} / {o['insertions']} "
+                     f"{f(o['wer'] * 100, '{:.1f}%')} ({100 * o['wer_ci95'][0]:.1f}-{100 * o['wer_ci95'][1]:.1f}) | {o['substitutions']} / {o['deletions']} / {o['insertions']} "
                      f"of {o['ref_words']} | {o['n']} |")
     lines.append("")
     for kind in ("converted_unseen", "resynthesis_unseen"):
