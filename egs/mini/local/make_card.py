@@ -41,8 +41,17 @@ VC_ROWS_10 = ("converted", "resynthesis", "real")  # local/wide_eval.sh's rows o
 
 
 def vc_rows(report: Path, rows: tuple[str, ...]) -> dict:
-    overall = json.loads(report.read_text())["overall"]
-    return {k: overall.get(k) for k in rows}
+    """The card's rows of a vc-eval report.json. A report written before ``vc-eval`` gave each WER its
+    95% interval gets ``wer_ci95`` computed from its own per-utterance rows, as ``vc-eval`` does now."""
+    from vqspeech.vc_eval.intelligibility import wer_interval
+
+    rep = json.loads(report.read_text())
+    out = {k: rep["overall"].get(k) for k in rows}
+    for kind, summary in out.items():
+        if summary is not None and "wer_ci95" not in summary:
+            sel = [r for r in rep["rows"] if r["kind"] == kind]
+            summary["wer_ci95"] = list(wer_interval([r["word_errors"] for r in sel], [r["ref_words"] for r in sel]))
+    return out
 
 
 def write_card(card: dict, dest: Path) -> None:
