@@ -37,6 +37,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "import-alignments": ("vqspeech.bin.import_alignments", "main",
                           "TextGrid / TIMIT .PHN / HTK .lab alignments -> phones.ctm"),
     "vc-eval": ("vqspeech.bin.vc_eval", "main", "evaluate voice conversion (MCD, F0, speaker, WER)"),
+    "vc-compare": ("vqspeech.bin.vc_compare", "main",
+                   "two vc-eval reports of one test set: paired differences with intervals"),
     "train-prior": ("vqspeech.bin.train_prior", "main", "train the autoregressive prior over a model's codes"),
     "sample": ("vqspeech.bin.sample", "main", "speech sampled from the prior in a chosen voice"),
     "prior-report": ("vqspeech.bin.prior_report", "main", "sample every voice; bits/code, speaker ID, phone stats"),

@@ -1,0 +1,105 @@
+"""vc-compare: paired differences of two vc-eval reports, against hand-computed values and the
+delta-method standard error of a paired ratio."""
+
+import json
+
+import numpy as np
+import pytest
+
+from vqspeech.bin.vc_compare import main as compare_main
+from vqspeech.vc_eval.compare import compare_reports, comparison_markdown, read_report
+from vqspeech.vc_eval.intelligibility import wer_interval
+
+
+def _report(errors, words, kind="converted", mcd=None, model="m.pt"):
+    rows = []
+    for i, (e, n) in enumerate(zip(errors, words)):
+        row = {"kind": kind, "sentence": f"h{i // 4:03d}", "source": "abcd"[i % 4], "target": "b",
+               "word_errors": int(e), "ref_words": int(n)}
+        if mcd is not None:
+            row["mcd_db"] = float(mcd[i])
+        rows.append(row)
+    return {"model": model, "rows": rows}
+
+
+def test_paired_difference_by_hand():
+    words = [8, 10, 6, 9, 7, 12, 5, 8]
+    ea, eb = [2, 5, 0, 3, 1, 6, 2, 3], [3, 5, 1, 3, 2, 6, 2, 4]
+    mcd_a, mcd_b = [5.0 + 0.1 * i for i in range(8)], [5.5 + 0.1 * i for i in range(8)]
+    cmp = compare_reports(_report(ea, words, mcd=mcd_a), _report(eb, words, mcd=mcd_b))
+    c = cmp["kinds"]["converted"]
+    assert (c["utterances"], c["words"], c["utterances_differing"]) == (8, 65, 4)
+    assert c["wer_a"] == pytest.approx(22 / 65) and c["wer_b"] == pytest.approx(26 / 65)
+    assert c["wer_difference"] == pytest.approx(-4 / 65)
+    d = np.array(ea) - np.array(eb)
+    assert tuple(c["wer_difference_ci"]) == wer_interval(d, words)
+    # B never errs less than A here, so every resample's difference is <= 0
+    assert c["wer_difference_ci"][1] <= 0 < -c["wer_difference_ci"][0]
+    m = c["measures"]["mcd_db"]
+    assert m["difference"] == pytest.approx(-0.5) and m["ci"] == pytest.approx([-0.5, -0.5]) and m["utterances"] == 8
+    text = comparison_markdown(cmp, "a", "b")
+    assert "| converted | WER | 33.8% | 40.0% | -6.2 (" in text and "8 (4 differ)" in text
+    assert "converted: A has the lower WER, clear of zero at 95%." in text
+
+
+def test_identical_reports_differ_by_nothing():
+    rep = _report([1, 2, 0, 4], [6, 7, 5, 9])
+    c = compare_reports(rep, json.loads(json.dumps(rep)))["kinds"]["converted"]
+    assert c["wer_difference"] == 0 and c["wer_difference_ci"] == [0.0, 0.0] and c["utterances_differing"] == 0
+    assert "converted: the same word errors on every utterance." in comparison_markdown(
+        compare_reports(rep, rep), "a", "b")
+
+
+def test_paired_interval_against_the_delta_method_and_narrower_than_either_report():
+    """Two systems that share which utterances are hard: the paired interval's half-width /
+    1.96 is the delta-method standard error of the ratio sum(e_a - e_b) / sum(n) to 10%, and
+    far below the half-width of either system's own WER interval."""
+    rng = np.random.default_rng(1)
+    n = rng.integers(5, 15, size=400)
+    hard = rng.uniform(0.1, 0.7, size=400)          # per-utterance difficulty, shared
+    ea = rng.binomial(n, hard)
+    eb = np.clip(ea + rng.integers(-1, 2, size=400), 0, n)
+    c = compare_reports(_report(ea, n), _report(eb, n))["kinds"]["converted"]
+    d = ea - eb
+    r = d.sum() / n.sum()
+    se = np.sqrt(len(d) / (len(d) - 1) * ((d - r * n) ** 2).sum()) / n.sum()
+    lo, hi = c["wer_difference_ci"]
+    assert abs((hi - lo) / (2 * 1.96) - se) < 0.1 * se
+    own = wer_interval(ea, n)
+    assert (hi - lo) < 0.5 * (own[1] - own[0])
+
+
+def test_reports_of_different_tests_are_refused():
+    a = _report([1, 2, 3], [5, 6, 7])
+    with pytest.raises(ValueError, match="only the first report has converted sentence h000 c -> b"):
+        compare_reports(a, _report([1, 2], [5, 6]))
+    with pytest.raises(ValueError, match="has 7 reference words in one report, 8 in the other"):
+        compare_reports(a, _report([1, 2, 3], [5, 6, 8]))
+    with pytest.raises(ValueError, match="no kind of conversion in common"):
+        compare_reports(a, _report([1, 2, 3], [5, 6, 7], kind="real"))
+
+
+def test_vc_compare_command(tmp_path, capsys):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "report.json").write_text(json.dumps(_report([0, 1, 2, 1], [5, 5, 6, 4], model="a.pt")))
+    (tmp_path / "b.json").write_text(json.dumps(_report([2, 3, 2, 2], [5, 5, 6, 4], model="b.pt")))
+    assert compare_main([str(tmp_path / "a"), str(tmp_path / "b.json"), "--json", str(tmp_path / "cmp.json")]) == 0
+    out = capsys.readouterr().out
+    assert "| converted | WER | 20.0% | 45.0% | -25.0 (" in out and "(a.pt)" in out and "(b.pt)" in out
+    saved = json.loads((tmp_path / "cmp.json").read_text())
+    assert saved["kinds"]["converted"]["wer_difference"] == pytest.approx(-0.25)
+    # bad input: one line naming the file, exit 2; nothing written
+    (tmp_path / "bad.json").write_text('{"overall": {}}')
+    for bad, message in [(tmp_path / "none", "none: not found"),
+                         (tmp_path / "bad.json", "bad.json: not a vc-eval report")]:
+        assert compare_main([str(tmp_path / "a"), str(bad), "--json", str(tmp_path / "x.json")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err and not (tmp_path / "x.json").exists()
+    assert compare_main([str(tmp_path / "a"), str(tmp_path / "b.json"), "--level", "1"]) == 2
+    assert "--level: must be below 1" in capsys.readouterr().err
+
+
+def test_read_report_refuses_what_is_not_json(tmp_path):
+    (tmp_path / "r.json").write_text("{")
+    with pytest.raises(ValueError, match="r.json: not JSON"):
+        read_report(tmp_path / "r.json")
