@@ -317,6 +317,9 @@ class TrainConfig:
     compile_encoder: bool = False      # torch.compile the encoder on its own (its pads and ReLUs fused)
     compile_loss: bool = False         # the WaveNet's cross-entropy compiled on its own
     amp_residual_stream: bool = False  # the WaveNet's residual stream in amp's dtype, not float32 (needs amp)
+    # A VQ-VAE checkpoint whose weights start a training at step 0 (fine-tuning; vqspeech.warm_start):
+    # speakers matched by name, the optimizer and schedule fresh. "" = from scratch.
+    init_from: str = ""
     audio_samples: int = 2             # generated clips written to tensorboard at validation
     audio_sample_seconds: float = 0.5
 

@@ -72,6 +72,12 @@ def _train(cfg, tc, d: DistContext, train_dir: Path, dev_dir: Path | None, exp_d
     model, params, optimizer = _build(cfg, len(speakers), d.device, tc)
     ckpt_dir = exp_dir / "checkpoints"
     start_step = _resume(model, optimizer, ckpt_dir, speakers, d.is_main and progress) if resume else 0
+    if start_step == 0 and tc.init_from:
+        from .warm_start import warm_start
+
+        started = warm_start(model, cfg, speakers, tc.init_from)
+        if d.is_main and progress:
+            print(started.describe(tc.init_from))
     if d.is_main:
         _prepare_exp_dir(exp_dir, ckpt_dir, cfg)
     bank = None

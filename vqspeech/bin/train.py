@@ -14,6 +14,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dev-data", default=None, help="Kaldi data dir for validation")
     p.add_argument("--exp-dir", default=None, help="output dir (default exp/<config basename>)")
     add_training_options(p, "stop (with a checkpoint) at this step; the schedule still follows max_steps")
+    p.add_argument("--init-from", default=None, metavar="CKPT",
+                   help="start from this VQ-VAE's weights (fine-tuning; e.g. vqspeech/pretrained/mini.pt): speakers "
+                        "matched by name, optimizer and schedule fresh; sets train_conf.init_from; ignored on resume")
     p.add_argument("--dist-timeout", type=float_at_least(0, strictly=True), default=600.0, help="seconds before a silent peer is an error")
     args = p.parse_args(argv)
     from pathlib import Path
@@ -26,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config, args.overrides)
         if args.max_steps is not None:
             cfg.train_conf.max_steps = args.max_steps
+        if args.init_from is not None:
+            cfg.train_conf.init_from = args.init_from
         exp = args.exp_dir or str(Path("exp") / Path(args.config).stem)
         res = train(cfg, args.train_data, args.dev_data, exp, resume=not args.no_resume, device=args.device,
                     progress=not args.no_progress, dist_timeout_s=args.dist_timeout,
