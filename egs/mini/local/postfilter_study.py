@@ -7,13 +7,18 @@ Converts the parallel test sentences between every pair of speakers (as stage 6 
 sentences if asked) and scores each post-filter variant by pocketsphinx WER on the same
 predicted frames. Variants: ``base`` (as shipped), ``glN`` (N Griffin-Lim iterations),
 ``timeK`` (each band's deviation from its utterance mean scaled by K), ``freqK`` (each frame's
-deviation from its 9-band moving average scaled by K), combinations joined by ``+``.
+deviation from its 9-band moving average scaled by K), ``contrastK`` (the band-by-frame
+interaction scaled by K: each frame's spectral shape sharpened, the utterance's mean envelope
+and the loudness contour kept), combinations joined by ``+``. Each variant after the first is
+also given its paired WER difference from the first, with a 95% bootstrap interval over the
+utterances (as ``vqspeech vc-compare`` computes it).
 """
 
 import argparse
 import random
 import time
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -21,7 +26,7 @@ from vqspeech.audio import load_audio
 from vqspeech.checkpoint import load_model
 from vqspeech.conversion import encode_wav, speaker_batch
 from vqspeech.kaldi_data_dir import read_data_dir
-from vqspeech.vc_eval.intelligibility import word_errors
+from vqspeech.vc_eval.intelligibility import wer_interval, word_errors
 from vqspeech.vc_eval.report import parallel_sentences
 from vqspeech.vocoders import griffin_lim
 
@@ -38,6 +43,11 @@ def postfilter(frames: torch.Tensor, variant: str) -> tuple[torch.Tensor, int]:
             k = float(part[4:])
             mean = frames.mean(-1, keepdim=True)
             frames = mean + k * (frames - mean)
+        elif part.startswith("contrast"):
+            k = float(part[8:])
+            band, level = frames.mean(-1, keepdim=True), frames.mean(-2, keepdim=True)
+            additive = band + level - band.mean(-2, keepdim=True)
+            frames = additive + k * (frames - additive)
         elif part.startswith("freq"):
             k = float(part[4:])
             smooth = F.avg_pool1d(F.pad(frames.transpose(1, 2), (4, 4), mode="replicate"), 9, 1).transpose(1, 2)
@@ -61,7 +71,7 @@ def main():
     by_sentence, sentences = parallel_sentences(test.utt2spk, speakers, args.sentences, random.Random(0), args.data_dir)
     variants = args.variants.split(",")
     d = model.cfg.decoder_conf
-    errs = {v: [0, 0, 0, 0] for v in variants}  # converted errors, words, resynthesis errors, words
+    errs = {v: {"converted": [], "resynthesis": []} for v in variants}  # per utterance: (errors, words)
     t0 = time.perf_counter()
     with torch.no_grad():
         for sent in sentences:
@@ -75,14 +85,22 @@ def main():
                         f, it = postfilter(frames, v)
                         wav = griffin_lim(model.linear_magnitude(f), d.n_fft, d.frame_hop, iterations=it).clamp(-1, 1)
                         e, n, _ = word_errors(text, wav[0].numpy())
-                        k = 2 if s == t else 0
-                        errs[v][k] += e
-                        errs[v][k + 1] += n
+                        errs[v]["resynthesis" if s == t else "converted"].append((e, n))
     print(f"| variant ({len(sentences)} sentences, {len(speakers)} speakers) | converted WER | resynthesis WER |")
     print("|---|---:|---:|")
-    for v, (ce, cn, re_, rn) in errs.items():
-        print(f"| {v} | {100 * ce / cn:.1f}% ({ce} / {cn}) | {100 * re_ / rn:.1f}% ({re_} / {rn}) |")
-    print(f"({time.perf_counter() - t0:.0f} s)")
+    for v, kinds in errs.items():
+        cells = []
+        for kind, pairs in kinds.items():
+            e, n = np.array(pairs).T
+            cell = f"{100 * e.sum() / n.sum():.1f}% ({e.sum()} / {n.sum()})"
+            if v != variants[0]:  # paired against the first variant: the same utterances and words
+                e0 = np.array(errs[variants[0]][kind])[:, 0]
+                lo, hi = wer_interval(e - e0, n)
+                cell += f", {100 * (e - e0).sum() / n.sum():+.1f} ({100 * lo:+.1f} to {100 * hi:+.1f})"
+            cells.append(cell)
+        print(f"| {v} | {' | '.join(cells)} |")
+    print(f"({time.perf_counter() - t0:.0f} s; after the first row: the paired difference from it in points, "
+          "with its 95% interval)")
 
 
 if __name__ == "__main__":
