@@ -3,7 +3,9 @@ vqspeech/pretrained/mini.pt and write the card mini.json from the experiment's o
 (config, training curve from tensorboard, validation, the stage 5 and 6 reports).
 
     python local/make_card.py EXP_TAG --config-name pretrained --minutes 45 --note "..."   (from egs/mini)
-    (--train-set train_large --data-args "..." when it trained on data/train_large)
+    (--train-set train_large --data-args "..." when it trained on data/train_large; --command and
+    --machine replace those fields' defaults; a warm-started experiment's card also names the
+    checkpoint it started from, with that one's step and config)
 
 When a measure changes, the shipped card's voice-conversion reports are re-measured on the shipped
 checkpoint and replaced, the rest of the card kept:
@@ -16,6 +18,8 @@ import json
 import shutil
 import sys
 from pathlib import Path
+
+import yaml
 
 CURVE = {"loss/recon": "loss/recon (mean |log-mel error|)", "vq/perplexity": "vq/perplexity",
          "vq/codes_used": "vq/codes_used"}
@@ -81,6 +85,9 @@ def main():
     p.add_argument("--note", default="")
     p.add_argument("--train-set", default="train", help="data/<set> it was trained on")
     p.add_argument("--data-args", default="", help="run.sh --data-args that made that set")
+    p.add_argument("--command", default=None, help="the card's command (default: run.sh stages 0-2 with --config-name)")
+    p.add_argument("--machine", default=None, help="where and how it trained (default: one thread of the 2-core "
+                                                   "CPU sharing the cores, --minutes of wall time)")
     p.add_argument("--dest", default="../../vqspeech/pretrained")
     args = p.parse_args()
     if args.vc_reports:
@@ -108,12 +115,12 @@ def main():
         "name": "vqspeech mini pretrained (spectral decoder)",
         "step": summary["step"],
         "config": f"egs/mini/conf/{args.config_name}.yaml",
-        "command": f"cd egs/mini && ./run.sh --stage 0 --stop-stage 2 --config {args.config_name}{extra}   "
-                   "# then stages 3-6 for the reports",
+        "command": args.command or (f"cd egs/mini && ./run.sh --stage 0 --stop-stage 2 --config {args.config_name}"
+                                    f"{extra}   # then stages 3-6 for the reports"),
         "trained_on": f"the mini corpus data/{args.train_set} ({len(speakers)} synthesized voices x "
                       f"{len(sentences)} Harvard sentences, {len(utts)} utterances, 16 kHz)",
-        "machine": f"2 x86_64 CPU cores, torch 2.13.0+cpu, one thread, {args.minutes:.0f} minutes of wall time "
-                   "sharing the cores with other jobs",
+        "machine": args.machine or (f"2 x86_64 CPU cores, torch 2.13.0+cpu, one thread, {args.minutes:.0f} minutes "
+                                    "of wall time sharing the cores with other jobs"),
         "note": args.note,
         "curve": curve(exp),
         "validation_at_end": summary["validation"],
@@ -122,6 +129,13 @@ def main():
                                                          "abx_features", "speaker_from_codes")},
         "vc_report_test": vc_rows(exp / "reports" / "vc_test" / "report.json", VC_ROWS),
     }
+    init_from = yaml.safe_load((exp / "config.yaml").read_text())["train_conf"].get("init_from")
+    if init_from:  # a warm start: the steps before this training's, read before mini.pt may be replaced
+        import torch
+
+        before = torch.load(init_from, map_location="cpu", weights_only=True)
+        card["initialised_from"] = {"checkpoint": init_from, "step": int(before["step"]),
+                                    "config": before["config"]}
     wide = exp / "reports" / "vc_test_s10" / "report.json"  # local/wide_eval.sh: 10 sentences
     if wide.exists():
         card["vc_report_test_10_sentences"] = vc_rows(wide, VC_ROWS_10)
