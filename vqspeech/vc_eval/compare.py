@@ -19,10 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from . import ROW_KINDS
 from .intelligibility import wer_interval
 
-# The kinds of row a report has, in the order shown.
-KINDS = ("converted", "resynthesis", "converted_unseen", "resynthesis_unseen", "source", "real")
 # Per-utterance measures compared beside the WER, in the order shown.
 COMPARED = ("mcd_db", "f0_corr", "speaker_similarity", "speaker_id_correct")
 
@@ -40,7 +39,7 @@ def compare_reports(a: dict, b: dict, level: float = 0.95) -> dict:
     rows_a = {_key(r): r for r in a["rows"]}
     rows_b = {_key(r): r for r in b["rows"]}
     present_a, present_b = {r["kind"] for r in a["rows"]}, {r["kind"] for r in b["rows"]}
-    kinds = [k for k in KINDS if k in present_a and k in present_b]
+    kinds = [k for k in ROW_KINDS if k in present_a and k in present_b]
     if not kinds:
         raise ValueError("the reports have no kind of conversion in common")
     out = {"a": a.get("model"), "b": b.get("model"), "level": level, "kinds": {}}

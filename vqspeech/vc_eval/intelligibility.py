@@ -97,6 +97,12 @@ def wer_interval(errors, words, level: float = 0.95, resamples: int = 2000, seed
     return float(low), float(high)
 
 
+def rows_wer_interval(rows: list[dict]) -> list[float]:
+    """[low, high] of :func:`wer_interval` for vc-eval report rows (dicts with ``word_errors`` and
+    ``ref_words``): what a report's ``wer_ci95`` holds."""
+    return list(wer_interval([r["word_errors"] for r in rows], [r["ref_words"] for r in rows]))
+
+
 def word_error_counts(text: str, hyp: list[str]) -> dict[str, int]:
     """Substitutions, deletions, insertions and reference words of a recognised utterance."""
     from ..forced_align import normalise_words

@@ -32,7 +32,8 @@ from ..errors import UserError
 from ..fileio import atomic_write
 from ..ids import path_in
 from ..generation import SamplingOptions
-from .intelligibility import wer_interval, word_error_counts, word_errors
+from . import ROW_KINDS
+from .intelligibility import rows_wer_interval, word_error_counts, word_errors
 from .spectral import FeatureThreads, compare_features
 from .speaker_similarity import centroids_from_data_dir, embed
 
@@ -191,7 +192,7 @@ def _mean(values):
 
 def summarise(rows: list[dict], speakers: list[str], model: str, test_dir: str, sentences: list[str]) -> dict:
     overall, matrices = {}, {}
-    for kind in ("converted", "resynthesis", "converted_unseen", "resynthesis_unseen", "source", "real"):
+    for kind in ROW_KINDS:
         sel = [r for r in rows if r["kind"] == kind]
         if not sel:
             continue
@@ -201,7 +202,7 @@ def summarise(rows: list[dict], speakers: list[str], model: str, test_dir: str, 
                 r.get("similarity_nearest_training_speaker") for r in sel)
         words = sum(r["ref_words"] for r in sel)
         summary["wer"] = sum(r["word_errors"] for r in sel) / max(1, words)  # pooled, as WER is defined
-        summary["wer_ci95"] = list(wer_interval([r["word_errors"] for r in sel], [r["ref_words"] for r in sel]))
+        summary["wer_ci95"] = rows_wer_interval(sel)
         for k in ("substitutions", "deletions", "insertions"):
             summary[k] = sum(r[k] for r in sel)
         summary["ref_words"] = words

@@ -47,14 +47,13 @@ VC_ROWS_10 = ("converted", "resynthesis", "real")  # local/wide_eval.sh's rows o
 def vc_rows(report: Path, rows: tuple[str, ...]) -> dict:
     """The card's rows of a vc-eval report.json. A report written before ``vc-eval`` gave each WER its
     95% interval gets ``wer_ci95`` computed from its own per-utterance rows, as ``vc-eval`` does now."""
-    from vqspeech.vc_eval.intelligibility import wer_interval
+    from vqspeech.vc_eval.intelligibility import rows_wer_interval
 
     rep = json.loads(report.read_text())
     out = {k: rep["overall"].get(k) for k in rows}
     for kind, summary in out.items():
         if summary is not None and "wer_ci95" not in summary:
-            sel = [r for r in rep["rows"] if r["kind"] == kind]
-            summary["wer_ci95"] = list(wer_interval([r["word_errors"] for r in sel], [r["ref_words"] for r in sel]))
+            summary["wer_ci95"] = rows_wer_interval([r for r in rep["rows"] if r["kind"] == kind])
     return out
 
 
@@ -132,6 +131,10 @@ def main():
     init_from = yaml.safe_load((exp / "config.yaml").read_text())["train_conf"].get("init_from")
     if init_from:  # a warm start: the steps before this training's, read before mini.pt may be replaced
         import torch
+
+        if not Path(init_from).is_file():
+            sys.exit(f"make_card.py: {exp / 'config.yaml'}: train_conf.init_from {init_from} not found (the card "
+                     "names the checkpoint the training started from)")
 
         before = torch.load(init_from, map_location="cpu", weights_only=True)
         card["initialised_from"] = {"checkpoint": init_from, "step": int(before["step"]),
