@@ -376,3 +376,76 @@ def test_training_without_transcripts_is_refused(tiny_corpus, tmp_path):
     with pytest.raises(UserError, match="text: decoder_conf.parallel_weight / parallel_code_weight need the "
                                         "training transcripts"):
         train(config_from_dict(cfg), data, None, tmp_path / "exp", progress=False)
+
+
+# --------------------------------------------------------------------------- partners without transcripts
+@pytest.fixture(scope="module")
+def shifted_train(tiny_corpus, tmp_path_factory):
+    """The tiny training set with every voice also shifted by -3 and +3 semitones (and utt2origin)."""
+    from vqspeech.corpus_prep.voice_shift import shift_voices
+
+    out = tmp_path_factory.mktemp("shifted") / "train"
+    shift_voices(tiny_corpus / "data" / "train", out, [-3, 3], jobs=2, progress=False)
+    return out
+
+
+def test_origin_partners_are_the_shifted_copies_aligned_frame_for_frame(shifted_train):
+    from vqspeech.corpus_prep.voice_shift import read_origins
+    from vqspeech.parallel_targets import same_times
+
+    cfg = tiny_spectral()
+    dd = read_data_dir(shifted_train)
+    origin = read_origins(shifted_train, dd.utterances)
+    model = build_model(cfg, len(dd.speakers))
+    b = CropBatches(dd, dd.speakers, 16000, 4, 4096, seed=0)
+    with torch.no_grad():
+        pt = ParallelTargets(b, None, lambda w: model.target_frames(torch.from_numpy(w)[None])[0].numpy(),
+                             cfg.decoder_conf.frame_hop, origin=origin)
+    assert pt.coverage == 1.0
+    for i, partners in enumerate(pt.partners):
+        # two copies each (the original and the other shift), never another sentence or another reader
+        assert sorted(origin[b.utts[j]] for j, _ in partners) == [origin[b.utts[i]]] * 2
+        for j, path in partners:
+            assert b.spk[j] != b.spk[i]
+            np.testing.assert_array_equal(path, np.minimum(np.arange(pt.frames[i].shape[1]), pt.frames[j].shape[1] - 1))
+    np.testing.assert_array_equal(same_times(3, 5)[0], [0, 1, 2])
+    np.testing.assert_array_equal(same_times(3, 5)[1], [0, 1, 2, 2, 2])
+    # the drawn targets are the copy's frames at the crop's own times
+    spk, target, mask = pt.draw(2)
+    base = 2 * b.global_batch
+    for row, i in enumerate(b.utterance_indices(2)):
+        j = next(j for j, _ in pt.partners[i] if b.spk[j] == int(spk[row]))
+        first = int(round(b.crop_start(i, base + row) / pt.hop))
+        k = next(k for k in range(mask.shape[1]) if mask[row, k])
+        np.testing.assert_array_equal(target[row, :, k].numpy(), pt.frames[j][:, first + k])
+    with pytest.raises(ValueError, match="one of them"):
+        ParallelTargets(b, dd.text, None, 64, origin=origin)
+
+
+def test_training_with_origin_partners_lowers_the_parallel_loss(shifted_train, tmp_path):
+    import shutil
+
+    from vqspeech.train import train
+
+    cfg = tiny_spectral(max_steps=60, batch_size=4, segment_samples=2048, lr=3e-3, log_every=10,
+                        val_every=1000, checkpoint_every=60, audio_samples=0).to_dict()
+    cfg["decoder_conf"].update(parallel_weight=1.0, parallel_code_weight=0.2, parallel_code_loss="contrastive",
+                               parallel_partners="origin")
+    data = tmp_path / "train"
+    shutil.copytree(shifted_train, data)
+    (data / "text").unlink()  # no transcripts needed
+    train(config_from_dict(cfg), data, None, tmp_path / "exp", progress=False)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(tmp_path / "exp" / "tensorboard"))
+    acc.Reload()
+    values = [e.value for e in acc.Scalars("loss/parallel")]
+    assert len(values) == 6 and values[-1] < 0.7 * values[0], values
+    (data / "utt2origin").unlink()
+    with pytest.raises(UserError, match=r"utt2origin: not found \(vqspeech shift-voices writes it"):
+        train(config_from_dict(cfg), data, None, tmp_path / "exp2", progress=False)
+
+
+def test_parallel_partners_must_be_transcript_or_origin():
+    with pytest.raises(ConfigError, match="parallel_partners: must be transcript or origin, got 'text'"):
+        config_from_dict({"decoder": "spectral", "decoder_conf": {"parallel_partners": "text"}})

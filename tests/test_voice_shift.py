@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from vqspeech.alignments import read_ctm
-from vqspeech.corpus_prep.voice_shift import shift_voice, shifted_speaker
+from vqspeech.corpus_prep.voice_shift import read_origins, shift_voice, shifted_speaker
 from vqspeech.kaldi_data_dir import read_data_dir
 
 
@@ -46,6 +46,23 @@ def test_shift_voices_command_writes_a_valid_larger_data_dir(tiny_corpus, tmp_pa
     import soundfile as sf
 
     assert sf.info(after.wav_scp[new]).frames == sf.info(before.audio_of(utt)[0]).frames
+    # utt2origin: each utterance, shifted or not, names the one it was made from
+    origins = read_origins(dst, after.utterances)
+    assert origins[new] == utt and origins[utt] == utt and origins[f"{spk}-3st{utt[len(spk):]}"] == utt
+    assert sorted(set(origins.values())) == before.utterances and len(origins) == len(after.utt2spk)
+
+
+def test_utt2origin_errors_name_the_file_and_line(tiny_corpus, tmp_path):
+    from vqspeech.errors import DataDirError
+
+    with pytest.raises(DataDirError, match=r"utt2origin: not found \(vqspeech shift-voices writes it"):
+        read_origins(tmp_path, ["a"])
+    (tmp_path / "utt2origin").write_text("a a\nb a\n")
+    with pytest.raises(DataDirError, match=r"utt2origin:2: utterance 'b' is not in .*utt2spk"):
+        read_origins(tmp_path, ["a"])
+    (tmp_path / "utt2origin").write_text("a\n")
+    with pytest.raises(DataDirError, match=r"utt2origin:1: expected 2 fields, got 1"):
+        read_origins(tmp_path, ["a"])
 
 
 @pytest.mark.parametrize("shifts", ["", "x", "20"])

@@ -252,6 +252,10 @@ class SpectralDecoderConfig:
     # (InfoNCE: pick the aligned partner moment among the partner crop's, cosine / temperature).
     parallel_code_loss: str = "commitment"
     parallel_code_temperature: float = 0.1
+    # Who a crop's partners are: "transcript" (other voices' readings of the same text, aligned by
+    # DTW) or "origin" (the utterance's voice-shifted copies, `vqspeech shift-voices`' utt2origin:
+    # the same words at the same times, aligned frame for frame; no transcripts needed).
+    parallel_partners: str = "transcript"
 
     def check(self) -> None:
         if self.features not in ("mel", "linear"):
@@ -275,6 +279,9 @@ class SpectralDecoderConfig:
             raise ConfigError(f"decoder_conf.parallel_code_loss: must be commitment or contrastive, got "
                               f"{self.parallel_code_loss!r}")
         require_positive(self, "decoder_conf", "parallel_code_temperature")
+        if self.parallel_partners not in ("transcript", "origin"):
+            raise ConfigError(f"decoder_conf.parallel_partners: must be transcript or origin, got "
+                              f"{self.parallel_partners!r}")
         if self.gan_weight < 0 or self.gan_critic_channels < 1:
             raise ConfigError(f"decoder_conf: gan_weight must be >= 0 and gan_critic_channels >= 1, got "
                               f"{self.gan_weight} and {self.gan_critic_channels}")

@@ -290,19 +290,20 @@ def write_data_dir(path: str | os.PathLike, dd: DataDir) -> None:
     """Write all tables of ``dd`` (sorted, spk2utt derived) atomically, table by table."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    _write_table(path / "wav.scp", dd.wav_scp)
-    _write_table(path / "utt2spk", dd.utt2spk)
-    _write_table(path / "spk2utt", {s: " ".join(u) for s, u in dd.spk2utt.items()})
+    write_table(path / "wav.scp", dd.wav_scp)
+    write_table(path / "utt2spk", dd.utt2spk)
+    write_table(path / "spk2utt", {s: " ".join(u) for s, u in dd.spk2utt.items()})
     if dd.text is not None:
-        _write_table(path / "text", dd.text)
+        write_table(path / "text", dd.text)
     if dd.segments is not None:
-        _write_table(path / "segments", {u: f"{s.recording} {s.start:.3f} {s.end:.3f}"
+        write_table(path / "segments", {u: f"{s.recording} {s.start:.3f} {s.end:.3f}"
                                           for u, s in dd.segments.items()})
     if dd.utt2dur is not None:
-        _write_table(path / "utt2dur", {u: f"{d:.3f}" for u, d in dd.utt2dur.items()})
+        write_table(path / "utt2dur", {u: f"{d:.3f}" for u, d in dd.utt2dur.items()})
 
 
-def _write_table(path: Path, table: dict[str, str]) -> None:
+def write_table(path: Path, table: dict[str, str]) -> None:
+    """Write a ``<key> <value>`` table sorted in C order, atomically."""
     with atomic_write(path) as fh:
         for key in sorted(table, key=_c_key):
             fh.write(f"{key} {table[key]}\n")
@@ -364,6 +365,8 @@ OPTIONAL_TABLES: dict[str, tuple[str, int | None, object, str]] = {
     "feats.scp": ("utt", 2, None, ""),
     "utt2warp": ("utt", 2, _warp, "a warp factor in (0.5, 1.5)"),
     "utt2num_frames": ("utt", 2, _positive_int, "a positive integer"),
+    # Not Kaldi's: vqspeech shift-voices' source of each utterance (checked, fixed and subset alike).
+    "utt2origin": ("utt", 2, None, ""),
     "spk2gender": ("spk", 2, lambda v: v in ("m", "f"), "m or f"),
     "spk2warp": ("spk", 2, _warp, "a warp factor in (0.5, 1.5)"),
     "cmvn.scp": ("spk", 2, None, ""),

@@ -9,6 +9,10 @@ aligned to the crop's frames by dynamic time warping, so the model can add
 ``parallel_weight x |decoder(crop codes, partner speaker) - aligned partner frames|``
 (``decoder_conf.parallel_weight``).
 
+Partners can also come without transcripts: ``origin`` groups each utterance with its
+voice-shifted copies (``vqspeech shift-voices`` writes ``utt2origin``), which say the same words at
+the same times, so frame ``t`` pairs with frame ``t`` and no DTW is needed.
+
 Alignment: DTW (librosa) between the two utterances' log-mel frames turned into cepstra (a DCT of
 each frame, the first coefficient, loudness, dropped, and each coefficient's utterance mean
 removed), the classic speaker-robust distance of parallel voice conversion.  Each source frame
@@ -56,36 +60,51 @@ def align(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return align_both(src, dst)[0]
 
 
+def same_times(frames_a: int, frames_b: int) -> tuple[np.ndarray, np.ndarray]:
+    """The frame maps of two renderings of one recording (a voice-shifted copy keeps every time):
+    frame t -> frame t, the last frame standing in past the shorter one's end."""
+    return (np.minimum(np.arange(frames_a), frames_b - 1).astype(np.int64),
+            np.minimum(np.arange(frames_b), frames_a - 1).astype(np.int64))
+
+
 class ParallelTargets:
     """Partners and aligned target frames for the crops of a :class:`CropBatches`.
 
     ``frames_of(wav (T,) float32) -> (bins, T // hop) float32`` must be the model's regression
     target (``SpectralVQVAE.target_frames`` for one utterance).  Utterances whose transcript no
-    other speaker reads get no partner: their rows are masked out.
+    other speaker reads get no partner: their rows are masked out.  With ``origin`` (utterance ->
+    the utterance it was made from) instead of ``text``, the partners are the other utterances of
+    the same origin by other speakers, aligned frame for frame.
     """
 
-    def __init__(self, batches: CropBatches, text: dict[str, str], frames_of, frame_hop: int):
+    def __init__(self, batches: CropBatches, text: dict[str, str] | None, frames_of, frame_hop: int,
+                 origin: dict[str, str] | None = None):
+        if (text is None) == (origin is None):
+            raise ValueError("give the transcripts or the origins (one of them)")
         self.batches = batches
         self.hop = frame_hop
         utts = batches.utts
         self.frames = [frames_of(batches.audio(i)) for i in range(len(utts))]
-        by_text: dict[str, list[int]] = {}
+        groups: dict[str, list[int]] = {}
         for i, u in enumerate(utts):
-            key = " ".join(text.get(u, "").lower().split())
+            key = origin.get(u, "") if origin is not None else " ".join(text.get(u, "").lower().split())
             if key:
-                by_text.setdefault(key, []).append(i)
-        # partners[i]: utterances with i's transcript by other speakers, each with the (F_i,) map
+                groups.setdefault(key, []).append(i)
+        # partners[i]: utterances of i's group by other speakers, each with the (F_i,) frame map
         self.partners: list[list[tuple[int, np.ndarray]]] = [[] for _ in utts]
         feats = {}
-        for group in by_text.values():
+        for group in groups.values():
             for a, i in enumerate(group):
                 for j in group[a + 1:]:
                     if batches.spk[i] == batches.spk[j]:
                         continue
-                    for k in (i, j):
-                        if k not in feats:
-                            feats[k] = cepstra(self.frames[k])
-                    i_to_j, j_to_i = align_both(feats[i], feats[j])  # one DTW serves both directions
+                    if origin is not None:
+                        i_to_j, j_to_i = same_times(self.frames[i].shape[1], self.frames[j].shape[1])
+                    else:
+                        for k in (i, j):
+                            if k not in feats:
+                                feats[k] = cepstra(self.frames[k])
+                        i_to_j, j_to_i = align_both(feats[i], feats[j])  # one DTW serves both directions
                     self.partners[i].append((j, i_to_j))
                     self.partners[j].append((i, j_to_i))
 

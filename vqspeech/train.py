@@ -156,24 +156,32 @@ def _train(cfg, tc, d: DistContext, train_dir: Path, dev_dir: Path | None, exp_d
 
 # --- the parts ------------------------------------------------------------------------------------
 def _parallel_targets(cfg, model, batches: CropBatches, train_dd, train_dir: Path, say: bool):
-    """The DTW-aligned partner frames of ``decoder_conf.parallel_weight`` (None when it is off)."""
+    """The partners' aligned frames of ``decoder_conf.parallel_weight`` / ``parallel_code_weight``
+    (None when both are off): by transcript (DTW) or by ``utt2origin`` (``parallel_partners``)."""
     d = cfg.decoder_conf
     if cfg.decoder != "spectral" or (d.parallel_weight <= 0 and d.parallel_code_weight <= 0):
         return None
     from .parallel_targets import ParallelTargets
 
-    if not train_dd.text:
+    text = origin = None
+    if d.parallel_partners == "origin":
+        from .corpus_prep.voice_shift import UTT2ORIGIN, read_origins
+
+        origin, source = read_origins(train_dir, train_dd.utterances), train_dir / UTT2ORIGIN
+    elif not train_dd.text:
         raise UserError(f"{train_dir / 'text'}: decoder_conf.parallel_weight / parallel_code_weight need the "
-                        f"training transcripts")
+                        f"training transcripts (or parallel_partners: origin, with voice-shifted copies)")
+    else:
+        text, source = train_dd.text, train_dir / "text"
     t0 = time.perf_counter()
     with torch.no_grad():
         def frames_of(wav):
             return model.target_frames(torch.from_numpy(wav)[None].to(next(model.parameters()).device))[0].cpu().numpy()
 
-        targets = ParallelTargets(batches, train_dd.text, frames_of, cfg.decoder_conf.frame_hop)
+        targets = ParallelTargets(batches, text, frames_of, cfg.decoder_conf.frame_hop, origin=origin)
     if targets.coverage == 0:
-        raise UserError(f"{train_dir / 'text'}: decoder_conf.parallel_weight / parallel_code_weight: no transcript "
-                        f"is read by two speakers")
+        what = "no utterance has a copy by another speaker" if origin else "no transcript is read by two speakers"
+        raise UserError(f"{source}: decoder_conf.parallel_weight / parallel_code_weight: {what}")
     if say:
         print(f"parallel targets: {100 * targets.coverage:.0f}% of utterances have a partner "
               f"({time.perf_counter() - t0:.0f} s)")

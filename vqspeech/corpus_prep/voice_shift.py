@@ -9,7 +9,9 @@ embedding space instead of the corpus's few.
 
 Shifted speaker ``awb`` by +2 semitones is ``awb+2st``; its utterance ``awb_h006`` is
 ``awb+2st_h006`` (an utterance id that does not start with its speaker's id gets the new
-speaker id and ``_`` in front). Audio goes to ``<out>/wav/<speaker>/<utt>.wav``.
+speaker id and ``_`` in front). Audio goes to ``<out>/wav/<speaker>/<utt>.wav``, and
+``<out>/utt2origin`` names the utterance each one was made from (for parallel partners without
+transcripts, ``decoder_conf.parallel_partners: origin``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ import numpy as np
 from ..alignments import read_ctm, write_ctm
 from ..audio import load_audio, save_audio
 from ..errors import UserError
-from ..kaldi_data_dir import DataDir, read_data_dir, write_data_dir
+from ..kaldi_data_dir import DataDir, read_data_dir, read_table, write_data_dir, write_table
+
+UTT2ORIGIN = "utt2origin"
 
 
 def shifted_speaker(speaker: str, semitones: float) -> str:
@@ -69,6 +73,7 @@ def shift_voices(src: str | os.PathLike, dst: str | os.PathLike, semitones: list
     out = DataDir(wav_scp={}, utt2spk={}, text={} if dd.text is not None else None,
                   utt2dur={} if dd.utt2dur is not None else None)
     new_ctm = {}
+    origin = {}
     work = []
     for utt in dd.utterances:
         spk = dd.utt2spk[utt]
@@ -79,6 +84,7 @@ def shift_voices(src: str | os.PathLike, dst: str | os.PathLike, semitones: list
             wav_path = (dst / "wav" / new_spk / f"{new_utt}.wav").resolve()
             out.wav_scp[new_utt] = str(wav_path)
             out.utt2spk[new_utt] = new_spk
+            origin[new_utt] = utt
             if out.text is not None:
                 out.text[new_utt] = dd.text[utt]
             if out.utt2dur is not None and utt in dd.utt2dur:
@@ -95,6 +101,24 @@ def shift_voices(src: str | os.PathLike, dst: str | os.PathLike, semitones: list
         for _ in done:
             pass
     write_data_dir(dst, out)
+    write_table(dst / UTT2ORIGIN, origin)
     if ctm is not None:
         write_ctm(dst / "phones.ctm", new_ctm)
     return read_data_dir(dst)
+
+
+def read_origins(data_dir: str | os.PathLike, utterances) -> dict[str, str]:
+    """``<data_dir>/utt2origin`` as {utterance: the utterance it was made from}; a DataDirError
+    naming file and line for a malformed line, or an utterance the directory does not have."""
+    from ..errors import DataDirError
+
+    path = Path(data_dir) / UTT2ORIGIN
+    if not path.is_file():
+        raise DataDirError(f"{path}: not found (vqspeech shift-voices writes it: each utterance's source)")
+    known = set(utterances)
+    out = {}
+    for no, utt, source in read_table(path):
+        if utt not in known:
+            raise DataDirError(f"{path}:{no}: utterance {utt!r} is not in {Path(data_dir) / 'utt2spk'}")
+        out[utt] = source
+    return out
