@@ -33,42 +33,20 @@ def load(path: str | os.PathLike | None = None, device: str | torch.device = "cp
     WaveNet generation backend (default: the fastest on ``device``, as the CLIs choose).
     """
     from .checkpoint import load_model
-    from .generation import default_method, get_backend
-    from .pretrained import default_model_path
+    from .devices import resolve_device
+    from .generation.registry import choose_method
+    from .pretrained import model_path_or_shipped
 
-    device = _device(device)
-    if path is None:
-        path = default_model_path()
-        if path is None:
-            raise UserError("path: no model given and no pretrained model is shipped with this install")
+    device = resolve_device(device, "device")
+    path = model_path_or_shipped(path, "path")
     lm = load_model(path, device)
-    if method is None:
-        method = default_method(device)
-    else:
-        try:
-            backend = get_backend(method)
-        except ValueError as exc:
-            raise UserError(f"method: {exc}") from None
-        problem = backend.unavailable_message(device)
-        if problem:
-            raise UserError(f"method: {problem}")
-        method = backend.name
+    method = choose_method(method, device, "method")
     vocoder = "griffin-lim"
     if vocoder_model is not None:
         from .vocoders import WaveNetVocoding
 
         vocoder = WaveNetVocoding.load(vocoder_model, lm, method, device=device, where="vocoder_model")
     return SpeechModel(lm, method, vocoder, Path(path))
-
-
-def _device(name) -> torch.device:
-    try:
-        device = torch.device(name)
-    except (RuntimeError, TypeError):
-        raise UserError(f"device: unknown device {name!r}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"device {name!r}: no CUDA device is available on this machine")
-    return device
 
 
 class SpeechModel:

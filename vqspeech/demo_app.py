@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError
 
 MAX_SECONDS = 30.0
 MAX_FILE_MB = 20
@@ -73,12 +72,9 @@ class Converter:
 
         from .checkpoint import load_model
         from .generation import default_method
-        from .pretrained import default_model_path
+        from .pretrained import model_path_or_shipped
 
-        path = model_path or default_model_path()
-        if path is None:
-            raise UserError("--model: no model given and no pretrained model is shipped with this install")
-        self.lm = load_model(path, "cpu")
+        self.lm = load_model(model_path_or_shipped(model_path), "cpu")
         self.method = default_method(torch.device("cpu"))
         self.lock = threading.Lock()
         # The best vocoder available: a spectral model's frames go through Griffin-Lim (the best on

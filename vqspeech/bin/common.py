@@ -6,6 +6,7 @@ import argparse
 
 import torch
 
+from ..devices import resolve_device  # noqa: F401  (the commands' --device, from here)
 from ..errors import UserError
 from .runner import float_at_least, int_at_least
 
@@ -76,38 +77,18 @@ def vocoder_from_args(args, lm, method: str, device):
                                 device=device, warmup=args.warmup_samples)
 
 
-def resolve_device(name: str) -> torch.device:
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"--device: unknown device {name!r}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda: no CUDA device is available on this machine")
-    return device
-
-
 def default_method(method: str | None, device: torch.device) -> str:
     """The --method to use on ``device``: the given one if it runs there, else the device's default."""
-    from ..generation import default_method as device_default, get_backend
+    from ..generation.registry import choose_method
 
-    if method is None:
-        return device_default(device)
-    backend = get_backend(method)
-    message = backend.unavailable_message(device)
-    if message:
-        raise UserError(message)
-    return backend.name
+    return choose_method(method, device)
 
 
 def load_model_arg(path: str | None, device: torch.device):
     from ..checkpoint import load_model
-    from ..pretrained import default_model_path
+    from ..pretrained import model_path_or_shipped
 
-    if path is None:
-        path = default_model_path()
-        if path is None:
-            raise UserError("--model: no model given and no pretrained model is shipped with this install")
-    return load_model(path, device)
+    return load_model(model_path_or_shipped(path), device)
 
 
 def speaker_index(lm, name: str) -> int:

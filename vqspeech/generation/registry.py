@@ -104,3 +104,20 @@ def default_method(device: torch.device) -> str:
     if device.type == "cuda":
         return "triton" if BACKENDS["triton"].runs_on(device) else "cuda-graph"
     return "bf16-cpu" if BACKENDS["bf16-cpu"].runs_on(device) else "numba-gemm"
+
+
+def choose_method(method: str | None, device: torch.device, argument: str = "--method") -> str:
+    """The generation method to use on ``device``: ``method`` if it runs there (its canonical name),
+    else :func:`default_method`'s when None; a one-line UserError otherwise."""
+    from ..errors import UserError
+
+    if method is None:
+        return default_method(device)
+    try:
+        backend = get_backend(method)
+    except ValueError as exc:
+        raise UserError(f"{argument}: {exc}") from None
+    message = backend.unavailable_message(device)
+    if message:
+        raise UserError(message)
+    return backend.name
