@@ -125,6 +125,26 @@ def test_a_vocoder_and_a_prior(tiny_corpus, tmp_path):
     assert "context 50 codes (1.00 s)" in format_description(info)
 
 
+@pytest.mark.parametrize("conditioning, voices", [
+    ("reference", "voices: reference audio (resemblyzer d-vectors)"),
+    ("learned", "voices: reference audio (a jointly trained speaker encoder)"),
+])
+def test_reference_models_say_where_their_voice_comes_from(tmp_path, conditioning, voices):
+    from vqspeech.checkpoint import save_checkpoint
+    from vqspeech.models import build_model
+
+    cfg = tiny_config()
+    cfg.speaker_conditioning = conditioning
+    model = build_model(cfg, 3)
+    save_checkpoint(tmp_path / "m.pt", {"config": cfg.to_dict(), "speakers": ["a", "b", "c"], "sample_rate": 16000,
+                                        "hop": 16, "model": model.state_dict(), "step": 0})
+    info = describe_checkpoint(tmp_path / "m.pt")
+    assert info["speaker_conditioning"] == conditioning and "speakers" not in info["parameters"]
+    assert sum(info["parameters"].values()) == _count(model)
+    text = format_description(info)
+    assert voices in text and "training speakers (3): a, b, c" in text
+
+
 def test_the_command_prints_lines_or_json(tiny_wavenet_exp):
     path = tiny_wavenet_exp / "checkpoint.pt"
     code, out, err = _cli("--model", str(path), "--json")

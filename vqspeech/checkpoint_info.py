@@ -209,7 +209,8 @@ def format_description(info: dict) -> str:
         lines.append(f"model: transformer, {m['layers']} layers, dim {m['dim']}, {m['heads']} heads, ffn {m['ffn']}; "
                      f"context {m['context_codes']} codes ({m['context_seconds']:.2f} s)")
     spk = info["speakers"]
-    lines.append(f"speakers ({len(spk)}): " + ", ".join(spk[:20]) + (f", ... ({len(spk) - 20} more)" if len(spk) > 20
+    who = "training speakers" if info.get("speaker_conditioning", "table") != "table" else "speakers"
+    lines.append(f"{who} ({len(spk)}): " + ", ".join(spk[:20]) + (f", ... ({len(spk) - 20} more)" if len(spk) > 20
                                                                        else ""))
     params = info["parameters"]
     parts = ", ".join(f"{k} {_count(n)}" + (" (training only)" if k in TRAINING_ONLY_PARTS else "")
