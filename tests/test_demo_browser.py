@@ -51,7 +51,7 @@ def demo_server(trained_tiny, tmp_path):
     proc.wait(10)
 
 
-def test_convert_in_the_browser(demo_server, tiny_corpus, tmp_path):
+def test_convert_in_the_browser(demo_server, trained_tiny, tiny_corpus, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
     from vqspeech.kaldi_data_dir import read_data_dir
 
@@ -74,11 +74,20 @@ def test_convert_in_the_browser(demo_server, tiny_corpus, tmp_path):
         link.wait_for(state="attached", timeout=180_000)
         data = urllib.request.urlopen(link.get_attribute("href")).read()
         info = page.locator("#conversion-info").inner_text()
+        page.get_by_text("About this model").click()
+        about = page.locator("#model-info")
+        about.wait_for(state="visible", timeout=10_000)
+        about_text = about.inner_text()
         page.screenshot(path=str(tmp_path / "demo.png"), full_page=True)
         browser.close()
     y, sr = sf.read(io.BytesIO(data))
     assert sr == 16000 and len(y) == frames  # the converted audio has the source's length
     assert "real time" in info and target in info
+    # the model's description is the one model-info prints: 16 kHz / hop 16 = 1000 codes/s of 16 codes
+    from vqspeech.demo_app import model_description
+
+    assert "16 x 8 (ema), 1000 codes/s" in about_text and "speakers (" in about_text
+    assert about_text.strip() == model_description(trained_tiny / "checkpoint.pt").strip()
     assert (tmp_path / "demo.png").stat().st_size > 10_000
 
 

@@ -74,7 +74,8 @@ class Converter:
         from .generation import default_method
         from .pretrained import model_path_or_shipped
 
-        self.lm = load_model(model_path_or_shipped(model_path), "cpu")
+        self.path = model_path_or_shipped(model_path)
+        self.lm = load_model(self.path, "cpu")
         self.method = default_method(torch.device("cpu"))
         self.lock = threading.Lock()
         # The best vocoder available: a spectral model's frames go through Griffin-Lim (the best on
@@ -143,15 +144,25 @@ class Converter:
         return (self.lm.sample_rate, pcm), picture, info
 
 
+def model_description(path) -> str:
+    """The lines ``vqspeech model-info`` prints for the demo's checkpoint."""
+    from .checkpoint_info import describe_checkpoint, format_description
+
+    return format_description(describe_checkpoint(path))
+
+
 def build_app(model_path: str | None = None, vocoder_model: str | None = None):
     import gradio as gr
 
     conv = Converter(model_path, vocoder_model)
     speakers = conv.lm.speakers
     with gr.Blocks(title="vqspeech voice conversion") as app:
-        gr.Markdown(f"# vqspeech voice conversion\nVQ-VAE codes keep *what* is said; the WaveNet decoder says it "
-                    f"in the chosen speaker's voice. Speakers: {', '.join(speakers)}. "
+        gr.Markdown(f"# vqspeech voice conversion\nVQ-VAE codes keep *what* is said; the decoder says it "
+                    f"in the chosen speaker's voice ({conv.how}). Speakers: {', '.join(speakers)}. "
                     f"Accepted: {FORMATS}; at most {MAX_SECONDS:.0f} s and {MAX_FILE_MB} MB.")
+        with gr.Accordion("About this model", open=False, elem_id="model-info-toggle"):
+            # what `vqspeech model-info` prints for it: codebook, code rate, decoder, speakers, parameters
+            gr.Markdown(f"```\n{model_description(conv.path)}```", elem_id="model-info")
         with gr.Row():
             with gr.Column():
                 source = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Source speech",
