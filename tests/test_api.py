@@ -39,6 +39,10 @@ def test_shipped_model_describes_itself(shipped):
     assert shipped.sample_rate == 16000 and shipped.hop == 64 and shipped.code_rate == 250.0
     assert shipped.num_codes == 64 and not shipped.takes_reference_audio
     assert "spectral decoder" in repr(shipped)
+    info = shipped.describe()  # model-info's description of the same file
+    assert info["path"] == str(shipped.path) and info["speakers"] == shipped.speakers
+    assert info["codes_per_second"] == shipped.code_rate and info["num_codes"] == shipped.num_codes
+    assert info["step"] == 4000 and info["decoder"]["type"] == "spectral"
 
 
 def test_convert_gives_convert_voices_samples(shipped, tmp_path):

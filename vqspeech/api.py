@@ -96,6 +96,13 @@ class SpeechModel:
         """Whether the model converts to a voice given by recordings (``reference=``)."""
         return bool(getattr(self.model, "reference", False))
 
+    def describe(self) -> dict:
+        """What the checkpoint is and holds, as ``vqspeech model-info --json`` prints it (codebook,
+        rates, decoder, speakers, parameters, training; :func:`vqspeech.checkpoint_info.describe_checkpoint`)."""
+        from .checkpoint_info import describe_checkpoint
+
+        return describe_checkpoint(self.path)
+
     def waveform(self, audio, sample_rate: int | None = None, name: str = "audio") -> np.ndarray:
         """A path or (T,) array (at ``sample_rate``, default the model's) -> (T',) float32 mono
         waveform at the model's rate."""
