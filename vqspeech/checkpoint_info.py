@@ -25,7 +25,7 @@ SUMMARY_FILES = {"vqvae": "train_summary.json", "wavenet-vocoder": "vocoder_summ
 def _parameters(module) -> dict:
     """{child name: trainable parameter count} of a model's top-level parts, in their order."""
     return {name: sum(p.numel() for p in child.parameters()) for name, child in module.named_children()
-            if child is not None and any(True for _ in child.parameters())}
+            if any(True for _ in child.parameters())}
 
 
 def _wavenet(conf, sample_rate: int, history: int | None) -> dict:
