@@ -210,8 +210,9 @@ if run_stage 8; then
   else
     vocoder_dir=exp/$(basename "${vocoder_config}" .yaml)
     log "Stage 8: WaveNet vocoder conf/${vocoder_config%.yaml}.yaml on $(basename "${train_dir}") -> ${vocoder_dir}"
+    # --frames-of: a config whose frames are not the model's is refused before any training
     ${python} -m vqspeech train-vocoder --config "conf/${vocoder_config%.yaml}.yaml" --train-data "${train_dir}" \
-      --dev-data "${train_dev_dir}" --exp-dir "${vocoder_dir}" --no-progress
+      --dev-data "${train_dev_dir}" --exp-dir "${vocoder_dir}" --frames-of "${model}" --no-progress
     for set in ${test_sets}; do
       log "Stage 8: voice-conversion evaluation on ${set} with the WaveNet vocoder"
       ${python} -W ignore -m vqspeech vc-eval --model "${model}" --data-dir "data/${set}" \

@@ -301,6 +301,28 @@ def test_vocoder_misuse_is_a_one_line_error(tiny_spectral_model, trained_vocoder
     assert not (tmp_path / "o.wav").exists()
 
 
+def test_train_vocoder_frames_of_refuses_other_frames_before_training(tiny_spectral_model, trained_tiny, tiny_corpus,
+                                                                      tmp_path, capsys):
+    import yaml
+
+    from vqspeech.bin.train_vocoder import main
+
+    config = tmp_path / "voc.yaml"
+    config.write_text(yaml.safe_dump({**TINY, "train_conf": {**TINY["train_conf"], "max_steps": 2}}))
+    base = ["--config", str(config), "--train-data", str(tiny_corpus / "data" / "train"), "--no-progress"]
+    # the tiny spectral model predicts 20 mel bands of a 256-point FFT every 64 samples
+    assert main(base + ["--exp-dir", str(tmp_path / "bad"), "--frames-of", str(tiny_spectral_model),
+                        "--set", "features.frame_hop=128"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "(16000, 20, 256, 128) differ from the model's (16000, 20, 256, 64)" in err, err
+    assert "train-vocoder --set features.frame_hop=64 makes a vocoder for it" in err
+    assert not (tmp_path / "bad").exists()  # refused before anything was written
+    assert main(base + ["--exp-dir", str(tmp_path / "w"), "--frames-of", str(trained_tiny / "checkpoint.pt")]) == 2
+    assert "reads mel frames; this model predicts samples" in capsys.readouterr().err
+    assert main(base + ["--exp-dir", str(tmp_path / "good"), "--frames-of", str(tiny_spectral_model)]) == 0
+    assert load_vocoder(tmp_path / "good" / "vocoder.pt").step == 2
+
+
 def test_vocoder_refuses_frames_of_another_shape(trained_vocoder):
     exp, _ = trained_vocoder
     lv = load_vocoder(exp / "vocoder.pt")

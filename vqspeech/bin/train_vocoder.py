@@ -18,6 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-data", required=True, help="Kaldi data directory of training audio (any corpus)")
     p.add_argument("--dev-data", default=None, help="data directory to report dev cross-entropy on")
     p.add_argument("--exp-dir", required=True, help="output folder (vocoder.pt, checkpoints/, tensorboard/)")
+    p.add_argument("--frames-of", default=None, metavar="MODEL",
+                   help="a spectral model (exp/<tag>/checkpoint.pt) the vocoder is for: refuse, before training, "
+                        "a config whose frames (sample rate, n_mels, n_fft, frame_hop) are not the model's")
     add_training_options(p)
     args = p.parse_args(argv)
 
@@ -31,6 +34,17 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_vocoder_config(args.config, args.overrides)
         if args.max_steps is not None:
             cfg.train_conf.max_steps = args.max_steps
+        if args.frames_of:
+            from ..checkpoint import load_checkpoint
+            from ..config import config_from_dict
+            from ..errors import UserError
+            from ..wavenet_vocoder.model import check_frames
+
+            model_config = config_from_dict(load_checkpoint(args.frames_of)["config"], f"{args.frames_of} (config)")
+            try:
+                check_frames(cfg, model_config, f"--frames-of {args.frames_of}")
+            except ValueError as exc:
+                raise UserError(str(exc)) from None
         res = train_vocoder(cfg, args.train_data, args.dev_data, args.exp_dir, resume=not args.no_resume,
                             device=args.device, progress=not args.no_progress, until_step=args.until_step)
         if int(os.environ.get("RANK", "0")) == 0 and not res.summary:

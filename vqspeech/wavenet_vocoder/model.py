@@ -103,15 +103,25 @@ class LoadedVocoder:
 
     def check_frames_of(self, model_config, where: str = "--vocoder-model") -> None:
         """One-line error unless a spectral model's frames are what this vocoder reads."""
-        d, f = model_config.decoder_conf, self.config.features
-        if getattr(d, "features", None) != "mel":
-            raise ValueError(f"{where}: the WaveNet vocoder reads mel frames; this model predicts "
-                             f"{getattr(d, 'features', 'samples (a WaveNet model needs no vocoder)')}")
-        ours = (self.config.sample_rate, f.n_mels, f.n_fft, f.frame_hop)
-        theirs = (model_config.sample_rate, d.n_mels, d.n_fft, d.frame_hop)
-        if ours != theirs:
-            raise ValueError(f"{where}: vocoder frames (sample rate, n_mels, n_fft, frame_hop) = {ours} differ from "
-                             f"the model's {theirs}")
+        check_frames(self.config, model_config, where)
+
+
+FRAME_SETTINGS = ("sample_rate", "features.n_mels", "features.n_fft", "features.frame_hop")
+
+
+def check_frames(vocoder_config: VocoderConfig, model_config, where: str = "--vocoder-model") -> None:
+    """A ValueError (one line starting with ``where``) unless the vocoder config's frames (sample rate,
+    n_mels, n_fft, frame_hop: :data:`FRAME_SETTINGS`) are the ones a spectral model's decoder predicts."""
+    d, f = model_config.decoder_conf, vocoder_config.features
+    if getattr(d, "features", None) != "mel":
+        raise ValueError(f"{where}: the WaveNet vocoder reads mel frames; this model predicts "
+                         f"{getattr(d, 'features', 'samples (a WaveNet model needs no vocoder)')}")
+    ours = (vocoder_config.sample_rate, f.n_mels, f.n_fft, f.frame_hop)
+    theirs = (model_config.sample_rate, d.n_mels, d.n_fft, d.frame_hop)
+    if ours != theirs:
+        fix = " ".join(f"--set {k}={v}" for k, a, v in zip(FRAME_SETTINGS, ours, theirs) if a != v)
+        raise ValueError(f"{where}: vocoder frames (sample rate, n_mels, n_fft, frame_hop) = {ours} differ from "
+                         f"the model's {theirs} (train-vocoder {fix} makes a vocoder for it)")
 
 
 def load_vocoder(path, device="cpu") -> LoadedVocoder:
