@@ -205,7 +205,7 @@ def test_rerunning_a_finished_prior_changes_nothing(prior_setup):
     code, stdout, err = _cli("train-prior", "--model", str(model), "--config", str(out / "prior.yaml"),
                              "--train-codes", str(out / "train.txt"), "--train-data", str(data / "train"),
                              "--dev-codes", str(out / "test.txt"), "--dev-data", str(data / "test"),
-                             "--exp-dir", str(out / "exp"), "--no-progress")
+                             "--exp-dir", str(out / "exp"), "--no-progress", "--set", "model.dropout=0.05")
     assert code == 0, err
     assert "already trained to step 30" in stdout
     assert (out / "exp" / "prior_summary.json").read_text() == before

@@ -67,6 +67,35 @@ def test_resume_equals_uninterrupted(tiny_corpus, tmp_path):
         assert torch.equal(full[k], part[k]), k
 
 
+def test_resuming_with_other_model_settings_is_refused_in_one_line(tiny_corpus, tmp_path):
+    import yaml
+
+    from vqspeech.errors import UserError
+
+    data = tiny_corpus / "data" / "train"
+    cfg = tiny_config(max_steps=2, checkpoint_every=2, val_every=100, audio_samples=0)
+    train(cfg, data, None, tmp_path / "exp", progress=False)
+    written = (tmp_path / "exp" / "config.yaml").read_text()
+    # a setting that changes no weight's shape would otherwise resume silently: refused, naming it
+    other = tiny_config(max_steps=4, checkpoint_every=2, val_every=100, audio_samples=0)
+    other.decoder_conf.dilation_cycle = 3
+    with pytest.raises(UserError, match=r"other model settings \(decoder_conf.dilation_cycle\).*--init-from"):
+        train(other, data, None, tmp_path / "exp", progress=False)
+    assert (tmp_path / "exp" / "config.yaml").read_text() == written  # nothing rewritten
+    # one that changes shapes (before: load_state_dict's traceback), from the command line
+    bigger = cfg.to_dict()
+    bigger["encoder_conf"]["channels"] = 24
+    (tmp_path / "bigger.yaml").write_text(yaml.safe_dump(bigger))
+    res = subprocess.run([sys.executable, "-m", "vqspeech", "train", "--config", str(tmp_path / "bigger.yaml"),
+                          "--train-data", str(data), "--exp-dir", str(tmp_path / "exp"), "--no-progress",
+                          "--max-steps", "4"], capture_output=True, text=True)
+    assert res.returncode == 2 and "Traceback" not in res.stderr and res.stderr.count("\n") == 1, res.stderr
+    assert "other model settings (encoder_conf.channels)" in res.stderr
+    # how long and how fast to train may change: resumes
+    assert train(tiny_config(max_steps=4, checkpoint_every=2, val_every=100, audio_samples=0, lr=1e-3), data,
+                 None, tmp_path / "exp", progress=False).step == 4
+
+
 def test_outputs_and_checkpoint_roundtrip(tiny_corpus, tmp_path):
     cfg = tiny_config(max_steps=10, checkpoint_every=5, keep_checkpoints=1)
     exp = tmp_path / "exp"

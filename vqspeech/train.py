@@ -71,7 +71,7 @@ def _train(cfg, tc, d: DistContext, train_dir: Path, dev_dir: Path | None, exp_d
     train_dd, dev_dd, speakers, segment = _read_data(cfg, train_dir, dev_dir)
     model, params, optimizer = _build(cfg, len(speakers), d.device, tc)
     ckpt_dir = exp_dir / "checkpoints"
-    start_step = _resume(model, optimizer, ckpt_dir, speakers, d.is_main and progress) if resume else 0
+    start_step = _resume(model, optimizer, ckpt_dir, speakers, d.is_main and progress, cfg) if resume else 0
     if start_step == 0 and tc.init_from:
         from .warm_start import warm_start
 
@@ -228,8 +228,8 @@ def _build(cfg, num_speakers: int, device, tc):
     return model, params, torch.optim.Adam(params, lr=tc.lr)
 
 
-def _resume(model, optimizer, ckpt_dir: Path, speakers: list[str], say: bool) -> int:
-    return resume_newest(model, optimizer, ckpt_dir, "vqvae", speakers, "a VQ-VAE", say)
+def _resume(model, optimizer, ckpt_dir: Path, speakers: list[str], say: bool, cfg) -> int:
+    return resume_newest(model, optimizer, ckpt_dir, "vqvae", speakers, "a VQ-VAE", say, cfg.to_dict())
 
 
 def _prepare_exp_dir(exp_dir: Path, ckpt_dir: Path, cfg) -> None:

@@ -170,10 +170,29 @@ def no_buffer_sync() -> dict:
     return {"forward_sync_buffers": False} if "forward_sync_buffers" in params else {"broadcast_buffers": False}
 
 
-def resume_newest(model, optimizer, ckpt_dir: Path, kind: str, speakers: list[str], what: str, say: bool) -> int:
+def model_setting_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """The dotted names of the settings two resolved configs (``to_dict()``) give different values,
+    ``train_conf`` left out (how long and how fast to train may change between runs; what the model
+    is may not). A key only one side has is not a change: a checkpoint written before a setting
+    existed was trained with its default."""
+    changes = []
+    for key in sorted(set(old) & set(new)):
+        if not prefix and key == "train_conf":
+            continue
+        a, b = old[key], new[key]
+        if isinstance(a, dict) and isinstance(b, dict):
+            changes += model_setting_changes(a, b, f"{prefix}{key}.")
+        elif a != b:
+            changes.append(f"{prefix}{key}")
+    return changes
+
+
+def resume_newest(model, optimizer, ckpt_dir: Path, kind: str, speakers: list[str], what: str, say: bool,
+                  config: dict | None = None) -> int:
     """Load the newest readable step checkpoint of ``kind`` (``"vqvae"``, ``"prior"``, ...) into model
     and optimizer (and the CPU RNG when saved); return its step (0: none). A checkpoint of another
-    kind or other speakers is a UserError naming it."""
+    kind, of other speakers, or (given this run's resolved ``config``) of other model settings is a
+    UserError naming it: resuming would go on training another model."""
     found = newest_valid_checkpoint(ckpt_dir)
     if found is None:
         return 0
@@ -181,7 +200,17 @@ def resume_newest(model, optimizer, ckpt_dir: Path, kind: str, speakers: list[st
     if ckpt.get("kind", "vqvae") != kind or ckpt["speakers"] != speakers:
         raise UserError(f"{path}: not {what} of these speakers (it has {ckpt['speakers']}, the data {speakers}); "
                         f"use a new --exp-dir or --no-resume")
-    model.load_state_dict(ckpt["model"])
+    changed = model_setting_changes(ckpt["config"], config) if config is not None and isinstance(
+        ckpt.get("config"), dict) else []
+    if changed:
+        shown = ", ".join(changed[:4]) + (f" and {len(changed) - 4} more" if len(changed) > 4 else "")
+        raise UserError(f"{path}: was trained with other model settings ({shown}) than this config; use a new "
+                        f"--exp-dir (with --init-from to start from these weights) or --no-resume")
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as exc:
+        raise UserError(f"{path}: its weights do not fit this config ({str(exc).splitlines()[0][:160]}); use a new "
+                        f"--exp-dir or --no-resume") from None
     optimizer.load_state_dict(ckpt["train_state"]["optimizer"])
     if "rng_cpu" in ckpt["train_state"]:
         torch.set_rng_state(ckpt["train_state"]["rng_cpu"])

@@ -76,7 +76,7 @@ def _train(cfg, source, train, dev, exp_dir: Path, d: DistContext, resume: bool,
     optimizer = torch.optim.AdamW(params, lr=tc.lr, weight_decay=0.01)
     ckpt_dir = exp_dir / "checkpoints"
     step = resume_newest(model, optimizer, ckpt_dir, PRIOR_KIND, source.speakers, "a prior of this model's codes",
-                         d.is_main and progress) if resume else 0
+                         d.is_main and progress, cfg.to_dict()) if resume else 0
     if d.is_main:
         exp_dir.mkdir(parents=True, exist_ok=True)
         save_prior_config(exp_dir / "config.yaml", cfg)

@@ -78,7 +78,7 @@ def _train(cfg, train_dd, dev_dd, speakers, segment, exp_dir: Path, d: DistConte
     optimizer = torch.optim.Adam(params, lr=tc.lr)
     ckpt_dir = exp_dir / "checkpoints"
     step = resume_newest(model, optimizer, ckpt_dir, VOCODER_KIND, speakers, "a WaveNet vocoder",
-                         d.is_main and progress) if resume else 0
+                         d.is_main and progress, cfg.to_dict()) if resume else 0
     if d.is_main:
         exp_dir.mkdir(parents=True, exist_ok=True)
         save_vocoder_config(exp_dir / "config.yaml", cfg)
