@@ -206,7 +206,7 @@ elif run_stage 7; then
 fi
 if run_stage 8; then
   if [ -z "${vocoder_config}" ]; then
-    log "Stage 8: skipped (give --vocoder-config vocoder to train and use a WaveNet vocoder)"
+    log "Stage 8: skipped (give --vocoder-config NAME, a conf/NAME.yaml with the model's frames, to train and use a WaveNet vocoder)"
   else
     vocoder_dir=exp/$(basename "${vocoder_config}" .yaml)
     log "Stage 8: WaveNet vocoder conf/${vocoder_config%.yaml}.yaml on $(basename "${train_dir}") -> ${vocoder_dir}"
