@@ -220,7 +220,7 @@ def test_without_the_cpu_feature_the_backend_is_unavailable_and_numba_gemm_is_th
         with pytest.raises(bf.KernelUnavailable, match="needs a CPU with avx512_bf16"):
             generate_classes(m, torch.zeros(1, 2, dtype=torch.long), torch.zeros(1, dtype=torch.long),
                              method="bf16-cpu")
-        from vqspeech.bin.common import default_method as cli_method
+        from vqspeech.generation.registry import choose_method as cli_method
         from vqspeech.errors import UserError
 
         assert cli_method(None, torch.device("cpu")) == "numba-gemm"

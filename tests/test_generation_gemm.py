@@ -87,7 +87,7 @@ def test_the_cpu_default_is_a_gemm_generator_and_an_explicit_method_wins():
     """convert-voice / decode / sample without --method, the demo and training's audio samples all
     ask default_method (bf16-cpu where the CPU has AVX512_BF16, else numba-gemm); an explicit
     --method is kept, and one that cannot run on the CPU is refused."""
-    from vqspeech.bin.common import default_method
+    from vqspeech.generation.registry import choose_method as default_method
     from vqspeech.errors import UserError
     from vqspeech.generation.bf16_cpu_backend import available
 

@@ -191,7 +191,7 @@ def test_interpreted_kernel_serves_the_wavenet_vocoder(interpret):
 def test_method_errors_say_what_is_missing(monkeypatch):
     """--method triton: without triton, on a CUDA device the error names the package; on the CPU
     without the interpreter, the device."""
-    from vqspeech.bin.common import default_method
+    from vqspeech.generation.registry import choose_method as default_method
     from vqspeech.errors import UserError
     from vqspeech.generation import triton_backend
 

@@ -6,7 +6,6 @@ import argparse
 
 import torch
 
-from ..devices import resolve_device  # noqa: F401  (the commands' --device, from here)
 from ..errors import UserError
 from .runner import float_at_least, int_at_least
 
@@ -75,13 +74,6 @@ def vocoder_from_args(args, lm, method: str, device):
         raise UserError("--vocoder wavenet needs --vocoder-model (a vocoder.pt from 'vqspeech train-vocoder')")
     return WaveNetVocoding.load(args.vocoder_model, lm, method, fold=not args.no_fold, max_batch=args.max_batch,
                                 device=device, warmup=args.warmup_samples)
-
-
-def default_method(method: str | None, device: torch.device) -> str:
-    """The --method to use on ``device``: the given one if it runs there, else the device's default."""
-    from ..generation.registry import choose_method
-
-    return choose_method(method, device)
 
 
 def load_model_arg(path: str | None, device: torch.device):

@@ -14,8 +14,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .common import (add_model_args, add_sampling_args, default_method, load_model_arg, report_failures,
-                     resolve_device, sampling_from_args, speaker_index, vocoder_from_args)
+from ..devices import resolve_device
+from ..generation.registry import choose_method
+from .common import (add_model_args, add_sampling_args, load_model_arg, report_failures, sampling_from_args,
+                     speaker_index, vocoder_from_args)
 
 from .runner import parser, run_user_command, int_at_least
 
@@ -155,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(lm.speakers))
             return 0
         opts = sampling_from_args(args)
-        method = default_method(args.method, device)
+        method = choose_method(args.method, device)
         vocoder = vocoder_from_args(args, lm, method, device)
         jobs = _jobs(args, lm)
         targets = _targets(args, lm, jobs)  # every target checked before spending time on the first job

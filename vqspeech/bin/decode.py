@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import sys
 
-from .common import (add_model_args, add_sampling_args, default_method, load_model_arg, resolve_device,
-                     sampling_from_args, speaker_index, vocoder_from_args)
+from ..devices import resolve_device
+from ..generation.registry import choose_method
+from .common import (add_model_args, add_sampling_args, load_model_arg, sampling_from_args, speaker_index,
+                     vocoder_from_args)
 
 from .runner import parser, run_user_command
 
@@ -35,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         device = resolve_device(args.device)
         lm = load_model_arg(args.model, device)
         opts = sampling_from_args(args)
-        method = default_method(args.method, device)
+        method = choose_method(args.method, device)
         vocoder = vocoder_from_args(args, lm, method, device)
         codes = read_codes(args.codes)
         wanted = [u for u in args.utts.split(",") if u] or list(codes)

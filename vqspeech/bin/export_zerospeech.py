@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import sys
 
-from .common import add_model_args, load_model_arg, report_failures, resolve_device
+from ..devices import resolve_device
+from .common import add_model_args, load_model_arg, report_failures
 from .runner import parser, run_user_command
 
 

@@ -25,7 +25,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import add_model_args, load_model_arg, resolve_device
+from ..devices import resolve_device
+from .common import add_model_args, load_model_arg
 from .runner import parser, run_user_command, float_at_least, int_at_least
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import sys
 
-from .common import (add_model_args, add_sampling_args, default_method, load_model_arg, resolve_device,
-                     sampling_from_args, speaker_index, vocoder_from_args)
+from ..devices import resolve_device
+from ..generation.registry import choose_method
+from .common import (add_model_args, add_sampling_args, load_model_arg, sampling_from_args, speaker_index,
+                     vocoder_from_args)
 from .runner import parser, run_user_command, float_at_least
 
 
@@ -52,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             prompt = encode_wav(lm.model, wav, sample_rate=lm.sample_rate).tolist()
         n = max(1, round(args.seconds * lm.sample_rate / lm.hop))
         codes = prompt + sample_codes(prior.model, spk, n, opts, prompt)
-        method = default_method(args.method, device)
+        method = choose_method(args.method, device)
         vocoder = vocoder_from_args(args, lm, method, device)
         audio = decode_codes(lm.model, torch.tensor(codes), spk, opts, method, not args.no_fold, args.max_batch,
                              vocoder=vocoder, warmup=args.warmup_samples)

@@ -35,12 +35,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.max_steps is not None:
             cfg.train_conf.max_steps = args.max_steps
         if args.frames_of:
-            from ..checkpoint import load_checkpoint
-            from ..config import config_from_dict
+            from ..checkpoint import load_model
             from ..errors import UserError
             from ..wavenet_vocoder.model import check_frames
 
-            model_config = config_from_dict(load_checkpoint(args.frames_of)["config"], f"{args.frames_of} (config)")
+            # load_model: a checkpoint of another kind (a vocoder, a prior) is refused by name
+            model_config = load_model(args.frames_of).config
             try:
                 check_frames(cfg, model_config, f"--frames-of {args.frames_of}")
             except ValueError as exc:
