@@ -83,6 +83,23 @@ def test_mcd_is_the_literature_mcd(tiny_corpus):
     assert world_mel_cepstrum(awb).shape[1] == 24
 
 
+def test_source_f0_correlation_is_pearson_of_log_f0_on_frames_voiced_in_both():
+    from vqspeech.vc_eval.spectral import source_f0_correlation
+
+    nan = np.nan
+    conv = np.array([100.0, 200.0, nan, 400.0, 150.0, 300.0])
+    src = np.array([110.0, 190.0, 250.0, nan, 160.0, 330.0, 500.0])   # one frame longer: the tail is left out
+    both = [0, 1, 4, 5]
+    expected = np.corrcoef(np.log2(conv[both]), np.log2(src[both]))[0, 1]
+    assert source_f0_correlation(conv, src) == pytest.approx(expected)
+    assert source_f0_correlation(conv, conv) == pytest.approx(1.0)
+    # the same contour an octave higher (another register) keeps the intonation exactly
+    assert source_f0_correlation(2 * conv, conv) == pytest.approx(1.0)
+    assert source_f0_correlation(conv[:2], src[:2]) is None               # under 3 frames
+    assert source_f0_correlation(np.full(5, 120.0), src[:5]) is None     # a flat track
+    assert source_f0_correlation(None, src) is None
+
+
 def test_speaker_identification_of_real_utterances(tiny_corpus):
     train = read_data_dir(tiny_corpus / "data" / "train")
     test = read_data_dir(tiny_corpus / "data" / "test")
@@ -212,7 +229,14 @@ def test_vc_eval_report(trained_tiny, tiny_corpus, tmp_path, monkeypatch):
     html = (out / "report.html").read_text()
     from vqspeech.vc_eval.report import MEASURES
 
-    assert html.count("data:image/png;base64,") == len(MEASURES) == 7  # one heat map per measure
+    assert html.count("data:image/png;base64,") == len(MEASURES) == 8  # one heat map per measure
+    # every conversion's intonation is compared with its source's, frame for frame
+    for r in rep["rows"]:
+        if r["kind"] in ("converted", "resynthesis"):
+            assert "source_f0_corr" in r and (r["source_f0_corr"] is None or -1 <= r["source_f0_corr"] <= 1)
+        else:
+            assert r.get("source_f0_corr") is None
+    assert "log-F0 corr with source" in (out / "report.md").read_text()
     assert len(list((out / "wav").rglob("*.wav"))) == 6
     # each conversion is analysed once, and each real utterance once however many rows compare with it
     spectral = [r for r in rep["rows"] if r["kind"] != "real"]

@@ -23,7 +23,7 @@ from . import ROW_KINDS
 from .intelligibility import wer_interval
 
 # Per-utterance measures compared beside the WER, in the order shown.
-COMPARED = ("mcd_db", "f0_corr", "speaker_similarity", "speaker_id_correct")
+COMPARED = ("mcd_db", "f0_corr", "source_f0_corr", "speaker_similarity", "speaker_id_correct")
 
 
 def _key(row: dict) -> tuple[str, str, str, str]:
@@ -105,7 +105,7 @@ def comparison_markdown(cmp: dict, name_a: str, name_b: str) -> str:
     lines = [f"A: {name_a}", f"B: {name_b}", "",
              f"| kind | measure | A | B | A - B ({pct}% interval) | utterances |", "|---|---|---:|---:|---:|---:|"]
     verdicts = []
-    fmt = {"mcd_db": "{:.2f}", "f0_corr": "{:.2f}", "speaker_similarity": "{:.3f}", "speaker_id_correct": "{:.0%}"}
+    fmt = {"mcd_db": "{:.2f}", "f0_corr": "{:.2f}", "source_f0_corr": "{:.2f}", "speaker_similarity": "{:.3f}", "speaker_id_correct": "{:.0%}"}
     for kind, e in cmp["kinds"].items():
         lo, hi = e["wer_difference_ci"]
         lines.append(f"| {kind} | WER | {100 * e['wer_a']:.1f}% | {100 * e['wer_b']:.1f}% | "

@@ -34,10 +34,11 @@ from ..ids import path_in
 from ..generation import SamplingOptions
 from . import ROW_KINDS
 from .intelligibility import rows_wer_interval, word_error_counts, word_errors
-from .spectral import FeatureThreads, compare_features
+from .spectral import FeatureThreads, compare_features, source_f0_correlation
 from .speaker_similarity import centroids_from_data_dir, embed
 
-MEASURES = ("mcd_db", "filterbank_mcd_db", "f0_rmse_cents", "f0_corr", "speaker_similarity", "speaker_id_correct", "wer")
+MEASURES = ("mcd_db", "filterbank_mcd_db", "f0_rmse_cents", "f0_corr", "source_f0_corr", "speaker_similarity",
+            "speaker_id_correct", "wer")
 
 
 def _sentence(utt: str, spk: str) -> str:
@@ -126,15 +127,18 @@ def run_vc_eval(model_path: str | Path, test_dir: str | Path, centroid_dir: str 
             real_features[utt] = analysis.submit(real(utt))
         return real_features[utt]
 
-    def score(row, wav, target_utt, target_spk, text, with_spectral=True, key=None, nearest_of=()):
+    def score(row, wav, target_utt, target_spk, text, with_spectral=True, key=None, nearest_of=(), source_utt=None):
         """``row`` with the measures of ``wav`` against the target (the spectral ones once
         :func:`FeatureThreads` has them); ``nearest_of``: speakers to report the best similarity
-        among (the training speakers, for an unheard target)."""
+        among (the training speakers, for an unheard target); ``source_utt``: the utterance ``wav``
+        was converted from, whose intonation ``source_f0_corr`` compares it with."""
         if with_spectral:
             # key: wav is the real utterance ``key``
             mine = features_of_real(key) if key is not None else analysis.submit(wav)
-            row.update(mcd_db=None, filterbank_mcd_db=None, f0_rmse_cents=None, f0_corr=None)  # their place
-            spectral_rows.append((row, mine, features_of_real(target_utt)))
+            row.update(mcd_db=None, filterbank_mcd_db=None, f0_rmse_cents=None, f0_corr=None,  # their place
+                       source_f0_corr=None)
+            spectral_rows.append((row, mine, features_of_real(target_utt),
+                                  None if source_utt is None else features_of_real(source_utt)))
         if key is None or key not in per_wav:
             value = (embed(wav, sr), word_errors(text, wav))
             if key is not None:
@@ -162,7 +166,8 @@ def run_vc_eval(model_path: str | Path, test_dir: str | Path, centroid_dir: str 
             kind = ("resynthesis" if s == t else "converted") + ("_unseen" if t in unseen else "")
             rows.append(score({"kind": kind, "sentence": sent, "source": s, "target": t,
                                "real_time_factor": res.real_time_factor},
-                              res.wav, tgt_utt, t, text, nearest_of=seen_in_test if t in unseen else ()))
+                              res.wav, tgt_utt, t, text, nearest_of=seen_in_test if t in unseen else (),
+                              source_utt=src_utt))
             if s != t:
                 rows.append(score({"kind": "source", "sentence": sent, "source": s, "target": t},
                                   real(src_utt), tgt_utt, t, text, key=src_utt))
@@ -170,10 +175,12 @@ def run_vc_eval(model_path: str | Path, test_dir: str | Path, centroid_dir: str 
                 real_done.add((sent, t))
                 rows.append(score({"kind": "real", "sentence": sent, "source": t, "target": t, "mcd_db": 0.0},
                                   real(tgt_utt), tgt_utt, t, text, with_spectral=False, key=tgt_utt))
-        for row, mine, theirs in spectral_rows:
+        for row, mine, theirs, source in spectral_rows:
             sc = compare_features(mine.result(), theirs.result())
             row.update(mcd_db=sc.mcd_db, filterbank_mcd_db=sc.filterbank_mcd_db, f0_rmse_cents=sc.f0_rmse_cents,
                        f0_corr=sc.f0_corr)
+            if source is not None:
+                row["source_f0_corr"] = source_f0_correlation(mine.result().f0, source.result().f0)
     except BaseException:
         analysis.close(cancel=True)
         raise
@@ -220,6 +227,7 @@ def summarise(rows: list[dict], speakers: list[str], model: str, test_dir: str, 
 
 
 _LABELS = {"mcd_db": "MCD (dB)", "filterbank_mcd_db": "filter-bank MCD (dB, in-house)", "f0_rmse_cents": "log-F0 RMSE (cents)", "f0_corr": "log-F0 correlation",
+           "source_f0_corr": "log-F0 correlation with the source (intonation kept)",
            "speaker_similarity": "speaker similarity (cosine)", "speaker_id_correct": "speaker identification",
            "wer": "word error rate"}
 
@@ -266,16 +274,18 @@ def write_vc_report(rep: dict, out_dir: str | Path) -> Path:
              + f"; speakers {', '.join(spk)}; sentences {', '.join(rep['sentences'])}.", "",
              "MCD: WORLD + SPTK mel-cepstrum (order 24, c0 excluded), DTW; WER: pocketsphinx, "
              "substitutions / deletions / insertions of the reference words; in brackets its 95% "
-             "bootstrap interval over the utterances.", "",
-             "| system | MCD (dB) | log-F0 RMSE (cents) | log-F0 corr | speaker similarity | speaker ID | WER | S / D / I "
-             "| n |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "bootstrap interval over the utterances. Log-F0 against the target's reading (DTW) and, "
+             "frame for frame, against the source (how much of its intonation is kept).", "",
+             "| system | MCD (dB) | log-F0 RMSE (cents) | log-F0 corr | log-F0 corr with source | speaker similarity "
+             "| speaker ID | WER | S / D / I | n |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     names = {"converted": "converted (source -> target)", "resynthesis": "resynthesis (target -> target)",
              "converted_unseen": "converted to an unheard voice (from its reference audio)",
              "resynthesis_unseen": "resynthesis of an unheard voice (from its reference audio)",
              "source": "unconverted source vs target", "real": "real target"}
     for kind, o in rep["overall"].items():
         lines.append(f"| {names[kind]} | {f(o['mcd_db'])} | {f(o['f0_rmse_cents'], '{:.0f}')} | {f(o['f0_corr'])} | "
+                     f"{f(o.get('source_f0_corr'))} | "
                      f"{f(o['speaker_similarity'], '{:.3f}')} | {f(o['speaker_id_correct'] and 100 * o['speaker_id_correct'], '{:.0f}%')} | "
                      f"{f(o['wer'] * 100, '{:.1f}%')} ({100 * o['wer_ci95'][0]:.1f}-{100 * o['wer_ci95'][1]:.1f}) | {o['substitutions']} / {o['deletions']} / {o['insertions']} "
                      f"of {o['ref_words']} | {o['n']} |")

@@ -166,3 +166,21 @@ def compare_features(converted: SpectralFeatures, target: SpectralFeatures) -> S
     rmse = float(1200 * np.sqrt(np.mean((lx - ly) ** 2)))
     corr = float(np.corrcoef(lx, ly)[0, 1]) if lx.std() > 0 and ly.std() > 0 else None
     return SpectralScores(mcd, rmse, corr, int(both.sum()), fbank_mcd)
+
+
+def source_f0_correlation(converted_f0: np.ndarray | None, source_f0: np.ndarray | None) -> float | None:
+    """Pearson correlation of log F0 between a conversion and its source, frame for frame (conversion
+    keeps the source's timing, so no alignment), on the frames voiced in both: how much of the
+    source's intonation the conversion keeps. None without both tracks, with under 3 such frames or
+    a flat track."""
+    if converted_f0 is None or source_f0 is None:
+        return None
+    n = min(len(converted_f0), len(source_f0))
+    x, y = converted_f0[:n], source_f0[:n]
+    both = ~np.isnan(x) & ~np.isnan(y)
+    if both.sum() < 3:
+        return None
+    lx, ly = np.log2(x[both]), np.log2(y[both])
+    if lx.std() == 0 or ly.std() == 0:
+        return None
+    return float(np.corrcoef(lx, ly)[0, 1])

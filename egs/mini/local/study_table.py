@@ -19,8 +19,8 @@ def pct(x):
 
 def main(configs):
     print("| config | train min | codes/s | bit/s | WER conv. | WER resynth. | WER conv. / resynth., 10 sentences | "
-          "target ID | MCD dB | F0 corr | conv. RTF | many-to-one | ABX codes within / across | speaker from codes |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "target ID | MCD dB | F0 corr | F0 corr with source | conv. RTF | many-to-one | ABX codes within / across | speaker from codes |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for c in configs:
         exp = Path("exp") / c
         tr = load(exp / "train_summary.json")
@@ -38,7 +38,8 @@ def main(configs):
               f"{f(ph.get('bitrate_bps'), '{:.0f}')} | {pct(conv.get('wer'))} | {pct(res.get('wer'))} | "
               f"{pct(wide.get('converted', {}).get('wer'))} / {pct(wide.get('resynthesis', {}).get('wer'))} | "
               f"{pct(conv.get('speaker_id_correct'))} | {f(conv.get('mcd_db'), '{:.2f}')} | "
-              f"{f(conv.get('f0_corr'), '{:.2f}')} | {f(sum(rtfs) / len(rtfs) if rtfs else None, '{:.1f}x')} | "
+              f"{f(conv.get('f0_corr'), '{:.2f}')} | {f(conv.get('source_f0_corr'), '{:.2f}')} | "
+              f"{f(sum(rtfs) / len(rtfs) if rtfs else None, '{:.1f}x')} | "
               f"{pct(ph.get('many_to_one_accuracy'))} | {f(abx.get('within_speaker_error_pct'), '{:.1f}%')} / "
               f"{f(abx.get('across_speaker_error_pct'), '{:.1f}%')} | {pct(spk)} |")
 
