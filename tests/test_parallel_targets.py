@@ -113,6 +113,44 @@ def test_draw_gives_the_partners_aligned_frames_for_each_crop(targets):
                 assert mask[row, k] == 0.0 and not target[row, :, k].any()
 
 
+def test_a_pitch_model_draws_its_partners_pitch_aligned_like_their_frames(tiny_corpus, targets):
+    pt, dd = targets
+    cfg = tiny_spectral().to_dict()
+    cfg["decoder_conf"].update(source_pitch=True, parallel_weight=1.0)
+    model = build_model(config_from_dict(cfg), len(dd.speakers))
+    with torch.no_grad():
+        withp = ParallelTargets(pt.batches, dd.text, lambda w: model.target_frames(torch.from_numpy(w)[None])[0].numpy(),
+                                pt.hop, pitch_of=lambda w: model.source_pitch(torch.from_numpy(w)[None])[0].numpy())
+    spk, target, mask, pitch = withp.draw(3)
+    full = withp.draw(3, 64)
+    assert len(full) == 6 and torch.equal(full[5], pitch) and torch.equal(full[1], target)
+    b = pt.batches
+    n = b.segment // pt.hop
+    assert pitch.shape == (4, 3, n)
+    base = 3 * b.global_batch
+    for row, i in enumerate(b.utterance_indices(3)):
+        j, path = next((j, p) for j, p in withp.partners[i] if b.spk[j] == int(spk[row]))
+        own = withp.pitch[j]
+        assert own.shape == (3, len(b.audio(j)) // pt.hop)      # the partner's whole utterance
+        first = int(round(b.crop_start(i, base + row) / pt.hop))
+        for k in range(n):
+            src = first + k
+            if 0 <= src < len(path):
+                np.testing.assert_array_equal(pitch[row, :, k].numpy(), own[:, path[src]])
+                assert pitch[row, 2, k] == 1.0                   # known
+            else:
+                assert not pitch[row, :, k].any()                # unknown outside the utterance
+    # the model decodes its parallel term with that pitch: the loss differs from decoding without it
+    wav = torch.from_numpy(np.stack([b.crop(i, base + r) for r, i in enumerate(b.utterance_indices(3))]))
+    model.eval()
+    torch.manual_seed(0)
+    with_pitch = model(wav, torch.tensor([b.spk[i] for i in b.utterance_indices(3)]), parallel=(spk, target, mask, pitch))
+    torch.manual_seed(0)
+    without = model(wav, torch.tensor([b.spk[i] for i in b.utterance_indices(3)]), parallel=(spk, target, mask))
+    assert with_pitch["parallel_loss"] != without["parallel_loss"]
+    assert with_pitch["recon_loss"] == without["recon_loss"]
+
+
 def test_utterances_without_a_partner_are_masked_out(targets):
     pt, _ = targets
     saved = pt.partners

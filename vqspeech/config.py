@@ -256,6 +256,14 @@ class SpectralDecoderConfig:
     # DTW) or "origin" (the utterance's voice-shifted copies, `vqspeech shift-voices`' utt2origin:
     # the same words at the same times, aligned frame for frame; no transcripts needed).
     parallel_partners: str = "transcript"
+    # Condition the decoder on the source's pitch (vqspeech.pitch): per frame, the log-F0 contour with
+    # its mean and spread over the utterance taken out, the periodicity and a "known" flag. Conversion
+    # then keeps the source's intonation in the target's register, and the codes need not carry it.
+    # Decoding codes alone (decode, sample) gives "unknown" pitch, which training teaches with
+    # source_pitch_dropout: the share of crops whose pitch is withheld (the parallel term decodes with
+    # its partners' own aligned pitch, withheld for the same share).
+    source_pitch: bool = False
+    source_pitch_dropout: float = 0.2
 
     def check(self) -> None:
         if self.features not in ("mel", "linear"):
@@ -270,6 +278,8 @@ class SpectralDecoderConfig:
             raise ConfigError(f"decoder_conf.kernel_size: must be odd, got {self.kernel_size}")
         require_at_least(self, "decoder_conf", 0, "delta_weight", "parallel_weight", "parallel_code_weight",
                          "content_consistency_weight")
+        if not 0 <= self.source_pitch_dropout <= 1:
+            raise ConfigError(f"decoder_conf.source_pitch_dropout: must be in [0, 1], got {self.source_pitch_dropout}")
         if self.gan_on_conversions and self.gan_weight <= 0:
             raise ConfigError("decoder_conf.gan_on_conversions: needs gan_weight > 0 (the critic judges them)")
         if self.content_consistency_target not in ("latents", "codes"):

@@ -101,7 +101,8 @@ def speaker_batch(model: VQVAE, speakers: list, device) -> torch.Tensor:
 @torch.no_grad()
 def decode_codes(model: VQVAE, codes: torch.Tensor, speaker, opts: SamplingOptions | None = None,
                  method: str = "numba", fold: bool = True, max_batch: int | None = None,
-                 crossfade: int | None = None, vocoder="griffin-lim", *, warmup: int | str | None = None) -> np.ndarray:
+                 crossfade: int | None = None, vocoder="griffin-lim", *, warmup: int | str | None = None,
+                 pitch: torch.Tensor | None = None) -> np.ndarray:
     """(F,) codes of one utterance + speaker (a training speaker's index, or a (256,) reference
     embedding for a reference model) -> (F * hop,) float32 waveform.
 
@@ -110,6 +111,8 @@ def decode_codes(model: VQVAE, codes: torch.Tensor, speaker, opts: SamplingOptio
     :class:`vqspeech.vocoders.WaveNetVocoding`) turns them into audio (the sampling options
     then only seed the vocoder).  ``warmup``: samples of warm-up per folded segment, ``"full"``
     for the receptive field (default: what :func:`warmup_samples` picks; see :func:`plan_folds`).
+    ``pitch``: (3, F') source pitch features for a spectral ``source_pitch`` model
+    (:meth:`~vqspeech.models.SpectralVQVAE.source_pitch`; None: unknown, codes alone).
     """
     opts = opts or SamplingOptions()
     device = next(model.parameters()).device
@@ -117,7 +120,8 @@ def decode_codes(model: VQVAE, codes: torch.Tensor, speaker, opts: SamplingOptio
         from .vocoders import frames_to_audio
 
         F = codes.shape[0]
-        frames = model.frames(codes.to(device)[None], speaker_batch(model, [speaker], device))
+        pitch = None if pitch is None else pitch.to(device)[None]
+        frames = model.frames(codes.to(device)[None], speaker_batch(model, [speaker], device), pitch)
         wav = frames_to_audio(model, frames, vocoder, seed=opts.seed, speakers=[speaker])[0].cpu().numpy()
         wav = wav.astype(np.float32)
         return np.pad(wav, (0, max(0, F * model.hop - len(wav))))[: F * model.hop]
@@ -299,9 +303,14 @@ def convert(model: VQVAE, wav: np.ndarray, speaker, sample_rate: int, opts: Samp
             method: str = "numba", fold: bool = True, max_batch: int | None = None,
             vocoder="griffin-lim", *, warmup: int | str | None = None) -> ConversionResult:
     """Encode ``wav`` (T,) and decode its codes with ``speaker`` (an index or a reference embedding):
-    the converted (T,) waveform."""
+    the converted (T,) waveform. A ``source_pitch`` model also follows ``wav``'s intonation."""
     t0 = time.perf_counter()
     codes = encode_wav(model, wav, sample_rate=sample_rate)
-    out = decode_codes(model, codes, speaker, opts, method, fold, max_batch, vocoder=vocoder, warmup=warmup)[: len(wav)]
+    pitch = None
+    if getattr(model, "uses_source_pitch", False):
+        device = next(model.parameters()).device
+        pitch = model.source_pitch(torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32)).to(device)[None])[0]
+    out = decode_codes(model, codes, speaker, opts, method, fold, max_batch, vocoder=vocoder, warmup=warmup,
+                       pitch=pitch)[: len(wav)]
     seconds = time.perf_counter() - t0
     return ConversionResult(out, codes, seconds, len(wav) / sample_rate)

@@ -74,17 +74,20 @@ class ParallelTargets:
     target (``SpectralVQVAE.target_frames`` for one utterance).  Utterances whose transcript no
     other speaker reads get no partner: their rows are masked out.  With ``origin`` (utterance ->
     the utterance it was made from) instead of ``text``, the partners are the other utterances of
-    the same origin by other speakers, aligned frame for frame.
+    the same origin by other speakers, aligned frame for frame. With ``pitch_of(wav (T,) float32) ->
+    (3, T // hop)`` (``SpectralVQVAE.source_pitch`` for one utterance), :meth:`draw` also gives the
+    partners' pitch features aligned the same way, for a ``source_pitch`` model.
     """
 
     def __init__(self, batches: CropBatches, text: dict[str, str] | None, frames_of, frame_hop: int,
-                 origin: dict[str, str] | None = None):
+                 origin: dict[str, str] | None = None, pitch_of=None):
         if (text is None) == (origin is None):
             raise ValueError("give the transcripts or the origins (one of them)")
         self.batches = batches
         self.hop = frame_hop
         utts = batches.utts
         self.frames = [frames_of(batches.audio(i)) for i in range(len(utts))]
+        self.pitch = None if pitch_of is None else [pitch_of(batches.audio(i)) for i in range(len(utts))]
         groups: dict[str, list[int]] = {}
         for i, u in enumerate(utts):
             key = origin.get(u, "") if origin is not None else " ".join(text.get(u, "").lower().split())
@@ -136,8 +139,9 @@ class ParallelTargets:
         """For batch ``step``: partner speakers (B,) int64, aligned partner frames (B, bins, n)
         float32 and a (B, n) float32 mask (1 where the crop frame lies in its utterance and the
         utterance has a partner), n = segment // hop; with ``code_hop``, also
-        :meth:`draw_partner_crops`'s two tensors for the same partners (drawn once).  A pure
-        function of (seed, step, rank)."""
+        :meth:`draw_partner_crops`'s two tensors for the same partners (drawn once); last, when
+        built with ``pitch_of``, the partners' aligned pitch features (B, 3, n) float32 (zeros,
+        "unknown", where the mask is 0).  A pure function of (seed, step, rank)."""
         b = self.batches
         n = b.segment // self.hop
         bins = self.frames[0].shape[0]
@@ -145,6 +149,7 @@ class ParallelTargets:
         spk = np.zeros(b.batch_size, dtype=np.int64)
         target = np.zeros((b.batch_size, bins, n), dtype=np.float32)
         mask = np.zeros((b.batch_size, n), dtype=np.float32)
+        pitch = None if self.pitch is None else np.zeros((b.batch_size, self.pitch[0].shape[0], n), dtype=np.float32)
         for row, (key, i, j, path) in enumerate(pairs):
             spk[row] = b.spk[i if j < 0 else j]
             if j < 0:
@@ -152,9 +157,13 @@ class ParallelTargets:
             src = self.crop_first_frame(i, key) + np.arange(n)
             inside = (src >= 0) & (src < len(path))
             target[row][:, inside] = self.frames[j][:, path[src[inside]]]
+            if pitch is not None:
+                pitch[row][:, inside] = self.pitch[j][:, np.minimum(path[src[inside]], self.pitch[j].shape[1] - 1)]
             mask[row, inside] = 1.0
         out = (torch.from_numpy(spk), torch.from_numpy(target), torch.from_numpy(mask))
-        return out if code_hop is None else out + self._partner_crops(pairs, code_hop)
+        if code_hop is not None:
+            out = out + self._partner_crops(pairs, code_hop)
+        return out if pitch is None else out + (torch.from_numpy(pitch),)
 
     def draw_partner_crops(self, step: int, code_hop: int) -> tuple[torch.Tensor, torch.Tensor]:
         """For batch ``step`` (the same partners as :meth:`draw`): the partners' waveform crops

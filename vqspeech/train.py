@@ -178,7 +178,11 @@ def _parallel_targets(cfg, model, batches: CropBatches, train_dd, train_dir: Pat
         def frames_of(wav):
             return model.target_frames(torch.from_numpy(wav)[None].to(next(model.parameters()).device))[0].cpu().numpy()
 
-        targets = ParallelTargets(batches, text, frames_of, cfg.decoder_conf.frame_hop, origin=origin)
+        def pitch_of(wav):  # a source_pitch model decodes its partners with their own intonation
+            return model.source_pitch(torch.from_numpy(wav)[None].to(next(model.parameters()).device))[0].cpu().numpy()
+
+        targets = ParallelTargets(batches, text, frames_of, cfg.decoder_conf.frame_hop, origin=origin,
+                                  pitch_of=pitch_of if model.uses_source_pitch else None)
     if targets.coverage == 0:
         what = "no utterance has a copy by another speaker" if origin else "no transcript is read by two speakers"
         raise UserError(f"{source}: decoder_conf.parallel_weight / parallel_code_weight: {what}")

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import SpectralDecoderConfig
+from ..pitch import PITCH_CHANNELS
 from .perturb import warp_frequencies
 
 
@@ -62,8 +63,9 @@ class FiLMResBlock(nn.Module):
 
 
 class SpectralDecoder(nn.Module):
-    """(B, D, F) code vectors at the code rate + (B, speaker_dim) speaker vectors ->
-    (B, bins, F * code_hop // frame_hop) log-magnitude frames (mel or linear bins)."""
+    """(B, D, F) code vectors at the code rate + (B, speaker_dim) speaker vectors [+ (B, 3, F') source
+    pitch features at the frame rate, ``source_pitch`` models] -> (B, bins, F' = F * code_hop //
+    frame_hop) log-magnitude frames (mel or linear bins)."""
 
     def __init__(self, cfg: SpectralDecoderConfig, latent_dim: int, code_hop: int):
         super().__init__()
@@ -80,6 +82,8 @@ class SpectralDecoder(nn.Module):
             self.resample = nn.ConvTranspose1d(C, C, 2 * r, stride=r, padding=r // 2)
         else:
             self.resample = nn.Identity()
+        # source pitch (vqspeech.pitch.pitch_features) added at the frame rate, before the blocks
+        self.pitch_in = nn.Conv1d(PITCH_CHANNELS, C, 5, padding=2) if cfg.source_pitch else None
         self.blocks = nn.ModuleList(FiLMResBlock(C, cfg.kernel_size, 2 ** (i % 3), cfg.speaker_dim, cfg.dropout)
                                     for i in range(cfg.layers))
         self.post = nn.Sequential(nn.GroupNorm(1, C), nn.GELU(), nn.Conv1d(C, self.bins, 1))
@@ -87,11 +91,20 @@ class SpectralDecoder(nn.Module):
     def num_frames(self, num_codes: int) -> int:
         return num_codes * self.code_hop // self.cfg.frame_hop
 
-    def forward(self, z_q: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    def forward(self, z_q: torch.Tensor, g: torch.Tensor, pitch: torch.Tensor | None = None) -> torch.Tensor:
+        """``pitch`` None on a ``source_pitch`` model: unknown (all zeros); frames past its end are
+        unknown too, and a pitch given to a model without it is ignored."""
+        n = self.num_frames(z_q.shape[-1])
         x = self.resample(F.gelu(self.pre(z_q)))
-        x = x[..., : self.num_frames(z_q.shape[-1])]
-        if x.shape[-1] < self.num_frames(z_q.shape[-1]):  # odd strides: pad by repeating the edge
-            x = F.pad(x, (0, self.num_frames(z_q.shape[-1]) - x.shape[-1]), mode="replicate")
+        x = x[..., :n]
+        if x.shape[-1] < n:  # odd strides: pad by repeating the edge
+            x = F.pad(x, (0, n - x.shape[-1]), mode="replicate")
+        if self.pitch_in is not None:
+            p = x.new_zeros(x.shape[0], PITCH_CHANNELS, n)
+            if pitch is not None:
+                m = min(n, pitch.shape[-1])
+                p[..., :m] = pitch[..., :m].to(p.dtype)
+            x = x + self.pitch_in(p)
         for block in self.blocks:
             x = block(x, g)
         return self.post(x)

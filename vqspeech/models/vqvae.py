@@ -19,6 +19,7 @@ from .content_consistency import content_consistency_loss
 from .frame_critic import FrameCritic, adversarial_losses
 from .quantizer import VectorQuantizer, squared_distances
 from .speaker_encoder import EMBEDDING_DIM, SpeakerEncoder
+from ..pitch import pitch_features
 from .mel import mel_filterbank, mel_to_linear
 from .spectral import SpectralDecoder, log_magnitude, log_mel_frames
 from .wavenet import WaveNet
@@ -247,10 +248,30 @@ class SpectralVQVAE(_EncoderQuantizer):
         self.register_buffer("mel_fbank", fbank, persistent=False)
         self.critic = FrameCritic(d.gan_critic_channels) if d.gan_weight > 0 else None
 
-    def frames(self, codes: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
-        """(B, F) code indices, (B,) speaker ids or (B, 256) references -> (B, bins, F * hop // frame_hop)
-        log magnitude."""
-        return self.decoder(self.quantizer.lookup(codes), self.speaker_vectors(speaker))
+    def frames(self, codes: torch.Tensor, speaker: torch.Tensor, pitch: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, F) code indices, (B,) speaker ids or (B, 256) references [, (B, 3, F') source pitch from
+        :meth:`source_pitch`] -> (B, bins, F' = F * hop // frame_hop) log magnitude."""
+        return self.decoder(self.quantizer.lookup(codes), self.speaker_vectors(speaker), pitch)
+
+    @property
+    def uses_source_pitch(self) -> bool:
+        return self.decoder.pitch_in is not None
+
+    def source_pitch(self, wav: torch.Tensor) -> torch.Tensor | None:
+        """(B, T) source waveform -> (B, 3, T // frame_hop) pitch features for :meth:`frames`
+        (:func:`vqspeech.pitch.pitch_features`), or None for a model without ``source_pitch``."""
+        if not self.uses_source_pitch:
+            return None
+        return pitch_features(wav, self.cfg.sample_rate, self.cfg.decoder_conf.frame_hop)
+
+    def _training_pitch(self, wav: torch.Tensor) -> torch.Tensor | None:
+        """The crops' source pitch with ``source_pitch_dropout`` of the rows withheld (all zeros,
+        "unknown"), so the decoder also learns to decode codes alone."""
+        pitch = self.source_pitch(wav)
+        if pitch is None or not self.training:
+            return pitch
+        keep = torch.rand(pitch.shape[0], 1, 1, device=pitch.device) >= self.cfg.decoder_conf.source_pitch_dropout
+        return pitch * keep
 
     def target_frames(self, wav: torch.Tensor) -> torch.Tensor:
         """(B, T) waveform -> (B, bins, T // frame_hop) log magnitude (the regression target)."""
@@ -272,7 +293,8 @@ class SpectralVQVAE(_EncoderQuantizer):
         ``parallel_weight`` x ``parallel_loss``, the masked L1 of the crops decoded with the partner
         speakers; with two more, the partners' crops (B, L) and the aligned partner code index (B, n)
         from :meth:`~vqspeech.parallel_targets.ParallelTargets.draw_partner_crops`, ``parallel_code_weight``
-        x ``parallel_code_loss``] -> dict with
+        x ``parallel_code_loss``; last, for a ``source_pitch`` model, the partners' aligned pitch
+        (B, 3, n) that those decodes are given (4 or 6 tensors in all)] -> dict with
         ``loss`` (recon + delta_weight x delta + vq [+ adversary] [+ gan_weight x (gan + 2 x feature
         matching) + critic]), ``recon_loss`` (mean absolute log-magnitude error), ``delta_loss`` (the
         same on frame-to-frame differences), with a critic ``gan_loss``, ``feature_matching_loss``
@@ -285,7 +307,8 @@ class SpectralVQVAE(_EncoderQuantizer):
         enc = self.encode(wav)
         z_q = self._jittered(enc["z_q"])
         g = self._decoder_speaker(speaker, reference)
-        pred = self.decoder(z_q, g)
+        pitch = self._training_pitch(wav)
+        pred = self.decoder(z_q, g, pitch)
         targets = self.target_frames(wav)
         n = min(pred.shape[-1], targets.shape[-1])
         pred_n, targets_n = pred[..., :n].float(), targets[..., :n]
@@ -296,20 +319,21 @@ class SpectralVQVAE(_EncoderQuantizer):
         loss = recon + d.delta_weight * delta + enc["loss"] + adv
         if d.content_consistency_weight > 0:
             # decoded from detached codes: the term trains the decoder and the speaker vectors only
-            converted = self.decoder(z_q.detach(), g.roll(1, 0)).float()[..., :n]
+            converted = self.decoder(z_q.detach(), g.roll(1, 0), pitch).float()[..., :n]
             book = self.quantizer.codebook if d.content_consistency_target == "codes" else None
             ratio = d.frame_hop // self.cfg.encoder_conf.mel_hop
             consistency = content_consistency_loss(self.encoder, targets_n, converted, ratio, book)
             loss = loss + d.content_consistency_weight * consistency
             enc["content_consistency_loss"] = consistency
+        partner_pitch = parallel[-1] if parallel is not None and len(parallel) in (4, 6) else None
         if parallel is not None and d.parallel_weight > 0:
-            enc["parallel_loss"] = self._parallel_loss(z_q, parallel[:3], n)
+            enc["parallel_loss"] = self._parallel_loss(z_q, parallel[:3], n, partner_pitch)
             loss = loss + d.parallel_weight * enc["parallel_loss"]
         if parallel is not None and d.parallel_code_weight > 0:
-            enc["parallel_code_loss"] = self._parallel_code_loss(enc["z"], *parallel[3:])
+            enc["parallel_code_loss"] = self._parallel_code_loss(enc["z"], *parallel[3:5])
             loss = loss + d.parallel_code_weight * enc["parallel_code_loss"]
         if self.critic is not None:
-            conversions = self.decoder(z_q, g.roll(1, 0)).float() if d.gan_on_conversions else None
+            conversions = self.decoder(z_q, g.roll(1, 0), pitch).float() if d.gan_on_conversions else None
             gan = adversarial_losses(self.critic, targets_n, pred_n, conversions)
             loss = loss + d.gan_weight * (gan["gan_loss"] + 2 * gan["feature_matching_loss"]) + gan["critic_loss"]
             enc.update(gan)
@@ -317,11 +341,16 @@ class SpectralVQVAE(_EncoderQuantizer):
                    adversary_loss=adv, loss=loss)
         return enc
 
-    def _parallel_loss(self, z_q: torch.Tensor, parallel, n: int) -> torch.Tensor:
+    def _parallel_loss(self, z_q: torch.Tensor, parallel, n: int, pitch: torch.Tensor | None = None) -> torch.Tensor:
         """Masked mean absolute error of the crops' codes decoded with the partner speakers against
-        the partners' aligned frames; every parameter on the path (encoder included) learns from it."""
+        the partners' aligned frames; every parameter on the path (encoder included) learns from it.
+        A ``source_pitch`` model decodes them with the partners' own aligned pitch (their reading
+        has its own intonation), withheld like the crops' own for ``source_pitch_dropout`` of them."""
         spk, target, mask = parallel
-        pred = self.decoder(z_q, self.speaker_vectors(spk)).float()
+        if pitch is not None and self.training:
+            keep = torch.rand(pitch.shape[0], 1, 1, device=pitch.device) >= self.cfg.decoder_conf.source_pitch_dropout
+            pitch = pitch * keep
+        pred = self.decoder(z_q, self.speaker_vectors(spk), pitch).float()
         m = min(n, pred.shape[-1], target.shape[-1])
         err = (pred[..., :m] - target[..., :m]).abs().mean(dim=1)  # (B, m)
         w = mask[:, :m]
