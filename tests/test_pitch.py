@@ -15,7 +15,7 @@ from vqspeech.audio import load_audio  # noqa: E402
 from vqspeech.config import config_from_dict  # noqa: E402
 from vqspeech.errors import ConfigError  # noqa: E402
 from vqspeech.models import build_model  # noqa: E402
-from vqspeech.pitch import normalised_log_f0, pitch_features, unknown_pitch, yin  # noqa: E402
+from vqspeech.pitch import median_smoothed, normalised_log_f0, pitch_features, unknown_pitch, yin  # noqa: E402
 
 SR = 16000
 
@@ -102,6 +102,17 @@ def test_normalised_log_f0_equals_a_hand_computed_z_score():
     np.testing.assert_allclose(got[0].numpy(), [z[0], 0.0, z[1], z[2]], rtol=1e-5)
     # a flat contour has spread 0: floored, so it stays 0 instead of dividing by zero
     assert torch.equal(got[1], torch.zeros(4))
+
+
+def test_octave_errors_are_smoothed_away_and_the_contour_clipped():
+    f0 = torch.tensor([[100.0, 101.0, 200.0, 102.0, 0.0, 0.0, 103.0, 104.0, 105.0, 210.0, 106.0]])
+    # each voiced frame: the median of the voiced frames among the 5 around it (lower middle of 4)
+    expected = [101.0, 101.0, 101.0, 102.0, 0.0, 0.0, 104.0, 104.0, 105.0, 105.0, 106.0]
+    assert median_smoothed(f0).tolist() == [expected]
+    assert median_smoothed(torch.zeros(2, 0)).shape == (2, 0)
+    # an outlier that survives is clipped at 3 spreads
+    z = normalised_log_f0(torch.tensor([[100.0] * 20 + [800.0]]))
+    assert z[0, -1] == 3.0 and (z[0, :-1] < 0).all()
 
 
 def test_pitch_features_are_contour_periodicity_and_known():

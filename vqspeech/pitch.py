@@ -7,8 +7,8 @@ parabola through its neighbours), and no F0 (unvoiced) when no lag does or the f
 silence. It runs on whole batches at once (one FFT per frame), on the CPU or a GPU, so a training
 step can compute it for its crops instead of reading a cache.
 
-:func:`pitch_features` turns F0 into what the decoder reads: the log-F0 contour with its mean and
-spread over the row's voiced frames taken out (the intonation, not the voice's register, which the
+:func:`pitch_features` turns F0 into what the decoder reads: the log-F0 contour (median-smoothed over
+5 frames against octave errors) with its mean and spread over the row's voiced frames taken out (the intonation, not the voice's register, which the
 target speaker supplies), the periodicity (how voiced each frame is) and a "pitch known" flag that
 is 0 when no source pitch is given (decoding codes alone, or a training row whose pitch was dropped).
 """
@@ -97,27 +97,40 @@ def _frame_dips(frames: torch.Tensor, window: int, tau_min: int, tau_max: int, t
     return period, found, cmnd[..., tau_min: tau_max + 1].amin(-1), e0.squeeze(-1)
 
 
-def normalised_log_f0(f0: torch.Tensor, min_spread: float = 0.05) -> torch.Tensor:
+def median_smoothed(f0: torch.Tensor, width: int = 5) -> torch.Tensor:
+    """(B, F) F0 in Hz (0 unvoiced) -> (B, F): each voiced frame's F0 replaced by the median of the
+    voiced frames among the ``width`` centred on it (the lower middle one of an even count); unvoiced
+    frames stay 0. An octave error of one or two frames, YIN's usual mistake, is removed."""
+    if f0.shape[-1] == 0:
+        return f0
+    pad = width // 2
+    x = F.pad(torch.where(f0 > 0, f0, torch.full_like(f0, float("nan"))), (pad, pad), value=float("nan"))
+    med = x.unfold(-1, width, 1).nanmedian(-1).values
+    return torch.where(f0 > 0, med, torch.zeros_like(f0))
+
+
+def normalised_log_f0(f0: torch.Tensor, min_spread: float = 0.05, limit: float = 3.0) -> torch.Tensor:
     """(B, F) F0 in Hz (0 unvoiced) -> (B, F) (log F0 - mean) / spread over each row's voiced frames,
-    0 where unvoiced. ``spread`` is the voiced frames' standard deviation of log F0 (natural log),
-    at least ``min_spread`` (a monotone row, or a row with one voiced frame, is not blown up)."""
+    clipped to [-limit, limit], 0 where unvoiced. ``spread`` is the voiced frames' standard deviation
+    of log F0 (natural log), at least ``min_spread`` (a monotone row, or a row with one voiced frame,
+    is not blown up)."""
     voiced = f0 > 0
     logf = torch.where(voiced, f0.clamp(min=1e-3).log(), torch.zeros_like(f0))
     count = voiced.sum(-1, keepdim=True).clamp(min=1)
     mean = logf.sum(-1, keepdim=True) / count
     var = (torch.where(voiced, logf - mean, torch.zeros_like(f0)).square().sum(-1, keepdim=True) / count)
     spread = var.sqrt().clamp(min=min_spread)
-    return torch.where(voiced, (logf - mean) / spread, torch.zeros_like(f0))
+    return torch.where(voiced, ((logf - mean) / spread).clamp(-limit, limit), torch.zeros_like(f0))
 
 
 @torch.no_grad()
 def pitch_features(wav: torch.Tensor, sample_rate: int, frame_hop: int, **options) -> torch.Tensor:
-    """(B, T) waveform -> (B, 3, T // frame_hop) float32 [normalised log F0 (0 unvoiced),
-    periodicity, known (1)]: the source pitch a ``decoder_conf.source_pitch`` model is conditioned
-    on. ``options`` go to :func:`yin`."""
+    """(B, T) waveform -> (B, 3, T // frame_hop) float32 [normalised log F0 of the
+    median-smoothed track (0 unvoiced), periodicity, known (1)]: the source pitch a
+    ``decoder_conf.source_pitch`` model is conditioned on. ``options`` go to :func:`yin`."""
     with torch.autocast(wav.device.type, enabled=False):
         f0, periodicity = yin(wav, sample_rate, frame_hop, **options)
-    return torch.stack([normalised_log_f0(f0), periodicity, torch.ones_like(f0)], 1)
+    return torch.stack([normalised_log_f0(median_smoothed(f0)), periodicity, torch.ones_like(f0)], 1)
 
 
 def unknown_pitch(batch: int, frames: int, device=None) -> torch.Tensor:
