@@ -257,8 +257,8 @@ class SpectralDecoderConfig:
     # the same words at the same times, aligned frame for frame; no transcripts needed).
     parallel_partners: str = "transcript"
     # Condition the decoder on the source's pitch (vqspeech.pitch): per frame, the log-F0 contour with
-    # its mean and spread over the utterance taken out, the periodicity and a "known" flag. Conversion
-    # then keeps the source's intonation in the target's register, and the codes need not carry it.
+    # its mean and spread over the utterance (a crop in training) taken out, the periodicity and a
+    # "known" flag. Conversion then keeps the source's intonation in the target's register.
     # Decoding codes alone (decode, sample) gives "unknown" pitch, which training teaches with
     # source_pitch_dropout: the share of crops whose pitch is withheld (the parallel term decodes with
     # its partners' own aligned pitch, withheld for the same share).

@@ -13,13 +13,13 @@ from torch import nn
 
 from ..audio import mulaw_compress, mulaw_encode
 from ..config import ExperimentConfig
+from ..pitch import pitch_features
 from .encoder import ConvEncoder
 from .code_agreement import commitment_to_partner, contrastive_to_partner
 from .content_consistency import content_consistency_loss
 from .frame_critic import FrameCritic, adversarial_losses
 from .quantizer import VectorQuantizer, squared_distances
 from .speaker_encoder import EMBEDDING_DIM, SpeakerEncoder
-from ..pitch import pitch_features
 from .mel import mel_filterbank, mel_to_linear
 from .spectral import SpectralDecoder, log_magnitude, log_mel_frames
 from .wavenet import WaveNet
