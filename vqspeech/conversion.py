@@ -307,7 +307,7 @@ def convert(model: VQVAE, wav: np.ndarray, speaker, sample_rate: int, opts: Samp
     t0 = time.perf_counter()
     codes = encode_wav(model, wav, sample_rate=sample_rate)
     pitch = None
-    if getattr(model, "uses_source_pitch", False):
+    if model.uses_source_pitch:
         device = next(model.parameters()).device
         pitch = model.source_pitch(torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32)).to(device)[None])[0]
     out = decode_codes(model, codes, speaker, opts, method, fold, max_batch, vocoder=vocoder, warmup=warmup,

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import SpectralDecoderConfig
-from ..pitch import PITCH_CHANNELS
+from ..pitch import PITCH_CHANNELS, unknown_pitch
 from .perturb import warp_frequencies
 
 
@@ -100,7 +100,7 @@ class SpectralDecoder(nn.Module):
         if x.shape[-1] < n:  # odd strides: pad by repeating the edge
             x = F.pad(x, (0, n - x.shape[-1]), mode="replicate")
         if self.pitch_in is not None:
-            p = x.new_zeros(x.shape[0], PITCH_CHANNELS, n)
+            p = unknown_pitch(x.shape[0], n, x.device).to(x.dtype)
             if pitch is not None:
                 m = min(n, pitch.shape[-1])
                 p[..., :m] = pitch[..., :m].to(p.dtype)

@@ -115,6 +115,7 @@ class _EncoderQuantizer(nn.Module):
     which the speaker encoder embeds."""
 
     decoder_kind = ""
+    uses_source_pitch = False   # a spectral decoder with decoder_conf.source_pitch reads the source's pitch
 
     def __init__(self, cfg: ExperimentConfig, num_speakers: int, speaker_dim: int):
         super().__init__()
@@ -267,7 +268,11 @@ class SpectralVQVAE(_EncoderQuantizer):
     def _training_pitch(self, wav: torch.Tensor) -> torch.Tensor | None:
         """The crops' source pitch with ``source_pitch_dropout`` of the rows withheld (all zeros,
         "unknown"), so the decoder also learns to decode codes alone."""
-        pitch = self.source_pitch(wav)
+        return self._withheld(self.source_pitch(wav))
+
+    def _withheld(self, pitch: torch.Tensor | None) -> torch.Tensor | None:
+        """(B, 3, F) pitch features with each row zeroed ("unknown") with probability
+        ``source_pitch_dropout`` in training (global torch RNG, resumable); unchanged otherwise."""
         if pitch is None or not self.training:
             return pitch
         keep = torch.rand(pitch.shape[0], 1, 1, device=pitch.device) >= self.cfg.decoder_conf.source_pitch_dropout
@@ -347,10 +352,7 @@ class SpectralVQVAE(_EncoderQuantizer):
         A ``source_pitch`` model decodes them with the partners' own aligned pitch (their reading
         has its own intonation), withheld like the crops' own for ``source_pitch_dropout`` of them."""
         spk, target, mask = parallel
-        if pitch is not None and self.training:
-            keep = torch.rand(pitch.shape[0], 1, 1, device=pitch.device) >= self.cfg.decoder_conf.source_pitch_dropout
-            pitch = pitch * keep
-        pred = self.decoder(z_q, self.speaker_vectors(spk), pitch).float()
+        pred = self.decoder(z_q, self.speaker_vectors(spk), self._withheld(pitch)).float()
         m = min(n, pred.shape[-1], target.shape[-1])
         err = (pred[..., :m] - target[..., :m]).abs().mean(dim=1)  # (B, m)
         w = mask[:, :m]

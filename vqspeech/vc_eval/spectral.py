@@ -158,14 +158,22 @@ def compare_features(converted: SpectralFeatures, target: SpectralFeatures) -> S
     fa, fb = converted.f0, target.f0
     ia = np.minimum(path[:, 0], len(fa) - 1)
     ib = np.minimum(path[:, 1], len(fb) - 1)
-    x, y = fa[ia], fb[ib]
-    both = ~np.isnan(x) & ~np.isnan(y)
-    if both.sum() < 3:
-        return SpectralScores(mcd, None, None, int(both.sum()), fbank_mcd)
-    lx, ly = np.log2(x[both]), np.log2(y[both])
+    lx, ly = _voiced_in_both(fa[ia], fb[ib])
+    if len(lx) < 3:
+        return SpectralScores(mcd, None, None, len(lx), fbank_mcd)
     rmse = float(1200 * np.sqrt(np.mean((lx - ly) ** 2)))
-    corr = float(np.corrcoef(lx, ly)[0, 1]) if lx.std() > 0 and ly.std() > 0 else None
-    return SpectralScores(mcd, rmse, corr, int(both.sum()), fbank_mcd)
+    return SpectralScores(mcd, rmse, _pearson(lx, ly), len(lx), fbank_mcd)
+
+
+def _voiced_in_both(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two F0 tracks on one grid (NaN unvoiced) -> their log2 F0 on the frames voiced in both."""
+    both = ~np.isnan(x) & ~np.isnan(y)
+    return np.log2(x[both]), np.log2(y[both])
+
+
+def _pearson(lx: np.ndarray, ly: np.ndarray) -> float | None:
+    """Pearson correlation, None when either side is flat."""
+    return float(np.corrcoef(lx, ly)[0, 1]) if lx.std() > 0 and ly.std() > 0 else None
 
 
 def source_f0_correlation(converted_f0: np.ndarray | None, source_f0: np.ndarray | None) -> float | None:
@@ -176,11 +184,5 @@ def source_f0_correlation(converted_f0: np.ndarray | None, source_f0: np.ndarray
     if converted_f0 is None or source_f0 is None:
         return None
     n = min(len(converted_f0), len(source_f0))
-    x, y = converted_f0[:n], source_f0[:n]
-    both = ~np.isnan(x) & ~np.isnan(y)
-    if both.sum() < 3:
-        return None
-    lx, ly = np.log2(x[both]), np.log2(y[both])
-    if lx.std() == 0 or ly.std() == 0:
-        return None
-    return float(np.corrcoef(lx, ly)[0, 1])
+    lx, ly = _voiced_in_both(converted_f0[:n], source_f0[:n])
+    return _pearson(lx, ly) if len(lx) >= 3 else None
