@@ -240,3 +240,132 @@ def test_a_saved_pitch_model_loads_with_its_pitch_input_and_says_so(tmp_path):
     info = describe_checkpoint(tmp_path / "m.pt")
     assert info["decoder"]["source_pitch"] is True
     assert "conditioned on the source's pitch" in format_description(info)
+
+
+def test_with_intonation_scales_the_contour_alone():
+    from vqspeech.pitch import with_intonation
+
+    feats = torch.tensor([[[1.0, -2.0, 0.0, 3.0], [0.9, 0.8, 0.1, 0.95], [1.0, 1.0, 1.0, 1.0]]])
+    half = with_intonation(feats, 0.5)
+    torch.testing.assert_close(half[0, 0], torch.tensor([0.5, -1.0, 0.0, 1.5]))
+    assert torch.equal(half[:, 1:], feats[:, 1:])     # voicing and "known" as given
+    assert feats[0, 0, 1] == -2.0                      # the input is not modified
+    assert torch.equal(with_intonation(feats[0], 0.0)[0], torch.zeros(4))  # (3, F) too: a monotone
+    for bad in (-0.1, 3.5):
+        with pytest.raises(ValueError, match="within"):
+            with_intonation(feats, bad)
+
+
+def test_conversion_scales_or_drops_the_source_intonation(tiny_corpus):
+    from vqspeech.conversion import convert, decode_codes, encode_wav
+    from vqspeech.errors import UserError
+    from vqspeech.generation import SamplingOptions
+    from vqspeech.pitch import with_intonation
+
+    model = _pitch_model()
+    wav = load_audio((tiny_corpus / "data" / "test" / "wav.scp").read_text().splitlines()[0].split()[1], SR)[:8192]
+    opts = SamplingOptions(seed=5)
+    codes = encode_wav(model, wav, sample_rate=SR)
+    pitch = model.source_pitch(torch.from_numpy(wav)[None])[0]
+    assert pitch[0].abs().sum() > 0                     # the utterance has a contour to scale
+    outputs = {}
+    for intonation in (1.0, 0.5, 0.0, None):
+        outputs[intonation] = convert(model, wav, 2, SR, opts, intonation=intonation).wav
+        expected = decode_codes(model, codes, 2, opts, pitch=None if intonation is None
+                                else with_intonation(pitch, intonation))[: len(wav)]
+        np.testing.assert_array_equal(outputs[intonation], expected)
+    np.testing.assert_array_equal(outputs[1.0], convert(model, wav, 2, SR, opts).wav)  # 1: the default
+    for a, b in ((1.0, 0.5), (0.5, 0.0), (0.0, None)):
+        assert not np.array_equal(outputs[a], outputs[b])
+    with pytest.raises(UserError, match=r"intonation: expected 'none' or a scale within \[0, 3\], got 4"):
+        convert(model, wav, 2, SR, opts, intonation=4.0)
+    plain = tiny_spectral()
+    torch.manual_seed(0)
+    plain_model = build_model(plain, num_speakers=3).eval()
+    convert(plain_model, wav, 2, SR, opts)               # the default asks nothing of a pitch-less model
+    for intonation in (0.5, None):
+        with pytest.raises(UserError, match="does not read the source's pitch"):
+            convert(plain_model, wav, 2, SR, opts, intonation=intonation)
+
+
+def _saved(model, path, speakers=("a", "b", "c")):
+    from vqspeech.checkpoint import save_checkpoint
+
+    save_checkpoint(path, {"config": model.cfg.to_dict(), "speakers": list(speakers), "sample_rate": SR,
+                           "hop": model.hop, "model": model.state_dict(), "step": 0})
+    return path
+
+
+def test_convert_voice_intonation_matches_the_api_and_refuses_what_a_model_cannot_do(tiny_corpus, tmp_path, capsys):
+    import vqspeech
+    from vqspeech.bin.convert_voice import main as convert_main
+
+    model_path = _saved(_pitch_model(), tmp_path / "pitch.pt")
+    src = (tiny_corpus / "data" / "test" / "wav.scp").read_text().splitlines()[0].split()[1]
+    api = vqspeech.load(model_path)
+    for value, scale in (("0.5", 0.5), ("none", None)):
+        out = tmp_path / f"out_{value}.wav"
+        assert convert_main(["--model", str(model_path), "--input", src, "--target-speaker", "c",
+                             "--output", str(out), "--seed", "3", "--intonation", value]) == 0
+        np.testing.assert_allclose(load_audio(out, SR), api.convert(src, "c", seed=3, intonation=scale),
+                                   atol=1 / 32767)  # the wav file is 16-bit
+    for bad in ("3.5", "-1", "lively"):
+        with pytest.raises(SystemExit) as exc:
+            convert_main(["--model", str(model_path), "--input", src, "--target-speaker", "c",
+                          "--output", str(tmp_path / "x.wav"), "--intonation", bad])
+        assert exc.value.code == 2
+        assert "argument --intonation" in capsys.readouterr().err
+    torch.manual_seed(0)
+    plain_path = _saved(build_model(tiny_spectral(), num_speakers=3).eval(), tmp_path / "plain.pt")
+    out = tmp_path / "plain.wav"
+    assert convert_main(["--model", str(plain_path), "--input", src, "--target-speaker", "c",
+                         "--output", str(out), "--intonation", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["convert-voice: error: --intonation 0: this model does not read the source's pitch (train one "
+                   "with decoder_conf.source_pitch: true, e.g. egs/mini/conf/default_pitch.yaml)"]
+    assert not out.exists()
+
+
+def test_the_demo_offers_an_intonation_slider_for_a_pitch_model(tiny_corpus, tmp_path, monkeypatch):
+    pytest.importorskip("gradio")
+    import vqspeech
+    from vqspeech import demo_app
+
+    model_path = _saved(_pitch_model(), tmp_path / "pitch.pt")
+    src = (tiny_corpus / "data" / "test" / "wav.scp").read_text().splitlines()[0].split()[1]
+    monkeypatch.setattr(demo_app, "_allowed", lambda path: True)
+    conv = demo_app.Converter(str(model_path))
+    (sr, pcm), _, _ = conv(src, "b", 1.0, 4, None, 0.0)
+    expected = vqspeech.load(model_path).convert(src, "b", seed=4, intonation=0.0)
+    np.testing.assert_array_equal(pcm, (np.clip(expected, -1, 1) * 32767).astype(np.int16))
+    (_, as_spoken), _, _ = conv(src, "b", 1.0, 4)
+    assert not np.array_equal(pcm, as_spoken)
+    ids = [c.get("props", {}).get("elem_id") for c in demo_app.build_app(str(model_path)).config["components"]]
+    assert "intonation" in ids
+    plain_path = _saved(build_model(tiny_spectral(), num_speakers=3).eval(), tmp_path / "plain.pt")
+    ids = [c.get("props", {}).get("elem_id") for c in demo_app.build_app(str(plain_path)).config["components"]]
+    assert "intonation" not in ids and "convert-button" in ids
+
+
+def test_vc_eval_converts_with_the_intonation_asked_for_and_records_it(tiny_corpus, tmp_path):
+    pytest.importorskip("resemblyzer")
+    import json
+
+    import vqspeech
+    from vqspeech.bin.vc_eval import main
+
+    test = tiny_corpus / "data" / "test"
+    speakers = sorted({line.split()[1] for line in (test / "utt2spk").read_text().splitlines()})[:3]
+    model_path = _saved(_pitch_model(), tmp_path / "pitch.pt", speakers)
+    out = tmp_path / "vc"
+    assert main(["--model", str(model_path), "--data-dir", str(test), "--centroid-data", str(tiny_corpus / "data" / "train"),
+                 "--output-dir", str(out), "--max-sentences", "1", "--max-pairs", "1", "--no-progress",
+                 "--analysis-threads", "0", "--intonation", "0"]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["intonation"] == 0.0
+    assert "intonation the source's x 0;" in (out / "report.md").read_text()
+    (wav_path,) = (out / "wav").rglob("*.wav")
+    source_speaker, target_speaker = wav_path.parent.name.split("_to_")
+    scp = dict(line.split(maxsplit=1) for line in (test / "wav.scp").read_text().splitlines())
+    expected = vqspeech.load(model_path).convert(scp[wav_path.stem], target_speaker, intonation=0.0)
+    np.testing.assert_allclose(load_audio(wav_path, SR), expected, atol=1 / 32767)

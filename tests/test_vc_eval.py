@@ -190,7 +190,7 @@ def test_recognition_does_not_depend_on_what_was_recognised_before(tiny_corpus):
     assert after_noise == alone
 
 
-def test_vc_eval_report(trained_tiny, tiny_corpus, tmp_path, monkeypatch):
+def test_vc_eval_report(trained_tiny, tiny_corpus, tmp_path, monkeypatch, capsys):
     from vqspeech.bin.vc_eval import main
     from vqspeech.vc_eval import spectral
 
@@ -213,6 +213,15 @@ def test_vc_eval_report(trained_tiny, tiny_corpus, tmp_path, monkeypatch):
 
     out = tmp_path / "vc"
     rep = run(out)  # the spectral measures on two threads beside the conversions (the default)
+    assert "intonation" not in rep   # a model without source pitch has none to record ...
+    capsys.readouterr()  # ... and refuses a setting, in one line, before converting anything
+    assert main(["--model", str(trained_tiny / "checkpoint.pt"), "--data-dir", str(tiny_corpus / "data" / "test"),
+                 "--centroid-data", str(tiny_corpus / "data" / "train"), "--output-dir", str(tmp_path / "vc_i"),
+                 "--intonation", "0.5"]) == 2
+    assert capsys.readouterr().err.strip() == ("vqspeech vc-eval: error: intonation 0.5: this model does not read "
+                                               "the source's pitch (train one with decoder_conf.source_pitch: true, "
+                                               "e.g. egs/mini/conf/default_pitch.yaml)")
+    assert not (tmp_path / "vc_i").exists()
     in_turn = run(tmp_path / "vc_in_turn", "--analysis-threads", "0")
     assert in_turn == rep and list(in_turn["rows"][0]) == list(rep["rows"][0])  # values and key order
     del analysed[len(analysed) // 2:]  # the first run's

@@ -145,19 +145,23 @@ class SpeechModel:
                             vocoder=self.vocoder)
 
     def convert(self, audio, speaker: str | None = None, *, reference=None, sample_rate: int | None = None,
-                temperature: float = 1.0, seed: int = 0) -> np.ndarray:
+                temperature: float = 1.0, seed: int = 0, intonation: float | None = 1.0) -> np.ndarray:
         """Audio said in another voice: (T,) float32 at the model's rate, as long as the input.
 
         The same samples as ``convert-voice --target-speaker speaker`` (``--target-audio`` for
-        ``reference``) with the same ``--seed``, ``--temperature`` and ``--method``.
+        ``reference``) with the same ``--seed``, ``--temperature``, ``--method`` and
+        ``--intonation`` (a ``source_pitch`` model: the source's contour times ``intonation``,
+        None the codes alone).
         """
-        from .conversion import convert, require_one_code
+        from .conversion import check_intonation, convert, require_one_code
 
+        check_intonation(self.model, intonation)
         target = self._target(speaker, reference)
         opts = self._sampling(temperature, seed)
         wav = self.waveform(audio, sample_rate)
         require_one_code(wav, self.hop, self.sample_rate, "audio")
-        return convert(self.model, wav, target, self.sample_rate, opts, self.method, vocoder=self.vocoder).wav
+        return convert(self.model, wav, target, self.sample_rate, opts, self.method, vocoder=self.vocoder,
+                       intonation=intonation).wav
 
     def _sampling(self, temperature: float, seed: int):
         from .generation import SamplingOptions

@@ -20,6 +20,7 @@ import torch
 
 from .generation import SamplingOptions, generate
 from .models import VQVAE
+from .pitch import MAX_INTONATION, with_intonation
 
 
 @dataclass
@@ -286,6 +287,21 @@ def require_one_code(wav: np.ndarray, hop: int, sample_rate: int, name) -> None:
                         f"code of this model ({hop} samples, {1000 * hop / sample_rate:.1f} ms); nothing to convert")
 
 
+def check_intonation(model: VQVAE, intonation: float | None, name: str = "intonation") -> None:
+    """UserError when ``intonation`` (see :func:`convert`) is out of range, or asks a model without
+    ``decoder_conf.source_pitch`` to follow or drop a pitch it never reads."""
+    from .errors import UserError
+
+    if intonation == 1.0:
+        return
+    if not model.uses_source_pitch:
+        raise UserError(f"{name} {'none' if intonation is None else f'{intonation:g}'}: this model does not read "
+                        "the source's pitch (train one with decoder_conf.source_pitch: true, e.g. "
+                        "egs/mini/conf/default_pitch.yaml)")
+    if intonation is not None and not 0.0 <= intonation <= MAX_INTONATION:
+        raise UserError(f"{name}: expected 'none' or a scale within [0, {MAX_INTONATION:g}], got {intonation:g}")
+
+
 @dataclass
 class ConversionResult:
     wav: np.ndarray
@@ -301,15 +317,24 @@ class ConversionResult:
 
 def convert(model: VQVAE, wav: np.ndarray, speaker, sample_rate: int, opts: SamplingOptions | None = None,
             method: str = "numba", fold: bool = True, max_batch: int | None = None,
-            vocoder="griffin-lim", *, warmup: int | str | None = None) -> ConversionResult:
+            vocoder="griffin-lim", *, warmup: int | str | None = None,
+            intonation: float | None = 1.0) -> ConversionResult:
     """Encode ``wav`` (T,) and decode its codes with ``speaker`` (an index or a reference embedding):
-    the converted (T,) waveform. A ``source_pitch`` model also follows ``wav``'s intonation."""
+    the converted (T,) waveform.
+
+    A ``source_pitch`` model also follows ``wav``'s intonation, its contour scaled by
+    ``intonation`` (:func:`vqspeech.pitch.with_intonation`: 1 as spoken, 0 a monotone, 2 twice as
+    lively); ``intonation=None`` decodes the codes alone, the pitch left to the model. A model
+    without ``source_pitch`` takes only the default 1.0 (it cannot follow any other)."""
     t0 = time.perf_counter()
+    check_intonation(model, intonation)
     codes = encode_wav(model, wav, sample_rate=sample_rate)
     pitch = None
-    if model.uses_source_pitch:
+    if model.uses_source_pitch and intonation is not None:
         device = next(model.parameters()).device
         pitch = model.source_pitch(torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32)).to(device)[None])[0]
+        if intonation != 1.0:
+            pitch = with_intonation(pitch, intonation)
     out = decode_codes(model, codes, speaker, opts, method, fold, max_batch, vocoder=vocoder, warmup=warmup,
                        pitch=pitch)[: len(wav)]
     seconds = time.perf_counter() - t0

@@ -93,9 +93,10 @@ class Converter:
         else:
             self.how = "encode + spectral decoder + Griffin-Lim on CPU"
 
-    def __call__(self, audio_path, speaker, temperature, seed, reference_path=None):
+    def __call__(self, audio_path, speaker, temperature, seed, reference_path=None, intonation=1.0):
         """Convert ``audio_path`` to ``speaker``, or to the voice of ``reference_path`` when given
-        (reference models)."""
+        (reference models); a model that reads the source's pitch follows its contour times
+        ``intonation`` (0: a monotone)."""
         import gradio as gr
 
         from .audio import audio_info, load_audio
@@ -136,7 +137,8 @@ class Converter:
             raise gr.Error(f"Cannot read this audio ({str(exc).split(': ', 1)[-1]}). Accepted: {FORMATS}.") from None
         opts = SamplingOptions(temperature=float(temperature), seed=int(seed))
         with self.lock:
-            res = convert(self.lm.model, wav, target, self.lm.sample_rate, opts, self.method, vocoder=self.vocoder)
+            res = convert(self.lm.model, wav, target, self.lm.sample_rate, opts, self.method, vocoder=self.vocoder,
+                          intonation=float(intonation) if self.lm.model.uses_source_pitch else 1.0)
         picture = codes_figure(wav, res.codes.numpy(), self.lm.sample_rate, self.lm.hop)
         info = (f"Converted {res.audio_seconds:.2f} s of audio to **{speaker}** in {res.seconds:.2f} s: "
                 f"**{res.real_time_factor:.2f}x real time** ({self.how}).")
@@ -175,6 +177,12 @@ def build_app(model_path: str | None = None, vocoder_model: str | None = None):
                     inputs_extra.append(gr.Audio(sources=["upload", "microphone"], type="filepath",
                                                  label="Target voice (optional: a few seconds of anyone; "
                                                        "overrides the speaker)", elem_id="reference-audio"))
+                if conv.lm.model.uses_source_pitch:
+                    # the decoder follows the source's intonation: how much of it, 0 a monotone
+                    if not inputs_extra:
+                        inputs_extra.append(gr.State(None))  # no reference voice for this model
+                    inputs_extra.append(gr.Slider(0.0, 2.0, value=1.0, step=0.1, elem_id="intonation",
+                                                  label="Intonation (1: the source's, 0: a monotone)"))
                 with gr.Row():
                     temperature = gr.Slider(0.1, 1.5, value=1.0, step=0.05, label="Temperature")
                     seed = gr.Number(value=0, precision=0, label="Seed")

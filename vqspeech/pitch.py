@@ -135,6 +135,21 @@ def pitch_features(wav: torch.Tensor, sample_rate: int, frame_hop: int, **option
     return torch.stack([normalised_log_f0(median_smoothed(f0)), periodicity, torch.ones_like(f0)], 1)
 
 
+MAX_INTONATION = 3.0  # the contour is clipped at 3 spreads in training; 3x that is far outside it
+
+
+def with_intonation(features: torch.Tensor, scale: float) -> torch.Tensor:
+    """(..., 3, F) pitch features -> a copy with the contour channel times ``scale``: 1 keeps the
+    source's intonation, 0 gives a monotone at the target voice's own mean pitch (the contour is
+    relative to the row's mean), 0.5 half the source's excursions, 2 twice them. Voicing and the
+    "known" flag are kept, so the decoder still reads the pitch as given."""
+    if not 0.0 <= scale <= MAX_INTONATION:
+        raise ValueError(f"intonation scale must be within [0, {MAX_INTONATION:g}], got {scale!r}")
+    out = features.clone()
+    out[..., 0, :] *= scale
+    return out
+
+
 def unknown_pitch(batch: int, frames: int, device=None) -> torch.Tensor:
     """(B, 3, F) zeros: no source pitch (the "known" flag 0), what a model decodes codes alone with."""
     return torch.zeros(batch, PITCH_CHANNELS, frames, device=device)

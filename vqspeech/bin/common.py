@@ -42,6 +42,28 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
                         "--vocoder wavenet")
 
 
+def add_intonation_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--intonation", type=intonation_arg, default=1.0, metavar="SCALE|none",
+                   help="models that read the source's pitch (decoder_conf.source_pitch): the source's intonation "
+                        "scaled by SCALE (1: as spoken, the default; 0: a monotone at the target voice's mean "
+                        "pitch; 2: twice as lively; at most 3), or 'none': the codes alone, the model picks the pitch")
+
+
+def intonation_arg(value: str):
+    """``--intonation``: 'none' -> None, else a float within [0, 3]."""
+    from ..pitch import MAX_INTONATION
+
+    if value == "none":
+        return None
+    try:
+        scale = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a scale or 'none', got {value!r}") from None
+    if not 0.0 <= scale <= MAX_INTONATION:
+        raise argparse.ArgumentTypeError(f"must be within [0, {MAX_INTONATION:g}] (or 'none'), got {value}")
+    return scale
+
+
 def _warmup_arg(value: str):
     if value == "full":
         return value

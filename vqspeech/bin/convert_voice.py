@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..devices import resolve_device
 from ..generation.registry import choose_method
-from .common import (add_model_args, add_sampling_args, load_model_arg, report_failures, sampling_from_args,
+from .common import (add_intonation_arg, add_model_args, add_sampling_args, load_model_arg, report_failures, sampling_from_args,
                      speaker_index, vocoder_from_args)
 
 from .runner import parser, run_user_command, int_at_least
@@ -143,12 +143,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="allow an output path that is one of the input files (replaces the recording)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_sampling_args(p)
+    add_intonation_arg(p)
     args = p.parse_args(argv)
 
 
     def work() -> int:
         from ..audio import load_audio, save_audio
-        from ..conversion import convert, require_one_code
+        from ..conversion import check_intonation, convert, require_one_code
         from ..errors import UserError
 
         device = resolve_device(args.device)
@@ -156,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.list_speakers:
             print("\n".join(lm.speakers))
             return 0
+        check_intonation(lm.model, args.intonation, "--intonation")
         opts = sampling_from_args(args)
         method = choose_method(args.method, device)
         vocoder = vocoder_from_args(args, lm, method, device)
@@ -173,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
                 require_one_code(wav, lm.hop, lm.sample_rate, path)
                 res = convert(lm.model, wav, targets[target], lm.sample_rate, opts, method,
                               fold=not args.no_fold, max_batch=args.max_batch, vocoder=vocoder,
-                              warmup=args.warmup_samples)
+                              warmup=args.warmup_samples, intonation=args.intonation)
                 save_audio(out_path, res.wav, lm.sample_rate)
             except UserError as exc:
                 if len(jobs) == 1:

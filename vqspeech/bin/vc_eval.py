@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..vc_eval.report import run_vc_eval, write_vc_report
+from .common import add_intonation_arg
 from .runner import parser, run_user_command, int_at_least
 
 
@@ -22,12 +23,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--analysis-threads", type=int_at_least(0), default=2,
                    help="threads computing MCD and F0 beside the conversions (0: in turn); the report is the same")
     p.add_argument("--no-progress", action="store_true")
+    add_intonation_arg(p)
     args = p.parse_args(argv)
 
     def work() -> int:
         rep = run_vc_eval(args.model, args.data_dir, args.centroid_data, args.output_dir, args.max_sentences,
                           args.max_pairs, args.seed, progress=not args.no_progress,
-                          vocoder_model=args.vocoder_model, analysis_threads=args.analysis_threads)
+                          vocoder_model=args.vocoder_model, analysis_threads=args.analysis_threads,
+                          intonation=args.intonation)
         path = write_vc_report(rep, args.output_dir)
         c = rep["overall"].get("converted", {})
         print(f"{path}: converted MCD {c.get('mcd_db', float('nan')):.2f} dB, speaker similarity "

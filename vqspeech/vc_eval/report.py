@@ -26,7 +26,7 @@ import numpy as np
 
 from ..audio import load_audio, save_audio
 from ..checkpoint import load_model
-from ..conversion import convert
+from ..conversion import check_intonation, convert
 from ..kaldi_data_dir import read_data_dir
 from ..errors import UserError
 from ..fileio import atomic_write
@@ -63,7 +63,7 @@ def run_vc_eval(model_path: str | Path, test_dir: str | Path, centroid_dir: str 
                 max_sentences: int = 2, max_pairs: int | None = None, seed: int = 0,
                 centroid_utts: int = 10, opts: SamplingOptions | None = None, method: str = "numba",
                 progress: bool = True, reference_utts: int = 3, vocoder_model: str | Path | None = None,
-                analysis_threads: int = 2) -> dict:
+                analysis_threads: int = 2, intonation: float | None = 1.0) -> dict:
     """Convert parallel test sentences between every pair of speakers and score them.
 
     A model with ``speaker_conditioning: reference`` is also evaluated on test speakers it never
@@ -72,8 +72,11 @@ def run_vc_eval(model_path: str | Path, test_dir: str | Path, centroid_dir: str 
     also records its similarity to the nearest training speaker. ``vocoder_model``: a WaveNet
     vocoder (``vocoder.pt``) that voices a spectral model's frames instead of Griffin-Lim.
     ``analysis_threads``: threads that compute the spectral measures (WORLD's analysis releases
-    the GIL) while conversion goes on; 0 computes them in turn. The report is the same either way."""
+    the GIL) while conversion goes on; 0 computes them in turn. The report is the same either way.
+    ``intonation``: what a ``source_pitch`` model does with the source's pitch (see
+    :func:`vqspeech.conversion.convert`); the report records it."""
     lm = load_model(model_path)
+    check_intonation(lm.model, intonation)
     vocoder = "griffin-lim"
     if vocoder_model is not None:
         from ..vocoders import WaveNetVocoding
@@ -161,7 +164,8 @@ def run_vc_eval(model_path: str | Path, test_dir: str | Path, centroid_dir: str 
         for sent, s, t in tqdm(jobs, desc="vc-eval", unit="pair", disable=not progress):
             src_utt, tgt_utt = by_sentence[sent][s], by_sentence[sent][t]
             text = test.text[tgt_utt]
-            res = convert(lm.model, real(src_utt), targets[t], sr, opts, method, vocoder=vocoder)
+            res = convert(lm.model, real(src_utt), targets[t], sr, opts, method, vocoder=vocoder,
+                          intonation=intonation)
             save_audio(path_in(out_dir / "wav", f"{s}_to_{t}", f"{src_utt}.wav"), res.wav, sr)
             kind = ("resynthesis" if s == t else "converted") + ("_unseen" if t in unseen else "")
             rows.append(score({"kind": kind, "sentence": sent, "source": s, "target": t,
@@ -187,6 +191,8 @@ def run_vc_eval(model_path: str | Path, test_dir: str | Path, centroid_dir: str 
     analysis.close()
     rep = summarise(rows, speakers, str(model_path), str(test_dir), sentences)
     rep["unseen_speakers"] = unseen
+    if lm.model.uses_source_pitch:
+        rep["intonation"] = intonation
     rep["vocoder"] = str(vocoder_model) if vocoder_model is not None else (
         "griffin-lim" if lm.model.decoder_kind == "spectral" else None)
     return rep
@@ -232,6 +238,13 @@ _LABELS = {"mcd_db": "MCD (dB)", "filterbank_mcd_db": "filter-bank MCD (dB, in-h
            "wer": "word error rate"}
 
 
+def _intonation_label(intonation: float | None) -> str:
+    """How a source-pitch model's conversions used the source's pitch."""
+    if intonation is None:
+        return "none (codes alone)"
+    return "as spoken (1)" if intonation == 1.0 else f"the source's x {intonation:g}"
+
+
 def write_vc_report(rep: dict, out_dir: str | Path) -> Path:
     """report.json, report.md and a self-contained report.html with a heat map per measure."""
     import matplotlib
@@ -271,6 +284,7 @@ def write_vc_report(rep: dict, out_dir: str | Path) -> Path:
     lines = [f"# Voice-conversion report: {rep['test_dir']}", "",
              f"Model {rep['model']}"
              + (f", vocoder {rep['vocoder']}" if rep.get("vocoder") else "")
+             + (f", intonation {_intonation_label(rep['intonation'])}" if "intonation" in rep else "")
              + f"; speakers {', '.join(spk)}; sentences {', '.join(rep['sentences'])}.", "",
              "MCD: WORLD + SPTK mel-cepstrum (order 24, c0 excluded), DTW; WER: pocketsphinx, "
              "substitutions / deletions / insertions of the reference words; in brackets its 95% "

@@ -5,15 +5,19 @@
 #   local/wide_eval.sh TAG [TAG ...]      (experiments in exp/TAG, run from egs/mini)
 # Two tags at a time, one thread each; reports in exp/TAG/reports/vc_test_s10/, which
 # local/study_table.py shows in its "10 sentences" columns.
+#   intonation=0.5 local/wide_eval.sh TAG     (a source_pitch model converted with
+#   --intonation 0.5, or none: reports in exp/TAG/reports/vc_test_s10_intonation0.5/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -gt 0 ] || { echo "usage: $0 TAG [TAG ...]" >&2; exit 2; }
 python=${python:-../../.venv/bin/python}
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+intonation=${intonation:-}
+suffix=${intonation:+_intonation$intonation}
 one() {
   ${python} -W ignore -m vqspeech vc-eval --model "exp/$1/checkpoint.pt" --data-dir data/test \
-    --centroid-data data/dev --output-dir "exp/$1/reports/vc_test_s10" --max-sentences 10 --no-progress \
-    > "exp/$1.wide_eval.log" 2>&1
+    --centroid-data data/dev --output-dir "exp/$1/reports/vc_test_s10$suffix" --max-sentences 10 --no-progress \
+    ${intonation:+--intonation "$intonation"} > "exp/$1.wide_eval$suffix.log" 2>&1
 }
 tags=("$@")
 for ((i = 0; i < ${#tags[@]}; i += 2)); do
