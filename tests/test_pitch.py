@@ -127,6 +127,33 @@ def test_pitch_features_are_contour_periodicity_and_known():
     assert torch.equal(unknown_pitch(2, 5), torch.zeros(2, 3, 5))
 
 
+def test_the_voicing_channel_is_periodicity_a_binary_flag_or_nothing():
+    # a tone with a silent middle: voiced, unvoiced, voiced
+    tone = _harmonic(np.full(SR, 150.0))
+    tone[SR // 3: 2 * SR // 3] = 0.0
+    wav = torch.from_numpy(tone)[None]
+    graded = pitch_features(wav, SR, 192)
+    binary = pitch_features(wav, SR, 192, voicing="binary")
+    silent = pitch_features(wav, SR, 192, voicing="none")
+    for other in (binary, silent):              # contour and "known" do not depend on the choice
+        assert torch.equal(other[:, 0::2], graded[:, 0::2])
+    f0, periodicity = yin(wav, SR, 192)
+    voiced = median_smoothed(f0) > 0
+    assert 0 < voiced.sum() < voiced.shape[-1]  # both kinds of frame are present
+    assert torch.equal(graded[:, 1], periodicity)
+    assert torch.equal(binary[:, 1], voiced.float())
+    assert torch.equal(silent[:, 1], torch.zeros_like(silent[:, 1]))
+    assert not torch.equal(graded[:, 1], binary[:, 1])  # YIN's periodicity is graded (0.78 at the edges)
+    with pytest.raises(ValueError, match="voicing must be one of periodicity, binary, none"):
+        pitch_features(wav, SR, 192, voicing="soft")
+    model = _pitch_model(source_pitch_voicing="binary")
+    assert torch.equal(model.source_pitch(wav), pitch_features(wav, SR, 64, voicing="binary"))
+    with pytest.raises(ConfigError, match="decoder_conf.source_pitch_voicing: must be one of periodicity, binary, "
+                                          "none, got 'soft'"):
+        config_from_dict({"decoder": "spectral", "decoder_conf": {"source_pitch": True,
+                                                                  "source_pitch_voicing": "soft"}})
+
+
 def _pitch_model(seed=0, **decoder_conf):
     cfg = tiny_spectral().to_dict()
     cfg["decoder_conf"].update(source_pitch=True, **decoder_conf)
@@ -239,7 +266,8 @@ def test_a_saved_pitch_model_loads_with_its_pitch_input_and_says_so(tmp_path):
     torch.testing.assert_close(loaded.decoder.pitch_in.weight, model.decoder.pitch_in.weight)
     info = describe_checkpoint(tmp_path / "m.pt")
     assert info["decoder"]["source_pitch"] is True
-    assert "conditioned on the source's pitch" in format_description(info)
+    assert info["decoder"]["source_pitch_voicing"] == "periodicity"
+    assert "conditioned on the source's pitch (voicing: periodicity)" in format_description(info)
 
 
 def test_with_intonation_scales_the_contour_alone():

@@ -60,7 +60,8 @@ def _vqvae(path: Path, ckpt: dict) -> dict:
                    "n_fft": d.n_fft, "frame_hop": d.frame_hop, "layers": d.layers, "channels": d.channels,
                    "gan_weight": d.gan_weight, "parallel_weight": d.parallel_weight,
                    "parallel_partners": d.parallel_partners if d.parallel_weight > 0 else None,
-                   "source_pitch": d.source_pitch}
+                   "source_pitch": d.source_pitch,
+                   "source_pitch_voicing": d.source_pitch_voicing if d.source_pitch else None}
     params = _parameters(lm.model)
     t = cfg.train_conf
     return {
@@ -194,7 +195,8 @@ def format_description(info: dict) -> str:
                 else [])
             lines.append(f"decoder: spectral, {feats} (n_fft {d['n_fft']}, frame hop {d['frame_hop']}), "
                          f"{d['layers']} layers x {d['channels']} channels"
-                         + (", conditioned on the source's pitch" if d.get("source_pitch") else "")
+                         + (f", conditioned on the source's pitch (voicing: {d.get('source_pitch_voicing') or 'periodicity'})"
+                            if d.get("source_pitch") else "")
                          + (f", trained with {' and '.join(terms)}" if terms else "")
                          + "; audio by Griffin-Lim or a WaveNet vocoder (--vocoder-model)")
         voices = {"table": "a learned row per speaker", "reference": "reference audio (resemblyzer d-vectors)",

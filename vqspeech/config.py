@@ -32,6 +32,7 @@ from .fileio import atomic_write
 
 # The WaveNet decoder's channels-last gates (``train_conf.gate_kernel``, ``WaveNet.gate_kernel``)
 GATE_KERNELS = ("torch", "triton", "triton-linear")
+VOICING_KINDS = ("periodicity", "binary", "none")  # decoder_conf.source_pitch_voicing (vqspeech.pitch)
 
 
 def require_at_least(obj, section: str, minimum: float, *names: str) -> None:
@@ -264,6 +265,10 @@ class SpectralDecoderConfig:
     # its partners' own aligned pitch, withheld for the same share).
     source_pitch: bool = False
     source_pitch_dropout: float = 0.2
+    # What the second pitch channel says of voicing: "periodicity" (YIN's, graded, 0-1; its level is
+    # partly the voice's own), "binary" (1 where the F0 track is voiced) or "none" (always 0: the
+    # contour alone, 0 where unvoiced).
+    source_pitch_voicing: str = "periodicity"
 
     def check(self) -> None:
         if self.features not in ("mel", "linear"):
@@ -280,6 +285,9 @@ class SpectralDecoderConfig:
                          "content_consistency_weight")
         if not 0 <= self.source_pitch_dropout <= 1:
             raise ConfigError(f"decoder_conf.source_pitch_dropout: must be in [0, 1], got {self.source_pitch_dropout}")
+        if self.source_pitch_voicing not in VOICING_KINDS:
+            raise ConfigError(f"decoder_conf.source_pitch_voicing: must be one of {', '.join(VOICING_KINDS)}, got "
+                              f"{self.source_pitch_voicing!r}")
         if self.gan_on_conversions and self.gan_weight <= 0:
             raise ConfigError("decoder_conf.gan_on_conversions: needs gan_weight > 0 (the critic judges them)")
         if self.content_consistency_target not in ("latents", "codes"):

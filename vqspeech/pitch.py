@@ -20,7 +20,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-PITCH_CHANNELS = 3  # normalised log-F0, periodicity, known
+from .config import VOICING_KINDS
+
+PITCH_CHANNELS = 3  # normalised log-F0, voicing, known
 
 
 def yin(wav: torch.Tensor, sample_rate: int, frame_hop: int, frame_length: int = 1024, fmin: float = 60.0,
@@ -126,13 +128,20 @@ def normalised_log_f0(f0: torch.Tensor, min_spread: float = 0.05, limit: float =
 
 
 @torch.no_grad()
-def pitch_features(wav: torch.Tensor, sample_rate: int, frame_hop: int, **options) -> torch.Tensor:
+def pitch_features(wav: torch.Tensor, sample_rate: int, frame_hop: int, voicing: str = "periodicity",
+                   **options) -> torch.Tensor:
     """(B, T) waveform -> (B, 3, T // frame_hop) float32 [normalised log F0 of the
-    median-smoothed track (0 unvoiced), periodicity, known (1)]: the source pitch a
-    ``decoder_conf.source_pitch`` model is conditioned on. ``options`` go to :func:`yin`."""
+    median-smoothed track (0 unvoiced), voicing, known (1)]: the source pitch a
+    ``decoder_conf.source_pitch`` model is conditioned on. ``voicing``
+    (``decoder_conf.source_pitch_voicing``): "periodicity" (YIN's, in [0, 1]), "binary" (1 on
+    the smoothed track's voiced frames) or "none" (0). ``options`` go to :func:`yin`."""
+    if voicing not in VOICING_KINDS:
+        raise ValueError(f"voicing must be one of {', '.join(VOICING_KINDS)}, got {voicing!r}")
     with torch.autocast(wav.device.type, enabled=False):
         f0, periodicity = yin(wav, sample_rate, frame_hop, **options)
-    return torch.stack([normalised_log_f0(median_smoothed(f0)), periodicity, torch.ones_like(f0)], 1)
+    f0 = median_smoothed(f0)
+    voiced = {"periodicity": periodicity, "binary": (f0 > 0).float(), "none": torch.zeros_like(f0)}[voicing]
+    return torch.stack([normalised_log_f0(f0), voiced, torch.ones_like(f0)], 1)
 
 
 MAX_INTONATION = 3.0  # the contour is clipped at 3 spreads in training; 3x that is far outside it

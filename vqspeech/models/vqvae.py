@@ -263,7 +263,8 @@ class SpectralVQVAE(_EncoderQuantizer):
         (:func:`vqspeech.pitch.pitch_features`), or None for a model without ``source_pitch``."""
         if not self.uses_source_pitch:
             return None
-        return pitch_features(wav, self.cfg.sample_rate, self.cfg.decoder_conf.frame_hop)
+        dc = self.cfg.decoder_conf
+        return pitch_features(wav, self.cfg.sample_rate, dc.frame_hop, voicing=dc.source_pitch_voicing)
 
     def _training_pitch(self, wav: torch.Tensor) -> torch.Tensor | None:
         """The crops' source pitch with ``source_pitch_dropout`` of the rows withheld (all zeros,
