@@ -16,8 +16,8 @@ from pathlib import Path
 
 from ..devices import resolve_device
 from ..generation.registry import choose_method
-from .common import (add_intonation_arg, add_model_args, add_sampling_args, load_model_arg, report_failures, sampling_from_args,
-                     speaker_index, vocoder_from_args)
+from .common import (add_intonation_arg, add_model_args, add_sampling_args, load_model_arg, report_failures,
+                     sampling_from_args, speaker_index, vocoder_from_args)
 
 from .runner import parser, run_user_command, int_at_least
 
