@@ -9,10 +9,12 @@ step can compute it for its crops instead of reading a cache.
 
 :func:`pitch_features` turns F0 into what the decoder reads: the log-F0 contour (median-smoothed
 over 5 frames against octave errors) with its mean and spread over the row's voiced frames taken
-out (the intonation, not the voice's register, which the target speaker supplies), the periodicity
-(how voiced each frame is) and a "pitch known" flag that is 0 when no source pitch is given
+out (the intonation, not the voice's register, which the target speaker supplies), a voicing
+channel (``decoder_conf.source_pitch_voicing``: the periodicity, how voiced each frame is; a
+binary voiced flag; or nothing) and a "pitch known" flag that is 0 when no source pitch is given
 (decoding codes alone, or a training row whose pitch was dropped). A row is a training crop (about
-a second) in training and the whole utterance in conversion.
+a second) in training and the whole utterance in conversion. :func:`with_intonation` scales a
+contour at conversion (``--intonation``).
 """
 
 from __future__ import annotations
