@@ -153,9 +153,8 @@ class SpeechModel:
         ``--intonation`` (a ``source_pitch`` model: the source's contour times ``intonation``,
         None the codes alone).
         """
-        from .conversion import check_intonation, convert, require_one_code
+        from .conversion import convert, require_one_code
 
-        check_intonation(self.model, intonation)
         target = self._target(speaker, reference)
         opts = self._sampling(temperature, seed)
         wav = self.waveform(audio, sample_rate)

@@ -195,7 +195,7 @@ def format_description(info: dict) -> str:
                 else [])
             lines.append(f"decoder: spectral, {feats} (n_fft {d['n_fft']}, frame hop {d['frame_hop']}), "
                          f"{d['layers']} layers x {d['channels']} channels"
-                         + (f", conditioned on the source's pitch (voicing: {d.get('source_pitch_voicing') or 'periodicity'})"
+                         + (f", conditioned on the source's pitch (voicing: {d['source_pitch_voicing']})"
                             if d.get("source_pitch") else "")
                          + (f", trained with {' and '.join(terms)}" if terms else "")
                          + "; audio by Griffin-Lim or a WaveNet vocoder (--vocoder-model)")

@@ -138,7 +138,7 @@ class Converter:
         opts = SamplingOptions(temperature=float(temperature), seed=int(seed))
         with self.lock:
             res = convert(self.lm.model, wav, target, self.lm.sample_rate, opts, self.method, vocoder=self.vocoder,
-                          intonation=float(intonation) if self.lm.model.uses_source_pitch else 1.0)
+                          intonation=float(intonation))
         picture = codes_figure(wav, res.codes.numpy(), self.lm.sample_rate, self.lm.hop)
         info = (f"Converted {res.audio_seconds:.2f} s of audio to **{speaker}** in {res.seconds:.2f} s: "
                 f"**{res.real_time_factor:.2f}x real time** ({self.how}).")

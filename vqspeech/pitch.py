@@ -142,7 +142,8 @@ def pitch_features(wav: torch.Tensor, sample_rate: int, frame_hop: int, voicing:
     with torch.autocast(wav.device.type, enabled=False):
         f0, periodicity = yin(wav, sample_rate, frame_hop, **options)
     f0 = median_smoothed(f0)
-    voiced = {"periodicity": periodicity, "binary": (f0 > 0).float(), "none": torch.zeros_like(f0)}[voicing]
+    voiced = (periodicity if voicing == "periodicity" else
+              (f0 > 0).float() if voicing == "binary" else torch.zeros_like(f0))  # only the one asked for
     return torch.stack([normalised_log_f0(f0), voiced, torch.ones_like(f0)], 1)
 
 
