@@ -15,7 +15,8 @@ from vqspeech.audio import load_audio  # noqa: E402
 from vqspeech.config import config_from_dict  # noqa: E402
 from vqspeech.errors import ConfigError  # noqa: E402
 from vqspeech.models import build_model  # noqa: E402
-from vqspeech.pitch import median_smoothed, normalised_log_f0, pitch_features, unknown_pitch, yin  # noqa: E402
+from vqspeech.pitch import (median_smoothed, normalised_log_f0, pitch_features, smoothing_frames,  # noqa: E402
+                            unknown_pitch, voiced_moving_average, yin)
 
 SR = 16000
 
@@ -154,6 +155,49 @@ def test_the_voicing_channel_is_periodicity_a_binary_flag_or_nothing():
                                                                   "source_pitch_voicing": "soft"}})
 
 
+def test_the_voiced_moving_average_equals_a_loop_over_voiced_neighbours():
+    rng = np.random.default_rng(3)
+    contour = rng.standard_normal((2, 40)).astype(np.float32)
+    voiced = rng.random((2, 40)) < 0.6
+    voiced[1, 10:25] = False                      # a long unvoiced gap
+    for width in (1, 3, 9):
+        expected = np.zeros_like(contour)
+        for b in range(2):
+            for i in range(40):
+                if voiced[b, i]:
+                    near = [contour[b, j] for j in range(max(0, i - width // 2), min(40, i + width // 2 + 1))
+                            if voiced[b, j]]
+                    expected[b, i] = np.mean(near)
+        got = voiced_moving_average(torch.from_numpy(contour), torch.from_numpy(voiced), width)
+        np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="odd number of frames, got 4"):
+        voiced_moving_average(torch.from_numpy(contour), torch.from_numpy(voiced), 4)
+    # milliseconds to the nearest odd frame count: 192-sample frames are 12 ms at 16 kHz
+    assert [smoothing_frames(ms, SR, 192) for ms in (0, 12, 30, 36, 100, 200)] == [1, 1, 3, 3, 9, 17]
+
+
+def test_a_smoothed_contour_keeps_the_slow_intonation_and_drops_the_wobble():
+    # a 150 Hz voice gliding up a fifth over a second, with a fast 8 Hz vibrato of a semitone
+    t = np.arange(SR) / SR
+    f0 = 150.0 * 1.5 ** t * 2 ** (np.sin(2 * np.pi * 8 * t) / 12)
+    wav = torch.from_numpy(_harmonic(f0))[None]
+    raw = pitch_features(wav, SR, 192)
+    smooth = pitch_features(wav, SR, 192, smoothing=smoothing_frames(125, SR, 192))   # one vibrato period
+    assert torch.equal(smooth[:, 1:], raw[:, 1:])          # voicing and "known" as before
+    voiced = raw[0, 0] != 0
+    trend = np.polyval(np.polyfit(np.flatnonzero(voiced), raw[0, 0, voiced].numpy(), 1), np.arange(raw.shape[-1]))
+    inner = slice(8, -8)
+    wobble_raw = float(np.abs(raw[0, 0, inner].numpy() - trend[inner]).mean())
+    wobble_smooth = float(np.abs(smooth[0, 0, inner].numpy() - trend[inner]).mean())
+    assert wobble_smooth < 0.3 * wobble_raw, (wobble_smooth, wobble_raw)
+    assert np.corrcoef(smooth[0, 0, inner].numpy(), trend[inner])[0, 1] > 0.98   # the rise is kept
+    model = _pitch_model(source_pitch_smoothing_ms=125)
+    assert torch.equal(model.source_pitch(wav), pitch_features(wav, SR, 64, smoothing=smoothing_frames(125, SR, 64)))
+    with pytest.raises(ConfigError, match="decoder_conf.source_pitch_smoothing_ms: must be >= 0, got -5"):
+        config_from_dict({"decoder": "spectral", "decoder_conf": {"source_pitch": True,
+                                                                  "source_pitch_smoothing_ms": -5}})
+
+
 def _pitch_model(seed=0, **decoder_conf):
     cfg = tiny_spectral().to_dict()
     cfg["decoder_conf"].update(source_pitch=True, **decoder_conf)
@@ -268,6 +312,13 @@ def test_a_saved_pitch_model_loads_with_its_pitch_input_and_says_so(tmp_path):
     assert info["decoder"]["source_pitch"] is True
     assert info["decoder"]["source_pitch_voicing"] == "periodicity"
     assert "conditioned on the source's pitch (voicing: periodicity)" in format_description(info)
+    smooth = _pitch_model(source_pitch_voicing="none", source_pitch_smoothing_ms=100)
+    save_checkpoint(tmp_path / "s.pt", {"config": smooth.cfg.to_dict(), "speakers": ["a", "b", "c"],
+                                        "sample_rate": SR, "hop": smooth.hop, "model": smooth.state_dict(), "step": 0})
+    info = describe_checkpoint(tmp_path / "s.pt")
+    assert info["decoder"]["source_pitch_smoothing_ms"] == 100
+    assert ("conditioned on the source's pitch (voicing: none; contour averaged over 100 ms)"
+            in format_description(info))
 
 
 def test_with_intonation_scales_the_contour_alone():
@@ -368,11 +419,15 @@ def test_the_demo_offers_an_intonation_slider_for_a_pitch_model(tiny_corpus, tmp
     np.testing.assert_array_equal(pcm, (np.clip(expected, -1, 1) * 32767).astype(np.int16))
     (_, as_spoken), _, _ = conv(src, "b", 1.0, 4)
     assert not np.array_equal(pcm, as_spoken)
+    (_, codes_alone), _, _ = conv(src, "b", 1.0, 4, None, 0.0, False)   # the checkbox off: the slider is moot
+    expected = vqspeech.load(model_path).convert(src, "b", seed=4, intonation=None)
+    np.testing.assert_array_equal(codes_alone, (np.clip(expected, -1, 1) * 32767).astype(np.int16))
+    assert not np.array_equal(codes_alone, pcm) and not np.array_equal(codes_alone, as_spoken)
     ids = [c.get("props", {}).get("elem_id") for c in demo_app.build_app(str(model_path)).config["components"]]
-    assert "intonation" in ids
+    assert "intonation" in ids and "follow-pitch" in ids
     plain_path = _saved(build_model(tiny_spectral(), num_speakers=3).eval(), tmp_path / "plain.pt")
     ids = [c.get("props", {}).get("elem_id") for c in demo_app.build_app(str(plain_path)).config["components"]]
-    assert "intonation" not in ids and "convert-button" in ids
+    assert "intonation" not in ids and "follow-pitch" not in ids and "convert-button" in ids
 
 
 def test_vc_eval_converts_with_the_intonation_asked_for_and_records_it(tiny_corpus, tmp_path):

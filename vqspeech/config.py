@@ -269,6 +269,9 @@ class SpectralDecoderConfig:
     # partly the voice's own), "binary" (1 where the F0 track is voiced) or "none" (always 0: the
     # contour alone, 0 where unvoiced).
     source_pitch_voicing: str = "periodicity"
+    # The contour averaged over this many milliseconds of voiced frames (0: as tracked): intonation
+    # moves over syllables, while the frame-to-frame wobble is partly the source voice's own.
+    source_pitch_smoothing_ms: float = 0.0
 
     def check(self) -> None:
         if self.features not in ("mel", "linear"):
@@ -288,6 +291,7 @@ class SpectralDecoderConfig:
         if self.source_pitch_voicing not in VOICING_KINDS:
             raise ConfigError(f"decoder_conf.source_pitch_voicing: must be one of {', '.join(VOICING_KINDS)}, got "
                               f"{self.source_pitch_voicing!r}")
+        require_at_least(self, "decoder_conf", 0, "source_pitch_smoothing_ms")
         if self.gan_on_conversions and self.gan_weight <= 0:
             raise ConfigError("decoder_conf.gan_on_conversions: needs gan_weight > 0 (the critic judges them)")
         if self.content_consistency_target not in ("latents", "codes"):

@@ -93,10 +93,12 @@ class Converter:
         else:
             self.how = "encode + spectral decoder + Griffin-Lim on CPU"
 
-    def __call__(self, audio_path, speaker, temperature, seed, reference_path=None, intonation=1.0):
+    def __call__(self, audio_path, speaker, temperature, seed, reference_path=None, intonation=1.0,
+                 follow_pitch=True):
         """Convert ``audio_path`` to ``speaker``, or to the voice of ``reference_path`` when given
         (reference models); a model that reads the source's pitch follows its contour times
-        ``intonation`` (0: a monotone)."""
+        ``intonation`` (0: a monotone), or decodes the codes alone when ``follow_pitch`` is off
+        (``--intonation none``)."""
         import gradio as gr
 
         from .audio import audio_info, load_audio
@@ -138,7 +140,7 @@ class Converter:
         opts = SamplingOptions(temperature=float(temperature), seed=int(seed))
         with self.lock:
             res = convert(self.lm.model, wav, target, self.lm.sample_rate, opts, self.method, vocoder=self.vocoder,
-                          intonation=float(intonation))
+                          intonation=float(intonation) if follow_pitch else None)
         picture = codes_figure(wav, res.codes.numpy(), self.lm.sample_rate, self.lm.hop)
         info = (f"Converted {res.audio_seconds:.2f} s of audio to **{speaker}** in {res.seconds:.2f} s: "
                 f"**{res.real_time_factor:.2f}x real time** ({self.how}).")
@@ -183,6 +185,9 @@ def build_app(model_path: str | None = None, vocoder_model: str | None = None):
                         inputs_extra.append(gr.State(None))  # no reference voice for this model
                     inputs_extra.append(gr.Slider(0.0, 2.0, value=1.0, step=0.1, elem_id="intonation",
                                                   label="Intonation (1: the source's, 0: a monotone)"))
+                    inputs_extra.append(gr.Checkbox(value=True, elem_id="follow-pitch",
+                                                    label="Follow the source's pitch (off: the codes alone, "
+                                                          "the target's own intonation)"))
                 with gr.Row():
                     temperature = gr.Slider(0.1, 1.5, value=1.0, step=0.05, label="Temperature")
                     seed = gr.Number(value=0, precision=0, label="Seed")

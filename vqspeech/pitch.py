@@ -9,7 +9,8 @@ step can compute it for its crops instead of reading a cache.
 
 :func:`pitch_features` turns F0 into what the decoder reads: the log-F0 contour (median-smoothed
 over 5 frames against octave errors) with its mean and spread over the row's voiced frames taken
-out (the intonation, not the voice's register, which the target speaker supplies), a voicing
+out (the intonation, not the voice's register, which the target speaker supplies; optionally
+averaged over ``decoder_conf.source_pitch_smoothing_ms``, :func:`voiced_moving_average`), a voicing
 channel (``decoder_conf.source_pitch_voicing``: the periodicity, how voiced each frame is; a
 binary voiced flag; or nothing) and a "pitch known" flag that is 0 when no source pitch is given
 (decoding codes alone, or a training row whose pitch was dropped). A row is a training crop (about
@@ -129,14 +130,39 @@ def normalised_log_f0(f0: torch.Tensor, min_spread: float = 0.05, limit: float =
     return torch.where(voiced, ((logf - mean) / spread).clamp(-limit, limit), torch.zeros_like(f0))
 
 
+def voiced_moving_average(contour: torch.Tensor, voiced: torch.Tensor, width: int) -> torch.Tensor:
+    """(B, F) contour, (B, F) bool voiced, ``width`` frames (odd) -> (B, F): each voiced frame's
+    value replaced by the mean over the voiced frames among the ``width`` centred on it; unvoiced
+    frames stay 0. Unvoiced frames neither count nor pull the mean towards 0, so a voiced stretch
+    keeps its level up to its edges."""
+    if width % 2 == 0 or width < 1:
+        raise ValueError(f"moving average width must be an odd number of frames, got {width}")
+    if width == 1 or contour.shape[-1] == 0:
+        return torch.where(voiced, contour, torch.zeros_like(contour))
+    mask = voiced.float()[:, None]
+    # sums over the window (zero padding at the ends: those frames are simply absent)
+    total = F.avg_pool1d(F.pad(contour[:, None] * mask, (width // 2, width // 2)), width, 1)[:, 0]
+    count = F.avg_pool1d(F.pad(mask, (width // 2, width // 2)), width, 1)[:, 0]
+    return torch.where(voiced, total / count.clamp(min=1e-12), torch.zeros_like(contour))
+
+
+def smoothing_frames(smoothing_ms: float, sample_rate: int, frame_hop: int) -> int:
+    """``decoder_conf.source_pitch_smoothing_ms`` -> the odd window in frames nearest to it (1: none)."""
+    frames = smoothing_ms * sample_rate / 1000 / frame_hop
+    return 2 * int(round((frames - 1) / 2)) + 1 if frames > 1 else 1
+
+
 @torch.no_grad()
 def pitch_features(wav: torch.Tensor, sample_rate: int, frame_hop: int, voicing: str = "periodicity",
-                   **options) -> torch.Tensor:
+                   smoothing: int = 1, **options) -> torch.Tensor:
     """(B, T) waveform -> (B, 3, T // frame_hop) float32 [normalised log F0 of the
     median-smoothed track (0 unvoiced), voicing, known (1)]: the source pitch a
     ``decoder_conf.source_pitch`` model is conditioned on. ``voicing``
     (``decoder_conf.source_pitch_voicing``): "periodicity" (YIN's, in [0, 1]), "binary" (1 on
-    the smoothed track's voiced frames) or "none" (0). ``options`` go to :func:`yin`."""
+    the smoothed track's voiced frames) or "none" (0). ``smoothing`` (odd, in frames; see
+    :func:`smoothing_frames`): the contour is averaged over that many frames
+    (:func:`voiced_moving_average`), keeping the slow intonation and dropping the frame-to-frame
+    micro-prosody; 1 leaves it as tracked. ``options`` go to :func:`yin`."""
     if voicing not in VOICING_KINDS:
         raise ValueError(f"voicing must be one of {', '.join(VOICING_KINDS)}, got {voicing!r}")
     with torch.autocast(wav.device.type, enabled=False):
@@ -144,7 +170,8 @@ def pitch_features(wav: torch.Tensor, sample_rate: int, frame_hop: int, voicing:
     f0 = median_smoothed(f0)
     voiced = (periodicity if voicing == "periodicity" else
               (f0 > 0).float() if voicing == "binary" else torch.zeros_like(f0))  # only the one asked for
-    return torch.stack([normalised_log_f0(f0), voiced, torch.ones_like(f0)], 1)
+    contour = voiced_moving_average(normalised_log_f0(f0), f0 > 0, smoothing)
+    return torch.stack([contour, voiced, torch.ones_like(f0)], 1)
 
 
 MAX_INTONATION = 3.0  # the contour is clipped at 3 spreads in training; 3x that is far outside it

@@ -13,7 +13,7 @@ from torch import nn
 
 from ..audio import mulaw_compress, mulaw_encode
 from ..config import ExperimentConfig
-from ..pitch import pitch_features
+from ..pitch import pitch_features, smoothing_frames
 from .encoder import ConvEncoder
 from .code_agreement import commitment_to_partner, contrastive_to_partner
 from .content_consistency import content_consistency_loss
@@ -264,7 +264,9 @@ class SpectralVQVAE(_EncoderQuantizer):
         if not self.uses_source_pitch:
             return None
         dc = self.cfg.decoder_conf
-        return pitch_features(wav, self.cfg.sample_rate, dc.frame_hop, voicing=dc.source_pitch_voicing)
+        return pitch_features(wav, self.cfg.sample_rate, dc.frame_hop, voicing=dc.source_pitch_voicing,
+                              smoothing=smoothing_frames(dc.source_pitch_smoothing_ms, self.cfg.sample_rate,
+                                                         dc.frame_hop))
 
     def _training_pitch(self, wav: torch.Tensor) -> torch.Tensor | None:
         """The crops' source pitch with ``source_pitch_dropout`` of the rows withheld (all zeros,
