@@ -1,5 +1,6 @@
-"""vc-compare: paired differences of two vc-eval reports, against hand-computed values and the
-delta-method standard error of a paired ratio."""
+"""vc-compare: paired differences of two vc-eval reports (or of two systems' runs), against
+hand-computed values, the delta-method standard error of a paired ratio and that of a difference of
+means over runs."""
 
 import json
 
@@ -103,3 +104,86 @@ def test_read_report_refuses_what_is_not_json(tmp_path):
     (tmp_path / "r.json").write_text("{")
     with pytest.raises(ValueError, match="r.json: not JSON"):
         read_report(tmp_path / "r.json")
+
+
+def test_several_runs_a_side_compare_their_means():
+    words = [8, 10, 6, 9, 7, 12, 5, 8]
+    a1, a2 = [2, 5, 0, 3, 1, 6, 2, 3], [4, 5, 2, 3, 1, 8, 2, 3]
+    b = [3, 5, 1, 3, 2, 6, 2, 4]
+    cmp = compare_reports([_report(a1, words), _report(a2, words)], _report(b, words))
+    c = cmp["kinds"]["converted"]
+    assert (cmp["runs_a"], cmp["runs_b"]) == (2, 1)
+    assert c["wer_runs_a"] == pytest.approx([22 / 65, 28 / 65]) and c["wer_runs_b"] == pytest.approx([26 / 65])
+    assert c["wer_a"] == pytest.approx(25 / 65) and c["wer_difference"] == pytest.approx(-1 / 65)
+    # A's mean errors over its runs [3, 5, 1, 3, 1, 7, 2, 3] differ from B's on utterances 4, 5 and 7
+    assert c["utterances_differing"] == 3
+    # a run given twice is the same system: the same figures and interval as the run alone
+    twice = compare_reports([_report(a1, words)] * 2, [_report(b, words)] * 3)["kinds"]["converted"]
+    once = compare_reports(_report(a1, words), _report(b, words))["kinds"]["converted"]
+    assert twice["wer_difference_ci"] == once["wer_difference_ci"]
+    assert twice["wer_difference"] == pytest.approx(once["wer_difference"])
+    text = comparison_markdown(cmp, "a1, a2", "b")
+    assert "| converted | WER of each run | 33.8%, 43.1% | 40.0% | | |" in text
+    assert "the draw of utterances and of training runs" in text or "clear of zero" in text
+    with pytest.raises(ValueError, match="only the A2 report has converted sentence h001 c -> b"):
+        compare_reports([_report(a1[:6], words[:6]), _report(a2[:7], words[:7])], [_report(b[:6], words[:6])] * 2)
+
+
+def test_the_runs_interval_holds_the_spread_between_runs():
+    """One run of A equals B, the other errs one word more on every utterance: each single-run
+    interval is narrow, and the two-run interval reaches from the first run's difference (0) to
+    about the second's."""
+    rng = np.random.default_rng(2)
+    n = rng.integers(5, 15, size=200)
+    b = rng.binomial(n, 0.4)
+    a2 = np.minimum(b + 1, n)
+    d2 = (a2 - b).sum() / n.sum()
+    lo, hi = compare_reports([_report(b, n), _report(a2, n)], _report(b, n))["kinds"]["converted"]["wer_difference_ci"]
+    assert lo == 0.0 and 0.9 * d2 < hi <= 1.2 * d2
+    # the utterances alone would put it narrowly around the mean difference d2 / 2
+    mean_only = wer_interval((a2 - b) / 2, n)
+    assert mean_only[0] > 0.4 * d2 and mean_only[1] < 0.6 * d2
+
+
+def test_the_runs_interval_against_the_standard_error_of_a_mean_over_runs():
+    """Many runs a side whose training draw shifts each run's error rate: the interval's
+    half-width / 1.96 is, to 15%, the standard error of a difference of two means over runs
+    (each side's between-run variance / its runs, times (k - 1) / k as a bootstrap sees it)
+    together with the paired utterance noise of the mean difference (the delta method)."""
+    rng = np.random.default_rng(5)
+    n = rng.integers(5, 15, size=300)
+    hard = rng.uniform(0.1, 0.6, size=300)
+    k = 25
+
+    def runs(offset_sd):
+        return np.array([rng.binomial(n, np.clip(hard + rng.normal(0, offset_sd), 0, 1)) for _ in range(k)])
+
+    ea, eb = runs(0.03), runs(0.02)
+    c = compare_reports([_report(e, n) for e in ea], [_report(e, n) for e in eb])["kinds"]["converted"]
+    total = n.sum()
+    between = sum(np.var(e.sum(1) / total, ddof=1) / k * (k - 1) / k for e in (ea, eb))
+    d = ea.mean(0) - eb.mean(0)
+    r = d.sum() / total
+    utter = len(d) / (len(d) - 1) * ((d - r * n) ** 2).sum() / total ** 2
+    lo, hi = c["wer_difference_ci"]
+    expected = np.sqrt(between + utter)
+    assert abs((hi - lo) / (2 * 1.96) - expected) < 0.15 * expected, ((hi - lo) / 3.92, expected)
+    assert c["wer_difference"] == pytest.approx(r)
+
+
+def test_vc_compare_command_with_runs(tmp_path, capsys):
+    words = [5, 5, 6, 4]
+    for name, errors in (("a1", [0, 1, 2, 1]), ("a2", [1, 1, 2, 2]), ("b", [2, 3, 2, 2])):
+        (tmp_path / f"{name}.json").write_text(json.dumps(_report(errors, words, model=f"{name}.pt")))
+    a = f"{tmp_path / 'a1.json'},{tmp_path / 'a2.json'}"
+    assert compare_main([a, str(tmp_path / "b.json"), "--json", str(tmp_path / "cmp.json")]) == 0
+    out = capsys.readouterr().out
+    assert "| converted | WER | 25.0% | 45.0% | -20.0 (" in out and "(a1.pt)" in out and "(a2.pt)" in out
+    assert "| converted | WER of each run | 20.0%, 30.0% | 45.0% | | |" in out
+    saved = json.loads((tmp_path / "cmp.json").read_text())
+    assert saved["a"] == ["a1.pt", "a2.pt"] and saved["runs_a"] == 2
+    assert compare_main([a + ",", str(tmp_path / "b.json")]) == 2
+    assert "A: an empty report path in" in capsys.readouterr().err
+    assert compare_main([a, f"{tmp_path / 'b.json'},{tmp_path / 'missing.json'}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "missing.json: not found" in err

@@ -10,6 +10,12 @@ The difference of two pooled WERs over the same reference words is itself a pool
 of the per-utterance error differences, sum(e_a - e_b) / sum(n). So its interval is
 ``wer_interval`` of those differences; a per-utterance measure (MCD, speaker similarity) is the
 same with one "word" per utterance.
+
+A system may also be given as several runs (training seeds) scored on the same test: its figure is
+then the mean over its runs, and the interval resamples the runs of each side beside the
+utterances (:func:`paired_interval`), so it also says whether the difference could be the luck of
+the training draw. Two seeds of one config differ by 2.5-3.8 WER points on the mini corpus's 10
+sentences (README, decoder study), as much as most differences between configs.
 """
 
 from __future__ import annotations
@@ -20,7 +26,6 @@ from pathlib import Path
 import numpy as np
 
 from . import ROW_KINDS
-from .intelligibility import wer_interval
 
 # Per-utterance measures compared beside the WER, in the order shown.
 COMPARED = ("mcd_db", "f0_corr", "source_f0_corr", "speaker_similarity", "speaker_id_correct")
@@ -30,53 +35,112 @@ def _key(row: dict) -> tuple[str, str, str, str]:
     return row["kind"], row["sentence"], row["source"], row["target"]
 
 
-def compare_reports(a: dict, b: dict, level: float = 0.95) -> dict:
-    """Two ``vc-eval`` report dicts (``report.json``) -> for each kind both have ("converted",
-    "resynthesis", ...): the pooled WER of each, their difference a - b with its ``level``
-    bootstrap interval, how many utterances changed their word errors, and the same difference
-    for the means of :data:`COMPARED`. A ValueError names the first utterance one report has
-    and the other lacks, or whose reference words differ: the reports must score the same test."""
-    rows_a = {_key(r): r for r in a["rows"]}
-    rows_b = {_key(r): r for r in b["rows"]}
-    present_a, present_b = {r["kind"] for r in a["rows"]}, {r["kind"] for r in b["rows"]}
-    kinds = [k for k in ROW_KINDS if k in present_a and k in present_b]
-    if not kinds:
-        raise ValueError("the reports have no kind of conversion in common")
-    out = {"a": a.get("model"), "b": b.get("model"), "level": level, "kinds": {}}
-    for kind in kinds:
-        keys_a = {k for k in rows_a if k[0] == kind}
-        keys_b = {k for k in rows_b if k[0] == kind}
-        if keys_a != keys_b:
-            only, which = (sorted(keys_a - keys_b), "first") if keys_a - keys_b else (sorted(keys_b - keys_a), "second")
+def paired_interval(values_a, values_b, weights, level: float = 0.95, resamples: int = 2000,
+                    seed: int = 0) -> tuple[float, float]:
+    """(kA, n) and (kB, n) per-utterance values (word errors, or a measure) of kA and kB runs of two
+    systems on the same n utterances, (n,) weights (reference words; ones for a per-utterance mean)
+    -> the ``level`` percentile interval of [mean over A's runs of sum(a) - mean over B's runs of
+    sum(b)] / sum(weights). Each resample draws the n utterances with replacement (the same ones for
+    every run: the comparison stays paired) and each side's runs with replacement. With one run a
+    side it is :func:`~vqspeech.vc_eval.intelligibility.wer_interval` of the differences, the same
+    draws. With few runs it understates the spread between them (a bootstrap of k runs sees
+    (k - 1) / k of their variance): a floor, which more seeds raise to the truth."""
+    va, vb = (np.atleast_2d(np.asarray(v, dtype=np.float64)) for v in (values_a, values_b))
+    w = np.asarray(weights, dtype=np.float64)
+    if va.shape[1:] != vb.shape[1:] or va.shape[1:] != w.shape or w.ndim != 1 or len(w) == 0:
+        raise ValueError("paired_interval: (runs, n) values of both systems and (n,) weights, n > 0")
+    picks = np.random.default_rng(seed).integers(0, len(w), size=(resamples, len(w)))   # wer_interval's draws
+    runs = np.random.default_rng(seed + 1)
+
+    def side(v):  # (k, n) -> (resamples,): the mean over a resample of runs of each run's resampled sum
+        sums = v[:, picks].sum(-1).T                                                    # (resamples, k)
+        if v.shape[0] == 1:
+            return sums[:, 0]
+        return np.take_along_axis(sums, runs.integers(0, v.shape[0], size=sums.shape), 1).mean(1)
+
+    rates = (side(va) - side(vb)) / np.maximum(w[picks].sum(1), 1)
+    low, high = np.quantile(rates, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)
+
+
+def _same_test(reports: list[dict], kind: str, names: list[str]) -> list:
+    """The sorted utterance keys of ``kind`` that every report has, or a ValueError naming the first
+    utterance that one report has and another lacks, or whose reference words differ."""
+    first = {_key(r): r for r in reports[0]["rows"] if r["kind"] == kind}
+    for rep, name in zip(reports[1:], names[1:]):
+        rows = {_key(r): r for r in rep["rows"] if r["kind"] == kind}
+        if rows.keys() != first.keys():
+            only, which = ((sorted(first.keys() - rows.keys()), names[0]) if first.keys() - rows.keys()
+                           else (sorted(rows.keys() - first.keys()), name))
             raise ValueError(f"not the same test: only the {which} report has {kind} sentence {only[0][1]} "
                              f"{only[0][2]} -> {only[0][3]} (compare vc-eval runs on one data directory with the "
                              f"same --max-sentences, --max-pairs and --seed)")
-        keys = sorted(keys_a)
-        words = np.array([rows_a[k]["ref_words"] for k in keys])
-        if not np.array_equal(words, [rows_b[k]["ref_words"] for k in keys]):
-            k = next(k for k in keys if rows_a[k]["ref_words"] != rows_b[k]["ref_words"])
+        k = next((k for k in sorted(first) if rows[k]["ref_words"] != first[k]["ref_words"]), None)
+        if k is not None:
             raise ValueError(f"not the same test: {kind} sentence {k[1]} {k[2]} -> {k[3]} has "
-                             f"{rows_a[k]['ref_words']} reference words in one report, {rows_b[k]['ref_words']} in the other")
-        err_a = np.array([rows_a[k]["word_errors"] for k in keys])
-        err_b = np.array([rows_b[k]["word_errors"] for k in keys])
+                             f"{first[k]['ref_words']} reference words in one report, {rows[k]['ref_words']} in the other")
+    return sorted(first)
+
+
+def compare_reports(a: dict | list[dict], b: dict | list[dict], level: float = 0.95) -> dict:
+    """Two ``vc-eval`` report dicts (``report.json``), or two lists of them (each system's runs,
+    e.g. training seeds, on the same test) -> for each kind all have ("converted", "resynthesis",
+    ...): the pooled WER of each system (the mean over its runs; each run's in ``wer_runs_a`` /
+    ``wer_runs_b``), their difference a - b with its ``level`` bootstrap interval
+    (:func:`paired_interval`), how many utterances changed their word errors (their mean over the
+    runs), and the same difference for the means of :data:`COMPARED`. A ValueError names the first
+    utterance one report has and another lacks, or whose reference words differ: the reports must
+    score the same test."""
+    runs_a, runs_b = (list(x) if isinstance(x, (list, tuple)) else [x] for x in (a, b))
+    if not runs_a or not runs_b:
+        raise ValueError("each side needs at least one report")
+    reports = runs_a + runs_b
+    names = (["first"] if len(runs_a) == 1 else [f"A{i + 1}" for i in range(len(runs_a))]) + (
+        ["second"] if len(runs_b) == 1 else [f"B{i + 1}" for i in range(len(runs_b))])
+    kinds = [k for k in ROW_KINDS if all(k in {r["kind"] for r in rep["rows"]} for rep in reports)]
+    if not kinds:
+        raise ValueError("the reports have no kind of conversion in common")
+    model = (lambda runs: runs[0].get("model") if len(runs) == 1 else [r.get("model") for r in runs])
+    out = {"a": model(runs_a), "b": model(runs_b), "runs_a": len(runs_a), "runs_b": len(runs_b),
+           "level": level, "kinds": {}}
+    for kind in kinds:
+        keys = _same_test(reports, kind, names)
+        rows_a, rows_b = ([{_key(r): r for r in rep["rows"]} for rep in runs] for runs in (runs_a, runs_b))
+        words = np.array([rows_a[0][k]["ref_words"] for k in keys])
+        err_a, err_b = (np.array([[rows[k]["word_errors"] for k in keys] for rows in side])
+                        for side in (rows_a, rows_b))                                 # (runs, n)
         total = max(int(words.sum()), 1)
         entry = {"utterances": len(keys), "words": int(words.sum()),
-                 "wer_a": float(err_a.sum() / total), "wer_b": float(err_b.sum() / total),
-                 "wer_difference": float((err_a - err_b).sum() / total),
-                 "wer_difference_ci": list(wer_interval(err_a - err_b, words, level=level)),
-                 "utterances_differing": int((err_a != err_b).sum()), "measures": {}}
+                 "wer_a": float(err_a.sum(1).mean() / total), "wer_b": float(err_b.sum(1).mean() / total),
+                 "wer_runs_a": [float(e.sum() / total) for e in err_a],
+                 "wer_runs_b": [float(e.sum() / total) for e in err_b],
+                 "wer_difference": float((err_a.sum(1).mean() - err_b.sum(1).mean()) / total),
+                 "wer_difference_ci": list(paired_interval(err_a, err_b, words, level=level)),
+                 "utterances_differing": int((err_a.mean(0) != err_b.mean(0)).sum()), "measures": {}}
         for m in COMPARED:
-            both = [(rows_a[k][m], rows_b[k][m]) for k in keys
-                    if rows_a[k].get(m) is not None and rows_b[k].get(m) is not None]
-            if not both:
+            usable = [k for k in keys if all(rows[k].get(m) is not None for rows in rows_a + rows_b)]
+            if not usable:
                 continue
-            va, vb = np.array(both, dtype=np.float64).T
+            va, vb = (np.array([[rows[k][m] for k in usable] for rows in side], dtype=np.float64)
+                      for side in (rows_a, rows_b))
             entry["measures"][m] = {"a": float(va.mean()), "b": float(vb.mean()),
-                                    "difference": float((va - vb).mean()),
-                                    "ci": list(wer_interval(va - vb, np.ones_like(va), level=level)),
-                                    "utterances": len(both)}
+                                    "difference": float(va.mean() - vb.mean()),
+                                    "ci": list(paired_interval(va, vb, np.ones(len(usable)), level=level)),
+                                    "utterances": len(usable)}
         out["kinds"][kind] = entry
     return out
+
+
+def report_paths(argument: str, name: str = "A") -> list[str]:
+    """A command-line side: one report (``report.json`` or its folder), or several runs joined by
+    commas (a path that exists as given is one report, commas and all). ValueError naming the
+    side when a part is empty."""
+    if Path(argument).exists() or "," not in argument:
+        return [argument]
+    parts = argument.split(",")
+    if any(not p.strip() for p in parts):
+        raise ValueError(f"{name}: an empty report path in {argument!r} (join runs with single commas)")
+    return parts
 
 
 def read_report(path: str | Path) -> dict:
@@ -99,9 +163,12 @@ def read_report(path: str | Path) -> dict:
 
 
 def comparison_markdown(cmp: dict, name_a: str, name_b: str) -> str:
-    """The comparison as a markdown table, one row per kind and measure, with a closing line per
-    kind saying whether the WER difference is clear of zero."""
+    """The comparison as a markdown table, one row per kind and measure (and, where a side has
+    several runs, a row with each run's WER), with a closing line per kind saying whether the WER
+    difference is clear of zero."""
     pct = int(round(100 * cmp["level"]))
+    several = cmp.get("runs_a", 1) > 1 or cmp.get("runs_b", 1) > 1
+    draw = "the draw of utterances and of training runs" if several else "the draw of utterances"
     lines = [f"A: {name_a}", f"B: {name_b}", "",
              f"| kind | measure | A | B | A - B ({pct}% interval) | utterances |", "|---|---|---:|---:|---:|---:|"]
     verdicts = []
@@ -111,6 +178,9 @@ def comparison_markdown(cmp: dict, name_a: str, name_b: str) -> str:
         lines.append(f"| {kind} | WER | {100 * e['wer_a']:.1f}% | {100 * e['wer_b']:.1f}% | "
                      f"{100 * e['wer_difference']:+.1f} ({100 * lo:+.1f} to {100 * hi:+.1f}) points | "
                      f"{e['utterances']} ({e['utterances_differing']} differ) |")
+        if several:
+            each = [", ".join(f"{100 * w:.1f}%" for w in e[f"wer_runs_{s}"]) for s in "ab"]
+            lines.append(f"| {kind} | WER of each run | {each[0]} | {each[1]} | | |")
         for m, s in e["measures"].items():
             f = fmt[m]
             d = "{:+.0%}" if m == "speaker_id_correct" else "{:+.3f}"
@@ -122,6 +192,8 @@ def comparison_markdown(cmp: dict, name_a: str, name_b: str) -> str:
             better = "B" if lo > 0 else "A"
             verdicts.append(f"{kind}: {better} has the lower WER, clear of zero at {pct}%.")
         else:
-            verdicts.append(f"{kind}: the WER difference is within what the draw of utterances gives ({pct}% "
-                            f"interval holds 0).")
+            verdicts.append(f"{kind}: the WER difference is within what {draw} gives ({pct}% interval holds 0).")
+    if several:
+        verdicts.append(f"({cmp['runs_a']} and {cmp['runs_b']} runs: a bootstrap of k runs sees (k - 1) / k of the "
+                        "variance between them, so the interval is a floor; more runs make it truer.)")
     return "\n".join(lines + [""] + verdicts) + "\n"
