@@ -187,3 +187,8 @@ def test_vc_compare_command_with_runs(tmp_path, capsys):
     assert compare_main([a, f"{tmp_path / 'b.json'},{tmp_path / 'missing.json'}"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "missing.json: not found" in err
+    # a run of another test is named by its file
+    (tmp_path / "short.json").write_text(json.dumps(_report([1, 1, 2], words[:3], model="short.pt")))
+    assert compare_main([f"{a},{tmp_path / 'short.json'}", str(tmp_path / "b.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"only the {tmp_path / 'a1.json'} report has converted sentence h000 d -> b" in err

@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             paths_a, paths_b = report_paths(args.report_a, "A"), report_paths(args.report_b, "B")
             a, b = [read_report(p) for p in paths_a], [read_report(p) for p in paths_b]
-            cmp = compare_reports(a, b, level=args.level)
+            cmp = compare_reports(a, b, level=args.level, names=(paths_a, paths_b))
         except ValueError as exc:
             raise UserError(str(exc)) from None
         if args.json:

@@ -63,26 +63,28 @@ def paired_interval(values_a, values_b, weights, level: float = 0.95, resamples:
     return float(low), float(high)
 
 
-def _same_test(reports: list[dict], kind: str, names: list[str]) -> list:
-    """The sorted utterance keys of ``kind`` that every report has, or a ValueError naming the first
-    utterance that one report has and another lacks, or whose reference words differ."""
-    first = {_key(r): r for r in reports[0]["rows"] if r["kind"] == kind}
-    for rep, name in zip(reports[1:], names[1:]):
-        rows = {_key(r): r for r in rep["rows"] if r["kind"] == kind}
-        if rows.keys() != first.keys():
-            only, which = ((sorted(first.keys() - rows.keys()), names[0]) if first.keys() - rows.keys()
-                           else (sorted(rows.keys() - first.keys()), name))
+def _same_test(rows: list[dict], kind: str, names: list[str]) -> list:
+    """The sorted utterance keys of ``kind`` that every report's rows (``{key: row}``, one dict per
+    report) have, or a ValueError naming the first utterance that one report has and another
+    lacks, or whose reference words differ."""
+    first = {k for k in rows[0] if k[0] == kind}
+    for these, name in zip(rows[1:], names[1:]):
+        keys = {k for k in these if k[0] == kind}
+        if keys != first:
+            only, which = ((sorted(first - keys), names[0]) if first - keys else (sorted(keys - first), name))
             raise ValueError(f"not the same test: only the {which} report has {kind} sentence {only[0][1]} "
                              f"{only[0][2]} -> {only[0][3]} (compare vc-eval runs on one data directory with the "
                              f"same --max-sentences, --max-pairs and --seed)")
-        k = next((k for k in sorted(first) if rows[k]["ref_words"] != first[k]["ref_words"]), None)
+        k = next((k for k in sorted(first) if these[k]["ref_words"] != rows[0][k]["ref_words"]), None)
         if k is not None:
             raise ValueError(f"not the same test: {kind} sentence {k[1]} {k[2]} -> {k[3]} has "
-                             f"{first[k]['ref_words']} reference words in one report, {rows[k]['ref_words']} in the other")
+                             f"{rows[0][k]['ref_words']} reference words in one report, {these[k]['ref_words']} in "
+                             f"the other ({name})")
     return sorted(first)
 
 
-def compare_reports(a: dict | list[dict], b: dict | list[dict], level: float = 0.95) -> dict:
+def compare_reports(a: dict | list[dict], b: dict | list[dict], level: float = 0.95,
+                    names: tuple[list[str], list[str]] | None = None) -> dict:
     """Two ``vc-eval`` report dicts (``report.json``), or two lists of them (each system's runs,
     e.g. training seeds, on the same test) -> for each kind all have ("converted", "resynthesis",
     ...): the pooled WER of each system (the mean over its runs; each run's in ``wer_runs_a`` /
@@ -90,22 +92,26 @@ def compare_reports(a: dict | list[dict], b: dict | list[dict], level: float = 0
     (:func:`paired_interval`), how many utterances changed their word errors (their mean over the
     runs), and the same difference for the means of :data:`COMPARED`. A ValueError names the first
     utterance one report has and another lacks, or whose reference words differ: the reports must
-    score the same test."""
+    score the same test. ``names`` (each side's, e.g. the files) name the reports in that error;
+    by default "first" / "second", or A1, A2, ... and B1, ... for several runs."""
     runs_a, runs_b = (list(x) if isinstance(x, (list, tuple)) else [x] for x in (a, b))
     if not runs_a or not runs_b:
         raise ValueError("each side needs at least one report")
     reports = runs_a + runs_b
-    names = (["first"] if len(runs_a) == 1 else [f"A{i + 1}" for i in range(len(runs_a))]) + (
-        ["second"] if len(runs_b) == 1 else [f"B{i + 1}" for i in range(len(runs_b))])
+    if names is None:
+        names = (["first"] if len(runs_a) == 1 else [f"A{i + 1}" for i in range(len(runs_a))],
+                 ["second"] if len(runs_b) == 1 else [f"B{i + 1}" for i in range(len(runs_b))])
+    names = list(names[0]) + list(names[1])
     kinds = [k for k in ROW_KINDS if all(k in {r["kind"] for r in rep["rows"]} for rep in reports)]
     if not kinds:
         raise ValueError("the reports have no kind of conversion in common")
     model = (lambda runs: runs[0].get("model") if len(runs) == 1 else [r.get("model") for r in runs])
     out = {"a": model(runs_a), "b": model(runs_b), "runs_a": len(runs_a), "runs_b": len(runs_b),
            "level": level, "kinds": {}}
+    rows = [{_key(r): r for r in rep["rows"]} for rep in reports]       # each report's rows by utterance
+    rows_a, rows_b = rows[:len(runs_a)], rows[len(runs_a):]
     for kind in kinds:
-        keys = _same_test(reports, kind, names)
-        rows_a, rows_b = ([{_key(r): r for r in rep["rows"]} for rep in runs] for runs in (runs_a, runs_b))
+        keys = _same_test(rows, kind, names)
         words = np.array([rows_a[0][k]["ref_words"] for k in keys])
         err_a, err_b = (np.array([[rows[k]["word_errors"] for k in keys] for rows in side])
                         for side in (rows_a, rows_b))                                 # (runs, n)
