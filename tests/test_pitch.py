@@ -15,8 +15,8 @@ from vqspeech.audio import load_audio  # noqa: E402
 from vqspeech.config import config_from_dict  # noqa: E402
 from vqspeech.errors import ConfigError  # noqa: E402
 from vqspeech.models import build_model  # noqa: E402
-from vqspeech.pitch import (median_smoothed, normalised_log_f0, pitch_features, smoothing_frames,  # noqa: E402
-                            unknown_pitch, voiced_moving_average, yin)
+from vqspeech.pitch import (log_f0_stats, median_smoothed, normalised_log_f0, pitch_features,  # noqa: E402
+                            smoothing_frames, unknown_pitch, utterance_log_f0_stats, voiced_moving_average, yin)
 
 SR = 16000
 
@@ -102,6 +102,21 @@ def test_normalised_log_f0_equals_a_hand_computed_z_score():
     z = (logs - logs.mean()) / logs.std()             # population std over the voiced frames
     np.testing.assert_allclose(got[0].numpy(), [z[0], 0.0, z[1], z[2]], rtol=1e-5)
     # a flat contour has spread 0: floored, so it stays 0 instead of dividing by zero
+    assert torch.equal(got[1], torch.zeros(4))
+
+
+def test_the_contour_normalised_with_given_statistics_equals_a_hand_computed_z_score():
+    f0 = torch.tensor([[100.0, 0.0, 200.0, 400.0], [0.0, 0.0, 0.0, 0.0]])
+    logs = np.log([100.0, 200.0, 400.0])
+    stats = log_f0_stats(f0)
+    np.testing.assert_allclose(stats[0].numpy(), [logs.mean(), logs.std()], rtol=1e-6)
+    assert stats[1].tolist() == pytest.approx([0.0, 0.05])   # no voiced frame: a level of 0, the floor spread
+    assert torch.equal(normalised_log_f0(f0, stats=stats), normalised_log_f0(f0))
+    # another stretch's level and spread (a crop's utterance): (log F0 - its mean) / its spread
+    other = torch.tensor([[np.log(150.0), 0.25], [0.0, 1.0]])
+    got = normalised_log_f0(f0, stats=other)
+    np.testing.assert_allclose(got[0].numpy(), [(np.log(100.0) - np.log(150.0)) / 0.25, 0.0,
+                                                (np.log(200.0) - np.log(150.0)) / 0.25, 3.0], rtol=1e-5)  # 3.9 clipped
     assert torch.equal(got[1], torch.zeros(4))
 
 
@@ -198,6 +213,26 @@ def test_a_smoothed_contour_keeps_the_slow_intonation_and_drops_the_wobble():
                                                                   "source_pitch_smoothing_ms": -5}})
 
 
+def test_a_crop_normalised_over_its_utterance_has_the_utterance_contour():
+    """Two seconds gliding from 100 to 200 Hz, and its second half cut out as a crop: normalised
+    over itself the crop's contour is centred on 0 again; normalised with the utterance's
+    statistics it is the utterance's own contour there (high, rising), away from the frames whose
+    YIN window or median reaches past the cut."""
+    wav = torch.from_numpy(_harmonic(np.geomspace(100.0, 200.0, 2 * SR), 2.0))[None]
+    hop, first = 192, 84
+    whole = pitch_features(wav, SR, hop)
+    stats = utterance_log_f0_stats(wav, SR, hop)
+    torch.testing.assert_close(stats, log_f0_stats(median_smoothed(yin(wav, SR, hop)[0])))
+    crop = wav[:, first * hop:]
+    own, over_utterance = pitch_features(crop, SR, hop), pitch_features(crop, SR, hop, stats=stats)
+    margin = 1024 // 2 // hop + 1 + 2                   # the YIN window's half and the median's
+    inner = slice(margin, own.shape[-1] - margin)
+    expected = whole[0, 0, first:][inner]
+    torch.testing.assert_close(over_utterance[0, 0, inner], expected, atol=2e-3, rtol=0)
+    assert expected.mean() > 0.8 and abs(own[0, 0, inner].mean()) < 0.1
+    assert torch.equal(over_utterance[0, 1:], own[0, 1:])   # voicing and "known" are the crop's
+
+
 def _pitch_model(seed=0, **decoder_conf):
     cfg = tiny_spectral().to_dict()
     cfg["decoder_conf"].update(source_pitch=True, **decoder_conf)
@@ -237,6 +272,62 @@ def test_training_withholds_the_pitch_of_the_configured_share_of_crops():
             assert 0.1 < withheld < 0.45, withheld
     model.eval()   # evaluation never withholds it
     assert (model._training_pitch(wav)[:, 2] == 1).all()
+
+
+def test_training_normalises_crops_over_their_utterances_when_configured(tiny_corpus):
+    from vqspeech.kaldi_data_dir import read_data_dir
+    from vqspeech.train import _utterance_pitch_stats
+    from vqspeech.training_crops import CropBatches
+
+    dd = read_data_dir(tiny_corpus / "data" / "train")
+    batches = CropBatches(dd, dd.speakers, SR, 4, 4096, seed=0)
+    assert _utterance_pitch_stats(_pitch_model(), batches, torch.device("cpu")) is None  # "crop": none needed
+    model = _pitch_model(source_pitch_normalisation="utterance", source_pitch_dropout=0.0).train()
+    assert model.normalises_pitch_per_utterance and not _pitch_model().normalises_pitch_per_utterance
+    table = _utterance_pitch_stats(model, batches, torch.device("cpu"))
+    assert table.shape == (len(dd.utterances), 2)
+    for i in (0, len(dd.utterances) - 1):
+        audio = torch.from_numpy(batches.audio(i))[None]
+        torch.testing.assert_close(table[i], utterance_log_f0_stats(audio, SR, 64)[0])
+    wav, _ = batches[2]
+    rows = table[batches.utterance_indices(2)]
+    assert torch.equal(model._training_pitch(wav, rows), pitch_features(wav, SR, 64, stats=rows))
+    assert not torch.equal(model._training_pitch(wav, rows), model._training_pitch(wav))
+    with pytest.raises(ConfigError, match="source_pitch_normalisation: must be one of crop, utterance, got 'row'"):
+        _pitch_model(source_pitch_normalisation="row")
+
+
+def test_training_hands_each_crop_its_utterance_pitch_statistics(tiny_corpus, tmp_path, monkeypatch):
+    """train() with source_pitch_normalisation: utterance gives every step's forward the rows of
+    the per-utterance table for that batch's utterances, and validation its crops' own."""
+    import vqspeech.train as training
+    from vqspeech.kaldi_data_dir import read_data_dir
+    from vqspeech.training_crops import CropBatches
+
+    cfg = tiny_spectral(max_steps=6, batch_size=4, segment_samples=2048, log_every=3, val_every=6,
+                        checkpoint_every=6, audio_samples=0).to_dict()
+    cfg["decoder_conf"].update(source_pitch=True, source_pitch_normalisation="utterance")
+    cfg = config_from_dict(cfg)
+    seen = []
+    real_forward = type(_pitch_model()).forward
+
+    def spy(self, wav, speaker, *args, pitch_stats=None, **kwargs):
+        seen.append((self.training, pitch_stats))
+        return real_forward(self, wav, speaker, *args, pitch_stats=pitch_stats, **kwargs)
+
+    monkeypatch.setattr(type(_pitch_model()), "forward", spy)
+    train_dir, dev_dir = tiny_corpus / "data" / "train", tiny_corpus / "data" / "dev"
+    training.train(cfg, train_dir, dev_dir, tmp_path / "exp", progress=False)
+    dd = read_data_dir(train_dir)
+    batches = CropBatches(dd, dd.speakers, SR, 4, 2048, seed=cfg.train_conf.seed)
+    steps = [stats for is_training, stats in seen if is_training]
+    assert len(steps) == 6
+    for step, stats in enumerate(steps):
+        expected = torch.cat([utterance_log_f0_stats(torch.from_numpy(batches.audio(i))[None], SR, 64)
+                              for i in batches.utterance_indices(step)])
+        torch.testing.assert_close(stats, expected)
+    assert [s is not None and s.shape[1] == 2 for t, s in seen if not t] == [True] * (len(seen) - 6)
+    assert len(seen) > 6                                # validation ran, with statistics
 
 
 def test_a_model_learns_from_the_source_pitch():
@@ -319,6 +410,13 @@ def test_a_saved_pitch_model_loads_with_its_pitch_input_and_says_so(tmp_path):
     assert info["decoder"]["source_pitch_smoothing_ms"] == 100
     assert ("conditioned on the source's pitch (voicing: none; contour averaged over 100 ms)"
             in format_description(info))
+    per_utt = _pitch_model(source_pitch_normalisation="utterance")
+    save_checkpoint(tmp_path / "u.pt", {"config": per_utt.cfg.to_dict(), "speakers": ["a", "b", "c"],
+                                        "sample_rate": SR, "hop": per_utt.hop, "model": per_utt.state_dict(), "step": 0})
+    info = describe_checkpoint(tmp_path / "u.pt")
+    assert info["decoder"]["source_pitch_normalisation"] == "utterance"
+    assert ("conditioned on the source's pitch (voicing: periodicity; trained on crops normalised over their "
+            "utterance)" in format_description(info))
 
 
 def test_with_intonation_scales_the_contour_alone():

@@ -62,7 +62,8 @@ def _vqvae(path: Path, ckpt: dict) -> dict:
                    "parallel_partners": d.parallel_partners if d.parallel_weight > 0 else None,
                    "source_pitch": d.source_pitch,
                    "source_pitch_voicing": d.source_pitch_voicing if d.source_pitch else None,
-                   "source_pitch_smoothing_ms": d.source_pitch_smoothing_ms if d.source_pitch else None}
+                   "source_pitch_smoothing_ms": d.source_pitch_smoothing_ms if d.source_pitch else None,
+                   "source_pitch_normalisation": d.source_pitch_normalisation if d.source_pitch else None}
     params = _parameters(lm.model)
     t = cfg.train_conf
     return {
@@ -198,7 +199,9 @@ def format_description(info: dict) -> str:
                          f"{d['layers']} layers x {d['channels']} channels"
                          + (f", conditioned on the source's pitch (voicing: {d['source_pitch_voicing']}"
                             + (f"; contour averaged over {d['source_pitch_smoothing_ms']:g} ms"
-                               if d.get("source_pitch_smoothing_ms") else "") + ")"
+                               if d.get("source_pitch_smoothing_ms") else "")
+                            + ("; trained on crops normalised over their utterance"
+                               if d.get("source_pitch_normalisation") == "utterance" else "") + ")"
                             if d.get("source_pitch") else "")
                          + (f", trained with {' and '.join(terms)}" if terms else "")
                          + "; audio by Griffin-Lim or a WaveNet vocoder (--vocoder-model)")

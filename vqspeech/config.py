@@ -33,6 +33,7 @@ from .fileio import atomic_write
 # The WaveNet decoder's channels-last gates (``train_conf.gate_kernel``, ``WaveNet.gate_kernel``)
 GATE_KERNELS = ("torch", "triton", "triton-linear")
 VOICING_KINDS = ("periodicity", "binary", "none")  # decoder_conf.source_pitch_voicing (vqspeech.pitch)
+PITCH_NORMALISATIONS = ("crop", "utterance")  # decoder_conf.source_pitch_normalisation
 
 
 def require_at_least(obj, section: str, minimum: float, *names: str) -> None:
@@ -272,6 +273,11 @@ class SpectralDecoderConfig:
     # The contour averaged over this many milliseconds of voiced frames (0: as tracked): intonation
     # moves over syllables, while the frame-to-frame wobble is partly the source voice's own.
     source_pitch_smoothing_ms: float = 0.0
+    # What a training crop's contour is taken relative to: "crop" (the crop's own log-F0 mean and
+    # spread, about a second) or "utterance" (those of the whole utterance it is cut from, the row
+    # that conversion and the parallel term's partners are normalised over). Conversion is the same
+    # either way.
+    source_pitch_normalisation: str = "crop"
 
     def check(self) -> None:
         if self.features not in ("mel", "linear"):
@@ -292,6 +298,9 @@ class SpectralDecoderConfig:
             raise ConfigError(f"decoder_conf.source_pitch_voicing: must be one of {', '.join(VOICING_KINDS)}, got "
                               f"{self.source_pitch_voicing!r}")
         require_at_least(self, "decoder_conf", 0, "source_pitch_smoothing_ms")
+        if self.source_pitch_normalisation not in PITCH_NORMALISATIONS:
+            raise ConfigError(f"decoder_conf.source_pitch_normalisation: must be one of "
+                              f"{', '.join(PITCH_NORMALISATIONS)}, got {self.source_pitch_normalisation!r}")
         if self.gan_on_conversions and self.gan_weight <= 0:
             raise ConfigError("decoder_conf.gan_on_conversions: needs gan_weight > 0 (the critic judges them)")
         if self.content_consistency_target not in ("latents", "codes"):

@@ -13,8 +13,10 @@ out (the intonation, not the voice's register, which the target speaker supplies
 averaged over ``decoder_conf.source_pitch_smoothing_ms``, :func:`voiced_moving_average`), a voicing
 channel (``decoder_conf.source_pitch_voicing``: the periodicity, how voiced each frame is; a
 binary voiced flag; or nothing) and a "pitch known" flag that is 0 when no source pitch is given
-(decoding codes alone, or a training row whose pitch was dropped). A row is a training crop (about
-a second) in training and the whole utterance in conversion. :func:`with_intonation` scales a
+(decoding codes alone, or a training row whose pitch was dropped). A row is the whole utterance in
+conversion; in training, a crop (about a second) normalised over itself or, with
+``decoder_conf.source_pitch_normalisation: utterance``, over the utterance it is cut from
+(:func:`utterance_log_f0_stats`). :func:`with_intonation` scales a
 contour at conversion (``--intonation``).
 """
 
@@ -116,17 +118,30 @@ def median_smoothed(f0: torch.Tensor, width: int = 5) -> torch.Tensor:
     return torch.where(f0 > 0, med, torch.zeros_like(f0))
 
 
-def normalised_log_f0(f0: torch.Tensor, min_spread: float = 0.05, limit: float = 3.0) -> torch.Tensor:
-    """(B, F) F0 in Hz (0 unvoiced) -> (B, F) (log F0 - mean) / spread over each row's voiced frames,
-    clipped to [-limit, limit], 0 where unvoiced. ``spread`` is the voiced frames' standard deviation
-    of log F0 (natural log), at least ``min_spread`` (a monotone row, or a row with one voiced frame,
-    is not blown up)."""
+def log_f0_stats(f0: torch.Tensor, min_spread: float = 0.05) -> torch.Tensor:
+    """(B, F) F0 in Hz (0 unvoiced) -> (B, 2) [mean, spread] of each row's voiced frames' log F0
+    (natural log): the level and range :func:`normalised_log_f0` takes out. ``spread`` is the
+    standard deviation, at least ``min_spread`` (a monotone row, or a row with one voiced frame, is
+    not blown up); a row without voiced frames gives [0, min_spread]."""
     voiced = f0 > 0
     logf = torch.where(voiced, f0.clamp(min=1e-3).log(), torch.zeros_like(f0))
     count = voiced.sum(-1, keepdim=True).clamp(min=1)
     mean = logf.sum(-1, keepdim=True) / count
     var = (torch.where(voiced, logf - mean, torch.zeros_like(f0)).square().sum(-1, keepdim=True) / count)
-    spread = var.sqrt().clamp(min=min_spread)
+    return torch.cat([mean, var.sqrt().clamp(min=min_spread)], -1)
+
+
+def normalised_log_f0(f0: torch.Tensor, min_spread: float = 0.05, limit: float = 3.0,
+                      stats: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, F) F0 in Hz (0 unvoiced) -> (B, F) (log F0 - mean) / spread, clipped to [-limit, limit],
+    0 where unvoiced. ``stats`` (B, 2) [mean, spread]: those of a longer stretch the row is cut
+    from (the utterance of a training crop, ``decoder_conf.source_pitch_normalisation:
+    utterance``); by default the row's own (:func:`log_f0_stats`)."""
+    voiced = f0 > 0
+    if stats is None:
+        stats = log_f0_stats(f0, min_spread)
+    mean, spread = stats[:, :1], stats[:, 1:]
+    logf = f0.clamp(min=1e-3).log()
     return torch.where(voiced, ((logf - mean) / spread).clamp(-limit, limit), torch.zeros_like(f0))
 
 
@@ -154,7 +169,7 @@ def smoothing_frames(smoothing_ms: float, sample_rate: int, frame_hop: int) -> i
 
 @torch.no_grad()
 def pitch_features(wav: torch.Tensor, sample_rate: int, frame_hop: int, voicing: str = "periodicity",
-                   smoothing: int = 1, **options) -> torch.Tensor:
+                   smoothing: int = 1, stats: torch.Tensor | None = None, **options) -> torch.Tensor:
     """(B, T) waveform -> (B, 3, T // frame_hop) float32 [normalised log F0 of the
     median-smoothed track (0 unvoiced), voicing, known (1)]: the source pitch a
     ``decoder_conf.source_pitch`` model is conditioned on. ``voicing``
@@ -162,7 +177,9 @@ def pitch_features(wav: torch.Tensor, sample_rate: int, frame_hop: int, voicing:
     the smoothed track's voiced frames) or "none" (0). ``smoothing`` (odd, in frames; see
     :func:`smoothing_frames`): the contour is averaged over that many frames
     (:func:`voiced_moving_average`), keeping the slow intonation and dropping the frame-to-frame
-    micro-prosody; 1 leaves it as tracked. ``options`` go to :func:`yin`."""
+    micro-prosody; 1 leaves it as tracked. ``stats`` (B, 2): the log-F0 mean and spread to
+    normalise with (:func:`utterance_log_f0_stats` of the utterances the rows are cut from), by
+    default each row's own. ``options`` go to :func:`yin`."""
     if voicing not in VOICING_KINDS:
         raise ValueError(f"voicing must be one of {', '.join(VOICING_KINDS)}, got {voicing!r}")
     with torch.autocast(wav.device.type, enabled=False):
@@ -170,8 +187,18 @@ def pitch_features(wav: torch.Tensor, sample_rate: int, frame_hop: int, voicing:
     f0 = median_smoothed(f0)
     voiced = (periodicity if voicing == "periodicity" else
               (f0 > 0).float() if voicing == "binary" else torch.zeros_like(f0))  # only the one asked for
-    contour = voiced_moving_average(normalised_log_f0(f0), f0 > 0, smoothing)
+    contour = voiced_moving_average(normalised_log_f0(f0, stats=stats), f0 > 0, smoothing)
     return torch.stack([contour, voiced, torch.ones_like(f0)], 1)
+
+
+@torch.no_grad()
+def utterance_log_f0_stats(wav: torch.Tensor, sample_rate: int, frame_hop: int, **options) -> torch.Tensor:
+    """(B, T) waveform -> (B, 2) float32 [mean, spread] of the log F0 of its median-smoothed track's
+    voiced frames (:func:`log_f0_stats`): what :func:`pitch_features` of the whole waveform takes
+    out, to normalise crops of it with (``stats``). ``options`` go to :func:`yin`."""
+    with torch.autocast(wav.device.type, enabled=False):
+        f0, _ = yin(wav, sample_rate, frame_hop, **options)
+    return log_f0_stats(median_smoothed(f0))
 
 
 MAX_INTONATION = 3.0  # the contour is clipped at 3 spreads in training; 3x that is far outside it

@@ -92,6 +92,7 @@ def _train(cfg, tc, d: DistContext, train_dir: Path, dev_dir: Path | None, exp_d
                           d.rank, d.world_size, tc.preload)
     ref_crops = ReferenceCrops(batches) if cfg.speaker_conditioning == "learned" else None
     parallel = _parallel_targets(cfg, model, batches, train_dd, train_dir, d.is_main and progress)
+    pitch_stats = _utterance_pitch_stats(model, batches, d.device, d.is_main and progress)
     # the partners' crops too, for parallel code agreement
     partner_code_hop = model.hop if parallel is not None and cfg.decoder_conf.parallel_code_weight > 0 else None
     loader = torch.utils.data.DataLoader(batches, batch_size=None, sampler=range(start_step, last_step),
@@ -118,8 +119,9 @@ def _train(cfg, tc, d: DistContext, train_dir: Path, dev_dir: Path | None, exp_d
             ref = ref_crops.draw(step).to(d.device, non_blocking=True)
         par = None if parallel is None else tuple(t.to(d.device, non_blocking=True)
                                                   for t in parallel.draw(step, partner_code_hop))
+        crop_stats = None if pitch_stats is None else pitch_stats[batches.utterance_indices(step)]
         out, grad_norm = _optimise(ddp_model, optimizer, scaler, params, wav, spk, amp_dtype, d.device, tc.grad_clip,
-                                   ref, par)
+                                   ref, par, crop_stats)
         step += 1
         log.step_done(wav.numel() * d.world_size / cfg.sample_rate)
         window.add(out, grad_norm)
@@ -248,15 +250,17 @@ def _wrap_ddp(model, d: DistContext):
 
 
 def _optimise(model, optimizer, scaler, params, wav, spk, amp_dtype, device, grad_clip: float, reference=None,
-              parallel=None):
+              parallel=None, pitch_stats=None):
     """One forward / backward / update; returns (model outputs, gradient norm before clipping).
     ``reference`` (B, 256): d-vectors that condition the decoder instead of the speaker ids;
-    ``parallel``: :meth:`vqspeech.parallel_targets.ParallelTargets.draw`'s tensors."""
+    ``parallel``: :meth:`vqspeech.parallel_targets.ParallelTargets.draw`'s tensors;
+    ``pitch_stats`` (B, 2): the crops' utterances' log-F0 mean and spread (:func:`_utterance_pitch_stats`)."""
+    extra = {} if pitch_stats is None else {"pitch_stats": pitch_stats}
     with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
         if parallel is not None:
-            out = model(wav, spk, reference, parallel=parallel)
+            out = model(wav, spk, reference, parallel=parallel, **extra)
         else:
-            out = model(wav, spk) if reference is None else model(wav, spk, reference)
+            out = model(wav, spk, **extra) if reference is None else model(wav, spk, reference, **extra)
     return out, backward_and_step(out["loss"], optimizer, scaler, params, grad_clip)
 
 
@@ -328,6 +332,23 @@ def _save(exp_dir: Path, model: VQVAE, optimizer, cfg: ExperimentConfig, speaker
 
 
 @torch.no_grad()
+def _utterance_pitch_stats(model: VQVAE, batches: CropBatches, device: torch.device,
+                           say: bool = False) -> torch.Tensor | None:
+    """(N, 2) on ``device``: the log-F0 mean and spread of each of ``batches``' N utterances
+    (:meth:`SpectralVQVAE.pitch_stats`), which a ``source_pitch_normalisation: utterance`` model
+    normalises its training crops' contours with; None for any other model. One F0 track per
+    utterance, once, before training."""
+    if not model.normalises_pitch_per_utterance:
+        return None
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        stats = torch.cat([model.pitch_stats(torch.from_numpy(batches.audio(i)).to(device)[None])
+                           for i in range(len(batches.utts))])
+    if say:
+        print(f"pitch normalised per utterance: {len(batches.utts)} F0 tracks ({time.perf_counter() - t0:.0f} s)")
+    return stats
+
+
 def validate(model: VQVAE, dev_dd, speakers: list[str], cfg: ExperimentConfig, segment: int,
              device: torch.device) -> dict[str, float]:
     """Mean losses and code statistics over fixed crops of the dev set (same crops every time)."""
@@ -340,7 +361,11 @@ def validate(model: VQVAE, dev_dd, speakers: list[str], cfg: ExperimentConfig, s
     counts = torch.zeros(cfg.quantizer_conf.num_codes, device=device)
     for i in range(n_batches):
         wav, spk = data[i]
-        out = model(wav.to(device), spk.to(device))
+        extra = {}
+        if model.normalises_pitch_per_utterance:  # the crops' utterances' pitch statistics, as in training
+            extra["pitch_stats"] = torch.cat([model.pitch_stats(torch.from_numpy(data.audio(j)).to(device)[None])
+                                              for j in data.utterance_indices(i)])
+        out = model(wav.to(device), spk.to(device), **extra)
         for k in ("loss", "recon_loss", "commit_loss"):
             totals[k] = totals.get(k, 0.0) + out[k].item() / n_batches
         counts += out["counts"]

@@ -13,7 +13,7 @@ from torch import nn
 
 from ..audio import mulaw_compress, mulaw_encode
 from ..config import ExperimentConfig
-from ..pitch import pitch_features, smoothing_frames
+from ..pitch import pitch_features, smoothing_frames, utterance_log_f0_stats
 from .encoder import ConvEncoder
 from .code_agreement import commitment_to_partner, contrastive_to_partner
 from .content_consistency import content_consistency_loss
@@ -116,6 +116,7 @@ class _EncoderQuantizer(nn.Module):
 
     decoder_kind = ""
     uses_source_pitch = False   # a spectral decoder with decoder_conf.source_pitch reads the source's pitch
+    normalises_pitch_per_utterance = False  # ... and with source_pitch_normalisation: utterance, takes pitch_stats
 
     def __init__(self, cfg: ExperimentConfig, num_speakers: int, speaker_dim: int):
         super().__init__()
@@ -258,20 +259,33 @@ class SpectralVQVAE(_EncoderQuantizer):
     def uses_source_pitch(self) -> bool:
         return self.decoder.pitch_in is not None
 
-    def source_pitch(self, wav: torch.Tensor) -> torch.Tensor | None:
-        """(B, T) source waveform -> (B, 3, T // frame_hop) pitch features for :meth:`frames`
-        (:func:`vqspeech.pitch.pitch_features`), or None for a model without ``source_pitch``."""
+    def source_pitch(self, wav: torch.Tensor, stats: torch.Tensor | None = None) -> torch.Tensor | None:
+        """(B, T) source waveform [, (B, 2) log-F0 mean and spread to normalise with, from
+        :meth:`pitch_stats` of the utterances the rows are cut from] -> (B, 3, T // frame_hop) pitch
+        features for :meth:`frames` (:func:`vqspeech.pitch.pitch_features`), or None for a model
+        without ``source_pitch``."""
         if not self.uses_source_pitch:
             return None
         dc = self.cfg.decoder_conf
         return pitch_features(wav, self.cfg.sample_rate, dc.frame_hop, voicing=dc.source_pitch_voicing,
                               smoothing=smoothing_frames(dc.source_pitch_smoothing_ms, self.cfg.sample_rate,
-                                                         dc.frame_hop))
+                                                         dc.frame_hop), stats=stats)
 
-    def _training_pitch(self, wav: torch.Tensor) -> torch.Tensor | None:
+    @property
+    def normalises_pitch_per_utterance(self) -> bool:
+        """Whether training crops' contours take their utterance's :meth:`pitch_stats`
+        (``decoder_conf.source_pitch_normalisation: utterance``)."""
+        return self.uses_source_pitch and self.cfg.decoder_conf.source_pitch_normalisation == "utterance"
+
+    def pitch_stats(self, wav: torch.Tensor) -> torch.Tensor:
+        """(B, T) whole utterances -> (B, 2) their log-F0 mean and spread
+        (:func:`vqspeech.pitch.utterance_log_f0_stats`), for :meth:`source_pitch` of crops of them."""
+        return utterance_log_f0_stats(wav, self.cfg.sample_rate, self.cfg.decoder_conf.frame_hop)
+
+    def _training_pitch(self, wav: torch.Tensor, stats: torch.Tensor | None = None) -> torch.Tensor | None:
         """The crops' source pitch with ``source_pitch_dropout`` of the rows withheld (all zeros,
         "unknown"), so the decoder also learns to decode codes alone."""
-        return self._withheld(self.source_pitch(wav))
+        return self._withheld(self.source_pitch(wav, stats))
 
     def _withheld(self, pitch: torch.Tensor | None) -> torch.Tensor | None:
         """(B, 3, F) pitch features with each row zeroed ("unknown") with probability
@@ -294,7 +308,8 @@ class SpectralVQVAE(_EncoderQuantizer):
         return mag if self.cfg.decoder_conf.features == "linear" else mel_to_linear(mag, self.mel_fbank)
 
     def forward(self, wav: torch.Tensor, speaker: torch.Tensor, reference: torch.Tensor | None = None,
-                parallel: tuple[torch.Tensor, ...] | None = None) -> dict[str, torch.Tensor]:
+                parallel: tuple[torch.Tensor, ...] | None = None, pitch_stats: torch.Tensor | None = None
+                ) -> dict[str, torch.Tensor]:
         """wav (B, T), T a multiple of both hops, speaker (B,) ids [, reference (B, 256), or (B, L) audio
         for a ``learned`` model] [, ``parallel``: partner speakers (B,), aligned partner frames (B, bins,
         n) and a (B, n) mask from :class:`vqspeech.parallel_targets.ParallelTargets`, which add
@@ -302,7 +317,9 @@ class SpectralVQVAE(_EncoderQuantizer):
         speakers; with two more, the partners' crops (B, L) and the aligned partner code index (B, n)
         from :meth:`~vqspeech.parallel_targets.ParallelTargets.draw_partner_crops`, ``parallel_code_weight``
         x ``parallel_code_loss``; last, for a ``source_pitch`` model, the partners' aligned pitch
-        (B, 3, n) that those decodes are given (4 or 6 tensors in all)] -> dict with
+        (B, 3, n) that those decodes are given (4 or 6 tensors in all)] [, ``pitch_stats`` (B, 2):
+        the log-F0 mean and spread of the crops' utterances (:meth:`pitch_stats`), for a model with
+        ``source_pitch_normalisation: utterance``; each crop's own by default] -> dict with
         ``loss`` (recon + delta_weight x delta + vq [+ adversary] [+ gan_weight x (gan + 2 x feature
         matching) + critic]), ``recon_loss`` (mean absolute log-magnitude error), ``delta_loss`` (the
         same on frame-to-frame differences), with a critic ``gan_loss``, ``feature_matching_loss``
@@ -315,7 +332,7 @@ class SpectralVQVAE(_EncoderQuantizer):
         enc = self.encode(wav)
         z_q = self._jittered(enc["z_q"])
         g = self._decoder_speaker(speaker, reference)
-        pitch = self._training_pitch(wav)
+        pitch = self._training_pitch(wav, pitch_stats)
         pred = self.decoder(z_q, g, pitch)
         targets = self.target_frames(wav)
         n = min(pred.shape[-1], targets.shape[-1])
