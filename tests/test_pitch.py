@@ -308,11 +308,12 @@ def test_training_hands_each_crop_its_utterance_pitch_statistics(tiny_corpus, tm
                         checkpoint_every=6, audio_samples=0).to_dict()
     cfg["decoder_conf"].update(source_pitch=True, source_pitch_normalisation="utterance")
     cfg = config_from_dict(cfg)
-    seen = []
+    seen, grad = [], []
     real_forward = type(_pitch_model()).forward
 
     def spy(self, wav, speaker, *args, pitch_stats=None, **kwargs):
         seen.append((self.training, pitch_stats))
+        grad.append(torch.is_grad_enabled())
         return real_forward(self, wav, speaker, *args, pitch_stats=pitch_stats, **kwargs)
 
     monkeypatch.setattr(type(_pitch_model()), "forward", spy)
@@ -328,6 +329,7 @@ def test_training_hands_each_crop_its_utterance_pitch_statistics(tiny_corpus, tm
         torch.testing.assert_close(stats, expected)
     assert [s is not None and s.shape[1] == 2 for t, s in seen if not t] == [True] * (len(seen) - 6)
     assert len(seen) > 6                                # validation ran, with statistics
+    assert [g for (t, _), g in zip(seen, grad)] == [t for t, _ in seen]   # and without gradients
 
 
 def test_a_model_learns_from_the_source_pitch():

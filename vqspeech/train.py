@@ -341,14 +341,14 @@ def _utterance_pitch_stats(model: VQVAE, batches: CropBatches, device: torch.dev
     if not model.normalises_pitch_per_utterance:
         return None
     t0 = time.perf_counter()
-    with torch.no_grad():
-        stats = torch.cat([model.pitch_stats(torch.from_numpy(batches.audio(i)).to(device)[None])
-                           for i in range(len(batches.utts))])
+    stats = torch.cat([model.pitch_stats(torch.from_numpy(batches.audio(i)).to(device)[None])
+                       for i in range(len(batches.utts))])
     if say:
         print(f"pitch normalised per utterance: {len(batches.utts)} F0 tracks ({time.perf_counter() - t0:.0f} s)")
     return stats
 
 
+@torch.no_grad()
 def validate(model: VQVAE, dev_dd, speakers: list[str], cfg: ExperimentConfig, segment: int,
              device: torch.device) -> dict[str, float]:
     """Mean losses and code statistics over fixed crops of the dev set (same crops every time)."""
