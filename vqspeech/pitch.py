@@ -182,9 +182,7 @@ def pitch_features(wav: torch.Tensor, sample_rate: int, frame_hop: int, voicing:
     default each row's own. ``options`` go to :func:`yin`."""
     if voicing not in VOICING_KINDS:
         raise ValueError(f"voicing must be one of {', '.join(VOICING_KINDS)}, got {voicing!r}")
-    with torch.autocast(wav.device.type, enabled=False):
-        f0, periodicity = yin(wav, sample_rate, frame_hop, **options)
-    f0 = median_smoothed(f0)
+    f0, periodicity = _smoothed_track(wav, sample_rate, frame_hop, **options)
     voiced = (periodicity if voicing == "periodicity" else
               (f0 > 0).float() if voicing == "binary" else torch.zeros_like(f0))  # only the one asked for
     contour = voiced_moving_average(normalised_log_f0(f0, stats=stats), f0 > 0, smoothing)
@@ -196,9 +194,16 @@ def utterance_log_f0_stats(wav: torch.Tensor, sample_rate: int, frame_hop: int, 
     """(B, T) waveform -> (B, 2) float32 [mean, spread] of the log F0 of its median-smoothed track's
     voiced frames (:func:`log_f0_stats`): what :func:`pitch_features` of the whole waveform takes
     out, to normalise crops of it with (``stats``). ``options`` go to :func:`yin`."""
+    return log_f0_stats(_smoothed_track(wav, sample_rate, frame_hop, **options)[0])
+
+
+def _smoothed_track(wav: torch.Tensor, sample_rate: int, frame_hop: int, **options
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, T) waveform -> ((B, F) median-smoothed F0, (B, F) periodicity): YIN in float32 (never
+    under autocast), the track both the features and the utterance statistics are taken from."""
     with torch.autocast(wav.device.type, enabled=False):
-        f0, _ = yin(wav, sample_rate, frame_hop, **options)
-    return log_f0_stats(median_smoothed(f0))
+        f0, periodicity = yin(wav, sample_rate, frame_hop, **options)
+    return median_smoothed(f0), periodicity
 
 
 MAX_INTONATION = 3.0  # the contour is clipped at 3 spreads in training; 3x that is far outside it

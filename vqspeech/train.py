@@ -92,7 +92,7 @@ def _train(cfg, tc, d: DistContext, train_dir: Path, dev_dir: Path | None, exp_d
                           d.rank, d.world_size, tc.preload)
     ref_crops = ReferenceCrops(batches) if cfg.speaker_conditioning == "learned" else None
     parallel = _parallel_targets(cfg, model, batches, train_dd, train_dir, d.is_main and progress)
-    pitch_stats = _utterance_pitch_stats(model, batches, d.device, d.is_main and progress)
+    pitch_stats = _utterance_pitch_stats(model, batches, d.device, say=d.is_main and progress)
     # the partners' crops too, for parallel code agreement
     partner_code_hop = model.hop if parallel is not None and cfg.decoder_conf.parallel_code_weight > 0 else None
     loader = torch.utils.data.DataLoader(batches, batch_size=None, sampler=range(start_step, last_step),
@@ -333,18 +333,18 @@ def _save(exp_dir: Path, model: VQVAE, optimizer, cfg: ExperimentConfig, speaker
 
 @torch.no_grad()
 def _utterance_pitch_stats(model: VQVAE, batches: CropBatches, device: torch.device,
-                           say: bool = False) -> torch.Tensor | None:
-    """(N, 2) on ``device``: the log-F0 mean and spread of each of ``batches``' N utterances
-    (:meth:`SpectralVQVAE.pitch_stats`), which a ``source_pitch_normalisation: utterance`` model
-    normalises its training crops' contours with; None for any other model. One F0 track per
-    utterance, once, before training."""
+                           indices: list[int] | None = None, say: bool = False) -> torch.Tensor | None:
+    """(N, 2) on ``device``: the log-F0 mean and spread of each of ``batches``' utterances
+    (``indices``, by default all N; :meth:`SpectralVQVAE.pitch_stats`), which a
+    ``source_pitch_normalisation: utterance`` model normalises its crops' contours with; None for
+    any other model. One F0 track per utterance: for training, once, before it."""
     if not model.normalises_pitch_per_utterance:
         return None
     t0 = time.perf_counter()
-    stats = torch.cat([model.pitch_stats(torch.from_numpy(batches.audio(i)).to(device)[None])
-                       for i in range(len(batches.utts))])
+    indices = range(len(batches.utts)) if indices is None else indices
+    stats = torch.cat([model.pitch_stats(torch.from_numpy(batches.audio(i)).to(device)[None]) for i in indices])
     if say:
-        print(f"pitch normalised per utterance: {len(batches.utts)} F0 tracks ({time.perf_counter() - t0:.0f} s)")
+        print(f"pitch normalised per utterance: {len(stats)} F0 tracks ({time.perf_counter() - t0:.0f} s)")
     return stats
 
 
@@ -361,11 +361,8 @@ def validate(model: VQVAE, dev_dd, speakers: list[str], cfg: ExperimentConfig, s
     counts = torch.zeros(cfg.quantizer_conf.num_codes, device=device)
     for i in range(n_batches):
         wav, spk = data[i]
-        extra = {}
-        if model.normalises_pitch_per_utterance:  # the crops' utterances' pitch statistics, as in training
-            extra["pitch_stats"] = torch.cat([model.pitch_stats(torch.from_numpy(data.audio(j)).to(device)[None])
-                                              for j in data.utterance_indices(i)])
-        out = model(wav.to(device), spk.to(device), **extra)
+        stats = _utterance_pitch_stats(model, data, device, data.utterance_indices(i))   # as in training
+        out = model(wav.to(device), spk.to(device), **({} if stats is None else {"pitch_stats": stats}))
         for k in ("loss", "recon_loss", "commit_loss"):
             totals[k] = totals.get(k, 0.0) + out[k].item() / n_batches
         counts += out["counts"]
