@@ -192,3 +192,56 @@ def test_vc_compare_command_with_runs(tmp_path, capsys):
     assert compare_main([f"{a},{tmp_path / 'short.json'}", str(tmp_path / "b.json")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"only the {tmp_path / 'a1.json'} report has converted sentence h000 d -> b" in err
+
+
+def test_paired_runs_cancel_what_a_pair_shares():
+    """Each pair of runs shares a training draw that shifts both its runs' error rates alike, and A
+    errs about 2 points more within each pair. Paired, the interval's half-width / 1.96 is, to 10%,
+    the standard error of the mean of the pairs' differences (their variance / k, times (k - 1) / k
+    as a bootstrap sees it) with the paired utterance noise of the drawn pairs' mean (that of the
+    mean over all pairs, plus each utterance's spread between pairs / k: a two-level bootstrap
+    counts a run's own utterance noise in both levels); unpaired, the shared shifts widen it
+    several times. The point figures do not depend on the pairing."""
+    rng = np.random.default_rng(7)
+    n = rng.integers(5, 15, size=300)
+    hard = rng.uniform(0.1, 0.6, size=300)
+    k = 25
+    shifts = rng.normal(0, 0.05, size=k)
+    ea = np.array([rng.binomial(n, np.clip(hard + s + 0.02, 0, 1)) for s in shifts])
+    eb = np.array([rng.binomial(n, np.clip(hard + s, 0, 1)) for s in shifts])
+    a, b = [_report(e, n) for e in ea], [_report(e, n) for e in eb]
+    paired = compare_reports(a, b, paired_runs=True)["kinds"]["converted"]
+    unpaired = compare_reports(a, b)["kinds"]["converted"]
+    total = n.sum()
+    pair_rates = (ea - eb).sum(1) / total
+    assert paired["wer_difference_runs"] == pytest.approx(list(pair_rates))
+    assert paired["wer_difference"] == pytest.approx(unpaired["wer_difference"]) == pytest.approx(pair_rates.mean())
+    d = ea.mean(0) - eb.mean(0)
+    r = d.sum() / total
+    utter = len(d) / (len(d) - 1) * ((d - r * n) ** 2).sum() / total ** 2
+    drawn = ((ea - eb).var(0) / k).sum() / total ** 2
+    expected = np.sqrt(np.var(pair_rates, ddof=1) / k * (k - 1) / k + utter + drawn)
+    lo, hi = paired["wer_difference_ci"]
+    assert abs((hi - lo) / (2 * 1.96) - expected) < 0.1 * expected, ((hi - lo) / 3.92, expected)
+    ulo, uhi = unpaired["wer_difference_ci"]
+    assert (uhi - ulo) > 3 * (hi - lo)
+    # one run a side: pairing changes nothing
+    one = [compare_reports(a[0], b[0], paired_runs=p)["kinds"]["converted"]["wer_difference_ci"] for p in (True, False)]
+    assert one[0] == one[1]
+    with pytest.raises(ValueError, match="paired runs need as many runs a side .* got 2 and 3"):
+        compare_reports(a[:2], b[:3], paired_runs=True)
+
+
+def test_vc_compare_command_with_paired_runs(tmp_path, capsys):
+    words = [5, 5, 6, 4]
+    for name, errors in (("a1", [0, 1, 2, 1]), ("a2", [1, 1, 2, 2]), ("b1", [2, 3, 2, 2]), ("b2", [2, 2, 3, 2])):
+        (tmp_path / f"{name}.json").write_text(json.dumps(_report(errors, words, model=f"{name}.pt")))
+    a, b = (",".join(str(tmp_path / f"{s}{i}.json") for i in (1, 2)) for s in "ab")
+    assert compare_main([a, b, "--paired-runs"]) == 0
+    out = capsys.readouterr().out
+    # pairs: (4 - 9) / 20 and (6 - 9) / 20
+    assert "| converted | WER of each run | 20.0%, 30.0% | 45.0%, 45.0% | -25.0, -15.0 | |" in out
+    assert "2 pairs of runs (run i of A with run i of B), drawn together" in out
+    assert compare_main([a, str(tmp_path / "b1.json"), "--paired-runs"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--paired-runs: needs as many runs a side, got 2 (A) and 1 (B)" in err

@@ -19,6 +19,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("report_a", metavar="A", help="a vc-eval report.json, or the folder holding it; several runs of "
                    "one system (training seeds) joined by commas: their mean is compared")
     p.add_argument("report_b", metavar="B", help="the other report (or runs), of the same sentences and speaker pairs")
+    p.add_argument("--paired-runs", action="store_true",
+                   help="run i of A and run i of B share their training draw (the same seed, or both continue "
+                        "one model): resample pairs of runs, so what a pair shares cancels (needs as many runs "
+                        "a side)")
     p.add_argument("--level", type=float_at_least(0, strictly=True), default=0.95,
                    help="coverage of the intervals (below 1)")
     p.add_argument("--json", default=None, metavar="PATH", help="also write the comparison as JSON here")
@@ -32,8 +36,12 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError(f"--level: must be below 1, got {args.level}")
         try:
             paths_a, paths_b = report_paths(args.report_a, "A"), report_paths(args.report_b, "B")
+            if args.paired_runs and len(paths_a) != len(paths_b):
+                raise UserError(f"--paired-runs: needs as many runs a side, got {len(paths_a)} (A) and "
+                                f"{len(paths_b)} (B)")
             a, b = [read_report(p) for p in paths_a], [read_report(p) for p in paths_b]
-            cmp = compare_reports(a, b, level=args.level, names=(paths_a, paths_b))
+            cmp = compare_reports(a, b, level=args.level, names=(paths_a, paths_b),
+                                  paired_runs=args.paired_runs)
         except ValueError as exc:
             raise UserError(str(exc)) from None
         if args.json:

@@ -36,7 +36,7 @@ def _key(row: dict) -> tuple[str, str, str, str]:
 
 
 def paired_interval(values_a, values_b, weights, level: float = 0.95, resamples: int = 2000,
-                    seed: int = 0) -> tuple[float, float]:
+                    seed: int = 0, paired_runs: bool = False) -> tuple[float, float]:
     """(kA, n) and (kB, n) per-utterance values (word errors, or a measure) of kA and kB runs of two
     systems on the same n utterances, (n,) weights (reference words; ones for a per-utterance mean)
     -> the ``level`` percentile interval of [mean over A's runs of sum(a) - mean over B's runs of
@@ -44,19 +44,31 @@ def paired_interval(values_a, values_b, weights, level: float = 0.95, resamples:
     every run: the comparison stays paired) and each side's runs with replacement. With one run a
     side it is :func:`~vqspeech.vc_eval.intelligibility.wer_interval` of the differences, the same
     draws. With few runs it understates the spread between them (a bootstrap of k runs sees
-    (k - 1) / k of their variance): a floor, which more seeds raise to the truth."""
+    (k - 1) / k of their variance): a floor, which more seeds raise to the truth. Where runs differ
+    mostly by their utterances' own noise (paired runs that share the rest), the two levels count
+    that noise twice, and the interval errs wide instead.
+
+    ``paired_runs``: run i of A and run i of B share their training draw (the same seed, or B's run
+    i continues A's run i, or both continue one model), so each resample draws k pairs of runs, the
+    same indices on both sides: what the pair shares cancels, as the utterances' difficulty does.
+    Needs kA == kB."""
     va, vb = (np.atleast_2d(np.asarray(v, dtype=np.float64)) for v in (values_a, values_b))
     w = np.asarray(weights, dtype=np.float64)
     if va.shape[1:] != vb.shape[1:] or va.shape[1:] != w.shape or w.ndim != 1 or len(w) == 0:
         raise ValueError("paired_interval: (runs, n) values of both systems and (n,) weights, n > 0")
+    if paired_runs and va.shape[0] != vb.shape[0]:
+        raise ValueError(f"paired runs need as many runs a side (run i of A with run i of B), got "
+                         f"{va.shape[0]} and {vb.shape[0]}")
     picks = np.random.default_rng(seed).integers(0, len(w), size=(resamples, len(w)))   # wer_interval's draws
     runs = np.random.default_rng(seed + 1)
+    shared = runs.integers(0, va.shape[0], size=(resamples, va.shape[0])) if paired_runs else None
 
     def side(v):  # (k, n) -> (resamples,): the mean over a resample of runs of each run's resampled sum
         sums = v[:, picks].sum(-1).T                                                    # (resamples, k)
         if v.shape[0] == 1:
             return sums[:, 0]
-        return np.take_along_axis(sums, runs.integers(0, v.shape[0], size=sums.shape), 1).mean(1)
+        drawn = shared if shared is not None else runs.integers(0, v.shape[0], size=sums.shape)
+        return np.take_along_axis(sums, drawn, 1).mean(1)
 
     rates = (side(va) - side(vb)) / np.maximum(w[picks].sum(1), 1)
     low, high = np.quantile(rates, [(1 - level) / 2, (1 + level) / 2])
@@ -84,7 +96,7 @@ def _same_test(rows: list[dict], kind: str, names: list[str]) -> list:
 
 
 def compare_reports(a: dict | list[dict], b: dict | list[dict], level: float = 0.95,
-                    names: tuple[list[str], list[str]] | None = None) -> dict:
+                    names: tuple[list[str], list[str]] | None = None, paired_runs: bool = False) -> dict:
     """Two ``vc-eval`` report dicts (``report.json``), or two lists of them (each system's runs,
     e.g. training seeds, on the same test) -> for each kind all have ("converted", "resynthesis",
     ...): the pooled WER of each system (the mean over its runs; each run's in ``wer_runs_a`` /
@@ -93,10 +105,15 @@ def compare_reports(a: dict | list[dict], b: dict | list[dict], level: float = 0
     runs), and the same difference for the means of :data:`COMPARED`. A ValueError names the first
     utterance one report has and another lacks, or whose reference words differ: the reports must
     score the same test. ``names`` (each side's, e.g. the files) name the reports in that error;
-    by default "first" / "second", or A1, A2, ... and B1, ... for several runs."""
+    by default "first" / "second", or A1, A2, ... and B1, ... for several runs. ``paired_runs``:
+    A's run i and B's run i share their training draw (:func:`paired_interval`); each pair's
+    difference is then also in ``wer_difference_runs``."""
     runs_a, runs_b = (list(x) if isinstance(x, (list, tuple)) else [x] for x in (a, b))
     if not runs_a or not runs_b:
         raise ValueError("each side needs at least one report")
+    if paired_runs and len(runs_a) != len(runs_b):
+        raise ValueError(f"paired runs need as many runs a side (run i of A with run i of B), got "
+                         f"{len(runs_a)} and {len(runs_b)}")
     reports = runs_a + runs_b
     if names is None:
         names = (["first"] if len(runs_a) == 1 else [f"A{i + 1}" for i in range(len(runs_a))],
@@ -107,7 +124,7 @@ def compare_reports(a: dict | list[dict], b: dict | list[dict], level: float = 0
         raise ValueError("the reports have no kind of conversion in common")
     model = (lambda runs: runs[0].get("model") if len(runs) == 1 else [r.get("model") for r in runs])
     out = {"a": model(runs_a), "b": model(runs_b), "runs_a": len(runs_a), "runs_b": len(runs_b),
-           "level": level, "kinds": {}}
+           "paired_runs": paired_runs, "level": level, "kinds": {}}
     rows = [{_key(r): r for r in rep["rows"]} for rep in reports]       # each report's rows by utterance
     rows_a, rows_b = rows[:len(runs_a)], rows[len(runs_a):]
     for kind in kinds:
@@ -121,8 +138,11 @@ def compare_reports(a: dict | list[dict], b: dict | list[dict], level: float = 0
                  "wer_runs_a": [float(e.sum() / total) for e in err_a],
                  "wer_runs_b": [float(e.sum() / total) for e in err_b],
                  "wer_difference": float((err_a.sum(1).mean() - err_b.sum(1).mean()) / total),
-                 "wer_difference_ci": list(paired_interval(err_a, err_b, words, level=level)),
+                 "wer_difference_ci": list(paired_interval(err_a, err_b, words, level=level,
+                                                           paired_runs=paired_runs)),
                  "utterances_differing": int((err_a.mean(0) != err_b.mean(0)).sum()), "measures": {}}
+        if paired_runs:
+            entry["wer_difference_runs"] = [float((ea - eb).sum() / total) for ea, eb in zip(err_a, err_b)]
         for m in COMPARED:
             usable = [k for k in keys if all(rows[k].get(m) is not None for rows in rows_a + rows_b)]
             if not usable:
@@ -131,7 +151,8 @@ def compare_reports(a: dict | list[dict], b: dict | list[dict], level: float = 0
                       for side in (rows_a, rows_b))
             entry["measures"][m] = {"a": float(va.mean()), "b": float(vb.mean()),
                                     "difference": float(va.mean() - vb.mean()),
-                                    "ci": list(paired_interval(va, vb, np.ones(len(usable)), level=level)),
+                                    "ci": list(paired_interval(va, vb, np.ones(len(usable)), level=level,
+                                                               paired_runs=paired_runs)),
                                     "utterances": len(usable)}
         out["kinds"][kind] = entry
     return out
@@ -170,7 +191,7 @@ def read_report(path: str | Path) -> dict:
 
 def comparison_markdown(cmp: dict, name_a: str, name_b: str) -> str:
     """The comparison as a markdown table, one row per kind and measure (and, where a side has
-    several runs, a row with each run's WER), with a closing line per kind saying whether the WER
+    several runs, a row with each run's WER and, for paired runs, each pair's difference), with a closing line per kind saying whether the WER
     difference is clear of zero."""
     pct = int(round(100 * cmp["level"]))
     several = cmp.get("runs_a", 1) > 1 or cmp.get("runs_b", 1) > 1
@@ -186,7 +207,8 @@ def comparison_markdown(cmp: dict, name_a: str, name_b: str) -> str:
                      f"{e['utterances']} ({e['utterances_differing']} differ) |")
         if several:
             each = [", ".join(f"{100 * w:.1f}%" for w in e[f"wer_runs_{s}"]) for s in "ab"]
-            lines.append(f"| {kind} | WER of each run | {each[0]} | {each[1]} | | |")
+            pairs = ", ".join(f"{100 * d:+.1f}" for d in e.get("wer_difference_runs", []))
+            lines.append(f"| {kind} | WER of each run | {each[0]} | {each[1]} |{f' {pairs} ' if pairs else ' '}| |")
         for m, s in e["measures"].items():
             f = fmt[m]
             d = "{:+.0%}" if m == "speaker_id_correct" else "{:+.3f}"
@@ -200,6 +222,8 @@ def comparison_markdown(cmp: dict, name_a: str, name_b: str) -> str:
         else:
             verdicts.append(f"{kind}: the WER difference is within what {draw} gives ({pct}% interval holds 0).")
     if several:
-        verdicts.append(f"({cmp['runs_a']} and {cmp['runs_b']} runs: a bootstrap of k runs sees (k - 1) / k of the "
+        drawn = (f"{cmp['runs_a']} pairs of runs (run i of A with run i of B), drawn together"
+                 if cmp.get("paired_runs") else f"{cmp['runs_a']} and {cmp['runs_b']} runs")
+        verdicts.append(f"({drawn}: a bootstrap of k runs sees (k - 1) / k of the "
                         "variance between them, so the interval is a floor; more runs make it truer.)")
     return "\n".join(lines + [""] + verdicts) + "\n"
