@@ -154,3 +154,16 @@ def test_training_device_parsing():
         for name in ("cuda", "cuda:1"):
             with pytest.raises(UserError, match=f"--device {name}: no CUDA device"):
                 training_device(name)
+
+
+def test_a_number_in_exponent_form_without_a_point_is_a_number(tmp_path):
+    """YAML 1.1 (PyYAML) reads 2e-3 as the string '2e-3'; a float field takes it as 0.002, from a
+    file or from --set, while a word stays an error and an integer field stays strict."""
+    (tmp_path / "c.yaml").write_text("train_conf:\n  lr: 1e-4\n")
+    assert load_config(tmp_path / "c.yaml").train_conf.lr == pytest.approx(1e-4)
+    cfg = config_from_dict(apply_overrides({}, ["train_conf.lr=2e-3", "quantizer_conf.decay=+9E-1"]))
+    assert cfg.train_conf.lr == pytest.approx(2e-3) and cfg.quantizer_conf.decay == pytest.approx(0.9)
+    with pytest.raises(ConfigError, match=r"train_conf.lr: expected a number, got '2e-3x'"):
+        config_from_dict(apply_overrides({}, ["train_conf.lr=2e-3x"]))
+    with pytest.raises(ConfigError, match=r"train_conf.max_steps: expected an integer, got '1e3'"):
+        config_from_dict(apply_overrides({}, ["train_conf.max_steps=1e3"]))

@@ -20,6 +20,7 @@ import copy
 import dataclasses
 import math
 import os
+import re
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -409,6 +410,11 @@ class ExperimentConfig:
         return math.lcm(hop, self.decoder_conf.frame_hop) if self.decoder == "spectral" else hop
 
 
+# A number in exponent form without a decimal point (2e-3, 1E+5): PyYAML follows YAML 1.1, whose
+# float pattern needs the point, and reads these as strings; everyone writes learning rates so.
+_EXPONENT_WITHOUT_POINT = re.compile(r"[-+]?\d+[eE][-+]?\d+")
+
+
 def _coerce(value, typ, where: str):
     origin = typing.get_origin(typ)
     if origin is list:
@@ -425,6 +431,8 @@ def _coerce(value, typ, where: str):
             raise ConfigError(f"{where}: expected an integer, got {value!r}")
         return value
     if typ is float:
+        if isinstance(value, str) and _EXPONENT_WITHOUT_POINT.fullmatch(value.strip()):
+            return float(value)  # YAML 1.1 reads 2e-3 (no decimal point) as a string
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
         return float(value)
