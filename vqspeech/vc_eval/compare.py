@@ -111,9 +111,6 @@ def compare_reports(a: dict | list[dict], b: dict | list[dict], level: float = 0
     runs_a, runs_b = (list(x) if isinstance(x, (list, tuple)) else [x] for x in (a, b))
     if not runs_a or not runs_b:
         raise ValueError("each side needs at least one report")
-    if paired_runs and len(runs_a) != len(runs_b):
-        raise ValueError(f"paired runs need as many runs a side (run i of A with run i of B), got "
-                         f"{len(runs_a)} and {len(runs_b)}")
     reports = runs_a + runs_b
     if names is None:
         names = (["first"] if len(runs_a) == 1 else [f"A{i + 1}" for i in range(len(runs_a))],
