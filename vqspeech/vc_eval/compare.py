@@ -188,8 +188,8 @@ def read_report(path: str | Path) -> dict:
 
 def comparison_markdown(cmp: dict, name_a: str, name_b: str) -> str:
     """The comparison as a markdown table, one row per kind and measure (and, where a side has
-    several runs, a row with each run's WER and, for paired runs, each pair's difference), with a closing line per kind saying whether the WER
-    difference is clear of zero."""
+    several runs, a row with each run's WER and, for paired runs, each pair's difference), with a
+    closing line per kind saying whether the WER difference is clear of zero."""
     pct = int(round(100 * cmp["level"]))
     several = cmp.get("runs_a", 1) > 1 or cmp.get("runs_b", 1) > 1
     draw = "the draw of utterances and of training runs" if several else "the draw of utterances"
@@ -205,7 +205,8 @@ def comparison_markdown(cmp: dict, name_a: str, name_b: str) -> str:
         if several:
             each = [", ".join(f"{100 * w:.1f}%" for w in e[f"wer_runs_{s}"]) for s in "ab"]
             pairs = ", ".join(f"{100 * d:+.1f}" for d in e.get("wer_difference_runs", []))
-            lines.append(f"| {kind} | WER of each run | {each[0]} | {each[1]} |{f' {pairs} ' if pairs else ' '}| |")
+            cell = f" {pairs} " if pairs else " "
+            lines.append(f"| {kind} | WER of each run | {each[0]} | {each[1]} |{cell}| |")
         for m, s in e["measures"].items():
             f = fmt[m]
             d = "{:+.0%}" if m == "speaker_id_correct" else "{:+.3f}"
