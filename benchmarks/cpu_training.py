@@ -2,8 +2,12 @@
 
     python benchmarks/cpu_training.py [--config egs/mini/conf/default.yaml] [--rounds 5] [--steps 4]
 
-Both rows start from the same weights and take the same batch (random audio, the config's batch
-and crop); the rounds alternate between them, so a machine whose speed drifts affects both alike.
+Every row starts from the same weights and takes the same batch (random audio, the config's batch
+and crop); the rounds alternate between them, so a machine whose speed drifts affects all alike.
+A config with parallel supervision (``decoder_conf.parallel_weight``, as ``default.yaml``) also
+gets its parallel term, with random partner speakers and frames for every crop, and a third row:
+bf16 with the partners' decodes apart from the crops' own (``partners_in_one_batch = False``,
+the form before they shared one batch).
 Each round times ``--steps`` whole steps (forward, backward, Adam), as ``vqspeech train`` runs
 them (``vqspeech.train._optimise``); the table gives the median round.  bf16 pays only on a CPU
 with native bf16 products (AVX512_BF16, AMX): elsewhere ``vqspeech train`` keeps float32, and
@@ -30,6 +34,19 @@ from vqspeech.models import build_model  # noqa: E402
 from vqspeech.train import _optimise  # noqa: E402
 
 ROWS = {"float32": None, "bf16 autocast": torch.bfloat16}
+APART = "bf16 autocast, partners decoded apart"
+
+
+def has_parallel_term(cfg) -> bool:
+    return cfg.decoder == "spectral" and cfg.decoder_conf.parallel_weight > 0
+
+
+def random_parallel(cfg, model, batch: int, segment: int, speakers: int, g: torch.Generator) -> tuple:
+    """(partner speakers (B,), partner frames (B, bins, n), mask (B, n)) of the shapes
+    :meth:`vqspeech.parallel_targets.ParallelTargets.draw` gives, random; a partner is never the crop's speaker."""
+    n = segment // cfg.decoder_conf.frame_hop
+    partner = (torch.arange(batch) + 1) % speakers
+    return partner, torch.randn(batch, model.decoder.bins, n, generator=g), torch.ones(batch, n)
 
 
 def time_rows(cfg, rounds: int, steps: int, warmup: int = 2, speakers: int = 5) -> dict[str, dict]:
@@ -42,22 +59,27 @@ def time_rows(cfg, rounds: int, steps: int, warmup: int = 2, speakers: int = 5) 
     wav = (0.3 * torch.randn(tc.batch_size, segment, generator=g)).clamp(-1, 1)
     spk = torch.arange(tc.batch_size) % speakers
     device = torch.device("cpu")
-    state = {}
-    for name, dtype in ROWS.items():
+    rows = dict(ROWS, **({APART: torch.bfloat16} if has_parallel_term(cfg) else {}))
+    state, parallel = {}, None
+    for name, dtype in rows.items():
         torch.manual_seed(0)
         model = build_model(cfg, speakers)
+        model.partners_in_one_batch = name != APART
+        if has_parallel_term(cfg) and parallel is None:
+            parallel = random_parallel(cfg, model, tc.batch_size, segment, speakers, g)
         params = [p for p in model.parameters() if p.requires_grad]
         state[name] = (model, params, torch.optim.Adam(params, lr=tc.lr), dtype)
     for model, params, opt, dtype in state.values():
         for _ in range(warmup):
-            _optimise(model, opt, None, params, wav, spk, dtype, device, tc.grad_clip)
-    times: dict[str, list[float]] = {name: [] for name in ROWS}
+            _optimise(model, opt, None, params, wav, spk, dtype, device, tc.grad_clip, parallel=parallel)
+    times: dict[str, list[float]] = {name: [] for name in rows}
     losses: dict[str, float] = {}
     for _ in range(rounds):
         for name, (model, params, opt, dtype) in state.items():
             t0 = time.perf_counter()
             for _ in range(steps):
-                out, _ = _optimise(model, opt, None, params, wav, spk, dtype, device, tc.grad_clip)
+                out, _ = _optimise(model, opt, None, params, wav, spk, dtype, device, tc.grad_clip,
+                                   parallel=parallel)
             times[name].append((time.perf_counter() - t0) / steps)
             losses[name] = out["loss"].item()
     audio = tc.batch_size * segment / cfg.sample_rate
@@ -80,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}, native bf16 (AVX512_BF16): {'yes' if native else 'no: vqspeech train keeps float32 here'}")
     print(f"{args.config}: batch {cfg.train_conf.batch_size} x {cfg.train_conf.segment_samples} samples, "
-          f"median of {args.rounds} rounds of {args.steps} steps")
+          f"median of {args.rounds} rounds of {args.steps} steps"
+          + (", with the parallel term (random partners)" if has_parallel_term(cfg) else ""))
     rows = time_rows(cfg, args.rounds, args.steps)
     base = rows["float32"]["ms_per_step"]
     print("| row | ms / step | s of audio / s | vs float32 | loss after the timed steps |")

@@ -80,16 +80,22 @@ def test_bf16_cpu_training_learns_like_float32(decoder):
     assert got[-1] < 0.8 * got[0] and got[-1] == pytest.approx(ref[-1], rel=0.1)
 
 
-def test_the_cpu_training_benchmark_times_both_rows_from_the_same_weights(tmp_path, capsys):
+def _cpu_training_benchmark():
     import importlib.util
-    import json
-
-    from vqspeech.config import save_config
 
     root = Path(__file__).resolve().parents[1]
     spec = importlib.util.spec_from_file_location("cpu_training", root / "benchmarks" / "cpu_training.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    return bench
+
+
+def test_the_cpu_training_benchmark_times_both_rows_from_the_same_weights(tmp_path, capsys):
+    import json
+
+    from vqspeech.config import save_config
+
+    bench = _cpu_training_benchmark()
     save_config(tmp_path / "tiny.yaml", tiny_config())
     assert bench.main(["--config", str(tmp_path / "tiny.yaml"), "--rounds", "1", "--steps", "2",
                        "--json", str(tmp_path / "out.json")]) == 0
@@ -99,6 +105,34 @@ def test_the_cpu_training_benchmark_times_both_rows_from_the_same_weights(tmp_pa
     assert set(rows) == {"float32", "bf16 autocast"} and all(r["ms_per_step"] > 0 for r in rows.values())
     # both rows train the same model on the same batch: their losses differ by rounding only
     assert rows["bf16 autocast"]["loss"] == pytest.approx(rows["float32"]["loss"], rel=0.05)
+
+
+def test_the_cpu_training_benchmark_adds_the_parallel_term_and_the_apart_row(tmp_path, capsys):
+    import json
+
+    from test_spectral import tiny_spectral
+    from vqspeech.config import config_from_dict, save_config
+
+    cfg = tiny_spectral().to_dict()
+    cfg["decoder_conf"]["parallel_weight"] = 3.0
+    save_config(tmp_path / "par.yaml", config_from_dict(cfg))
+    bench = _cpu_training_benchmark()
+    assert bench.main(["--config", str(tmp_path / "par.yaml"), "--rounds", "1", "--steps", "2",
+                       "--json", str(tmp_path / "out.json")]) == 0
+    out = capsys.readouterr().out
+    assert "with the parallel term" in out
+    rows = json.loads((tmp_path / "out.json").read_text())["rows"]
+    assert list(rows) == ["float32", "bf16 autocast", "bf16 autocast, partners decoded apart"]
+    # the parallel term is in the loss: weighted 3.0, it adds most of a reconstruction loss again
+    cfg["decoder_conf"]["parallel_weight"] = 0.0
+    save_config(tmp_path / "plain.yaml", config_from_dict(cfg))
+    assert bench.main(["--config", str(tmp_path / "plain.yaml"), "--rounds", "1", "--steps", "2",
+                       "--json", str(tmp_path / "plain.json")]) == 0
+    plain = json.loads((tmp_path / "plain.json").read_text())["rows"]
+    assert list(plain) == ["float32", "bf16 autocast"]
+    assert rows["float32"]["loss"] > 1.5 * plain["float32"]["loss"]
+    # one batch or two calls: the same step to rounding
+    assert rows["bf16 autocast, partners decoded apart"]["loss"] == pytest.approx(rows["bf16 autocast"]["loss"], rel=0.02)
 
 
 @pytest.mark.skipif(not bf16_cpu_backend.cpu_has_bf16_dot(), reason="this CPU has no native bf16")

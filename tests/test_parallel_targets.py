@@ -372,7 +372,7 @@ def test_model_adds_the_weighted_masked_l1_of_the_partner_decoding():
 
 def _decoding_partners_apart(model):
     """``model`` with its partners decoded by a second decoder call, as before they shared a batch."""
-    model._decode_with_partners = lambda z_q, g, pitch, partners, partner_pitch: (model.decoder(z_q, g, pitch), None)
+    model.partners_in_one_batch = False
     return model
 
 
@@ -390,13 +390,15 @@ def test_one_batch_of_own_and_partner_decodes_trains_like_two_calls(source_pitch
     n = 4096 // 64
     target, mask = torch.randn(4, cfg.decoder_conf.n_mels, n), torch.ones(4, n)
     parallel = (partner, target, mask) + ((m.source_pitch(wav[[1, 2, 3, 0]]),) if source_pitch else ())
-    outs = []
+    outs, batches = [], {id(m): [], id(apart): []}
     for model in (m, apart):
+        model.decoder.register_forward_hook(lambda mod, args, out, key=id(model): batches[key].append(out.shape[0]))
         torch.manual_seed(7)
         out = model(wav, spk, parallel=parallel)
         out["loss"].backward()
         outs.append((out, {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}))
     (fused, fused_grads), (two, two_grads) = outs
+    assert batches == {id(m): [8], id(apart): [4, 4]}
     for key in ("loss", "recon_loss", "parallel_loss"):
         assert fused[key].item() == pytest.approx(two[key].item(), rel=1e-5), key
     assert fused_grads.keys() == two_grads.keys() and len(fused_grads) > 10

@@ -240,6 +240,9 @@ class SpectralVQVAE(_EncoderQuantizer):
     """VQ-VAE whose decoder predicts log-magnitude STFT frames (L1 loss), for a vocoder."""
 
     decoder_kind = "spectral"
+    #: the parallel term's decodes share one batch with the crops' own (:meth:`_decode_with_partners`);
+    #: False decodes them apart, the form before, which the benchmark and the tests compare it with
+    partners_in_one_batch = True
 
     def __init__(self, cfg: ExperimentConfig, num_speakers: int):
         d = cfg.decoder_conf
@@ -386,7 +389,8 @@ class SpectralVQVAE(_EncoderQuantizer):
         partner pitch of another shape than the crops', the partners are decoded apart (None)."""
         same_pitch_shape = (pitch is None and partner_pitch is None) or (
             pitch is not None and partner_pitch is not None and pitch.shape == partner_pitch.shape)
-        if partners is None or self.cfg.decoder_conf.dropout > 0 or not same_pitch_shape:
+        if (partners is None or not self.partners_in_one_batch or self.cfg.decoder_conf.dropout > 0
+                or not same_pitch_shape):
             return self.decoder(z_q, g, pitch), None
         partner_pitch = self._withheld(partner_pitch)
         B = z_q.shape[0]
