@@ -5,9 +5,10 @@
 Every row starts from the same weights and takes the same batch (random audio, the config's batch
 and crop); the rounds alternate between them, so a machine whose speed drifts affects all alike.
 A config with parallel supervision (``decoder_conf.parallel_weight``, as ``default.yaml``) also
-gets its parallel term, with random partner speakers and frames for every crop, and a third row:
-bf16 with the partners' decodes apart from the crops' own (``partners_in_one_batch = False``,
-the form before they shared one batch).
+gets its parallel term, with random partner speakers and frames for every crop. A config whose
+step decodes the codes in more than one voice (that term, the critic's conversions, content
+consistency) or has a critic gets a third row: bf16 with each decode and critic call apart
+(``voices_in_one_batch = False``, the form before they shared batches).
 Each round times ``--steps`` whole steps (forward, backward, Adam), as ``vqspeech train`` runs
 them (``vqspeech.train._optimise``); the table gives the median round.  bf16 pays only on a CPU
 with native bf16 products (AVX512_BF16, AMX): elsewhere ``vqspeech train`` keeps float32, and
@@ -34,11 +35,17 @@ from vqspeech.models import build_model  # noqa: E402
 from vqspeech.train import _optimise  # noqa: E402
 
 ROWS = {"float32": None, "bf16 autocast": torch.bfloat16}
-APART = "bf16 autocast, partners decoded apart"
+APART = "bf16 autocast, each decode and critic call apart"
 
 
 def has_parallel_term(cfg) -> bool:
     return cfg.decoder == "spectral" and cfg.decoder_conf.parallel_weight > 0
+
+
+def batches_calls(cfg) -> bool:
+    """Whether the step has decodes or critic calls to batch (:meth:`SpectralVQVAE._decode_voices`)."""
+    d = cfg.decoder_conf
+    return cfg.decoder == "spectral" and (d.parallel_weight > 0 or d.gan_weight > 0 or d.content_consistency_weight > 0)
 
 
 def random_parallel(cfg, model, batch: int, segment: int, speakers: int, g: torch.Generator) -> tuple:
@@ -59,12 +66,12 @@ def time_rows(cfg, rounds: int, steps: int, warmup: int = 2, speakers: int = 5) 
     wav = (0.3 * torch.randn(tc.batch_size, segment, generator=g)).clamp(-1, 1)
     spk = torch.arange(tc.batch_size) % speakers
     device = torch.device("cpu")
-    rows = dict(ROWS, **({APART: torch.bfloat16} if has_parallel_term(cfg) else {}))
+    rows = dict(ROWS, **({APART: torch.bfloat16} if batches_calls(cfg) else {}))
     state, parallel = {}, None
     for name, dtype in rows.items():
         torch.manual_seed(0)
         model = build_model(cfg, speakers)
-        model.partners_in_one_batch = name != APART
+        model.voices_in_one_batch = name != APART
         if has_parallel_term(cfg) and parallel is None:
             parallel = random_parallel(cfg, model, tc.batch_size, segment, speakers, g)
         params = [p for p in model.parameters() if p.requires_grad]

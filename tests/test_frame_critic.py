@@ -55,6 +55,33 @@ def test_the_losses_equal_the_least_squares_and_feature_matching_definitions():
     assert unpaired.grad is not None and unpaired.grad.abs().sum() > 0
 
 
+def test_the_critic_judges_in_two_batches_what_it_judged_in_five_calls():
+    torch.manual_seed(2)
+    critic = FrameCritic(4)
+    calls = []
+    critic.register_forward_hook(lambda mod, args, out: calls.append(out[1].shape[0]))
+    real = torch.randn(3, 16, 10)
+    results = {}
+    for one_batch in (True, False):
+        fake, unpaired = (torch.randn(3, 16, 10, generator=torch.Generator().manual_seed(s)).requires_grad_()
+                          for s in (3, 4))
+        critic.zero_grad(set_to_none=True)
+        calls.clear()
+        out = adversarial_losses(critic, real, fake, unpaired, one_batch=one_batch)
+        sum(out.values()).backward()
+        results[one_batch] = (out, fake.grad, unpaired.grad, [p.grad.clone() for p in critic.parameters()], calls[:])
+    (batched, *batched_grads, batched_calls), (apart, *apart_grads, apart_calls) = results[True], results[False]
+    assert batched_calls == [9, 6] and apart_calls == [3] * 5
+    for k in ("critic_loss", "gan_loss", "feature_matching_loss"):
+        assert batched[k].item() == pytest.approx(apart[k].item(), rel=1e-6), k
+    torch.testing.assert_close(batched_grads[:2], apart_grads[:2])
+    torch.testing.assert_close(batched_grads[2], apart_grads[2])
+    # frames of another length cannot share a batch: one call each, the same numbers
+    calls.clear()
+    uneven = adversarial_losses(critic, real, real.clone(), torch.randn(2, 16, 14))
+    assert calls == [3, 3, 2, 3, 2] and uneven["feature_matching_loss"].item() == pytest.approx(0.0, abs=1e-7)
+
+
 def test_against_a_critic_a_blurred_prediction_regains_the_detail_that_an_l1_average_removes():
     """Real 'frames' are sharp: each batch shows a bright band at one of two places. The L1-optimal
     single prediction is flat (both halves at the median); trained against the critic alone, a

@@ -222,9 +222,11 @@ def test_partner_crops_of_utterances_without_a_partner_are_masked(targets):
         pt.partners = saved
 
 
-def _tiny_model_and_wav(**decoder_conf):
-    """A tiny spectral model (3 speakers, eval mode, seed 0) with ``decoder_conf`` set, and (2, 2048) noise."""
+def _tiny_model_and_wav(encoder_conf=None, **decoder_conf):
+    """A tiny spectral model (3 speakers, eval mode, seed 0) with ``encoder_conf`` and ``decoder_conf``
+    set, and (2, 2048) noise."""
     cfg = tiny_spectral().to_dict()
+    cfg["encoder_conf"].update(encoder_conf or {})
     cfg["decoder_conf"].update(decoder_conf)
     cfg = config_from_dict(cfg)
     torch.manual_seed(0)
@@ -370,36 +372,51 @@ def test_model_adds_the_weighted_masked_l1_of_the_partner_decoding():
         out["parallel_loss"].item(), rel=1e-6)
 
 
-def _decoding_partners_apart(model):
-    """``model`` with its partners decoded by a second decoder call, as before they shared a batch."""
-    model.partners_in_one_batch = False
+def _decoding_voices_apart(model):
+    """``model`` with each decode and critic call apart, as before they shared batches."""
+    model.voices_in_one_batch = False
     return model
 
 
-@pytest.mark.parametrize("source_pitch", [False, True])
-def test_one_batch_of_own_and_partner_decodes_trains_like_two_calls(source_pitch):
+# content consistency's encoder reads the decoder's log-mel frames: a log-mel encoder of the same hop
+EVERY_VOICE = dict(gan_weight=0.1, gan_on_conversions=True, content_consistency_weight=0.5, encoder_conf={
+    "input": "mel", "mel_bins": 80, "mel_n_fft": 256, "mel_hop": 16, "kernel_sizes": [4, 4], "strides": [2, 2]})
+
+
+@pytest.mark.parametrize("source_pitch, others", [(False, {}), (True, {}), (True, EVERY_VOICE)],
+                         ids=["partners", "partners-pitch", "every-voice-pitch"])
+def test_one_batch_of_every_voice_trains_like_one_call_each(source_pitch, others):
     import copy
     # training mode: time jitter, EMA updates and (with pitch) source_pitch_dropout 0.5 all draw
     # from the global generator, so a changed order of draws would change the losses
-    cfg, m, _ = _tiny_model_and_wav(parallel_weight=0.5, source_pitch=source_pitch, source_pitch_dropout=0.5)
+    cfg, m, _ = _tiny_model_and_wav(parallel_weight=0.5, source_pitch=source_pitch, source_pitch_dropout=0.5,
+                                    **others)
     m.train()
-    apart, reseeded = (_decoding_partners_apart(copy.deepcopy(m)) for _ in range(2))
+    apart, reseeded = (_decoding_voices_apart(copy.deepcopy(m)) for _ in range(2))
     t = torch.arange(4096) / 16000
     wav = torch.stack([0.5 * torch.sin(2 * torch.pi * f * t) for f in (150, 190, 230, 270)])  # voiced
     spk, partner = torch.tensor([0, 1, 2, 0]), torch.tensor([2, 0, 1, 1])
     n = 4096 // 64
     target, mask = torch.randn(4, cfg.decoder_conf.n_mels, n), torch.ones(4, n)
     parallel = (partner, target, mask) + ((m.source_pitch(wav[[1, 2, 3, 0]]),) if source_pitch else ())
-    outs, batches = [], {id(m): [], id(apart): []}
+    outs, batches, judged = [], {id(m): [], id(apart): []}, {id(m): [], id(apart): []}
     for model in (m, apart):
         model.decoder.register_forward_hook(lambda mod, args, out, key=id(model): batches[key].append(out.shape[0]))
+        if model.critic is not None:
+            model.critic.register_forward_hook(
+                lambda mod, args, out, key=id(model): judged[key].append(out[1].shape[0]))
         torch.manual_seed(7)
         out = model(wav, spk, parallel=parallel)
         out["loss"].backward()
         outs.append((out, {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}))
     (fused, fused_grads), (two, two_grads) = outs
-    assert batches == {id(m): [8], id(apart): [4, 4]}
-    for key in ("loss", "recon_loss", "parallel_loss"):
+    voices = 4 if others else 2   # own and partner [, content consistency's and the critic's conversions]
+    assert batches == {id(m): [4 * voices], id(apart): [4] * voices}
+    # the critic: real, predicted and conversions for its loss, then predicted and conversions frozen
+    assert judged == ({id(m): [12, 8], id(apart): [4] * 5} if others else {id(m): [], id(apart): []})
+    keys = ["loss", "recon_loss", "parallel_loss"] + (
+        ["content_consistency_loss", "gan_loss", "critic_loss", "feature_matching_loss"] if others else [])
+    for key in keys:
         assert fused[key].item() == pytest.approx(two[key].item(), rel=1e-5), key
     assert fused_grads.keys() == two_grads.keys() and len(fused_grads) > 10
     for k, grad in fused_grads.items():

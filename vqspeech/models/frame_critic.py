@@ -47,20 +47,38 @@ class FrameCritic(nn.Module):
 
 
 def adversarial_losses(critic: FrameCritic, real: torch.Tensor, fake: torch.Tensor,
-                       unpaired: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                       unpaired: torch.Tensor | None = None, one_batch: bool = True) -> dict[str, torch.Tensor]:
     """real, fake (B, bins, F) log frames [, unpaired (B', bins, F') predicted frames with no real
     counterpart, e.g. conversions] -> ``critic_loss`` (trains the critic: real patches -> 1,
     predicted -> 0, least squares), ``gan_loss`` (trains the decoder: predicted -> 1) and
     ``feature_matching_loss`` (trains the decoder: mean L1 between the critic's features of the
     real and the paired predicted frames, averaged over layers). Unpaired frames join the critic
-    and GAN terms (each the mean of the paired and the unpaired term), not feature matching."""
-    real_features, real_score = critic(real)
+    and GAN terms (each the mean of the paired and the unpaired term), not feature matching.
+
+    The critic runs twice: on every input for its own loss, and with its parameters frozen on the
+    predicted frames for the decoder's terms; ``one_batch`` (where the inputs' shapes allow) makes
+    each run one batch instead of one call per input, the same numbers to float rounding."""
     fakes = [fake] if unpaired is None else [fake, unpaired]
-    critic_fake = torch.stack([critic(f.detach())[1].pow(2).mean() for f in fakes]).mean()
+    judged_by_critic = _judge(critic, [real] + [f.detach() for f in fakes], one_batch)
+    (real_features, real_score), critic_scores = judged_by_critic[0], [s for _, s in judged_by_critic[1:]]
+    critic_fake = torch.stack([score.pow(2).mean() for score in critic_scores]).mean()
     critic_loss = (real_score - 1).pow(2).mean() + critic_fake
     frozen = {name: p.detach() for name, p in critic.named_parameters()}
-    judged = [functional_call(critic, frozen, (f,)) for f in fakes]
+    judged = _judge(lambda x: functional_call(critic, frozen, (x,)), fakes, one_batch)
     adversarial = torch.stack([(score - 1).pow(2).mean() for _, score in judged]).mean()
     fake_features = judged[0][0]
     matching = torch.stack([F.l1_loss(f, r.detach()) for f, r in zip(fake_features, real_features)]).mean()
     return {"critic_loss": critic_loss, "gan_loss": adversarial, "feature_matching_loss": matching}
+
+
+def _judge(critic, inputs: list[torch.Tensor], one_batch: bool) -> list[tuple[list[torch.Tensor], torch.Tensor]]:
+    """``critic`` ((N, bins, F) -> (features, scores)) on each of inputs (B_i, bins, F_i) -> its
+    (features, scores) per input. With ``one_batch`` and one frame shape, as one call on the
+    inputs stacked: the critic's convolutions treat rows independently, so the rows' numbers are
+    those of separate calls, to rounding, in fewer, larger convolutions."""
+    if not one_batch or len(inputs) == 1 or len({x.shape[1:] for x in inputs}) > 1:
+        return [critic(x) for x in inputs]
+    sizes = [x.shape[0] for x in inputs]
+    features, scores = critic(torch.cat(inputs))
+    per_layer = [f.split(sizes) for f in features]
+    return [([f[i] for f in per_layer], score) for i, score in enumerate(scores.split(sizes))]

@@ -7,6 +7,8 @@ log-magnitude STFT frames for a vocoder (:class:`SpectralVQVAE`). :func:`build_m
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -240,9 +242,12 @@ class SpectralVQVAE(_EncoderQuantizer):
     """VQ-VAE whose decoder predicts log-magnitude STFT frames (L1 loss), for a vocoder."""
 
     decoder_kind = "spectral"
-    #: the parallel term's decodes share one batch with the crops' own (:meth:`_decode_with_partners`);
-    #: False decodes them apart, the form before, which the benchmark and the tests compare it with
-    partners_in_one_batch = True
+    #: the step's decodes of the same codes in other voices (the parallel term's partners, the
+    #: critic's conversions, content consistency's) share one batch with the crops' own, and the
+    #: critic judges its inputs in two batches (:meth:`_decode_voices`,
+    #: :func:`~vqspeech.models.frame_critic.adversarial_losses`); False runs each apart, the form
+    #: before, which the benchmark and the tests compare it with
+    voices_in_one_batch = True
 
     def __init__(self, cfg: ExperimentConfig, num_speakers: int):
         d = cfg.decoder_conf
@@ -339,8 +344,17 @@ class SpectralVQVAE(_EncoderQuantizer):
         partner_pitch = parallel[-1] if parallel is not None and len(parallel) in (4, 6) else None
         d = self.cfg.decoder_conf
         decodes_partners = parallel is not None and d.parallel_weight > 0
-        pred, partner_pred = self._decode_with_partners(z_q, g, pitch, parallel[0] if decodes_partners else None,
-                                                         partner_pitch)
+        # every decode of this step, in the order they were once made one after the other
+        voices = {"own": (z_q, g, lambda: pitch)}
+        if d.content_consistency_weight > 0:
+            # from detached codes: the term trains the decoder and the speaker vectors only
+            voices["consistency"] = (z_q.detach(), g.roll(1, 0), lambda: pitch)
+        if decodes_partners:
+            voices["partner"] = (z_q, self.speaker_vectors(parallel[0]), lambda: self._withheld(partner_pitch))
+        if self.critic is not None and d.gan_on_conversions:
+            voices["conversion"] = (z_q, g.roll(1, 0), lambda: pitch)
+        decoded = self._decode_voices(voices)
+        pred = decoded["own"]
         targets = self.target_frames(wav)
         n = min(pred.shape[-1], targets.shape[-1])
         pred_n, targets_n = pred[..., :n].float(), targets[..., :n]
@@ -349,55 +363,51 @@ class SpectralVQVAE(_EncoderQuantizer):
         adv = self._adversary_loss(enc, speaker)
         loss = recon + d.delta_weight * delta + enc["loss"] + adv
         if d.content_consistency_weight > 0:
-            # decoded from detached codes: the term trains the decoder and the speaker vectors only
-            converted = self.decoder(z_q.detach(), g.roll(1, 0), pitch).float()[..., :n]
+            converted = decoded["consistency"].float()[..., :n]
             book = self.quantizer.codebook if d.content_consistency_target == "codes" else None
             ratio = d.frame_hop // self.cfg.encoder_conf.mel_hop
             consistency = content_consistency_loss(self.encoder, targets_n, converted, ratio, book)
             loss = loss + d.content_consistency_weight * consistency
             enc["content_consistency_loss"] = consistency
         if decodes_partners:
-            if partner_pred is None:
-                partner_pred = self.decoder(z_q, self.speaker_vectors(parallel[0]), self._withheld(partner_pitch))
-            enc["parallel_loss"] = self._parallel_loss(partner_pred.float(), parallel[1], parallel[2], n)
+            enc["parallel_loss"] = self._parallel_loss(decoded["partner"].float(), parallel[1], parallel[2], n)
             loss = loss + d.parallel_weight * enc["parallel_loss"]
         if parallel is not None and d.parallel_code_weight > 0:
             enc["parallel_code_loss"] = self._parallel_code_loss(enc["z"], *parallel[3:5])
             loss = loss + d.parallel_code_weight * enc["parallel_code_loss"]
         if self.critic is not None:
-            conversions = self.decoder(z_q, g.roll(1, 0), pitch).float() if d.gan_on_conversions else None
-            gan = adversarial_losses(self.critic, targets_n, pred_n, conversions)
+            conversions = decoded["conversion"].float() if d.gan_on_conversions else None
+            gan = adversarial_losses(self.critic, targets_n, pred_n, conversions, one_batch=self.voices_in_one_batch)
             loss = loss + d.gan_weight * (gan["gan_loss"] + 2 * gan["feature_matching_loss"]) + gan["critic_loss"]
             enc.update(gan)
         enc.update(frames=pred, targets=targets, recon_loss=recon, delta_loss=delta, vq_loss=enc["loss"],
                    adversary_loss=adv, loss=loss)
         return enc
 
-    def _decode_with_partners(self, z_q: torch.Tensor, g: torch.Tensor, pitch: torch.Tensor | None,
-                              partners: torch.Tensor | None, partner_pitch: torch.Tensor | None
-                              ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """z_q (B, D, F) codes, g (B, speaker_dim) the crops' speakers [, partners (B,) the
-        partner speakers, whose decodes the parallel term scores] -> the (B, bins, F') frames in
-        the crops' own voices and, where it can, the same codes in the partners' voices (else None).
+    def _decode_voices(self, voices: dict[str, tuple[torch.Tensor, torch.Tensor, Callable[[], torch.Tensor | None]]]
+                       ) -> dict[str, torch.Tensor]:
+        """{name: (codes (B, D, F), speaker vectors (B, speaker_dim), a function giving the source
+        pitch (B, 3, F') or None)} -> {name: (B, bins, F') decoded frames}.
 
-        Both are decoded as one batch of 2B: the same numbers to float rounding as two calls, in
-        fewer, larger convolutions, which use a second CPU thread far better than batches of B.
-        A ``source_pitch`` model decodes the partners with their own aligned pitch (their reading
-        has its own intonation), withheld like the crops' own for ``source_pitch_dropout`` of
-        them; the draw comes right after the crops' own, as it did when the two were decoded
-        apart. With decoder dropout, which draws from the same generator while decoding, or
-        partner pitch of another shape than the crops', the partners are decoded apart (None)."""
-        same_pitch_shape = (pitch is None and partner_pitch is None) or (
-            pitch is not None and partner_pitch is not None and pitch.shape == partner_pitch.shape)
-        if (partners is None or not self.partners_in_one_batch or self.cfg.decoder_conf.dropout > 0
-                or not same_pitch_shape):
-            return self.decoder(z_q, g, pitch), None
-        partner_pitch = self._withheld(partner_pitch)
-        B = z_q.shape[0]
-        both_pitch = None if pitch is None else torch.cat([pitch, partner_pitch.to(pitch.dtype)])
-        both = self.decoder(torch.cat([z_q, z_q]), torch.cat([g, self.speaker_vectors(partners).to(g.dtype)]),
-                            both_pitch)
-        return both[:B], both[B:]
+        The step decodes the crops' codes in their own voices and, for its other terms, in other
+        voices (partners, rolled speakers). All are decoded as one batch of len(voices) x B: the
+        same numbers to float rounding as one call each, in fewer, larger convolutions, which use
+        a second CPU thread far better than batches of B. The pitch functions are called in the
+        dict's order before decoding: the partners' pitch is withheld for ``source_pitch_dropout``
+        of them by a draw that comes where it did when each voice was decoded apart, since
+        decoding draws nothing. With decoder dropout, which draws while decoding, each voice is
+        decoded apart, its pitch drawn just before; so is every voice when some pitch is missing
+        or of another shape."""
+        if not self.voices_in_one_batch or self.cfg.decoder_conf.dropout > 0 or len(voices) == 1:
+            return {name: self.decoder(z, g, pitch()) for name, (z, g, pitch) in voices.items()}
+        pitches = [pitch() for _, _, pitch in voices.values()]
+        given = [p is not None for p in pitches]
+        if (any(given) and not all(given)) or (all(given) and len({p.shape for p in pitches}) > 1):
+            return {name: self.decoder(z, g, p) for (name, (z, g, _)), p in zip(voices.items(), pitches)}
+        zs, gs = zip(*[(z, g) for z, g, _ in voices.values()])
+        both_pitch = None if pitches[0] is None else torch.cat([p.to(pitches[0].dtype) for p in pitches])
+        out = self.decoder(torch.cat(zs), torch.cat([g.to(gs[0].dtype) for g in gs]), both_pitch)
+        return dict(zip(voices, out.split(zs[0].shape[0])))
 
     @staticmethod
     def _parallel_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, n: int) -> torch.Tensor:
