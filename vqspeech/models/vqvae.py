@@ -405,8 +405,8 @@ class SpectralVQVAE(_EncoderQuantizer):
         if (any(given) and not all(given)) or (all(given) and len({p.shape for p in pitches}) > 1):
             return {name: self.decoder(z, g, p) for (name, (z, g, _)), p in zip(voices.items(), pitches)}
         zs, gs = zip(*[(z, g) for z, g, _ in voices.values()])
-        both_pitch = None if pitches[0] is None else torch.cat([p.to(pitches[0].dtype) for p in pitches])
-        out = self.decoder(torch.cat(zs), torch.cat([g.to(gs[0].dtype) for g in gs]), both_pitch)
+        stacked_pitch = None if pitches[0] is None else torch.cat([p.to(pitches[0].dtype) for p in pitches])
+        out = self.decoder(torch.cat(zs), torch.cat([g.to(gs[0].dtype) for g in gs]), stacked_pitch)
         return dict(zip(voices, out.split(zs[0].shape[0])))
 
     @staticmethod
