@@ -7,6 +7,7 @@ import torch
 sys.path.insert(0, __import__("os").path.dirname(__file__))
 from helpers import tiny_config  # noqa: E402
 
+from vqspeech.bin.runner import exit_entry_point  # noqa: E402
 from vqspeech.train import train  # noqa: E402
 
 
@@ -26,3 +27,4 @@ def main():
 
 if __name__ == "__main__":
     main()
+    exit_entry_point(0)  # as `python -m vqspeech.bin.train*` leaves a torchrun worker

@@ -8,6 +8,7 @@ import torch
 sys.path.insert(0, os.path.dirname(__file__))
 from test_prior import SOURCE, _chain_codes, _tiny_cfg  # noqa: E402
 
+from vqspeech.bin.runner import exit_entry_point  # noqa: E402
 from vqspeech.prior.data import CodeCorpus  # noqa: E402
 from vqspeech.prior.train import train_prior  # noqa: E402
 
@@ -22,3 +23,4 @@ def main():
 
 if __name__ == "__main__":
     main()
+    exit_entry_point(0)  # as `python -m vqspeech.bin.train*` leaves a torchrun worker

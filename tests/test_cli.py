@@ -84,3 +84,18 @@ def test_bounded_argument_types():
                        (float_at_least(1, strictly=True), "1")]:
         with pytest.raises(Exception, match="must be|expected"):
             parse(bad)
+
+
+@pytest.mark.parametrize("world_size, teardown_runs", [("1", True), ("2", False)])
+def test_a_torchrun_worker_leaves_without_interpreter_teardown(world_size, teardown_runs):
+    """``exit_entry_point``: a normal exit outside torchrun; in a worker (WORLD_SIZE > 1) the status and
+    everything printed come out, but no teardown runs (where gloo's C++ exit now and then aborted)."""
+    import os
+
+    code = ("import atexit, sys; from vqspeech.bin.runner import exit_entry_point; atexit.register(print, 'teardown'); "
+            "print('done', end=''); sys.stderr.write('err'); exit_entry_point(3)")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # stdout a buffered pipe
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=dict(env, WORLD_SIZE=world_size))
+    assert res.returncode == 3 and res.stderr == "err"
+    assert res.stdout == ("doneteardown\n" if teardown_runs else "done")

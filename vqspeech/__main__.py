@@ -1,5 +1,6 @@
-"""``python -m vqspeech`` == the ``vqspeech`` command."""
+"""``python -m vqspeech`` == the ``vqspeech`` command (under torchrun too: see ``exit_entry_point``)."""
 
+from .bin.runner import exit_entry_point
 from .cli import main
 
-raise SystemExit(main())
+exit_entry_point(main())

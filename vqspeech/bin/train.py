@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-
-from .runner import add_training_options, float_at_least, parser, run_user_command
+from .runner import add_training_options, exit_entry_point, float_at_least, parser, run_user_command
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,4 +50,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_entry_point(main())
