@@ -33,8 +33,9 @@ def exit_entry_point(code: int) -> NoReturn:
     teardown. Why: with gloo (torch 2.13) a rank that had finished, destroyed its process group and
     written all its files now and then aborted while the interpreter shut down ("terminate called
     without an active exception", SIGABRT; 1 of 379 two-process runs in a loop beside other load),
-    and torchrun then reported the finished job as failed. Everything a command writes is closed before it
-    returns (files renamed into place, TensorBoard closed), so nothing is lost by skipping it."""
+    and torchrun then reported the finished job as failed. Everything a command writes is closed
+    before it returns (files renamed into place, TensorBoard closed), so nothing is lost by skipping
+    the teardown."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         sys.stdout.flush()
         sys.stderr.flush()
