@@ -99,3 +99,28 @@ def test_a_torchrun_worker_leaves_without_interpreter_teardown(world_size, teard
                          env=dict(env, WORLD_SIZE=world_size))
     assert res.returncode == 3 and res.stderr == "err"
     assert res.stdout == ("doneteardown\n" if teardown_runs else "done")
+
+
+@pytest.mark.parametrize("world_size, teardown_runs", [("1", True), ("2", False)])
+def test_the_console_script_leaves_a_torchrun_worker_the_same_way(world_size, teardown_runs):
+    """``torchrun --no-python vqspeech train ...``: the console script is ``cli.run``, which prints
+    what the command prints and, in a worker, skips the teardown as ``python -m vqspeech.bin.train``
+    does."""
+    import os
+    import tomllib
+    from pathlib import Path
+
+    from vqspeech import __version__
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    assert project["scripts"]["vqspeech"] == "vqspeech.cli:run"
+    code = ("import atexit, sys; atexit.register(print, 'teardown'); sys.argv = ['vqspeech', '--version']; "
+            "from vqspeech.cli import run; run()")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=dict(env, WORLD_SIZE=world_size))
+    assert res.returncode == 0 and res.stderr == ""
+    assert res.stdout == f"vqspeech {__version__}\n" + ("teardown\n" if teardown_runs else "")
+    unknown = subprocess.run([sys.executable, "-m", "vqspeech", "no-such-command"], capture_output=True, text=True,
+                             env=dict(env, WORLD_SIZE=world_size))
+    assert unknown.returncode == 2 and "unknown command 'no-such-command'" in unknown.stderr

@@ -1,6 +1,5 @@
-"""``python -m vqspeech`` == the ``vqspeech`` command (under torchrun too: see ``exit_entry_point``)."""
+"""``python -m vqspeech`` == the ``vqspeech`` command (under torchrun too: see ``cli.run``)."""
 
-from .bin.runner import exit_entry_point
-from .cli import main
+from .cli import run
 
-exit_entry_point(main())
+run()

@@ -1,6 +1,7 @@
 """``vqspeech <command> ...``: the table of commands. Each command is ``vqspeech.bin.<module>.main(argv)``
 (thin: parse arguments, call a library function, exit); ``vqspeech <command>`` is the documented way to
-run it (``python -m vqspeech.bin.train`` only for torchrun, which launches a module).
+run it (``python -m vqspeech.bin.train`` for torchrun, which launches a module; ``torchrun --no-python
+vqspeech train ...`` works too, since the console script leaves through :func:`run`).
 User errors (:class:`vqspeech.errors.UserError`) print one line on stderr and exit 2; ``--verbose``
 shows the traceback too (:mod:`vqspeech.bin.runner`).
 """
@@ -8,7 +9,7 @@ shows the traceback too (:mod:`vqspeech.bin.runner`).
 from __future__ import annotations
 
 import sys
-from typing import Callable
+from typing import Callable, NoReturn
 
 
 # name -> (module, function, one-line description). Modules are imported only when their command
@@ -76,5 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     return _command(name)(rest)
 
 
+def run() -> NoReturn:
+    """The ``vqspeech`` console script and ``python -m vqspeech``: :func:`main`, then leave as every entry
+    point does, so a torchrun worker skips the interpreter teardown (``runner.exit_entry_point``)."""
+    from .bin.runner import exit_entry_point
+
+    exit_entry_point(main())
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run()
