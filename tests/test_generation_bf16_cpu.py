@@ -1,6 +1,8 @@
-"""The AVX512_BF16 CPU generator (method ``bf16-cpu``, vqspeech.generation.bf16_cpu_backend).
+"""The bfloat16 CPU generators: AVX512_BF16 (method ``bf16-cpu``, vqspeech.generation.bf16_cpu_backend)
+and the same kernel on AMX tiles (``amx-cpu``, vqspeech.generation.amx_cpu_backend).  Each check
+runs on every build this CPU has; a build it lacks is skipped.
 
-Its tolerance, as the registry states it (``exact=False``): the reference's recursion with every
+Their tolerance, as the registry states it (``exact=False``): the reference's recursion with every
 product's inputs and weights rounded to bfloat16 and summed in float32.  So it is checked twice
 under teacher forcing: against an independent torch emulation of exactly that rounding (to float32
 sum-order noise), and against the float32 reference (to bfloat16 rounding)."""
@@ -14,6 +16,7 @@ import torch
 from vqspeech.config import config_from_dict
 from vqspeech.conversion import decode_codes
 from vqspeech.generation import BACKENDS, SamplingOptions, default_method, generate_classes, pick
+from vqspeech.generation import amx_cpu_backend as amx
 from vqspeech.generation import bf16_cpu_backend as bf
 from vqspeech.generation.step_weights import StepWeights, frame_conditioning
 from vqspeech.models import VQVAE
@@ -22,6 +25,12 @@ from helpers import sharp_tiny_wavenet
 
 needs_kernel = pytest.mark.skipif(not bf.available(torch.device("cpu")),
                                   reason="no AVX512_BF16 CPU or no C compiler: the bf16-cpu kernel cannot run here")
+needs_amx = pytest.mark.skipif(not amx.available(torch.device("cpu")),
+                               reason=f"the amx-cpu kernel cannot run here: {amx.unavailable_reason()}")
+GENERATORS = {"bf16-cpu": bf.Bf16WaveNet, "amx-cpu": amx.AmxWaveNet}
+# Every check below on each build this CPU runs.
+each_kernel = pytest.mark.parametrize("method", [pytest.param("bf16-cpu", marks=needs_kernel),
+                                                 pytest.param("amx-cpu", marks=needs_amx)])
 
 
 def _wide_model(seed=0):
@@ -87,17 +96,17 @@ def emulate_bf16_logits(model, codes, speaker, teacher):
     return torch.stack(out, dim=2)
 
 
-@needs_kernel
+@each_kernel
 @pytest.mark.parametrize("make", [sharp_tiny_wavenet, _wide_model, _odd_model],
                          ids=["part-tiles", "64-column-tiles", "padded-channels"])
-def test_logits_equal_a_bf16_emulation_and_stay_near_float32(make):
+def test_logits_equal_a_bf16_emulation_and_stay_near_float32(make, method):
     m = make()
     codes = torch.randint(0, 16, (5, 5), generator=torch.Generator().manual_seed(1))  # 5 rows: a block of 4 + 1
     spk = torch.tensor([0, 2, 1, 0, 1])
     T = 5 * m.hop  # past every layer's queue
     Q = m.decoder.cfg.quantization_channels
     teacher = torch.randint(0, Q, (5, T), generator=torch.Generator().manual_seed(2))
-    out, logits = generate_classes(m, codes, spk, T, SamplingOptions(), "bf16-cpu", teacher=teacher,
+    out, logits = generate_classes(m, codes, spk, T, SamplingOptions(), method, teacher=teacher,
                                    return_logits=True)
     assert logits.shape == (5, Q, T) and out.max() < Q
     emulated = emulate_bf16_logits(m, codes, spk, teacher)
@@ -119,22 +128,22 @@ def test_logits_equal_a_bf16_emulation_and_stay_near_float32(make):
     assert (out == picked).double().mean().item() >= 0.995
 
 
-@needs_kernel
-def test_argmax_and_temperature_draws_follow_the_kernels_logits():
+@each_kernel
+def test_argmax_and_temperature_draws_follow_the_kernels_logits(method):
     m = sharp_tiny_wavenet(1)
     codes = torch.randint(0, 16, (3, 4), generator=torch.Generator().manual_seed(3))
     spk = torch.tensor([1, 0, 2])
     T = 4 * m.hop
     teacher = torch.randint(0, 256, (3, T), generator=torch.Generator().manual_seed(4))
     for opts in (SamplingOptions(argmax=True), SamplingOptions(seed=7, temperature=0.5)):
-        out, logits = generate_classes(m, codes, spk, T, opts, "bf16-cpu", teacher=teacher, return_logits=True)
+        out, logits = generate_classes(m, codes, spk, T, opts, method, teacher=teacher, return_logits=True)
         u = opts.uniforms(3, T)
         picked = torch.stack([pick(logits[:, :, t], u[:, t], opts) for t in range(T)], dim=1)
         assert (out == picked).double().mean().item() >= 0.995
 
 
-@needs_kernel
-def test_free_running_samples_start_on_the_references_path():
+@each_kernel
+def test_free_running_samples_start_on_the_references_path(method):
     """Sampling feeds back its own draws: every element's first sample (the same input, logits a
     bfloat16 rounding apart) is the reference's, and most of the first eight, until a draw lands
     within that rounding of a class boundary and the element takes another path."""
@@ -143,35 +152,39 @@ def test_free_running_samples_start_on_the_references_path():
     spk = torch.tensor([0, 1, 2, 0])
     opts = SamplingOptions(seed=3)
     ref = generate_classes(m, codes, spk, opts=opts, method="reference")
-    out = generate_classes(m, codes, spk, opts=opts, method="bf16-cpu")
+    out = generate_classes(m, codes, spk, opts=opts, method=method)
     assert out.shape == ref.shape and out.dtype == torch.long
     assert torch.equal(out[:, 0], ref[:, 0])
     assert (out[:, :8] == ref[:, :8]).double().mean().item() >= 0.75
     assert out.min() >= 0 and out.max() < 256
 
 
-@needs_kernel
-def test_samples_do_not_depend_on_the_thread_count():
+@each_kernel
+def test_samples_do_not_depend_on_the_thread_count(method):
+    """37 rows: the AMX build takes at most 32 per block, so one thread runs blocks of 19 and 18
+    rows (two row tiles each) and three threads blocks of 13 or 12 (one row tile): the two forms
+    of its products agree to the bit.  The AVX512 build runs one block per thread."""
     m = _wide_model(1)
-    codes = torch.randint(0, 16, (5, 3), generator=torch.Generator().manual_seed(6))
-    spk = torch.tensor([0, 1, 2, 0, 1])
+    B = 37
+    codes = torch.randint(0, 16, (B, 3), generator=torch.Generator().manual_seed(6))
+    spk = torch.arange(B) % 3
     opts = SamplingOptions(seed=2)
     T = 3 * m.hop
-    g = bf.Bf16WaveNet.from_model(m)
-    one = g.generate(codes, spk, T, opts.uniforms(5, T), opts, blocks=1)
-    three = g.generate(codes, spk, T, opts.uniforms(5, T), opts, blocks=3)
-    assert torch.equal(one, three)
+    g = GENERATORS[method].from_model(m)
+    one = g.generate(codes, spk, T, opts.uniforms(B, T), opts, blocks=1)
+    for threads in (2, 3):
+        assert torch.equal(one, g.generate(codes, spk, T, opts.uniforms(B, T), opts, blocks=threads))
 
 
-@needs_kernel
-def test_folded_conversion_runs_the_backend_on_overlapping_segments():
+@each_kernel
+def test_folded_conversion_runs_the_backend_on_overlapping_segments(method):
     """convert-voice's folded path: segments generated as one batch give the utterance's length,
     and the same seed gives the same waveform twice."""
     m = _wide_model(2)
     codes = torch.randint(0, 16, (40,), generator=torch.Generator().manual_seed(7))
     opts = SamplingOptions(seed=1)
-    a = decode_codes(m, codes, 1, opts, method="bf16-cpu", fold=True, max_batch=4)
-    b = decode_codes(m, codes, 1, opts, method="bf16-cpu", fold=True, max_batch=4)
+    a = decode_codes(m, codes, 1, opts, method=method, fold=True, max_batch=4)
+    b = decode_codes(m, codes, 1, opts, method=method, fold=True, max_batch=4)
     assert a.shape == (40 * m.hop,) and np.array_equal(a, b)
     assert np.abs(a).max() <= 1.0 and np.abs(a).max() > 0.01
 
@@ -231,9 +244,10 @@ def test_without_the_cpu_feature_the_backend_is_unavailable_and_numba_gemm_is_th
 
 
 @needs_kernel
-def test_on_a_bf16_cpu_it_is_the_cpu_default():
-    assert default_method(torch.device("cpu")) == "bf16-cpu"
+def test_on_a_bf16_cpu_it_is_the_cpu_default_unless_amx_runs():
+    assert default_method(torch.device("cpu")) == ("amx-cpu" if amx.available(torch.device("cpu")) else "bf16-cpu")
     assert not BACKENDS["bf16-cpu"].runs_on(torch.device("cuda"))
+    assert not BACKENDS["amx-cpu"].runs_on(torch.device("cuda"))
 
 
 def test_sizes_the_kernel_would_read_past_are_refused_before_it_runs():
@@ -247,16 +261,18 @@ def test_sizes_the_kernel_would_read_past_are_refused_before_it_runs():
         g.generate(codes, spk, T, SamplingOptions().uniforms(1, T), SamplingOptions())
 
 
-@needs_kernel
-def test_padded_classes_are_never_drawn():
-    """200 classes padded to 208: a flat softmax (temperature 3) or argmax never picks 200-207."""
+@each_kernel
+def test_padded_classes_are_never_drawn(method):
+    """200 classes padded to 208: a flat softmax (temperature 3) or argmax never picks 200-207.
+    The channels are padded to 16s for AVX512, to 32s for AMX tiles' 32-input rows."""
     m = _odd_model(1)
     codes = torch.randint(0, 16, (3, 8), generator=torch.Generator().manual_seed(8))
     spk = torch.tensor([0, 1, 2])
     for opts in (SamplingOptions(seed=4, temperature=3.0), SamplingOptions(argmax=True)):
-        out = generate_classes(m, codes, spk, opts=opts, method="bf16-cpu")
+        out = generate_classes(m, codes, spk, opts=opts, method=method)
         assert out.shape == (3, 8 * m.hop) and 0 <= out.min() and out.max() < 200
-    assert bf.Bf16WaveNet.from_model(m).padded == (32, 32, 48, 208)
+    assert GENERATORS[method].from_model(m).padded == {"bf16-cpu": (32, 32, 48, 208),
+                                                       "amx-cpu": (32, 32, 64, 208)}[method]
 
 
 def test_the_default_fold_gives_every_cpu_thread_four_segments():
@@ -270,5 +286,38 @@ def test_the_default_fold_gives_every_cpu_thread_four_segments():
         assert BACKENDS["bf16-cpu"].default_fold() == 24
         assert BACKENDS["numba-gemm"].default_fold() == 24
         assert BACKENDS["numba"].default_fold() == 16
+        assert BACKENDS["amx-cpu"].default_fold() == 96  # 16 per thread: one full tile of rows each
+        torch.set_num_threads(2)
+        assert BACKENDS["amx-cpu"].default_fold() == 32
     finally:
         torch.set_num_threads(threads)
+
+
+def test_without_amx_the_cpu_default_falls_back_to_bf16_cpu(monkeypatch):
+    """A CPU with AVX512_BF16 but no AMX: amx-cpu names the missing flags, bf16-cpu is the default."""
+    monkeypatch.setattr(bf, "cpu_flags", lambda: frozenset({"avx512_bf16", "amx_tile"}))
+    monkeypatch.setattr(bf, "cpu_has_bf16_dot", lambda: True)
+    bf.load_kernel.cache_clear()
+    try:
+        assert not BACKENDS["amx-cpu"].runs_on(torch.device("cpu"))
+        assert default_method(torch.device("cpu")) == ("bf16-cpu" if bf.available(torch.device("cpu")) else "numba-gemm")
+        from vqspeech.generation.registry import choose_method as cli_method
+        from vqspeech.errors import UserError
+
+        with pytest.raises(UserError, match="^--method amx-cpu: the amx-cpu generator needs a CPU with amx_bf16 "):
+            cli_method("amx-cpu", torch.device("cpu"))
+    finally:
+        bf.load_kernel.cache_clear()
+
+
+@needs_amx
+def test_the_amx_build_refuses_blocks_of_more_than_32_rows():
+    """Two row tiles hold 32 rows: the raw kernel returns -1 for 33 (the Python side never asks)."""
+    m = sharp_tiny_wavenet()
+    g = amx.AmxWaveNet.from_model(m)
+    lib = bf.library(bf.AMX_BF16)
+    Rp, Gp, Sp, Qp = g.padded
+    # 33 rows of anything: the size check comes before any pointer is read.
+    null = None
+    assert lib.vq_bf16_generate_block(0, 33, 33, 1, 1, m.hop, 1, Rp, Gp, Sp, Qp, Qp, *([null] * 16),
+                                      1.0, 0, 0, null) == -1

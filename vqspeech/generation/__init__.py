@@ -3,7 +3,7 @@
 Layout, bottom up: :mod:`.sampling` (seeded uniforms, inverse-CDF draw), :mod:`.step_weights`
 (the layer-step weight layout every backend reads), one module per backend (:mod:`.reference`,
 :mod:`.naive`, :mod:`.numba_backend`, :mod:`.numba_gemm_backend`, :mod:`.bf16_cpu_backend`,
-:mod:`.cuda_graph`, :mod:`.triton_backend`) and
+:mod:`.amx_cpu_backend`, :mod:`.cuda_graph`, :mod:`.triton_backend`) and
 :mod:`.registry`, which names them for the CLI, the benchmark and the tests.
 """
 

@@ -19,6 +19,10 @@ The kernel is compiled on first use with the system C compiler into the user's c
 (``$VQSPEECH_CACHE_DIR``, else ``$XDG_CACHE_HOME/vqspeech``, else ``~/.cache/vqspeech``) and
 loaded with ctypes, whose calls release the GIL.  Where the CPU lacks AVX512_BF16 or no compiler
 is found, :func:`available` is False and the registry's CPU default stays ``numba-gemm``.
+
+The same source built with ``-DVQ_AMX`` runs the products on AMX tiles instead (method
+``amx-cpu``, :mod:`.amx_cpu_backend`): a :class:`KernelVariant` names each build, and
+:class:`Bf16WaveNet` takes the variant its subclass names.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import shutil
 import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,17 +49,51 @@ CFLAGS = ("-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512bf16", "-mfma
 CPU_FLAG = "avx512_bf16"
 
 
+@dataclass(frozen=True)
+class KernelVariant:
+    """One build of :data:`SOURCE`: the method it serves, the CPU flags it needs, its extra
+    compiler flags, the multiple its channel counts are padded to, the most batch rows one kernel
+    call takes (0: any) and whether the process must ask Linux for AMX tile state first."""
+    method: str
+    cpu_flags: tuple
+    extra_cflags: tuple = ()
+    channel_multiple: int = 16
+    max_block_rows: int = 0
+    requests_tiles: bool = False
+
+    @property
+    def cflags(self) -> tuple:
+        return CFLAGS + self.extra_cflags
+
+
+AVX512_BF16 = KernelVariant("bf16-cpu", (CPU_FLAG,))
+# TDPBF16PS takes 32 inputs per tile row and at most 16 rows per tile; the kernel uses two row tiles.
+AMX_BF16 = KernelVariant("amx-cpu", (CPU_FLAG, "amx_tile", "amx_bf16"), ("-mamx-tile", "-mamx-bf16", "-DVQ_AMX"),
+                         channel_multiple=32, max_block_rows=32, requests_tiles=True)
+
+
 class KernelUnavailable(RuntimeError):
     """This machine cannot build or run the bfloat16 kernel (the message says why)."""
 
 
-def cpu_has_bf16_dot() -> bool:
-    """Whether the CPU advertises AVX512_BF16 (Linux's /proc/cpuinfo; False elsewhere)."""
+def cpu_flags() -> frozenset:
+    """The CPU's feature flags (Linux's /proc/cpuinfo; empty elsewhere)."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return False
-    return any(line.startswith("flags") and CPU_FLAG in line.split() for line in text.splitlines())
+        return frozenset()
+    return next((frozenset(line.split(":", 1)[1].split()) for line in text.splitlines() if line.startswith("flags")),
+                frozenset())
+
+
+def cpu_has_bf16_dot() -> bool:
+    """Whether the CPU advertises AVX512_BF16 (Linux's /proc/cpuinfo; False elsewhere)."""
+    return CPU_FLAG in cpu_flags()
+
+
+def missing_cpu_flags(variant: KernelVariant) -> list:
+    """The flags ``variant`` needs that this CPU lacks (AVX512_BF16 through :func:`cpu_has_bf16_dot`)."""
+    return [f for f in variant.cpu_flags if not (cpu_has_bf16_dot() if f == CPU_FLAG else f in cpu_flags())]
 
 
 def cache_dir() -> Path:
@@ -70,23 +109,23 @@ def _compiler() -> str:
     raise KernelUnavailable("the bf16-cpu generator needs a C compiler (cc, gcc or clang) on PATH to build its kernel")
 
 
-def build(out_dir: Path | None = None) -> Path:
+def build(out_dir: Path | None = None, variant: KernelVariant = AVX512_BF16) -> Path:
     """Compile the kernel (once per source, flags and compiler) -> the shared library's path.
 
     The library is written to a temporary name and renamed into place, so concurrent first uses
     never load a half-written file."""
     cc = _compiler()
     version = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout.splitlines()[:1]
-    key = hashlib.sha256(SOURCE.read_bytes() + " ".join((cc, *CFLAGS, *version)).encode()).hexdigest()[:16]
+    key = hashlib.sha256(SOURCE.read_bytes() + " ".join((cc, *variant.cflags, *version)).encode()).hexdigest()[:16]
     out_dir = Path(out_dir or cache_dir())
-    lib = out_dir / f"bf16_cpu_kernel-{key}.so"
+    lib = out_dir / f"{SOURCE.stem}-{key}.so"
     if lib.exists():
         return lib
     out_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=out_dir)
     os.close(fd)
     try:
-        done = subprocess.run([cc, *CFLAGS, "-o", tmp, str(SOURCE), "-lm"], capture_output=True, text=True)
+        done = subprocess.run([cc, *variant.cflags, "-o", tmp, str(SOURCE), "-lm"], capture_output=True, text=True)
         if done.returncode != 0:
             first = (done.stderr.strip().splitlines() or ["no message"])[0]
             raise KernelUnavailable(f"{cc} could not build {SOURCE.name}: {first}")
@@ -97,18 +136,24 @@ def build(out_dir: Path | None = None) -> Path:
     return lib
 
 
-@functools.lru_cache(maxsize=1)
-def load_kernel() -> ctypes.CDLL | KernelUnavailable:
+@functools.lru_cache(maxsize=None)
+def load_kernel(variant: KernelVariant = AVX512_BF16) -> ctypes.CDLL | KernelUnavailable:
     """The compiled kernel, built on first use, or why it cannot be had.  Both are cached, so a
     machine whose compiler fails does not run it again on every availability check."""
-    if not cpu_has_bf16_dot():
-        return KernelUnavailable(f"the bf16-cpu generator needs a CPU with {CPU_FLAG} (this one has none)")
+    missing = missing_cpu_flags(variant)
+    if missing:
+        return KernelUnavailable(f"the {variant.method} generator needs a CPU with {' and '.join(missing)} "
+                                 "(this one has none)")
     try:
-        lib = ctypes.CDLL(str(build()))
+        lib = ctypes.CDLL(str(build(variant=variant)))
     except KernelUnavailable as e:
         return e
     except OSError as e:
-        return KernelUnavailable(f"the bf16-cpu kernel does not build or load here: {e}")
+        return KernelUnavailable(f"the {variant.method} kernel does not build or load here: {e}")
+    # Linux hands out AMX tile state only to a process that asks (once; every thread then has it).
+    if variant.requests_tiles and lib.vq_amx_request() != 0:
+        return KernelUnavailable(f"the {variant.method} generator needs AMX tile state, which the kernel refused "
+                                 "this process (arch_prctl ARCH_REQ_XCOMP_PERM)")
     f = lib.vq_bf16_generate_block
     i, p, fl = ctypes.c_int, ctypes.c_void_p, ctypes.c_float
     f.argtypes = [i] * 12 + [p] * 16 + [fl, i, i, p]
@@ -118,25 +163,25 @@ def load_kernel() -> ctypes.CDLL | KernelUnavailable:
     return lib
 
 
-def library() -> ctypes.CDLL:
+def library(variant: KernelVariant = AVX512_BF16) -> ctypes.CDLL:
     """The compiled kernel; raises :class:`KernelUnavailable` saying why it cannot run here."""
-    kernel = load_kernel()
+    kernel = load_kernel(variant)
     if isinstance(kernel, KernelUnavailable):
         raise KernelUnavailable(str(kernel))
     return kernel
 
 
-def unavailable_reason() -> str | None:
+def unavailable_reason(variant: KernelVariant = AVX512_BF16) -> str | None:
     """Why the kernel cannot run on this machine (one line), or None when it can."""
-    kernel = load_kernel()
+    kernel = load_kernel(variant)
     return str(kernel) if isinstance(kernel, KernelUnavailable) else None
 
 
-def available(device: torch.device | None = None) -> bool:
-    """Whether this backend runs here: a CPU device, AVX512_BF16 and a kernel that builds."""
+def available(device: torch.device | None = None, variant: KernelVariant = AVX512_BF16) -> bool:
+    """Whether this backend runs here: a CPU device, the variant's CPU flags and a kernel that builds."""
     if device is not None and torch.device(device).type != "cpu":
         return False
-    return unavailable_reason() is None
+    return unavailable_reason(variant) is None
 
 
 TILE = 64  # output columns per packed tile: four 16-float accumulators per row in the kernel
@@ -155,8 +200,8 @@ def pack_bf16(w: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(torch.cat(tiles, dim=-1).contiguous().view(torch.int16).numpy().view(np.uint16))
 
 
-def _ceil16(n: int) -> int:
-    return -(-n // 16) * 16
+def _round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
 
 
 def _pad(a: np.ndarray, shape: tuple, fill: float = 0.0) -> np.ndarray:
@@ -177,20 +222,22 @@ def _pad_halves(a: np.ndarray, axis: int, padded: int) -> np.ndarray:
 class Bf16WaveNet(NumbaWaveNet):
     """:class:`NumbaWaveNet`'s arrays with every product's weights packed as bfloat16.
 
-    The kernel works in 16-channel vectors, so every channel count is padded up to a multiple of
-    16 with zeros, which changes nothing: a padded input channel meets zero weights, a padded gate
+    The kernel works in 16-channel vectors (AMX: 32-input tile rows), so every channel count is
+    padded up to a multiple of 16 (32) with zeros, which changes nothing: a padded input channel meets zero weights, a padded gate
     has zero pre-activation so tanh(0) * sigmoid(0) = 0, padded skip and hidden units stay at
     relu(0) = 0, and a padded output class gets the logit -1e30 (weight 0 in the softmax, never
     the argmax)."""
 
     _cache = NumbaWaveNet._cache.__class__()
+    variant = AVX512_BF16
 
     def __init__(self, model):
         super().__init__(model)
         L, R2, G2 = self.w_cat.shape
         R, G, S, Q = R2 // 2, G2 // 2, self.w_skip.shape[2], self.b2.shape[0]
         self.sizes = (R, G, S, Q)
-        Rp, Gp, Sp, Qp = (_ceil16(n) for n in self.sizes)
+        Rp, Gp, Sp = (_round_up(n, self.variant.channel_multiple) for n in self.sizes[:3])
+        Qp = _round_up(Q, 16)  # the classes are only ever output columns
         self.padded = (Rp, Gp, Sp, Qp)
         w_cat = _pad_halves(_pad_halves(self.w_cat, 1, Rp), 2, Gp)                  # (L, 2Rp, 2Gp)
         w_out = np.concatenate([_pad(self.w_skip, (L, Gp, Sp)), _pad(self.w_res, (L, Gp, Rp))], axis=2)
@@ -215,14 +262,15 @@ class Bf16WaveNet(NumbaWaveNet):
         """(B, F) codes, (B,) speakers -> (B, T) int64 classes [and (B, Q, T) logits].
 
         ``teacher`` (B, T) classes are fed back instead of the samples (testing); ``blocks``:
-        threads, one block of elements each (default: torch's thread count)."""
+        threads, each running blocks of elements in turn (default: torch's thread count); a block
+        is the thread's share of the batch, or for AMX tiles split into pieces of at most 32 rows."""
         # The kernel trusts its sizes: every frame, uniform and teacher class it reads must exist.
         B, F = codes.shape[:2]
         if T > F * self.model.hop:
             raise ValueError(f"{T} samples exceed the {F} frames of codes")
         if tuple(uniforms.shape) != (B, T) or (teacher is not None and tuple(teacher.shape) != (B, T)):
             raise ValueError(f"uniforms and teacher classes must be ({B}, {T})")
-        lib = library()
+        lib = library(self.variant)
         cond = self._cond(codes, speaker)
         L = cond.shape[0]
         Q = self.sizes[3]
@@ -233,7 +281,11 @@ class Bf16WaveNet(NumbaWaveNet):
         if forced is not None and (forced.min(initial=0) < 0 or forced.max(initial=0) >= Q):
             raise ValueError(f"teacher classes must lie in [0, {Q})")
         u = np.ascontiguousarray(uniforms.numpy(), dtype=np.float64)  # no copy: already float64
-        blocks = max(1, min(B, blocks or torch.get_num_threads()))
+        threads = max(1, min(B, blocks or torch.get_num_threads()))
+        # Blocks in whole rounds over the threads, so each thread gets the same rows to run.
+        per_thread = -(-B // threads)
+        rounds = -(-per_thread // self.variant.max_block_rows) if self.variant.max_block_rows else 1
+        blocks = min(B, threads * rounds)
         bounds = np.linspace(0, B, blocks + 1).round().astype(int)
         ptr = lambda a: None if a is None else a.ctypes.data  # noqa: E731
         inv_temp = float(opts.inverse_temperature)
@@ -248,10 +300,10 @@ class Bf16WaveNet(NumbaWaveNet):
                 ptr(self.offsets), ptr(u), ptr(forced), ptr(out), ptr(logits),
                 inv_temp, int(bool(opts.argmax)), int(self.first_class), ptr(scratch))
 
-        if blocks == 1:
-            codes_ = [run(0)]
+        if threads == 1:
+            codes_ = [run(k) for k in range(blocks)]
         else:
-            with ThreadPoolExecutor(blocks) as pool:
+            with ThreadPoolExecutor(threads) as pool:
                 codes_ = list(pool.map(run, range(blocks)))
         if any(codes_):  # the padding above makes this unreachable; kept for a caller of the raw kernel
             raise ValueError("the bf16-cpu kernel rejected the decoder's sizes")

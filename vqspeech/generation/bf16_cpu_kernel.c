@@ -17,6 +17,8 @@
  *
  * Built on first use by vqspeech/generation/bf16_cpu_backend.py (gcc -O3 -mavx512f -mavx512bf16)
  * and called through ctypes, which releases the GIL: one Python thread per block runs one core.
+ * Built again with -DVQ_AMX for method amx-cpu, the products run on AMX tiles (gemm_init below);
+ * everything else is the same code.
  */
 #include <immintrin.h>
 #include <math.h>
@@ -46,6 +48,129 @@ static void to_bf16(const float *src, bf16 *dst, int n, int relu) {
     for (; i < n; i++) dst[i] = to_bf16_scalar(relu && src[i] < 0.0f ? 0.0f : src[i]);
 }
 
+#ifdef VQ_AMX
+/* Built with -DVQ_AMX -mamx-tile -mamx-bf16, the products run on AMX tiles instead: TDPBF16PS
+ * multiplies a (rows <= 16, 32) bfloat16 tile by a (32, 16) one into a (rows, 16) float32 tile,
+ * 16 x 16 x 32 multiply-adds per instruction.  The packed column tiles above are already
+ * TDPBF16PS's B layout: rows of 16 columns x 2 inputs, 64 bytes, 4 tw bytes apart.  Every product
+ * of a block has the block's N rows, so the tile shapes are set once per block (amx_configure).
+ * Up to 16 rows, tiles 0-3 hold the float32 sums of 64 output columns, tile 4 the inputs' 32-wide
+ * slice, tiles 5-7 the weights.  17 to 32 rows take two row tiles, so that each weight tile
+ * loaded serves both (the step is bound by streaming the weights from cache, not by TDPBF16PS):
+ * tiles 0-1 and 2-3 hold 32 columns of the first 16 rows and of the rest, 4 and 5 their inputs,
+ * 6 and 7 the weights.  K must be a multiple of 32 (the Python side pads the channels to 32s). */
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define ARCH_REQ_XCOMP_PERM 0x1023 /* Linux: ask for an extended state component... */
+#define XFEATURE_XTILEDATA 18       /* ...the tile data, which a process must request before its first tile use */
+#define MAX_BLOCK_ROWS 32
+
+int vq_amx_request(void) { return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0 ? 0 : -1; }
+
+typedef struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} TileConfig;
+
+static void amx_configure(int N) {
+    TileConfig c;
+    memset(&c, 0, sizeof c);
+    c.palette = 1;
+    for (int t = 0; t < 8; t++) c.colsb[t] = 64;
+    if (N <= 16) {
+        for (int t = 0; t < 8; t++) c.rows[t] = t < 5 ? N : 16;
+    } else {
+        const uint8_t rows[8] = {16, 16, N - 16, N - 16, 16, N - 16, 16, 16};
+        memcpy(c.rows, rows, 8);
+    }
+    _tile_loadconfig(&c);
+}
+
+/* gemm_init's 17-to-32-row form (I has ldi != 0): passes of 32 columns, each inside one packed
+ * column tile, with the weight tiles shared by the two row tiles. */
+static void gemm_two_row_tiles(const bf16 *A, int lda, const bf16 *W, int width, const float *I, long ldi,
+                               float *C, int ldc, int K, int M) {
+    const long cs = (long)ldc * 4, is = ldi * 4, as = (long)lda * 2;
+    const float *I1 = I + 16 * ldi;
+    float *C1 = C + 16L * ldc;
+    const bf16 *A1 = A + 16L * lda;
+    for (int m = 0; m < M; m += 32) {
+        const int t0 = m / 64 * 64, off = m - t0;
+        const int tw = width - t0 < 64 ? width - t0 : 64;
+        int cols = M - m < tw - off ? M - m : tw - off;
+        const int V = (cols < 32 ? cols : 32) / 16;
+        const long ws = (long)tw * 4;
+        _tile_loadd(0, I + m, is);
+        _tile_loadd(2, I1 + m, is);
+        if (V > 1) {
+            _tile_loadd(1, I + m + 16, is);
+            _tile_loadd(3, I1 + m + 16, is);
+        }
+        const bf16 *w = W + (long)t0 * K + 2 * off;
+        for (int k = 0; k < K; k += 32, w += 32 * tw) {
+            _tile_loadd(4, A + k, as);
+            _tile_loadd(5, A1 + k, as);
+            _tile_loadd(6, w, ws);
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_dpbf16ps(2, 5, 6);
+            if (V > 1) {
+                _tile_loadd(7, w + 32, ws);
+                _tile_dpbf16ps(1, 4, 7);
+                _tile_dpbf16ps(3, 5, 7);
+            }
+        }
+        _tile_stored(0, C + m, cs);
+        _tile_stored(2, C1 + m, cs);
+        if (V > 1) {
+            _tile_stored(1, C + m + 16, cs);
+            _tile_stored(3, C1 + m + 16, cs);
+        }
+    }
+}
+
+/* C (N, M) = I (N, M; row stride ldi, 0: one row for all) + A (N, K) @ W[:, :M] for W (K, width)
+ * packed in column tiles of 64 (see pack_bf16): tile j is (K/2, tw_j, 2) and starts at W + 64 j K.
+ * K % 32 == 0, M % 16 == 0, M <= width, N <= 32 (amx_configure(N) done). */
+static void gemm_init(const bf16 *A, int lda, const bf16 *W, int width, const float *I, long ldi, float *C,
+                      int ldc, int N, int K, int M) {
+    if (ldi == 0) { /* a bias row for every output row: tiles load rows at a stride, so lay them out */
+        for (int n = 0; n < N; n++) memcpy(C + (long)n * ldc, I, M * sizeof(float));
+        I = C;
+        ldi = ldc;
+    }
+    if (N > 16) {
+        gemm_two_row_tiles(A, lda, W, width, I, ldi, C, ldc, K, M);
+        return;
+    }
+    const long cs = (long)ldc * 4, is = ldi * 4, as = (long)lda * 2;
+    for (int m = 0; m < M; m += 64) {
+        const int tw = width - m < 64 ? width - m : 64;
+        const int V = (M - m < tw ? M - m : tw) / 16;
+        const long ws = (long)tw * 4;
+        const float *i0 = I + m;
+        _tile_loadd(0, i0, is);
+        if (V > 1) _tile_loadd(1, i0 + 16, is);
+        if (V > 2) _tile_loadd(2, i0 + 32, is);
+        if (V > 3) _tile_loadd(3, i0 + 48, is);
+        const bf16 *w = W + (long)m * K;
+        for (int k = 0; k < K; k += 32, w += 32 * tw) {
+            _tile_loadd(4, A + k, as);
+            _tile_loadd(5, w, ws);
+            _tile_dpbf16ps(0, 4, 5);
+            if (V > 1) { _tile_loadd(6, w + 32, ws); _tile_dpbf16ps(1, 4, 6); }
+            if (V > 2) { _tile_loadd(7, w + 64, ws); _tile_dpbf16ps(2, 4, 7); }
+            if (V > 3) { _tile_loadd(5, w + 96, ws); _tile_dpbf16ps(3, 4, 5); }
+        }
+        float *c0 = C + m;
+        _tile_stored(0, c0, cs);
+        if (V > 1) _tile_stored(1, c0 + 16, cs);
+        if (V > 2) _tile_stored(2, c0 + 32, cs);
+        if (V > 3) _tile_stored(3, c0 + 48, cs);
+    }
+}
+#else
 /* C[:, m0:m0+16V] (rows, 16V) = I[:, m0:m0+16V] + A (rows, K) @ W[:, m0:m0+16V] (I may be C),
  * W pointing at the column tile that starts at m0: (K/2, tw, 2) contiguous, tw >= 16V; rows <=
  * MAX_UNROLL_ROWS.  Each weight load serves every row of the block, and the k loop streams the
@@ -112,6 +237,7 @@ static void gemm_init(const bf16 *A, int lda, const bf16 *W, int width, const fl
         }
     }
 }
+#endif
 
 /* C (N, M) += A (N, K) @ W[:, :M]. */
 static void gemm_acc(const bf16 *A, int lda, const bf16 *W, int width, float *C, int ldc, int N, int K, int M) {
@@ -249,6 +375,10 @@ int vq_bf16_generate_block(int b0, int N, int B, int T, int F, int hop, int L, i
                            const double *uniforms, const int64_t *teacher, int64_t *out, float *logits_out,
                            float inv_temp, int use_argmax, int first_class, float *scratch) {
     if (R % 16 || G % 16 || S % 16 || Q % 16 || N < 1 || classes < 1 || classes > Q) return -1;
+#ifdef VQ_AMX
+    if (R % 32 || G % 32 || S % 32 || N > MAX_BLOCK_ROWS) return -1;
+    amx_configure(N);
+#endif
     const int G2 = 2 * G, SR = S + R;
     const long queue_rows = offsets[L];
     const Layout y = layout(N, R, G, S, Q, queue_rows);
@@ -306,5 +436,8 @@ int vq_bf16_generate_block(int b0, int N, int B, int T, int F, int hop, int L, i
                 for (int i = 0; i < Q; i++) logits_out[(b * Q + i) * T + t] = lg[i];
         }
     }
+#ifdef VQ_AMX
+    _tile_release();
+#endif
     return 0;
 }

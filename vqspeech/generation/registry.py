@@ -42,7 +42,7 @@ class Backend:
         return getattr(importlib.import_module(f"{__package__}.{self.module}"), self.function)
 
     def runs_on(self, device: torch.device) -> bool:
-        if self.probed:  # triton: CUDA or Triton's interpreter; bf16-cpu: AVX512_BF16 and a C compiler
+        if self.probed:  # triton: CUDA or Triton's interpreter; bf16-cpu, amx-cpu: CPU flags and a C compiler
             return importlib.import_module(f"{__package__}.{self.module}").available(device)
         return device.type in self.devices
 
@@ -66,7 +66,10 @@ BACKENDS: dict[str, Backend] = {b.name: b for b in (
             "without AVX512_BF16; float32, BLAS sum order)", fold_batch=8, fold_per_thread=4, exact=False),
     Backend("bf16-cpu", "bf16_cpu_backend", "generate_bf16_cpu", ("cpu",),
             "the cached step in C with AVX512_BF16 dot products, built on first use (bf16 products, float32 sums; "
-            "CPU default where it runs)", fold_batch=8, fold_per_thread=4, exact=False, teacher_forcing=True, probed=True),
+            "CPU default where it runs and amx-cpu does not)", fold_batch=8, fold_per_thread=4, exact=False, teacher_forcing=True, probed=True),
+    Backend("amx-cpu", "amx_cpu_backend", "generate_amx_cpu", ("cpu",),
+            "bf16-cpu's kernel with its products on AMX tiles (bf16 products, float32 sums; CPU default where it "
+            "runs)", fold_batch=32, fold_per_thread=16, exact=False, teacher_forcing=True, probed=True),
     Backend("reference", "reference", "generate_reference", ("cpu", "cuda"),
             "cached step in torch ops, the reference the others are checked against", teacher_forcing=True),
     Backend("cuda-graph", "cuda_graph", "generate_cuda_graph", ("cuda",),
@@ -98,12 +101,13 @@ def get_backend(name: str) -> Backend:
 
 def default_method(device: torch.device) -> str:
     """The fastest backend that runs on ``device``: triton on CUDA when importable, else cuda-graph;
-    on the CPU bf16-cpu where the CPU has AVX512_BF16 and a C compiler is found (2.6x numba-gemm for
-    the 20-layer decoder, ``benchmarks/generation.py``), else numba-gemm.  The defaults match the
-    reference to stated tolerances; ``numba`` and ``cuda-graph`` give its exact samples."""
+    on the CPU amx-cpu where the CPU has AMX and the OS grants its tiles, else bf16-cpu where the CPU
+    has AVX512_BF16 (each needs a C compiler; bf16-cpu is 2.6x numba-gemm for the 20-layer decoder,
+    ``benchmarks/generation.py``), else numba-gemm.  The defaults match the reference to stated
+    tolerances; ``numba`` and ``cuda-graph`` give its exact samples."""
     if device.type == "cuda":
         return "triton" if BACKENDS["triton"].runs_on(device) else "cuda-graph"
-    return "bf16-cpu" if BACKENDS["bf16-cpu"].runs_on(device) else "numba-gemm"
+    return next((m for m in ("amx-cpu", "bf16-cpu") if BACKENDS[m].runs_on(device)), "numba-gemm")
 
 
 def choose_method(method: str | None, device: torch.device, argument: str = "--method") -> str:
