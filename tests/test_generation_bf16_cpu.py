@@ -321,3 +321,43 @@ def test_the_amx_build_refuses_blocks_of_more_than_32_rows():
     null = None
     assert lib.vq_bf16_generate_block(0, 33, 33, 1, 1, m.hop, 1, Rp, Gp, Sp, Qp, Qp, *([null] * 16),
                                       1.0, 0, 0, null) == -1
+
+
+@needs_amx
+def test_the_tile_probe_passes_in_a_child_process_where_amx_runs():
+    assert bf._probe_tiles(bf.build(variant=bf.AMX_BF16)) is None
+
+
+@pytest.mark.parametrize("status, message", [
+    (-4, "the probe died with signal 4"),
+    (3, r"the Linux kernel refused the tile state \(arch_prctl ARCH_REQ_XCOMP_PERM\)"),
+    (4, "a test product on the tiles came out wrong"),
+    (1, "the probe exited with status 1"),
+])
+def test_a_machine_whose_tiles_fault_or_fail_the_probe_falls_back_with_one_line(monkeypatch, status, message):
+    """A CPU can advertise AMX where a hypervisor faults on it: the probe's child takes the fault,
+    and amx-cpu is unavailable with the reason, before this process touches a tile."""
+    import subprocess
+
+    if not bf.available(torch.device("cpu")):
+        pytest.skip("the AMX build needs AVX512_BF16 and a compiler to get as far as its probe")
+    monkeypatch.setattr(bf, "cpu_flags", lambda: frozenset({"avx512_bf16", "amx_tile", "amx_bf16"}))
+    real_run = subprocess.run
+
+    def run(args, **kwargs):  # the probe's child "exits" with status; the compiler runs as it is
+        if any("vq_amx_probe" in str(a) for a in args):
+            return subprocess.CompletedProcess(args, status, b"", b"")
+        return real_run(args, **kwargs)
+
+    monkeypatch.setattr(bf.subprocess, "run", run)
+    bf.load_kernel.cache_clear()
+    try:
+        reason = amx.unavailable_reason()
+        assert reason is not None and "\n" not in reason
+        assert reason.startswith("the amx-cpu generator cannot use AMX tiles here: ")
+        import re
+        assert re.search(message, reason)
+        assert not BACKENDS["amx-cpu"].runs_on(torch.device("cpu"))
+        assert default_method(torch.device("cpu")) == "bf16-cpu"
+    finally:
+        bf.load_kernel.cache_clear()

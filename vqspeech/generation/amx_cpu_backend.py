@@ -13,7 +13,9 @@ time); ``tests/test_generation_bf16_cpu.py`` runs its checks on both.
 
 Where it runs: a CPU with AMX_TILE, AMX_BF16 and AVX512_BF16, a C compiler, and a Linux kernel
 that grants the process AMX tile state (``arch_prctl(ARCH_REQ_XCOMP_PERM)``, Linux 5.16 and
-later).  Elsewhere :func:`available` is False and the CPU default is ``bf16-cpu`` or ``numba-gemm``.
+later).  Before the first tile use in this process a child process multiplies known tiles
+(``vq_amx_probe``), so a machine that advertises AMX but faults on it falls back instead of
+dying.  Elsewhere :func:`available` is False and the CPU default is ``bf16-cpu`` or ``numba-gemm``.
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -136,6 +137,26 @@ def build(out_dir: Path | None = None, variant: KernelVariant = AVX512_BF16) -> 
     return lib
 
 
+PROBE_MESSAGES = {3: "the Linux kernel refused the tile state (arch_prctl ARCH_REQ_XCOMP_PERM)",
+                  4: "a test product on the tiles came out wrong"}
+
+
+def _probe_tiles(lib: Path) -> str | None:
+    """Run the AMX build's ``vq_amx_probe`` in a child process -> None when the tiles work, else
+    why not.  A CPU can advertise AMX where a hypervisor or an old kernel faults on it (SIGILL);
+    the child takes that fault instead of the caller.  About 50 ms, once per process."""
+    code = "import ctypes, sys; sys.exit(ctypes.CDLL(sys.argv[1]).vq_amx_probe())"
+    try:
+        done = subprocess.run([sys.executable, "-c", code, str(lib)], capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"the probe did not run ({e})"
+    if done.returncode == 0:
+        return None
+    if done.returncode < 0:
+        return f"the probe died with signal {-done.returncode}"
+    return PROBE_MESSAGES.get(done.returncode, f"the probe exited with status {done.returncode}")
+
+
 @functools.lru_cache(maxsize=None)
 def load_kernel(variant: KernelVariant = AVX512_BF16) -> ctypes.CDLL | KernelUnavailable:
     """The compiled kernel, built on first use, or why it cannot be had.  Both are cached, so a
@@ -145,15 +166,20 @@ def load_kernel(variant: KernelVariant = AVX512_BF16) -> ctypes.CDLL | KernelUna
         return KernelUnavailable(f"the {variant.method} generator needs a CPU with {' and '.join(missing)} "
                                  "(this one has none)")
     try:
-        lib = ctypes.CDLL(str(build(variant=variant)))
+        path = build(variant=variant)
+        lib = ctypes.CDLL(str(path))
     except KernelUnavailable as e:
         return e
     except OSError as e:
         return KernelUnavailable(f"the {variant.method} kernel does not build or load here: {e}")
-    # Linux hands out AMX tile state only to a process that asks (once; every thread then has it).
-    if variant.requests_tiles and lib.vq_amx_request() != 0:
-        return KernelUnavailable(f"the {variant.method} generator needs AMX tile state, which the kernel refused "
-                                 "this process (arch_prctl ARCH_REQ_XCOMP_PERM)")
+    if variant.requests_tiles:
+        problem = _probe_tiles(path)
+        if problem:
+            return KernelUnavailable(f"the {variant.method} generator cannot use AMX tiles here: {problem}")
+        # Linux hands out AMX tile state only to a process that asks (once; every thread then has it).
+        if lib.vq_amx_request() != 0:
+            return KernelUnavailable(f"the {variant.method} generator needs AMX tile state, which the kernel "
+                                     "refused this process (arch_prctl ARCH_REQ_XCOMP_PERM)")
     f = lib.vq_bf16_generate_block
     i, p, fl = ctypes.c_int, ctypes.c_void_p, ctypes.c_float
     f.argtypes = [i] * 12 + [p] * 16 + [fl, i, i, p]

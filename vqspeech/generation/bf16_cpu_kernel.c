@@ -88,6 +88,36 @@ static void amx_configure(int N) {
     _tile_loadconfig(&c);
 }
 
+/* Ask for tile state, then multiply known tiles: 0 when the product comes out right, 3 when
+ * the request is refused, 4 when the product is wrong (1 and 2 are Python's own exit codes).  The backend runs it in a child process
+ * first, so a machine that advertises AMX but faults on it costs a child, not the caller. */
+int vq_amx_probe(void) {
+    if (vq_amx_request() != 0) return 3;
+    bf16 a[16 * 32], b[16 * 32];
+    float c[16 * 16];
+    for (int i = 0; i < 16 * 32; i++) {
+        a[i] = to_bf16_scalar((float)(i % 7) - 3.0f);
+        b[i] = to_bf16_scalar((float)(i % 5) - 2.0f);
+    }
+    memset(c, 0, sizeof c);
+    amx_configure(16);
+    _tile_loadd(0, c, 64);
+    _tile_loadd(4, a, 64);
+    _tile_loadd(5, b, 64);
+    _tile_dpbf16ps(0, 4, 5);
+    _tile_stored(0, c, 64);
+    _tile_release();
+    /* c[r][n] = sum over k of a[r][k] b[k/2][n][k%2]: small integers, exact in float32. */
+    for (int r = 0; r < 16; r++)
+        for (int n = 0; n < 16; n++) {
+            float want = 0.0f;
+            for (int k = 0; k < 32; k++) want += (float)(((r * 32 + k) % 7) - 3) * (float)((((k / 2) * 32 + 2 * n + k % 2) % 5) - 2);
+            if (c[r * 16 + n] != want) return 4;
+        }
+    return 0;
+}
+
+
 /* gemm_init's 17-to-32-row form (I has ldi != 0): passes of 32 columns, each inside one packed
  * column tile, with the weight tiles shared by the two row tiles. */
 static void gemm_two_row_tiles(const bf16 *A, int lda, const bf16 *W, int width, const float *I, long ldi,
