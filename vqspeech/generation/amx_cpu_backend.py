@@ -3,10 +3,10 @@
 :mod:`.bf16_cpu_backend`'s kernel built with ``-DVQ_AMX``: the recursion, the rounding (bfloat16
 product inputs and weights, float32 sums) and everything outside the products are the same C,
 and only the products change instruction.  TDPBF16PS multiplies a (rows <= 16, 32) bfloat16 tile
-by a (32, 16) one, 8,192 multiply-adds per instruction where VDPBF16PS does 32, so the step is
-bound by streaming the weights (2.3 MB for the 20-layer decoder) from cache rather than by the
-arithmetic, and a block of 16 rows costs not much more than one of 4: the registry folds an
-utterance into 16 segments per CPU thread (``benchmarks/generation.py`` measures the choice).
+by a (32, 16) one, 8,192 multiply-adds per instruction where VDPBF16PS does 32, and a block of
+16 rows costs 2.4 to 2.8x one of 4 where ``bf16-cpu`` pays 4x (``benchmarks/cpu_kernel_layers.py``),
+so the registry folds an utterance into 16 segments per CPU thread (``benchmarks/generation.py``
+measures the choice).
 
 Results differ from ``bf16-cpu``'s by float32 summation order only (the tiles sum 32 inputs at a
 time); ``tests/test_generation_bf16_cpu.py`` runs its checks on both.

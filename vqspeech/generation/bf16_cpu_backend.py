@@ -107,7 +107,8 @@ def _compiler() -> str:
     for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
         if name and shutil.which(name):
             return shutil.which(name)
-    raise KernelUnavailable("the bf16-cpu generator needs a C compiler (cc, gcc or clang) on PATH to build its kernel")
+    raise KernelUnavailable("the bf16-cpu and amx-cpu generators need a C compiler (cc, gcc or clang) on PATH to "
+                            "build their kernel")
 
 
 def build(out_dir: Path | None = None, variant: KernelVariant = AVX512_BF16) -> Path:
@@ -144,7 +145,7 @@ PROBE_MESSAGES = {3: "the Linux kernel refused the tile state (arch_prctl ARCH_R
 def _probe_tiles(lib: Path) -> str | None:
     """Run the AMX build's ``vq_amx_probe`` in a child process -> None when the tiles work, else
     why not.  A CPU can advertise AMX where a hypervisor or an old kernel faults on it (SIGILL);
-    the child takes that fault instead of the caller.  About 50 ms, once per process."""
+    the child takes that fault instead of the caller.  About 20 ms, once per process."""
     code = "import ctypes, sys; sys.exit(ctypes.CDLL(sys.argv[1]).vq_amx_probe())"
     try:
         done = subprocess.run([sys.executable, "-c", code, str(lib)], capture_output=True, timeout=60)
@@ -249,10 +250,10 @@ class Bf16WaveNet(NumbaWaveNet):
     """:class:`NumbaWaveNet`'s arrays with every product's weights packed as bfloat16.
 
     The kernel works in 16-channel vectors (AMX: 32-input tile rows), so every channel count is
-    padded up to a multiple of 16 (32) with zeros, which changes nothing: a padded input channel meets zero weights, a padded gate
-    has zero pre-activation so tanh(0) * sigmoid(0) = 0, padded skip and hidden units stay at
-    relu(0) = 0, and a padded output class gets the logit -1e30 (weight 0 in the softmax, never
-    the argmax)."""
+    padded up to a multiple of 16 (32) with zeros, which changes nothing: a padded input channel
+    meets zero weights, a padded gate has zero pre-activation so tanh(0) * sigmoid(0) = 0, padded
+    skip and hidden units stay at relu(0) = 0, and a padded output class gets the logit -1e30
+    (weight 0 in the softmax, never the argmax)."""
 
     _cache = NumbaWaveNet._cache.__class__()
     variant = AVX512_BF16

@@ -56,9 +56,9 @@ static void to_bf16(const float *src, bf16 *dst, int n, int relu) {
  * of a block has the block's N rows, so the tile shapes are set once per block (amx_configure).
  * Up to 16 rows, tiles 0-3 hold the float32 sums of 64 output columns, tile 4 the inputs' 32-wide
  * slice, tiles 5-7 the weights.  17 to 32 rows take two row tiles, so that each weight tile
- * loaded serves both (the step is bound by streaming the weights from cache, not by TDPBF16PS):
- * tiles 0-1 and 2-3 hold 32 columns of the first 16 rows and of the rest, 4 and 5 their inputs,
- * 6 and 7 the weights.  K must be a multiple of 32 (the Python side pads the channels to 32s). */
+ * loaded serves both: tiles 0-1 and 2-3 hold 32 columns of the first 16 rows and of the rest, 4
+ * and 5 their inputs, 6 and 7 the weights (it saves little: a tile product's cost grows with its
+ * rows, benchmarks/cpu_kernel_layers.py).  K must be a multiple of 32 (the Python side pads the channels to 32s). */
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -89,8 +89,9 @@ static void amx_configure(int N) {
 }
 
 /* Ask for tile state, then multiply known tiles: 0 when the product comes out right, 3 when
- * the request is refused, 4 when the product is wrong (1 and 2 are Python's own exit codes).  The backend runs it in a child process
- * first, so a machine that advertises AMX but faults on it costs a child, not the caller. */
+ * the request is refused, 4 when the product is wrong (1 and 2 are Python's own exit codes).
+ * The backend runs it in a child process first, so a machine that advertises AMX but faults on
+ * it costs a child, not the caller. */
 int vq_amx_probe(void) {
     if (vq_amx_request() != 0) return 3;
     bf16 a[16 * 32], b[16 * 32];
@@ -111,12 +112,12 @@ int vq_amx_probe(void) {
     for (int r = 0; r < 16; r++)
         for (int n = 0; n < 16; n++) {
             float want = 0.0f;
-            for (int k = 0; k < 32; k++) want += (float)(((r * 32 + k) % 7) - 3) * (float)((((k / 2) * 32 + 2 * n + k % 2) % 5) - 2);
+            for (int k = 0; k < 32; k++)
+                want += (float)(((r * 32 + k) % 7) - 3) * (float)((((k / 2) * 32 + 2 * n + k % 2) % 5) - 2);
             if (c[r * 16 + n] != want) return 4;
         }
     return 0;
 }
-
 
 /* gemm_init's 17-to-32-row form (I has ldi != 0): passes of 32 columns, each inside one packed
  * column tile, with the weight tiles shared by the two row tiles. */
