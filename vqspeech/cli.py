@@ -32,6 +32,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                         "how much sample history a WaveNet decoder uses -> its folding warm-up"),
     "model-info": ("vqspeech.bin.model_info", "main",
                    "what a checkpoint is and holds: codebook, rates, decoder, speakers, parameters"),
+    "generation-methods": ("vqspeech.bin.generation_methods", "main",
+                           "which WaveNet generation methods run here, and the default"),
     "encode": ("vqspeech.bin.encode", "main", "codes (and encoder features) of a data directory"),
     "decode": ("vqspeech.bin.decode", "main", "codes file + speaker -> audio"),
     "convert-voice": ("vqspeech.bin.convert_voice", "main", "voice conversion of files or data directories"),

@@ -125,3 +125,35 @@ def choose_method(method: str | None, device: torch.device, argument: str = "--m
     if message:
         raise UserError(message)
     return backend.name
+
+
+def method_report(device: torch.device) -> list[dict]:
+    """Every backend on ``device``, in the registry's order: ``method``, ``runs`` (bool),
+    ``default`` (what a command without --method uses), ``why_not`` (the --method error's reason,
+    None where it runs), ``exact`` (the reference's samples for a seed), ``segments`` (its default
+    folding) and ``description``.  Probed backends build or import what they need to answer."""
+    default = default_method(device)
+    rows = []
+    for b in BACKENDS.values():
+        message = b.unavailable_message(device)
+        if message is not None:  # "--method X: reason" or "--method X needs ..." -> the reason
+            prefix = f"--method {b.name}"
+            message = message[len(prefix):].lstrip(": ")
+        rows.append({"method": b.name, "runs": message is None, "default": b.name == default, "why_not": message,
+                     "exact": b.exact, "segments": b.default_fold(), "description": b.description})
+    return rows
+
+
+def format_method_report(rows: list[dict], device: torch.device) -> str:
+    """:func:`method_report`'s rows as text: one line per method, the default marked ``*``."""
+    width = max(len(r["method"]) for r in rows)
+    lines = [f"generation methods on {device} (--method; * the default, 'exact': the reference's samples "
+             "for a seed):"]
+    for r in rows:
+        mark = "*" if r["default"] else " "
+        if r["runs"]:
+            what = f"runs, {r['segments']} segments{', exact' if r['exact'] else ''}: {r['description']}"
+        else:
+            what = f"does not run here: {r['why_not']}"
+        lines.append(f"{mark} {r['method']:<{width}}  {what}")
+    return "\n".join(lines) + "\n"
