@@ -300,7 +300,8 @@ def test_without_amx_the_cpu_default_falls_back_to_bf16_cpu(monkeypatch):
     bf.load_kernel.cache_clear()
     try:
         assert not BACKENDS["amx-cpu"].runs_on(torch.device("cpu"))
-        assert default_method(torch.device("cpu")) == ("bf16-cpu" if bf.available(torch.device("cpu")) else "numba-gemm")
+        cpu = torch.device("cpu")
+        assert default_method(cpu) == ("bf16-cpu" if bf.available(cpu) else "numba-gemm")
         from vqspeech.generation.registry import choose_method as cli_method
         from vqspeech.errors import UserError
 

@@ -28,7 +28,10 @@ def main(argv: list[str] | None = None) -> int:
 
         device = resolve_device(args.device)
         rows = method_report(device)
-        print(json.dumps(rows, indent=2) if args.json else format_method_report(rows, device), end="\n" if args.json else "")
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        else:
+            print(format_method_report(rows, device), end="")
         return 0
 
     return run_user_command(work, args.verbose, prog="vqspeech generation-methods")

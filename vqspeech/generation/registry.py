@@ -66,7 +66,8 @@ BACKENDS: dict[str, Backend] = {b.name: b for b in (
             "without AVX512_BF16; float32, BLAS sum order)", fold_batch=8, fold_per_thread=4, exact=False),
     Backend("bf16-cpu", "bf16_cpu_backend", "generate_bf16_cpu", ("cpu",),
             "the cached step in C with AVX512_BF16 dot products, built on first use (bf16 products, float32 sums; "
-            "CPU default where it runs and amx-cpu does not)", fold_batch=8, fold_per_thread=4, exact=False, teacher_forcing=True, probed=True),
+            "CPU default where it runs and amx-cpu does not)", fold_batch=8, fold_per_thread=4, exact=False,
+            teacher_forcing=True, probed=True),
     Backend("amx-cpu", "amx_cpu_backend", "generate_amx_cpu", ("cpu",),
             "bf16-cpu's kernel with its products on AMX tiles (bf16 products, float32 sums; CPU default where it "
             "runs)", fold_batch=32, fold_per_thread=16, exact=False, teacher_forcing=True, probed=True),
