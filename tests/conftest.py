@@ -58,3 +58,17 @@ def trained_tiny(tiny_corpus, tmp_path_factory) -> Path:
                       val_every=1000, checkpoint_every=300, audio_samples=0)
     train(cfg, tiny_corpus / "data" / "train", None, exp, progress=False)
     return exp
+
+
+@pytest.fixture
+def pretend_cpu(monkeypatch):
+    """``pretend_cpu(*flags)``: the bfloat16 kernels see a CPU with only these feature flags, their
+    cached build-or-reason cleared so every backend asks again (and cleared after the test too)."""
+    from vqspeech.generation import bf16_cpu_backend
+
+    def pretend(*flags: str) -> None:
+        monkeypatch.setattr(bf16_cpu_backend, "cpu_flags", lambda: frozenset(flags))
+        bf16_cpu_backend.load_kernel.cache_clear()
+
+    yield pretend
+    bf16_cpu_backend.load_kernel.cache_clear()

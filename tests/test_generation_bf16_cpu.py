@@ -223,24 +223,20 @@ def test_build_is_atomic_and_cached(tmp_path, monkeypatch):
     assert list(other.iterdir()) == []
 
 
-def test_without_the_cpu_feature_the_backend_is_unavailable_and_numba_gemm_is_the_default(monkeypatch):
-    monkeypatch.setattr(bf, "cpu_has_bf16_dot", lambda: False)
-    bf.load_kernel.cache_clear()
-    try:
-        assert not BACKENDS["bf16-cpu"].runs_on(torch.device("cpu"))
-        assert default_method(torch.device("cpu")) == "numba-gemm"
-        m = sharp_tiny_wavenet()
-        with pytest.raises(bf.KernelUnavailable, match="needs a CPU with avx512_bf16"):
-            generate_classes(m, torch.zeros(1, 2, dtype=torch.long), torch.zeros(1, dtype=torch.long),
-                             method="bf16-cpu")
-        from vqspeech.generation.registry import choose_method as cli_method
-        from vqspeech.errors import UserError
+def test_without_the_cpu_feature_the_backend_is_unavailable_and_numba_gemm_is_the_default(pretend_cpu):
+    pretend_cpu("avx512f", "amx_tile", "amx_bf16")
+    assert not BACKENDS["bf16-cpu"].runs_on(torch.device("cpu"))
+    assert default_method(torch.device("cpu")) == "numba-gemm"
+    m = sharp_tiny_wavenet()
+    with pytest.raises(bf.KernelUnavailable, match="needs a CPU with avx512_bf16"):
+        generate_classes(m, torch.zeros(1, 2, dtype=torch.long), torch.zeros(1, dtype=torch.long),
+                         method="bf16-cpu")
+    from vqspeech.generation.registry import choose_method as cli_method
+    from vqspeech.errors import UserError
 
-        assert cli_method(None, torch.device("cpu")) == "numba-gemm"
-        with pytest.raises(UserError, match="^--method bf16-cpu: the bf16-cpu generator needs a CPU with avx512_bf16"):
-            cli_method("bf16-cpu", torch.device("cpu"))
-    finally:
-        bf.load_kernel.cache_clear()
+    assert cli_method(None, torch.device("cpu")) == "numba-gemm"
+    with pytest.raises(UserError, match="^--method bf16-cpu: the bf16-cpu generator needs a CPU with avx512_bf16"):
+        cli_method("bf16-cpu", torch.device("cpu"))
 
 
 @needs_kernel
@@ -293,22 +289,17 @@ def test_the_default_fold_gives_every_cpu_thread_four_segments():
         torch.set_num_threads(threads)
 
 
-def test_without_amx_the_cpu_default_falls_back_to_bf16_cpu(monkeypatch):
+def test_without_amx_the_cpu_default_falls_back_to_bf16_cpu(pretend_cpu):
     """A CPU with AVX512_BF16 but no AMX: amx-cpu names the missing flags, bf16-cpu is the default."""
-    monkeypatch.setattr(bf, "cpu_flags", lambda: frozenset({"avx512_bf16", "amx_tile"}))
-    monkeypatch.setattr(bf, "cpu_has_bf16_dot", lambda: True)
-    bf.load_kernel.cache_clear()
-    try:
-        assert not BACKENDS["amx-cpu"].runs_on(torch.device("cpu"))
-        cpu = torch.device("cpu")
-        assert default_method(cpu) == ("bf16-cpu" if bf.available(cpu) else "numba-gemm")
-        from vqspeech.generation.registry import choose_method as cli_method
-        from vqspeech.errors import UserError
+    pretend_cpu("avx512_bf16", "amx_tile")
+    cpu = torch.device("cpu")
+    assert not BACKENDS["amx-cpu"].runs_on(cpu)
+    assert default_method(cpu) == ("bf16-cpu" if bf.available(cpu) else "numba-gemm")
+    from vqspeech.generation.registry import choose_method as cli_method
+    from vqspeech.errors import UserError
 
-        with pytest.raises(UserError, match="^--method amx-cpu: the amx-cpu generator needs a CPU with amx_bf16 "):
-            cli_method("amx-cpu", torch.device("cpu"))
-    finally:
-        bf.load_kernel.cache_clear()
+    with pytest.raises(UserError, match="^--method amx-cpu: the amx-cpu generator needs a CPU with amx_bf16 "):
+        cli_method("amx-cpu", cpu)
 
 
 @needs_amx
@@ -335,14 +326,14 @@ def test_the_tile_probe_passes_in_a_child_process_where_amx_runs():
     (4, "a test product on the tiles came out wrong"),
     (1, "the probe exited with status 1"),
 ])
-def test_a_machine_whose_tiles_fault_or_fail_the_probe_falls_back_with_one_line(monkeypatch, status, message):
+def test_a_machine_whose_tiles_fault_or_fail_the_probe_falls_back_with_one_line(monkeypatch, pretend_cpu, status,
+                                                                               message):
     """A CPU can advertise AMX where a hypervisor faults on it: the probe's child takes the fault,
     and amx-cpu is unavailable with the reason, before this process touches a tile."""
     import subprocess
 
     if not bf.available(torch.device("cpu")):
         pytest.skip("the AMX build needs AVX512_BF16 and a compiler to get as far as its probe")
-    monkeypatch.setattr(bf, "cpu_flags", lambda: frozenset({"avx512_bf16", "amx_tile", "amx_bf16"}))
     real_run = subprocess.run
 
     def run(args, **kwargs):  # the probe's child "exits" with status; the compiler runs as it is
@@ -351,14 +342,11 @@ def test_a_machine_whose_tiles_fault_or_fail_the_probe_falls_back_with_one_line(
         return real_run(args, **kwargs)
 
     monkeypatch.setattr(bf.subprocess, "run", run)
-    bf.load_kernel.cache_clear()
-    try:
-        reason = amx.unavailable_reason()
-        assert reason is not None and "\n" not in reason
-        assert reason.startswith("the amx-cpu generator cannot use AMX tiles here: ")
-        import re
-        assert re.search(message, reason)
-        assert not BACKENDS["amx-cpu"].runs_on(torch.device("cpu"))
-        assert default_method(torch.device("cpu")) == "bf16-cpu"
-    finally:
-        bf.load_kernel.cache_clear()
+    pretend_cpu("avx512_bf16", "amx_tile", "amx_bf16")
+    reason = amx.unavailable_reason()
+    assert reason is not None and "\n" not in reason
+    assert reason.startswith("the amx-cpu generator cannot use AMX tiles here: ")
+    import re
+    assert re.search(message, reason)
+    assert not BACKENDS["amx-cpu"].runs_on(torch.device("cpu"))
+    assert default_method(torch.device("cpu")) == "bf16-cpu"

@@ -7,7 +7,6 @@ import torch
 
 from vqspeech.bin import generation_methods
 from vqspeech.generation import BACKENDS, default_method
-from vqspeech.generation import bf16_cpu_backend as bf
 from vqspeech.generation.registry import format_method_report, method_report
 
 
@@ -27,23 +26,18 @@ def test_the_report_has_every_method_once_and_marks_the_default_that_commands_us
     assert not by_name["bf16-cpu"]["exact"]
 
 
-def test_a_backend_this_cpu_cannot_run_says_why_in_the_reports_words(monkeypatch):
-    """Without AVX512_BF16 (cpu flags patched): neither bfloat16 kernel runs, each row gives the
+def test_a_backend_this_cpu_cannot_run_says_why_in_the_reports_words(pretend_cpu):
+    """Without AVX512_BF16 (cpu flags pretended): neither bfloat16 kernel runs, each row gives the
     reason its --method error gives, and numba-gemm is the default."""
-    monkeypatch.setattr(bf, "cpu_flags", lambda: frozenset())
-    monkeypatch.setattr(bf, "cpu_has_bf16_dot", lambda: False)
-    bf.load_kernel.cache_clear()
-    try:
-        rows = {r["method"]: r for r in method_report(torch.device("cpu"))}
-        assert rows["bf16-cpu"]["why_not"] == "the bf16-cpu generator needs a CPU with avx512_bf16 (this one has none)"
-        assert rows["amx-cpu"]["why_not"] == ("the amx-cpu generator needs a CPU with avx512_bf16 and amx_tile and "
-                                              "amx_bf16 (this one has none)")
-        assert rows["numba-gemm"]["default"] and not rows["bf16-cpu"]["runs"] and not rows["amx-cpu"]["runs"]
-        text = format_method_report(list(rows.values()), torch.device("cpu"))
-        assert f"* numba-gemm    runs, {BACKENDS['numba-gemm'].default_fold()} segments: " in text
-        assert "  bf16-cpu      does not run here: the bf16-cpu generator needs a CPU with avx512_bf16" in text
-    finally:
-        bf.load_kernel.cache_clear()
+    pretend_cpu()
+    rows = {r["method"]: r for r in method_report(torch.device("cpu"))}
+    assert rows["bf16-cpu"]["why_not"] == "the bf16-cpu generator needs a CPU with avx512_bf16 (this one has none)"
+    assert rows["amx-cpu"]["why_not"] == ("the amx-cpu generator needs a CPU with avx512_bf16 and amx_tile and "
+                                          "amx_bf16 (this one has none)")
+    assert rows["numba-gemm"]["default"] and not rows["bf16-cpu"]["runs"] and not rows["amx-cpu"]["runs"]
+    text = format_method_report(list(rows.values()), torch.device("cpu"))
+    assert f"* numba-gemm    runs, {BACKENDS['numba-gemm'].default_fold()} segments: " in text
+    assert "  bf16-cpu      does not run here: the bf16-cpu generator needs a CPU with avx512_bf16" in text
 
 
 def test_the_command_prints_lines_or_json_and_refuses_a_device_in_one_line(capsys):

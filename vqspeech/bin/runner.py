@@ -30,9 +30,10 @@ def run_user_command(fn: Callable[[], int], verbose: bool = False, prog: str = "
 def exit_entry_point(code: int) -> NoReturn:
     """End an entry point's process (``python -m vqspeech...``, the ``vqspeech`` console script) with
     ``code``: ``sys.exit`` normally; in a torchrun worker (``WORLD_SIZE`` > 1) flush stdout and stderr
-    and leave through ``os._exit``, skipping interpreter teardown. Why: with gloo (torch 2.13) a rank that had finished, destroyed its process group and
-    written all its files now and then aborted while the interpreter shut down ("terminate called
-    without an active exception", SIGABRT; 1 of 379 two-process runs in a loop beside other load),
+    and leave through ``os._exit``, skipping interpreter teardown. Why: with gloo (torch 2.13) a rank
+    that had finished, destroyed its process group and written all its files now and then aborted
+    while the interpreter shut down ("terminate called without an active exception", SIGABRT; 1 of
+    379 two-process runs in a loop beside other load),
     and torchrun then reported the finished job as failed. Everything a command writes is closed
     before it returns (files renamed into place, TensorBoard closed), so nothing is lost by skipping
     the teardown."""

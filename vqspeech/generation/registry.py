@@ -46,16 +46,26 @@ class Backend:
             return importlib.import_module(f"{__package__}.{self.module}").available(device)
         return device.type in self.devices
 
-    def unavailable_message(self, device: torch.device) -> str | None:
-        """None where it runs on ``device``; else the one-line --method error saying why: on one of
-        its device types, a probed backend's module says what is missing (its unavailable_reason())."""
+    def unavailable_reason(self, device: torch.device) -> str | None:
+        """None where it runs on ``device``; else why not: on one of its device types, a probed
+        backend's module says what is missing (its unavailable_reason()), else the devices it needs."""
         if self.runs_on(device):
             return None
         if self.probed and device.type in self.devices:
             reason = importlib.import_module(f"{__package__}.{self.module}").unavailable_reason()
             if reason:
-                return f"--method {self.name}: {reason}"
-        return f"--method {self.name} needs --device {'/'.join(self.devices)}"
+                return reason
+        return self._needs_device()
+
+    def _needs_device(self) -> str:
+        return f"needs --device {'/'.join(self.devices)}"
+
+    def unavailable_message(self, device: torch.device) -> str | None:
+        """None where it runs on ``device``; else the one-line --method error saying why."""
+        reason = self.unavailable_reason(device)
+        if reason is None:
+            return None
+        return f"--method {self.name}{' ' if reason == self._needs_device() else ': '}{reason}"
 
 
 BACKENDS: dict[str, Backend] = {b.name: b for b in (
@@ -136,11 +146,8 @@ def method_report(device: torch.device) -> list[dict]:
     default = default_method(device)
     rows = []
     for b in BACKENDS.values():
-        message = b.unavailable_message(device)
-        if message is not None:  # "--method X: reason" or "--method X needs ..." -> the reason
-            prefix = f"--method {b.name}"
-            message = message[len(prefix):].lstrip(": ")
-        rows.append({"method": b.name, "runs": message is None, "default": b.name == default, "why_not": message,
+        why_not = b.unavailable_reason(device)
+        rows.append({"method": b.name, "runs": why_not is None, "default": b.name == default, "why_not": why_not,
                      "exact": b.exact, "segments": b.default_fold(), "description": b.description})
     return rows
 
