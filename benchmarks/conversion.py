@@ -5,7 +5,8 @@
 Rows (random weights: speed does not depend on training):
 - ``egs/mini/conf/wavenet.yaml``: the WaveNet decoder of the previous shipped model with folded
   batching, as ``convert-voice`` runs it: with the CPU default (``amx-cpu`` on an AMX CPU,
-  ``bf16-cpu`` on an AVX512_BF16 CPU, else ``numba-gemm``), ``numba-gemm`` and the exact ``numba`` beside it;
+  ``bf16-cpu`` on an AVX512_BF16 CPU, ``avx2-cpu`` on an AVX2 one; see ``vqspeech
+  generation-methods``), ``numba-gemm`` and the exact ``numba`` beside it;
 - the spectral decoders of ``default.yaml``, ``pretrained.yaml`` (the shipped model),
   ``spectral_mel_melenc.yaml`` (the log-mel encoder) and ``spectral_mel_big.yaml`` with the
   Griffin-Lim vocoder (32 iterations), split into encode, decoder and vocoder time;

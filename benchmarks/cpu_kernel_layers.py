@@ -4,7 +4,7 @@
 
 One thread runs one block of ``rows`` batch elements (folded segments) through decoders of
 64 residual / 128 gate / 128 skip channels (the 20-layer decoder's width) with 5 to 30 layers,
-for every bfloat16 kernel this CPU runs (``bf16-cpu``, ``amx-cpu``).  It prints microseconds per
+for every bfloat16 kernel this CPU runs (``bf16-cpu``, ``amx-cpu``, ``avx2-cpu``).  It prints microseconds per
 sample step and per layer-step, and the packed weights' size: a layer-step that costs more once
 the weights outgrow the core's L2 cache is paying for cache misses, and one whose cost grows
 with the rows is paying per row (the products, or the gates and draws), not per weight read.
@@ -27,6 +27,8 @@ from vqspeech.config import config_from_dict  # noqa: E402
 from vqspeech.generation import SamplingOptions  # noqa: E402
 from vqspeech.generation.amx_cpu_backend import AmxWaveNet  # noqa: E402
 from vqspeech.generation.amx_cpu_backend import available as amx_available  # noqa: E402
+from vqspeech.generation.avx2_cpu_backend import Avx2WaveNet  # noqa: E402
+from vqspeech.generation.avx2_cpu_backend import available as avx2_available  # noqa: E402
 from vqspeech.generation.bf16_cpu_backend import Bf16WaveNet  # noqa: E402
 from vqspeech.generation.bf16_cpu_backend import available as bf16_available  # noqa: E402
 from vqspeech.models import VQVAE  # noqa: E402
@@ -40,7 +42,8 @@ def layer_step_costs(layers: list, rows: list, samples: int, repeat: int) -> lis
     """[{method, layers, rows, weights_mb, us_per_step, us_per_layer_step, samples_per_s}, ...]"""
     cpu = torch.device("cpu")
     kernels = [(name, cls) for name, cls, ok in (("bf16-cpu", Bf16WaveNet, bf16_available(cpu)),
-                                                 ("amx-cpu", AmxWaveNet, amx_available(cpu))) if ok]
+                                                 ("amx-cpu", AmxWaveNet, amx_available(cpu)),
+                                                 ("avx2-cpu", Avx2WaveNet, avx2_available(cpu))) if ok]
     opts = SamplingOptions(seed=1)
     out = []
     for L in layers:
@@ -78,7 +81,7 @@ def main(argv=None) -> None:
     print(f"# machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, one thread")
     rows = layer_step_costs(args.layers, args.rows, args.samples, args.repeat)
     if not rows:
-        print("no bfloat16 CPU kernel runs here (bf16-cpu needs AVX512_BF16, amx-cpu AMX too)")
+        print("no bfloat16 CPU kernel runs here (bf16-cpu needs AVX512_BF16, amx-cpu AMX too, avx2-cpu AVX2 and FMA)")
         return
     print("\n| method | layers | packed weights | rows | us per sample step | us per layer-step | samples/s |")
     print("|---|---:|---:|---:|---:|---:|---:|")

@@ -15,16 +15,15 @@ samples/s, real-time factor and the ratio to naive generation at batch 1 and 16 
 - naive, receptive-field window: recomputes only the samples the prediction can see (timed
   the same way over the same utterance).
 - cached reference (torch eager), and every backend of :data:`vqspeech.generation.BACKENDS`
-  that runs on the device (CPU: numba, numba-gemm and, on an AVX512_BF16 CPU, bf16-cpu, on an AMX
-  CPU also amx-cpu, plus the
-  compiled alternatives kept in
+  that runs on the device (CPU: numba, numba-gemm, avx2-cpu on an AVX2 CPU, bf16-cpu on an
+  AVX512_BF16 one, amx-cpu on an AMX one, plus the compiled alternatives kept in
   ``generation_backends.py``: TorchScript, torch.compile, fused numpy; CUDA: cuda-graph and
   the fused Triton kernel).  Each is checked against the reference's samples for the same seed.
 - folded: one 10-second utterance cut into overlapping segments decoded as a batch, and the
   same utterance end to end (encode + folded decode), as ``convert-voice`` runs it, for each
   backend's default fold (``--fold-sweep``: other segment counts, ``--warmup-sweep``: warm-ups
-  shorter than the receptive field, decode only and end to end); with triton, bf16-cpu and amx-cpu also batch conversion: many
-  utterances folded into one batch.
+  shorter than the receptive field, decode only and end to end); with triton and the C kernels
+  (bf16-cpu, amx-cpu, avx2-cpu) also batch conversion: many utterances folded into one batch.
 
 Weights are random: speed does not depend on training.
 """
@@ -52,6 +51,10 @@ from vqspeech.conversion import convert, decode_codes, decode_many, plan_folds  
 from vqspeech.generation import BACKENDS as SHIPPED, SamplingOptions, generate_classes, pick  # noqa: E402
 from vqspeech.generation.naive import naive_step  # noqa: E402
 from vqspeech.models import VQVAE  # noqa: E402
+
+
+# Each device's fastest backends: they also get the batch-conversion row and the warm-up sweep end to end.
+FASTEST = ("triton", "bf16-cpu", "amx-cpu", "avx2-cpu")
 
 
 def _sync():
@@ -172,7 +175,7 @@ def bench(cfg, device: str, args) -> tuple[list[dict], dict]:
                 "utterance (decode only)", 1, codes.shape[1] * hop / dt)
         convert(model, wav[: sr // 2], 0, sr, opts, method, fold=True)  # warm-up
         # shorter warm-ups end to end only for each device's fastest backend (cuda-graph takes seconds)
-        for w in [None] + (args.warmup_sweep if method in ("triton", "bf16-cpu", "amx-cpu") else []):
+        for w in [None] + (args.warmup_sweep if method in FASTEST else []):
             _sync()
             t0 = time.perf_counter()
             convert(model, wav, 0, sr, opts, method, fold=True, warmup=w)
@@ -181,7 +184,7 @@ def bench(cfg, device: str, args) -> tuple[list[dict], dict]:
             add(f"{method} end to end, one {seconds:g} s utterance (encode + folded decode"
                 + (")" if w is None else f", --warmup-samples {w})"), 1, len(wav) / wall, wall_s=wall)
         # Batch conversion with the fastest backend of each device (cuda-graph would take minutes here).
-        if method in ("triton", "bf16-cpu", "amx-cpu") and args.batch_utterances:
+        if method in FASTEST and args.batch_utterances:
             n, each = args.batch_utterances, args.batch_seconds
             utts = [codes_for(1, int(each * sr), seed=10 + i)[0][0] for i in range(n)]
             per_utt = max(1, b.default_fold() // n)
@@ -207,7 +210,7 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=2, help="best of N timed calls for the cached methods")
     p.add_argument("--seconds", type=float, default=10.0, help="utterance length for the folded figures")
     p.add_argument("--batch-utterances", type=int, default=32,
-                   help="utterances in the batch-conversion row (triton, bf16-cpu, amx-cpu; 0: no such row)")
+                   help="utterances in the batch-conversion row (triton and the C kernels; 0: no such row)")
     p.add_argument("--batch-seconds", type=float, default=5.0, help="length of each of those utterances")
     p.add_argument("--only-folded", action="store_true", help="only the folded, end-to-end and batch rows")
     p.add_argument("--fold-sweep", type=lambda v: [int(x) for x in v.split(",") if x], default=[],

@@ -1,6 +1,7 @@
-"""The bfloat16 CPU generators: AVX512_BF16 (method ``bf16-cpu``, vqspeech.generation.bf16_cpu_backend)
-and the same kernel on AMX tiles (``amx-cpu``, vqspeech.generation.amx_cpu_backend).  Each check
-runs on every build this CPU has; a build it lacks is skipped.
+"""The bfloat16 CPU generators: AVX512_BF16 (method ``bf16-cpu``, vqspeech.generation.bf16_cpu_backend),
+the same kernel on AMX tiles (``amx-cpu``, vqspeech.generation.amx_cpu_backend) and on AVX2 + FMA
+(``avx2-cpu``, vqspeech.generation.avx2_cpu_backend).  Each check runs on every build this CPU
+has; a build it lacks is skipped.
 
 Their tolerance, as the registry states it (``exact=False``): the reference's recursion with every
 product's inputs and weights rounded to bfloat16 and summed in float32.  So it is checked twice
@@ -17,6 +18,7 @@ from vqspeech.config import config_from_dict
 from vqspeech.conversion import decode_codes
 from vqspeech.generation import BACKENDS, SamplingOptions, default_method, generate_classes, pick
 from vqspeech.generation import amx_cpu_backend as amx
+from vqspeech.generation import avx2_cpu_backend as avx2
 from vqspeech.generation import bf16_cpu_backend as bf
 from vqspeech.generation.step_weights import StepWeights, frame_conditioning
 from vqspeech.models import VQVAE
@@ -27,10 +29,13 @@ needs_kernel = pytest.mark.skipif(not bf.available(torch.device("cpu")),
                                   reason="no AVX512_BF16 CPU or no C compiler: the bf16-cpu kernel cannot run here")
 needs_amx = pytest.mark.skipif(not amx.available(torch.device("cpu")),
                                reason=f"the amx-cpu kernel cannot run here: {amx.unavailable_reason()}")
-GENERATORS = {"bf16-cpu": bf.Bf16WaveNet, "amx-cpu": amx.AmxWaveNet}
+needs_avx2 = pytest.mark.skipif(not avx2.available(torch.device("cpu")),
+                                reason=f"the avx2-cpu kernel cannot run here: {avx2.unavailable_reason()}")
+GENERATORS = {"bf16-cpu": bf.Bf16WaveNet, "amx-cpu": amx.AmxWaveNet, "avx2-cpu": avx2.Avx2WaveNet}
 # Every check below on each build this CPU runs.
 each_kernel = pytest.mark.parametrize("method", [pytest.param("bf16-cpu", marks=needs_kernel),
-                                                 pytest.param("amx-cpu", marks=needs_amx)])
+                                                 pytest.param("amx-cpu", marks=needs_amx),
+                                                 pytest.param("avx2-cpu", marks=needs_avx2)])
 
 
 def _wide_model(seed=0):
@@ -267,13 +272,13 @@ def test_padded_classes_are_never_drawn(method):
     for opts in (SamplingOptions(seed=4, temperature=3.0), SamplingOptions(argmax=True)):
         out = generate_classes(m, codes, spk, opts=opts, method=method)
         assert out.shape == (3, 8 * m.hop) and 0 <= out.min() and out.max() < 200
-    assert GENERATORS[method].from_model(m).padded == {"bf16-cpu": (32, 32, 48, 208),
+    assert GENERATORS[method].from_model(m).padded == {"bf16-cpu": (32, 32, 48, 208), "avx2-cpu": (32, 32, 48, 208),
                                                        "amx-cpu": (32, 32, 64, 208)}[method]
 
 
 def test_the_default_fold_gives_every_cpu_thread_four_segments():
-    """bf16-cpu and numba-gemm: 8 segments on 2 threads (the measured best there for both), and 4
-    per thread on a bigger machine, so no core sits idle; numba keeps its fixed 16."""
+    """bf16-cpu, avx2-cpu and numba-gemm: 8 segments on 2 threads (the measured best there for
+    each), and 4 per thread on a bigger machine, so no core sits idle; numba keeps its fixed 16."""
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
@@ -282,6 +287,7 @@ def test_the_default_fold_gives_every_cpu_thread_four_segments():
         assert BACKENDS["bf16-cpu"].default_fold() == 24
         assert BACKENDS["numba-gemm"].default_fold() == 24
         assert BACKENDS["numba"].default_fold() == 16
+        assert BACKENDS["avx2-cpu"].default_fold() == 24
         assert BACKENDS["amx-cpu"].default_fold() == 96  # 16 per thread: one full tile of rows each
         torch.set_num_threads(2)
         assert BACKENDS["amx-cpu"].default_fold() == 32
@@ -291,7 +297,7 @@ def test_the_default_fold_gives_every_cpu_thread_four_segments():
 
 def test_without_amx_the_cpu_default_falls_back_to_bf16_cpu(pretend_cpu):
     """A CPU with AVX512_BF16 but no AMX: amx-cpu names the missing flags, bf16-cpu is the default."""
-    pretend_cpu("avx512_bf16", "amx_tile")
+    pretend_cpu("avx512f", "avx512_bf16", "amx_tile")
     cpu = torch.device("cpu")
     assert not BACKENDS["amx-cpu"].runs_on(cpu)
     assert default_method(cpu) == ("bf16-cpu" if bf.available(cpu) else "numba-gemm")
@@ -332,8 +338,10 @@ def test_a_machine_whose_tiles_fault_or_fail_the_probe_falls_back_with_one_line(
     and amx-cpu is unavailable with the reason, before this process touches a tile."""
     import subprocess
 
-    if not bf.available(torch.device("cpu")):
-        pytest.skip("the AMX build needs AVX512_BF16 and a compiler to get as far as its probe")
+    try:  # the pretended CPU below lets the AVX-512 builds compile and load here; only the probe would run one
+        bf._compiler()
+    except bf.KernelUnavailable as e:
+        pytest.skip(str(e))
     real_run = subprocess.run
 
     def run(args, **kwargs):  # the probe's child "exits" with status; the compiler runs as it is
@@ -350,3 +358,23 @@ def test_a_machine_whose_tiles_fault_or_fail_the_probe_falls_back_with_one_line(
     assert re.search(message, reason)
     assert not BACKENDS["amx-cpu"].runs_on(torch.device("cpu"))
     assert default_method(torch.device("cpu")) == "bf16-cpu"
+
+
+def test_on_an_avx2_cpu_without_avx512_the_default_is_avx2_cpu_else_numba(pretend_cpu, monkeypatch, tmp_path):
+    """An AVX2 + FMA CPU without AVX-512 (most desktop and many server CPUs): avx2-cpu where its
+    kernel builds; without a compiler the exact numba, not numba-gemm, whose BLAS products of a
+    few rows ran 2.6x slower than numba there (benchmarks/generation.py, README "AVX2")."""
+    cpu = torch.device("cpu")
+    pretend_cpu("avx2", "fma")
+    assert not BACKENDS["bf16-cpu"].runs_on(cpu) and not BACKENDS["amx-cpu"].runs_on(cpu)
+    assert default_method(cpu) == ("avx2-cpu" if avx2.available(cpu) else "numba")
+    monkeypatch.setenv("CC", "false")  # a compiler that fails: the kernel cannot build
+    monkeypatch.setenv("VQSPEECH_CACHE_DIR", str(tmp_path))  # no library built before
+    pretend_cpu("avx2", "fma")
+    reason = avx2.unavailable_reason()
+    assert "could not build bf16_cpu_kernel.c" in reason and "\n" not in reason
+    assert default_method(cpu) == "numba"
+    pretend_cpu("avx512f", "avx2", "fma")  # AVX-512 without AVX512_BF16 (Skylake-X to Ice Lake)
+    assert default_method(cpu) == "numba-gemm"
+    pretend_cpu("fma")  # an old CPU: avx2-cpu names what it lacks
+    assert avx2.unavailable_reason() == "the avx2-cpu generator needs a CPU with avx2 (this one has none)"

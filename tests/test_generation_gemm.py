@@ -86,14 +86,16 @@ def test_folded_conversion_with_the_gemm_generator_matches_the_reference():
 def test_the_cpu_default_is_a_gemm_generator_and_an_explicit_method_wins():
     """convert-voice / decode / sample without --method, the demo and training's audio samples all
     ask default_method (amx-cpu where the CPU has AMX, else bf16-cpu where it has AVX512_BF16, else
-    numba-gemm); an explicit --method is kept, and one that cannot run on the CPU is refused."""
+    avx2-cpu where it has AVX2, else numba-gemm on an AVX-512 CPU and numba elsewhere); an explicit
+    --method is kept, and one that cannot run on the CPU is refused."""
     from vqspeech.generation.registry import choose_method as default_method
     from vqspeech.errors import UserError
-    from vqspeech.generation import amx_cpu_backend, bf16_cpu_backend
+    from vqspeech.generation import amx_cpu_backend, avx2_cpu_backend, bf16_cpu_backend
 
     cpu = torch.device("cpu")
     expected = ("amx-cpu" if amx_cpu_backend.available(cpu) else "bf16-cpu" if bf16_cpu_backend.available(cpu)
-                else "numba-gemm")
+                else "avx2-cpu" if avx2_cpu_backend.available(cpu)
+                else "numba-gemm" if "avx512f" in bf16_cpu_backend.cpu_flags() else "numba")
     assert default_method(None, cpu) == expected
     assert default_method("fast", cpu) == "numba"
     with pytest.raises(UserError, match="--method cuda-graph needs --device cuda"):

@@ -27,14 +27,16 @@ def test_the_report_has_every_method_once_and_marks_the_default_that_commands_us
 
 
 def test_a_backend_this_cpu_cannot_run_says_why_in_the_reports_words(pretend_cpu):
-    """Without AVX512_BF16 (cpu flags pretended): neither bfloat16 kernel runs, each row gives the
-    reason its --method error gives, and numba-gemm is the default."""
-    pretend_cpu()
+    """An AVX-512 CPU without AVX512_BF16 (cpu flags pretended): none of the C kernels runs, each
+    row gives the reason its --method error gives, and numba-gemm is the default."""
+    pretend_cpu("avx512f")
     rows = {r["method"]: r for r in method_report(torch.device("cpu"))}
     assert rows["bf16-cpu"]["why_not"] == "the bf16-cpu generator needs a CPU with avx512_bf16 (this one has none)"
     assert rows["amx-cpu"]["why_not"] == ("the amx-cpu generator needs a CPU with avx512_bf16 and amx_tile and "
                                           "amx_bf16 (this one has none)")
-    assert rows["numba-gemm"]["default"] and not rows["bf16-cpu"]["runs"] and not rows["amx-cpu"]["runs"]
+    assert rows["avx2-cpu"]["why_not"] == "the avx2-cpu generator needs a CPU with avx2 and fma (this one has none)"
+    assert rows["numba-gemm"]["default"]
+    assert not any(rows[m]["runs"] for m in ("bf16-cpu", "amx-cpu", "avx2-cpu"))
     text = format_method_report(list(rows.values()), torch.device("cpu"))
     assert f"* numba-gemm    runs, {BACKENDS['numba-gemm'].default_fold()} segments: " in text
     assert "  bf16-cpu      does not run here: the bf16-cpu generator needs a CPU with avx512_bf16" in text

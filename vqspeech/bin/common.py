@@ -20,16 +20,17 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
     from ..vocoders import VOCODERS
 
     p.add_argument("--method", default=None, choices=list(METHODS),
-                   help="WaveNet generation backend (default on CPU: amx-cpu where the CPU has AMX, else "
-                        "bf16-cpu where it has AVX512_BF16, either with a C compiler found, else numba-gemm; on "
-                        "CUDA: triton when installed, else cuda-graph; 'fast' is the old name of numba)")
+                   help="WaveNet generation backend (default on CPU, with a C compiler found: amx-cpu where the "
+                        "CPU has AMX, else bf16-cpu where it has AVX512_BF16, else avx2-cpu where it has AVX2; "
+                        "without: numba-gemm on an AVX-512 CPU, else numba; on CUDA: triton when installed, else "
+                        "cuda-graph; 'vqspeech generation-methods' lists them; 'fast' is the old name of numba)")
     p.add_argument("--temperature", type=float_at_least(0, strictly=True), default=1.0, help="softmax temperature (> 0)")
     p.add_argument("--seed", type=int_at_least(0), default=0, help="sampling seed (same seed, same output)")
     p.add_argument("--argmax", action="store_true", help="take the most likely sample instead of sampling")
     p.add_argument("--no-fold", action="store_true", help="generate each utterance as one sequence")
     p.add_argument("--max-batch", type=int_at_least(1), default=None,
                    help="segments per utterance for folded batching (default: the backend's, 4 per thread and at "
-                        "least 8 for bf16-cpu and numba-gemm, 16 per thread and at least 32 for amx-cpu, 16 for "
+                        "least 8 for bf16-cpu, avx2-cpu and numba-gemm, 16 per thread and at least 32 for amx-cpu, 16 for "
                         "numba, 512 for triton)")
     p.add_argument("--warmup-samples", type=_warmup_arg, default=None, metavar="N|full",
                    help="warm-up samples generated and dropped before each folded segment, or 'full' for the "

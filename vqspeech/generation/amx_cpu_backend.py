@@ -15,7 +15,8 @@ Where it runs: a CPU with AMX_TILE, AMX_BF16 and AVX512_BF16, a C compiler, and 
 that grants the process AMX tile state (``arch_prctl(ARCH_REQ_XCOMP_PERM)``, Linux 5.16 and
 later).  Before the first tile use in this process a child process multiplies known tiles
 (``vq_amx_probe``), so a machine that advertises AMX but faults on it falls back instead of
-dying.  Elsewhere :func:`available` is False and the CPU default is ``bf16-cpu`` or ``numba-gemm``.
+dying.  Elsewhere :func:`available` is False and the CPU default is the next of
+:func:`.registry.default_method`'s order (``bf16-cpu``, ``avx2-cpu``, ...).
 """
 
 from __future__ import annotations

@@ -18,11 +18,12 @@ and ``tests/test_generation_bf16_cpu.py`` states the tolerance under teacher for
 The kernel is compiled on first use with the system C compiler into the user's cache
 (``$VQSPEECH_CACHE_DIR``, else ``$XDG_CACHE_HOME/vqspeech``, else ``~/.cache/vqspeech``) and
 loaded with ctypes, whose calls release the GIL.  Where the CPU lacks AVX512_BF16 or no compiler
-is found, :func:`available` is False and the registry's CPU default stays ``numba-gemm``.
+is found, :func:`available` is False and the registry's CPU default is another method.
 
 The same source built with ``-DVQ_AMX`` runs the products on AMX tiles instead (method
-``amx-cpu``, :mod:`.amx_cpu_backend`): a :class:`KernelVariant` names each build, and
-:class:`Bf16WaveNet` takes the variant its subclass names.
+``amx-cpu``, :mod:`.amx_cpu_backend`), and built with ``-DVQ_AVX2`` it runs on any CPU with
+AVX2 and FMA (method ``avx2-cpu``, :mod:`.avx2_cpu_backend`): a :class:`KernelVariant` names
+each build, and :class:`Bf16WaveNet` takes the variant its subclass names.
 """
 
 from __future__ import annotations
@@ -46,31 +47,36 @@ from .numba_backend import NumbaWaveNet
 from .step_weights import frame_conditioning
 
 SOURCE = Path(__file__).with_name("bf16_cpu_kernel.c")
-CFLAGS = ("-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512bf16", "-mfma", "-shared", "-fPIC")
+CFLAGS = ("-O3", "-shared", "-fPIC")
+AVX512_CFLAGS = ("-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512bf16", "-mfma")
 CPU_FLAG = "avx512_bf16"
 
 
 @dataclass(frozen=True)
 class KernelVariant:
-    """One build of :data:`SOURCE`: the method it serves, the CPU flags it needs, its extra
-    compiler flags, the multiple its channel counts are padded to, the most batch rows one kernel
-    call takes (0: any) and whether the process must ask Linux for AMX tile state first."""
+    """One build of :data:`SOURCE`: the method it serves, the CPU flags it needs, its instruction
+    set's compiler flags (only those: code the compiler vectorises on its own must run on every
+    CPU with ``cpu_flags``), the multiple its channel counts are padded to, the most batch rows
+    one kernel call takes (0: any) and whether the process must ask Linux for AMX tile state first."""
     method: str
     cpu_flags: tuple
-    extra_cflags: tuple = ()
+    isa_cflags: tuple = AVX512_CFLAGS
     channel_multiple: int = 16
     max_block_rows: int = 0
     requests_tiles: bool = False
 
     @property
     def cflags(self) -> tuple:
-        return CFLAGS + self.extra_cflags
+        return CFLAGS + self.isa_cflags
 
 
 AVX512_BF16 = KernelVariant("bf16-cpu", (CPU_FLAG,))
 # TDPBF16PS takes 32 inputs per tile row and at most 16 rows per tile; the kernel uses two row tiles.
-AMX_BF16 = KernelVariant("amx-cpu", (CPU_FLAG, "amx_tile", "amx_bf16"), ("-mamx-tile", "-mamx-bf16", "-DVQ_AMX"),
+AMX_BF16 = KernelVariant("amx-cpu", (CPU_FLAG, "amx_tile", "amx_bf16"),
+                         AVX512_CFLAGS + ("-mamx-tile", "-mamx-bf16", "-DVQ_AMX"),
                          channel_multiple=32, max_block_rows=32, requests_tiles=True)
+# No bfloat16 instructions: the kernel widens the packed weights to float32 in registers (FMA products).
+AVX2_FMA = KernelVariant("avx2-cpu", ("avx2", "fma"), ("-mavx2", "-mfma", "-DVQ_AVX2"))
 
 
 class KernelUnavailable(RuntimeError):
@@ -108,8 +114,8 @@ def _compiler() -> str:
     for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
         if name and shutil.which(name):
             return shutil.which(name)
-    raise KernelUnavailable("the bf16-cpu and amx-cpu generators need a C compiler (cc, gcc or clang) on PATH to "
-                            "build their kernel")
+    raise KernelUnavailable("the amx-cpu, bf16-cpu and avx2-cpu generators need a C compiler (cc, gcc or clang) on "
+                            "PATH to build their kernel")
 
 
 def build(out_dir: Path | None = None, variant: KernelVariant = AVX512_BF16) -> Path:
@@ -334,7 +340,7 @@ class Bf16WaveNet(NumbaWaveNet):
             with ThreadPoolExecutor(threads) as pool:
                 codes_ = list(pool.map(run, range(blocks)))
         if any(codes_):  # the padding above makes this unreachable; kept for a caller of the raw kernel
-            raise ValueError("the bf16-cpu kernel rejected the decoder's sizes")
+            raise ValueError(f"the {self.variant.method} kernel rejected the decoder's sizes")
         classes = torch.from_numpy(out).to(codes.device)
         if return_logits:
             return classes, torch.from_numpy(logits[:, :Q]).to(codes.device)

@@ -1,4 +1,4 @@
-/* Cached WaveNet generation on x86-64 CPUs with bfloat16 dot-product instructions (AVX512_BF16).
+/* Cached WaveNet generation on x86-64 CPUs, with bfloat16 weights and product inputs.
  *
  * The recursion is vqspeech/generation/step_weights.py's, for one thread's block of N batch
  * elements (the folded segments of an utterance):
@@ -8,24 +8,31 @@
  *   [skip | x] += z (N, G) @ [w_skip | w_res] (G, S+R)     (x gets b_res first, then * sqrt(1/2))
  *   logits      = b2 + relu(b1 + relu(skip) @ w1) @ w2
  *
- * Every product takes bfloat16 inputs and weights and accumulates in float32 with VDPBF16PS
- * (32 multiply-adds per instruction, twice float32 FMA's); the residual stream, the skip sum,
- * the gates and the draw stay float32/float64.  Weights come packed for VDPBF16PS by the Python
- * side: a (K, M) matrix becomes column tiles of 64 (the last one narrower), each (K/2, 64, 2),
- * so one 64-byte load holds 16 output columns for two consecutive inputs k, k+1, the input pair
- * is one 32-bit broadcast, and each column tile is one contiguous stream.
+ * Every product takes bfloat16 inputs and weights and accumulates in float32; the residual
+ * stream, the skip sum, the gates and the draw stay float32/float64.  Weights come packed by the
+ * Python side: a (K, M) matrix becomes column tiles of 64 (the last one narrower), each
+ * (K/2, 64, 2), so one 64-byte load holds 16 output columns for two consecutive inputs k, k+1
+ * and each column tile is one contiguous stream.
  *
- * Built on first use by vqspeech/generation/bf16_cpu_backend.py (gcc -O3 -mavx512f -mavx512bf16)
- * and called through ctypes, which releases the GIL: one Python thread per block runs one core.
- * Built again with -DVQ_AMX for method amx-cpu, the products run on AMX tiles (gemm_init below);
- * everything else is the same code.
+ * Built on first use by vqspeech/generation/bf16_cpu_backend.py and called through ctypes, which
+ * releases the GIL: one Python thread per block runs one core.  One source, three builds:
+ *   - bf16-cpu (-mavx512bf16): the products are VDPBF16PS, 32 multiply-adds per instruction,
+ *     the input pair one 32-bit broadcast;
+ *   - amx-cpu (-DVQ_AMX): the products run on AMX tiles (gemm_init below);
+ *   - avx2-cpu (-DVQ_AVX2 -mavx2 -mfma), for the many CPUs without AVX-512: AVX2 has no bfloat16
+ *     arithmetic, so the product inputs are kept as float32 numbers already rounded to bfloat16
+ *     (type act), and each packed weight pair is widened to two float32 vectors in registers
+ *     (a shift and a mask).  A product of two bfloat16 numbers is exact in float32, so FMA sums
+ *     the same products VDPBF16PS does, in another order.
+ * Everything outside the products is the same code on 16 floats (AVX-512) or 8 (AVX2), through
+ * the v_* helpers below.
  */
 #include <immintrin.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
-#define MAX_UNROLL_ROWS 4   /* batch rows per register block: 4 rows x 4 vectors = 16 accumulators */
+#define MAX_UNROLL_ROWS 4   /* batch rows per register block: 4 rows x 4 vectors = 16 accumulators (AVX2: 4 x 2 = 8) */
 
 typedef uint16_t bf16;
 
@@ -37,15 +44,97 @@ static inline bf16 to_bf16_scalar(float f) {
     return (bf16)(u >> 16);
 }
 
+#ifdef VQ_AVX2
+/* Vectors of 8 floats; product inputs are float32 holding bfloat16 values (low 16 bits zero). */
+#define VW 8
+typedef __m256 vf;
+typedef float act;
+static inline vf v_load(const float *p) { return _mm256_loadu_ps(p); }
+static inline void v_store(float *p, vf v) { _mm256_storeu_ps(p, v); }
+static inline vf v_set1(float x) { return _mm256_set1_ps(x); }
+static inline vf v_zero(void) { return _mm256_setzero_ps(); }
+static inline vf v_add(vf a, vf b) { return _mm256_add_ps(a, b); }
+static inline vf v_sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
+static inline vf v_mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
+static inline vf v_min(vf a, vf b) { return _mm256_min_ps(a, b); }
+static inline vf v_max(vf a, vf b) { return _mm256_max_ps(a, b); }
+static inline vf v_fmadd(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+static inline vf v_fnmadd(vf a, vf b, vf c) { return _mm256_fnmadd_ps(a, b, c); }
+static inline vf v_floor(vf a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); }
+/* 2^n for whole numbers n in float32's exponent range, built in the exponent bits. */
+static inline vf v_pow2(vf n) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23));
+}
+/* 1 / d: a true division (AVX2's VRCPPS has 12 bits; with one Newton step still short of float32's 24). */
+static inline vf v_recip(vf d) { return _mm256_div_ps(_mm256_set1_ps(1.0f), d); }
+static inline float v_reduce_max(vf v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+/* The sum of v's 8 floats in float64. */
+static inline double v_sum_f64(vf v) {
+    __m256d s = _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+    __m128d h = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+}
+/* dst[0:8] = v rounded to bfloat16 (nearest even), kept as float32. */
+static inline void v_store_act(act *dst, vf v) {
+    __m256i u = _mm256_castps_si256(v);
+    __m256i odd = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+    u = _mm256_add_epi32(u, _mm256_add_epi32(odd, _mm256_set1_epi32(0x7FFF)));
+    _mm256_storeu_ps(dst, _mm256_castsi256_ps(_mm256_and_si256(u, _mm256_set1_epi32((int)0xFFFF0000u))));
+}
+static inline act act_scalar(float f) {
+    uint32_t u = (uint32_t)to_bf16_scalar(f) << 16;
+    float r;
+    memcpy(&r, &u, 4);
+    return r;
+}
+#else
+/* Vectors of 16 floats; product inputs are bfloat16. */
+#define VW 16
+typedef __m512 vf;
+typedef bf16 act;
+static inline vf v_load(const float *p) { return _mm512_loadu_ps(p); }
+static inline void v_store(float *p, vf v) { _mm512_storeu_ps(p, v); }
+static inline vf v_set1(float x) { return _mm512_set1_ps(x); }
+static inline vf v_zero(void) { return _mm512_setzero_ps(); }
+static inline vf v_add(vf a, vf b) { return _mm512_add_ps(a, b); }
+static inline vf v_sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
+static inline vf v_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+static inline vf v_min(vf a, vf b) { return _mm512_min_ps(a, b); }
+static inline vf v_max(vf a, vf b) { return _mm512_max_ps(a, b); }
+static inline vf v_fmadd(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+static inline vf v_fnmadd(vf a, vf b, vf c) { return _mm512_fnmadd_ps(a, b, c); }
+static inline vf v_floor(vf a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); }
+static inline vf v_pow2(vf n) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23));
+}
+/* 1 / d: VRCP14PS and a Newton step, r (2 - d r) (relative error ~2^-23, float32's), rather than
+ * a division, which was the gates' slowest instruction; without the Newton step (2^-14) the gates'
+ * bfloat16 rounding would go the other way often enough to move the logits visibly. */
+static inline vf v_recip(vf d) {
+    __m512 r = _mm512_rcp14_ps(d);
+    return _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(2.0f)));
+}
+static inline float v_reduce_max(vf v) { return _mm512_reduce_max_ps(v); }
+static inline double v_sum_f64(vf v) {
+    __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+    __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    return _mm512_reduce_add_pd(_mm512_add_pd(lo, hi));
+}
+static inline void v_store_act(act *dst, vf v) { _mm256_storeu_si256((__m256i *)dst, (__m256i)_mm512_cvtneps_pbh(v)); }
+static inline act act_scalar(float f) { return to_bf16_scalar(f); }
+#endif
+
 /* dst[i] = bf16(src[i]) for i < n, or bf16(max(src[i], 0)) when relu. */
-static void to_bf16(const float *src, bf16 *dst, int n, int relu) {
-    const __m512 lo = _mm512_set1_ps(relu ? 0.0f : -INFINITY);
+static void to_act(const float *src, act *dst, int n, int relu) {
+    const vf lo = v_set1(relu ? 0.0f : -INFINITY);
     int i = 0;
-    for (; i + 32 <= n; i += 32) {
-        __m512 a = _mm512_max_ps(_mm512_loadu_ps(src + i), lo), b = _mm512_max_ps(_mm512_loadu_ps(src + i + 16), lo);
-        _mm512_storeu_si512((void *)(dst + i), (__m512i)_mm512_cvtne2ps_pbh(b, a));
-    }
-    for (; i < n; i++) dst[i] = to_bf16_scalar(relu && src[i] < 0.0f ? 0.0f : src[i]);
+    for (; i + VW <= n; i += VW) v_store_act(dst + i, v_max(v_load(src + i), lo));
+    for (; i < n; i++) dst[i] = act_scalar(relu && src[i] < 0.0f ? 0.0f : src[i]);
 }
 
 #ifdef VQ_AMX
@@ -121,12 +210,12 @@ int vq_amx_probe(void) {
 
 /* gemm_init's 17-to-32-row form (I has ldi != 0): passes of 32 columns, each inside one packed
  * column tile, with the weight tiles shared by the two row tiles. */
-static void gemm_two_row_tiles(const bf16 *A, int lda, const bf16 *W, int width, const float *I, long ldi,
+static void gemm_two_row_tiles(const act *A, int lda, const bf16 *W, int width, const float *I, long ldi,
                                float *C, int ldc, int K, int M) {
     const long cs = (long)ldc * 4, is = ldi * 4, as = (long)lda * 2;
     const float *I1 = I + 16 * ldi;
     float *C1 = C + 16L * ldc;
-    const bf16 *A1 = A + 16L * lda;
+    const act *A1 = A + 16L * lda;
     for (int m = 0; m < M; m += 32) {
         const int t0 = m / 64 * 64, off = m - t0;
         const int tw = width - t0 < 64 ? width - t0 : 64;
@@ -164,7 +253,7 @@ static void gemm_two_row_tiles(const bf16 *A, int lda, const bf16 *W, int width,
 /* C (N, M) = I (N, M; row stride ldi, 0: one row for all) + A (N, K) @ W[:, :M] for W (K, width)
  * packed in column tiles of 64 (see pack_bf16): tile j is (K/2, tw_j, 2) and starts at W + 64 j K.
  * K % 32 == 0, M % 16 == 0, M <= width, N <= 32 (amx_configure(N) done). */
-static void gemm_init(const bf16 *A, int lda, const bf16 *W, int width, const float *I, long ldi, float *C,
+static void gemm_init(const act *A, int lda, const bf16 *W, int width, const float *I, long ldi, float *C,
                       int ldc, int N, int K, int M) {
     if (ldi == 0) { /* a bias row for every output row: tiles load rows at a stride, so lay them out */
         for (int n = 0; n < N; n++) memcpy(C + (long)n * ldc, I, M * sizeof(float));
@@ -201,13 +290,73 @@ static void gemm_init(const bf16 *A, int lda, const bf16 *W, int width, const fl
         if (V > 3) _tile_stored(3, c0 + 48, cs);
     }
 }
+#elif defined(VQ_AVX2)
+/* C[:, 0:16] (rows, 16) = I[:, 0:16] + A (rows, K) @ W[:, 0:16] (I may be C), for w pointing at
+ * 16 columns of a packed column tile: (K/2, tw, 2), each input pair's row 2 tw apart; rows <=
+ * MAX_UNROLL_ROWS.  One 32-byte load holds 8 columns x 2 inputs: input k's weights are each
+ * 32-bit lane shifted left 16, input k+1's the lane with its low half masked off, both then
+ * float32.  The inputs are float32 already, one broadcast load each.  4 rows x 2 vectors = 8
+ * accumulators and 4 widened weight vectors fit AVX2's 16 registers. */
+static inline __attribute__((always_inline)) void gemm_tile16(const act *A, int lda, const bf16 *w, int tw,
+                                                              const float *I, long ldi, float *C, int ldc,
+                                                              int rows, int K) {
+    const __m256i high = _mm256_set1_epi32((int)0xFFFF0000u);
+    __m256 acc[MAX_UNROLL_ROWS][2];
+    for (int r = 0; r < rows; r++) {
+        acc[r][0] = _mm256_loadu_ps(I + r * ldi);
+        acc[r][1] = _mm256_loadu_ps(I + r * ldi + 8);
+    }
+    for (int kp = 0; kp < K / 2; kp++, w += 2 * tw) {
+        const __m256i p0 = _mm256_loadu_si256((const __m256i *)w), p1 = _mm256_loadu_si256((const __m256i *)(w + 16));
+        const __m256 even0 = _mm256_castsi256_ps(_mm256_slli_epi32(p0, 16));
+        const __m256 even1 = _mm256_castsi256_ps(_mm256_slli_epi32(p1, 16));
+        const __m256 odd0 = _mm256_castsi256_ps(_mm256_and_si256(p0, high));
+        const __m256 odd1 = _mm256_castsi256_ps(_mm256_and_si256(p1, high));
+        for (int r = 0; r < rows; r++) {
+            const __m256 ae = _mm256_broadcast_ss(A + r * lda + 2 * kp);
+            const __m256 ao = _mm256_broadcast_ss(A + r * lda + 2 * kp + 1);
+            acc[r][0] = _mm256_fmadd_ps(ae, even0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(ae, even1, acc[r][1]);
+            acc[r][0] = _mm256_fmadd_ps(ao, odd0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(ao, odd1, acc[r][1]);
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        _mm256_storeu_ps(C + r * ldc, acc[r][0]);
+        _mm256_storeu_ps(C + r * ldc + 8, acc[r][1]);
+    }
+}
+
+/* C (N, M) = I (N, M; row stride ldi, 0: one row for all) + A (N, K) @ W[:, :M], W packed as
+ * for the other builds.  16-column strips outside, row blocks inside: a strip (8 KB for K = 256)
+ * stays in L1 while every row block passes over it. */
+static void gemm_init(const act *A, int lda, const bf16 *W, int width, const float *I, long ldi, float *C,
+                      int ldc, int N, int K, int M) {
+    for (int m = 0; m < M; m += 64) {
+        const int tw = width - m < 64 ? width - m : 64;
+        const int cols = M - m < tw ? M - m : tw;
+        for (int c = 0; c < cols; c += 16)
+            for (int n = 0; n < N; n += MAX_UNROLL_ROWS) {
+                const act *a = A + (long)n * lda;
+                const bf16 *w = W + (long)m * K + 2 * c;
+                const float *i0 = I + n * ldi + m + c;
+                float *c0 = C + (long)n * ldc + m + c;
+                switch (N - n < MAX_UNROLL_ROWS ? N - n : MAX_UNROLL_ROWS) { /* constant rows: loops unroll */
+                case 4: gemm_tile16(a, lda, w, tw, i0, ldi, c0, ldc, 4, K); break;
+                case 3: gemm_tile16(a, lda, w, tw, i0, ldi, c0, ldc, 3, K); break;
+                case 2: gemm_tile16(a, lda, w, tw, i0, ldi, c0, ldc, 2, K); break;
+                default: gemm_tile16(a, lda, w, tw, i0, ldi, c0, ldc, 1, K); break;
+                }
+            }
+    }
+}
 #else
 /* C[:, m0:m0+16V] (rows, 16V) = I[:, m0:m0+16V] + A (rows, K) @ W[:, m0:m0+16V] (I may be C),
  * W pointing at the column tile that starts at m0: (K/2, tw, 2) contiguous, tw >= 16V; rows <=
  * MAX_UNROLL_ROWS.  Each weight load serves every row of the block, and the k loop streams the
  * tile in address order (the hardware prefetcher's best case: the 20-layer decoder is 2.3 MB of
  * weights, more than L2, so every step reads them from L3). */
-static inline __attribute__((always_inline)) void gemm_tile(const bf16 *A, int lda, const bf16 *W, int tw,
+static inline __attribute__((always_inline)) void gemm_tile(const act *A, int lda, const bf16 *W, int tw,
                                                             const float *I, long ldi, float *C, int ldc,
                                                             int rows, int K, int m0, int V) {
     __m512 acc[MAX_UNROLL_ROWS][4];
@@ -230,7 +379,7 @@ static inline __attribute__((always_inline)) void gemm_tile(const bf16 *A, int l
 
 /* gemm_tile with the row and vector counts as compile-time constants (so its loops unroll into
  * registers). */
-static inline __attribute__((always_inline)) void gemm_tile_any(const bf16 *A, int lda, const bf16 *W, int tw,
+static inline __attribute__((always_inline)) void gemm_tile_any(const act *A, int lda, const bf16 *W, int tw,
                                                                 const float *I, long ldi, float *C, int ldc,
                                                                 int rows, int K, int m0, int V) {
 #define TILE(RR, VV) gemm_tile(A, lda, W, tw, I, ldi, C, ldc, RR, K, m0, VV)
@@ -256,7 +405,7 @@ static inline __attribute__((always_inline)) void gemm_tile_any(const bf16 *A, i
  * W + 64 j K.  K even, M % 16 == 0, M <= width.  Column tiles outside, row blocks of
  * MAX_UNROLL_ROWS inside: a tile (16 KB for K = 128) stays in L1 while every row block passes
  * over it. */
-static void gemm_init(const bf16 *A, int lda, const bf16 *W, int width, const float *I, long ldi, float *C,
+static void gemm_init(const act *A, int lda, const bf16 *W, int width, const float *I, long ldi, float *C,
                       int ldc, int N, int K, int M) {
     for (int m = 0; m < M; m += 64) {
         const int tw = width - m < 64 ? width - m : 64;
@@ -271,95 +420,85 @@ static void gemm_init(const bf16 *A, int lda, const bf16 *W, int width, const fl
 #endif
 
 /* C (N, M) += A (N, K) @ W[:, :M]. */
-static void gemm_acc(const bf16 *A, int lda, const bf16 *W, int width, float *C, int ldc, int N, int K, int M) {
+static void gemm_acc(const act *A, int lda, const bf16 *W, int width, float *C, int ldc, int N, int K, int M) {
     gemm_init(A, lda, W, width, C, ldc, C, ldc, N, K, M);
 }
 
 /* out (N, M) = bias (M,) + relu(in (N, K; row stride ld_in)) @ W (K, M): an output layer.
  * buf (N, K) bf16 scratch holds the rounded inputs; every row starts from the bias (stride 0). */
-static void relu_dense(const float *in, int ld_in, int K, bf16 *buf, const bf16 *W, int M, const float *bias,
+static void relu_dense(const float *in, int ld_in, int K, act *buf, const bf16 *W, int M, const float *bias,
                        float *out, int N) {
-    for (int n = 0; n < N; n++) to_bf16(in + (long)n * ld_in, buf + (long)n * K, K, 1);
+    for (int n = 0; n < N; n++) to_act(in + (long)n * ld_in, buf + (long)n * K, K, 1);
     gemm_init(buf, K, W, M, bias, 0, out, M, N, K, M);
 }
 
-/* e^x for 16 floats: Cephes expf's polynomial on x - n ln2, 2^n built in the exponent bits
+/* e^x for VW floats: Cephes expf's polynomial on x - n ln2, 2^n built in the exponent bits
  * (the same method as numba_backend._gates; max relative error ~2e-7). */
-static inline __m512 exp16(__m512 x) {
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
-    __m512 n = _mm512_roundscale_ps(_mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(0.5f)),
-                                    _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500E-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507E-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073E-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894E-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459E-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201E-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
-    return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+static inline vf v_exp(vf x) {
+    x = v_min(v_max(x, v_set1(-87.0f)), v_set1(88.0f));
+    const vf n = v_floor(v_fmadd(x, v_set1(1.44269504088896341f), v_set1(0.5f)));
+    vf r = v_fnmadd(n, v_set1(0.693359375f), x);
+    r = v_fnmadd(n, v_set1(-2.12194440e-4f), r);
+    vf p = v_set1(1.9875691500E-4f);
+    p = v_fmadd(p, r, v_set1(1.3981999507E-3f));
+    p = v_fmadd(p, r, v_set1(8.3334519073E-3f));
+    p = v_fmadd(p, r, v_set1(4.1665795894E-2f));
+    p = v_fmadd(p, r, v_set1(1.6666665459E-1f));
+    p = v_fmadd(p, r, v_set1(5.0000001201E-1f));
+    p = v_fmadd(p, v_mul(r, r), v_add(r, v_set1(1.0f)));
+    return v_mul(p, v_pow2(n));
 }
 
-/* z (G,) as bfloat16 = tanh(h[:G]) * sigmoid(h[G:]), G % 16 == 0:
- * tanh(a) = (1 - e^-2a) / (1 + e^-2a), sigmoid(b) = 1 / (1 + e^-b).  The one reciprocal is
- * VRCP14PS and a Newton step (relative error ~2^-23, float32's) rather than a division, which
- * was the gates' slowest instruction; without the Newton step (2^-14) z's bfloat16 rounding
- * would go the other way often enough to move the logits visibly. */
-static void gates_bf16(const float *h, bf16 *z, int G) {
-    const __m512 one = _mm512_set1_ps(1.0f);
-    for (int i = 0; i < G; i += 16) {
-        __m512 ta = exp16(_mm512_mul_ps(_mm512_loadu_ps(h + i), _mm512_set1_ps(-2.0f)));
-        __m512 tb = exp16(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_loadu_ps(h + G + i)));
-        __m512 den = _mm512_mul_ps(_mm512_add_ps(one, ta), _mm512_add_ps(one, tb));
-        __m512 r = _mm512_rcp14_ps(den);
-        r = _mm512_mul_ps(r, _mm512_fnmadd_ps(den, r, _mm512_set1_ps(2.0f))); /* r (2 - den r) */
-        __m512 out = _mm512_mul_ps(_mm512_sub_ps(one, ta), r);
-        _mm256_storeu_si256((__m256i *)(z + i), (__m256i)_mm512_cvtneps_pbh(out));
+/* z (G,) rounded to bfloat16 = tanh(h[:G]) * sigmoid(h[G:]), G % VW == 0:
+ * tanh(a) = (1 - e^-2a) / (1 + e^-2a), sigmoid(b) = 1 / (1 + e^-b), one reciprocal for both. */
+static void gates(const float *h, act *z, int G) {
+    const vf one = v_set1(1.0f);
+    for (int i = 0; i < G; i += VW) {
+        const vf ta = v_exp(v_mul(v_load(h + i), v_set1(-2.0f)));
+        const vf tb = v_exp(v_sub(v_zero(), v_load(h + G + i)));
+        const vf r = v_recip(v_mul(v_add(one, ta), v_add(one, tb)));
+        v_store_act(z + i, v_mul(v_sub(one, ta), r));
     }
 }
 
-/* One class from logits (Q,), Q % 16 == 0: argmax, or the inverse CDF at u of
- * softmax(logits * inv_temp).  The weights come from exp16 in float32; the running sum is
- * float64 like the reference's, taken 16 classes at a time to find the block where it passes
+/* One class from logits (Q,), Q % VW == 0: argmax, or the inverse CDF at u of
+ * softmax(logits * inv_temp).  The weights come from v_exp in float32; the running sum is
+ * float64 like the reference's, taken VW classes at a time to find the block where it passes
  * u * total, then class by class inside that block. */
 static int draw(const float *logits, float *weights, int Q, double u, float inv_temp, int use_argmax) {
-    __m512 mv = _mm512_loadu_ps(logits);
-    for (int i = 16; i < Q; i += 16) mv = _mm512_max_ps(mv, _mm512_loadu_ps(logits + i));
-    const float top = _mm512_reduce_max_ps(mv);
+    vf mv = v_load(logits);
+    for (int i = VW; i < Q; i += VW) mv = v_max(mv, v_load(logits + i));
+    const float top = v_reduce_max(mv);
     if (use_argmax) {
         for (int i = 0; i < Q; i++)
             if (logits[i] == top) return i; /* the first maximum, like torch.argmax */
         return 0;
     }
-    const __m512 m = _mm512_set1_ps(top), it = _mm512_set1_ps(inv_temp);
-    double block_sum[Q / 16], total = 0.0;
-    for (int i = 0; i < Q; i += 16) {
-        __m512 w = exp16(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(logits + i), m), it));
-        _mm512_storeu_ps(weights + i, w);
-        __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(w));
-        __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(w), 1)));
-        block_sum[i / 16] = _mm512_reduce_add_pd(_mm512_add_pd(lo, hi));
-        total += block_sum[i / 16];
+    const vf m = v_set1(top), it = v_set1(inv_temp);
+    double block_sum[Q / VW], total = 0.0;
+    for (int i = 0; i < Q; i += VW) {
+        const vf w = v_exp(v_mul(v_sub(v_load(logits + i), m), it));
+        v_store(weights + i, w);
+        block_sum[i / VW] = v_sum_f64(w);
+        total += block_sum[i / VW];
     }
     const double target = u * total;
     double acc = 0.0;
-    for (int b = 0; b < Q / 16; b++) {
+    for (int b = 0; b < Q / VW; b++) {
         if (acc + block_sum[b] > target) {
-            for (int i = 16 * b; i < 16 * b + 16; i++) {
+            for (int i = VW * b; i < VW * b + VW; i++) {
                 acc += weights[i];
                 if (acc > target) return i;
             }
-            return 16 * b + 15;
+            return VW * b + VW - 1;
         }
         acc += block_sum[b];
     }
     return Q - 1;
 }
 
-/* The block's scratch arrays, as offsets in floats from the scratch base (bfloat16
- * arrays take half a float per element); each array starts on a 16-float boundary. */
+/* The block's scratch arrays, as offsets in floats from the scratch base (a bfloat16 act
+ * takes half a float); each array starts on a 16-float boundary. */
 typedef struct { long queue, xin, zb, ab, h, state, o1, logits, weights, total; } Layout;
 
 static long take(long *at, long floats) {
@@ -368,13 +507,16 @@ static long take(long *at, long floats) {
     return start;
 }
 
+/* Floats that n product inputs take. */
+static long act_floats(long n) { return (n * (long)sizeof(act) + 3) / 4; }
+
 static Layout layout(int N, int R, int G, int S, int Q, long queue_rows) {
     Layout y;
     long at = 0;
-    y.queue = take(&at, (queue_rows * N * R + 1) / 2); /* (queue_rows, N, R) bf16 */
-    y.xin = take(&at, (long)N * R);                     /* (N, 2R) bf16: [past | current] */
-    y.zb = take(&at, ((long)N * G + 1) / 2);            /* (N, G) bf16 gates */
-    y.ab = take(&at, ((long)N * S + 1) / 2);            /* (N, S) bf16 output-layer inputs */
+    y.queue = take(&at, act_floats(queue_rows * N * R)); /* (queue_rows, N, R) act */
+    y.xin = take(&at, act_floats((long)N * 2 * R));       /* (N, 2R) act: [past | current] */
+    y.zb = take(&at, act_floats((long)N * G));            /* (N, G) act gates */
+    y.ab = take(&at, act_floats((long)N * S));            /* (N, S) act output-layer inputs */
     y.h = take(&at, (long)N * 2 * G);
     y.state = take(&at, (long)N * (S + R));             /* [skip | x] per element */
     y.o1 = take(&at, (long)N * S);
@@ -413,11 +555,11 @@ int vq_bf16_generate_block(int b0, int N, int B, int T, int F, int hop, int L, i
     const int G2 = 2 * G, SR = S + R;
     const long queue_rows = offsets[L];
     const Layout y = layout(N, R, G, S, Q, queue_rows);
-    bf16 *queue = (bf16 *)(scratch + y.queue), *xin = (bf16 *)(scratch + y.xin);
-    bf16 *zb = (bf16 *)(scratch + y.zb), *ab = (bf16 *)(scratch + y.ab);
+    act *queue = (act *)(scratch + y.queue), *xin = (act *)(scratch + y.xin);
+    act *zb = (act *)(scratch + y.zb), *ab = (act *)(scratch + y.ab);
     float *h = scratch + y.h, *state = scratch + y.state, *o1 = scratch + y.o1;
     float *logits = scratch + y.logits, *weights = scratch + y.weights;
-    memset(queue, 0, (size_t)queue_rows * N * R * sizeof(bf16)); /* every layer starts from silence */
+    memset(queue, 0, (size_t)queue_rows * N * R * sizeof(act)); /* every layer starts from silence */
     const float scale = (float)sqrt(0.5);
     int prev[N];
     for (int n = 0; n < N; n++) prev[n] = first_class;
@@ -430,18 +572,18 @@ int vq_bf16_generate_block(int b0, int N, int B, int T, int F, int hop, int L, i
         }
         for (int l = 0; l < L; l++) {
             const long slot = offsets[l] + t % dilations[l];
-            bf16 *q = queue + slot * N * R;
+            act *q = queue + slot * N * R;
             for (int n = 0; n < N; n++) {
-                bf16 *row = xin + (long)n * 2 * R;
-                memcpy(row, q + n * R, R * sizeof(bf16));          /* past input */
-                to_bf16(state + n * SR + S, row + R, R, 0);        /* current input */
-                memcpy(q + n * R, row + R, R * sizeof(bf16));
+                act *row = xin + (long)n * 2 * R;
+                memcpy(row, q + n * R, R * sizeof(act));           /* past input */
+                to_act(state + n * SR + S, row + R, R, 0);         /* current input */
+                memcpy(q + n * R, row + R, R * sizeof(act));
             }
             /* The block's rows of cond are consecutive (stride F * 2G): the product starts from them. */
             gemm_init(xin, 2 * R, w_cat + (long)l * 2 * R * G2, G2, cond + (((long)l * B + b0) * F + frame) * G2,
                       (long)F * G2, h, G2, N, 2 * R, G2);
             for (int n = 0; n < N; n++) {
-                gates_bf16(h + n * G2, zb + n * G, G);
+                gates(h + n * G2, zb + n * G, G);
                 float *x = state + n * SR + S;
                 for (int i = 0; i < R; i++) x[i] += b_res[l * R + i];
             }

@@ -1,5 +1,5 @@
 """Cached WaveNet generation with each layer's products as one matrix product per thread
-(method ``numba-gemm``): the fast CPU path for folded utterances.
+(method ``numba-gemm``): the float32 CPU path for folded utterances on AVX-512 CPUs.
 
 :mod:`.numba_backend` multiplies each batch element's vector by each weight matrix on its own,
 so every weight is read from cache once per element and the products run at the speed of a
@@ -16,6 +16,11 @@ of a class boundary can pick the neighbouring class, and the rest of that segmen
 follows another path.  ``exact=False`` in the registry; ``tests/test_generation_gemm.py``
 states the tolerance and ``benchmarks/generation.py`` reports the share of identical samples.
 BLAS runs single-threaded inside each numba thread (``threadpoolctl``), one block per core.
+
+Its speed depends on the BLAS's small-matrix path: OpenBLAS has small-matrix kernels for
+AVX-512 cores only, and on an AVX2 CPU (AMD Zen 3) these products of 4 rows cost more than
+:mod:`.numba_backend`'s matrix-vector loops (the 20-layer decoder's 10 s utterance: 26.1 s
+against 10.0 s, ``benchmarks/generation.py``), so the registry falls back to ``numba`` there.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ class Backend:
         return getattr(importlib.import_module(f"{__package__}.{self.module}"), self.function)
 
     def runs_on(self, device: torch.device) -> bool:
-        if self.probed:  # triton: CUDA or Triton's interpreter; bf16-cpu, amx-cpu: CPU flags and a C compiler
+        if self.probed:  # triton: CUDA or Triton's interpreter; the C kernels: CPU flags and a compiler
             return importlib.import_module(f"{__package__}.{self.module}").available(device)
         return device.type in self.devices
 
@@ -72,8 +72,9 @@ BACKENDS: dict[str, Backend] = {b.name: b for b in (
     Backend("numba", "numba_backend", "generate_numba", ("cpu",),
             "cached step compiled with numba, batch elements in parallel threads (exact on CPU)"),
     Backend("numba-gemm", "numba_gemm_backend", "generate_numba_gemm", ("cpu",),
-            "numba step with each layer's products as one BLAS matrix product per thread (the CPU default "
-            "without AVX512_BF16; float32, BLAS sum order)", fold_batch=8, fold_per_thread=4, exact=False),
+            "numba step with each layer's products as one BLAS matrix product per thread (float32, BLAS sum "
+            "order; the CPU default on an AVX-512 CPU where no C kernel builds)", fold_batch=8, fold_per_thread=4,
+            exact=False),
     Backend("bf16-cpu", "bf16_cpu_backend", "generate_bf16_cpu", ("cpu",),
             "the cached step in C with AVX512_BF16 dot products, built on first use (bf16 products, float32 sums; "
             "CPU default where it runs and amx-cpu does not)", fold_batch=8, fold_per_thread=4, exact=False,
@@ -81,6 +82,10 @@ BACKENDS: dict[str, Backend] = {b.name: b for b in (
     Backend("amx-cpu", "amx_cpu_backend", "generate_amx_cpu", ("cpu",),
             "bf16-cpu's kernel with its products on AMX tiles (bf16 products, float32 sums; CPU default where it "
             "runs)", fold_batch=32, fold_per_thread=16, exact=False, teacher_forcing=True, probed=True),
+    Backend("avx2-cpu", "avx2_cpu_backend", "generate_avx2_cpu", ("cpu",),
+            "bf16-cpu's kernel for CPUs with AVX2 and FMA: bf16 weights widened to float32 in registers (bf16 "
+            "products, float32 sums; CPU default where neither bf16-cpu nor amx-cpu runs)", fold_batch=8,
+            fold_per_thread=4, exact=False, teacher_forcing=True, probed=True),
     Backend("reference", "reference", "generate_reference", ("cpu", "cuda"),
             "cached step in torch ops, the reference the others are checked against", teacher_forcing=True),
     Backend("cuda-graph", "cuda_graph", "generate_cuda_graph", ("cuda",),
@@ -112,13 +117,21 @@ def get_backend(name: str) -> Backend:
 
 def default_method(device: torch.device) -> str:
     """The fastest backend that runs on ``device``: triton on CUDA when importable, else cuda-graph;
-    on the CPU amx-cpu where the CPU has AMX and the OS grants its tiles, else bf16-cpu where the CPU
-    has AVX512_BF16 (each needs a C compiler; bf16-cpu is 2.6x numba-gemm for the 20-layer decoder,
-    ``benchmarks/generation.py``), else numba-gemm.  The defaults match the reference to stated
-    tolerances; ``numba`` and ``cuda-graph`` give its exact samples."""
+    on the CPU the C kernels where they build (amx-cpu where the CPU has AMX and the OS grants its
+    tiles, else bf16-cpu where it has AVX512_BF16, else avx2-cpu where it has AVX2 and FMA; bf16-cpu
+    is 2.6x numba-gemm and avx2-cpu 2.5x numba for the 20-layer decoder, ``benchmarks/generation.py``).
+    Without one (no compiler, another architecture): numba-gemm on an AVX-512 CPU, else numba,
+    because on an AVX2 CPU numba-gemm's BLAS products of a few rows ran 2.6x slower than numba's
+    loops (OpenBLAS's small-matrix kernels are AVX-512 only).  The defaults match the reference to
+    stated tolerances; ``numba`` and ``cuda-graph`` give its exact samples."""
     if device.type == "cuda":
         return "triton" if BACKENDS["triton"].runs_on(device) else "cuda-graph"
-    return next((m for m in ("amx-cpu", "bf16-cpu") if BACKENDS[m].runs_on(device)), "numba-gemm")
+    kernel = next((m for m in ("amx-cpu", "bf16-cpu", "avx2-cpu") if BACKENDS[m].runs_on(device)), None)
+    if kernel:
+        return kernel
+    from .bf16_cpu_backend import cpu_flags
+
+    return "numba-gemm" if "avx512f" in cpu_flags() else "numba"
 
 
 def choose_method(method: str | None, device: torch.device, argument: str = "--method") -> str:
