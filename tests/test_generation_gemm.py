@@ -100,3 +100,26 @@ def test_the_cpu_default_is_a_gemm_generator_and_an_explicit_method_wins():
     assert default_method("fast", cpu) == "numba"
     with pytest.raises(UserError, match="--method cuda-graph needs --device cuda"):
         default_method("cuda-graph", cpu)
+
+
+@pytest.mark.parametrize("method", ["numba", "numba-gemm"])
+def test_numba_generation_leaves_torchs_thread_count_alone(method):
+    """numba's OpenMP layer shares the OpenMP runtime with torch, and its first parallel launch in
+    a process sets the runtime's thread count to numba's: without torch_threads_kept, torch ran
+    with 2 threads after a conversion in a process that asked for 1 (a fresh process: only the
+    first launch does it)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (f"import torch; from helpers import sharp_tiny_wavenet; from vqspeech.generation import generate_classes; "
+            f"m = sharp_tiny_wavenet(); before = torch.get_num_threads(); "
+            f"generate_classes(m, torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, dtype=torch.long), "
+            f"method={method!r}); print(before, torch.get_num_threads())")
+    tests = Path(__file__).parent
+    env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="2",
+               PYTHONPATH=os.pathsep.join([str(tests), str(tests.parent)]))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-2:] == ["1", "1"]

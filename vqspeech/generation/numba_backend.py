@@ -13,6 +13,7 @@ elements per thread.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import weakref
 
@@ -183,6 +184,24 @@ def _generate_block(b0, b1, out, embed, w_cat, w_res, b_res, w_skip, b_skip, w1,
             out[b0 + n, t] = prev[n]
 
 
+@contextlib.contextmanager
+def torch_threads_kept():
+    """Run a numba ``parallel=True`` function without changing torch's thread count.
+
+    numba's OpenMP threading layer and torch share one OpenMP runtime, and the layer's first
+    parallel launch in a process sets that runtime's thread count to numba's (all cores): torch
+    ops after it ran with 2 threads where the process had asked for 1 (``OMP_NUM_THREADS`` or
+    ``torch.set_num_threads``), so a training whose audio samples were generated mid-run, or a
+    test after a conversion, changed speed and float sums.  The layer starts on numba's first
+    threading call, ``numba.get_num_threads()`` included.  Puts torch's count back."""
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+
+
 @numba.njit(cache=True, parallel=True)
 def _generate_batch(out, bounds, embed, w_cat, w_res, b_res, w_skip, b_skip, w1, b1, w2, b2,
                     cond, dilations, offsets, hop, T, uniforms, inv_temp, use_argmax, first_class):
@@ -239,12 +258,13 @@ class NumbaWaveNet:
         out = np.empty((codes.shape[0], T), dtype=np.int64)
         inv_temp = 1.0 / opts.temperature if not opts.argmax else 1.0
         B = codes.shape[0]
-        blocks = max(1, min(B, numba.get_num_threads()))
-        bounds = np.linspace(0, B, blocks + 1).round().astype(np.int64)
-        _generate_batch(out, bounds, self.embed, self.w_cat, self.w_res, self.b_res, self.w_skip,
-                        self.b_skip, self.w1, self.b1, self.w2, self.b2, cond, self.dilations, self.offsets,
-                        self.model.hop, T, np.ascontiguousarray(uniforms.numpy()), inv_temp, bool(opts.argmax),
-                        self.first_class)
+        with torch_threads_kept():  # numba's first threading call (get_num_threads too) would change torch's
+            blocks = max(1, min(B, numba.get_num_threads()))
+            bounds = np.linspace(0, B, blocks + 1).round().astype(np.int64)
+            _generate_batch(out, bounds, self.embed, self.w_cat, self.w_res, self.b_res, self.w_skip,
+                            self.b_skip, self.w1, self.b1, self.w2, self.b2, cond, self.dilations, self.offsets,
+                            self.model.hop, T, np.ascontiguousarray(uniforms.numpy()), inv_temp, bool(opts.argmax),
+                            self.first_class)
         return torch.from_numpy(out).to(codes.device)
 
 

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from .numba_backend import NumbaWaveNet, _draw, _gates
+from .numba_backend import NumbaWaveNet, _draw, _gates, torch_threads_kept
 from .step_weights import frame_conditioning
 
 
@@ -130,9 +130,9 @@ class NumbaGemmWaveNet(NumbaWaveNet):
         B = codes.shape[0]
         out = np.empty((B, T), dtype=np.int64)
         inv_temp = 1.0 / opts.temperature if not opts.argmax else 1.0
-        blocks = max(1, min(B, numba.get_num_threads()))
-        bounds = np.linspace(0, B, blocks + 1).round().astype(np.int64)
-        with threadpool_limits(1, user_api="blas"):  # the threads are numba's, one block each
+        with threadpool_limits(1, user_api="blas"), torch_threads_kept():  # the threads are numba's, one block each
+            blocks = max(1, min(B, numba.get_num_threads()))
+            bounds = np.linspace(0, B, blocks + 1).round().astype(np.int64)
             _generate_batch_gemm(out, bounds, self.embed, self.w_cat, self.w_out, self.b_res, self.skip0,
                                  self.w1, self.b1, self.w2, self.b2, cond, self.dilations, self.offsets,
                                  self.model.hop, T, np.ascontiguousarray(uniforms.numpy()), inv_temp,
