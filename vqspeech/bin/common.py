@@ -30,8 +30,8 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-fold", action="store_true", help="generate each utterance as one sequence")
     p.add_argument("--max-batch", type=int_at_least(1), default=None,
                    help="segments per utterance for folded batching (default: the backend's, 4 per thread and at "
-                        "least 8 for bf16-cpu, avx2-cpu and numba-gemm, 16 per thread and at least 32 for amx-cpu, 16 for "
-                        "numba, 512 for triton)")
+                        "least 8 for bf16-cpu, avx2-cpu and numba-gemm, 16 per thread and at least 32 for amx-cpu, "
+                        "16 for numba, 512 for triton)")
     p.add_argument("--warmup-samples", type=_warmup_arg, default=None, metavar="N|full",
                    help="warm-up samples generated and dropped before each folded segment, or 'full' for the "
                         "decoder's receptive field (default: the history 'vqspeech measure-history --write' "
